@@ -1,0 +1,78 @@
+"""What every command shares: option types, consoles, and the error screen.
+
+Kept free of JAX and Keras imports: commands import the heavy parts inside
+their bodies, after the config has been checked.
+"""
+
+from __future__ import annotations
+
+import traceback
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, List, Optional
+
+import typer
+from rich.console import Console
+
+from dlcli.errors import EXIT_FAILED, EXIT_INTERRUPTED, DlcliError
+
+Overrides = Annotated[
+    Optional[List[str]],
+    typer.Argument(help="recipe=NAME (or recipe=path/to/file.yaml), then Hydra overrides: key=value, +key=value, ~key", show_default=False),
+]
+ConfigDirs = Annotated[
+    Optional[List[Path]],
+    typer.Option("--config-dir", help="extra conf/-style directory (groups, recipes/); repeatable; also $DLCLI_CONFIG_PATH", show_default=False),
+]
+RunsRoot = Annotated[Path, typer.Option("--runs-dir", help="where run ids and `latest` are looked up")]
+
+
+class State:
+    debug = False
+    quiet = False
+
+
+out = Console()
+err = Console(stderr=True)
+
+
+def dirs(config_dir: list[Path] | None) -> list[str]:
+    return [str(d) for d in config_dir or []]
+
+
+@contextmanager
+def user_errors():
+    """Turn dlcli's errors into one screen and an exit code; tracebacks only with --debug."""
+    try:
+        yield
+    except (typer.Exit, typer.Abort):
+        raise
+    except DlcliError as exc:
+        if State.debug:
+            traceback.print_exc()
+        for problem in exc.problems:
+            err.print(_style(problem.render()), highlight=False)
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        err.print("[yellow]interrupted[/]")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    except Exception as exc:  # a component raised during the run: exit 1
+        if State.debug:
+            traceback.print_exc()
+        else:
+            err.print(f"[bold red]error:[/] {type(exc).__name__}: {exc}\n(run with --debug for the traceback)", highlight=False)
+        raise typer.Exit(EXIT_FAILED) from None
+
+
+def _style(text: str) -> str:
+    from rich.markup import escape
+
+    lines = []
+    for line in text.splitlines():
+        head, _, rest = line.partition(": ")
+        if head in ("error", "hint"):
+            colour = "red" if head == "error" else "cyan"
+            lines.append(f"[bold {colour}]{head}:[/] {escape(rest)}")
+        else:
+            lines.append(escape(line))
+    return "\n".join(lines)

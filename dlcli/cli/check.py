@@ -1,0 +1,48 @@
+"""dlcli check recipe=NAME [overrides...] [--json] [--plot FILE.png]"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from dlcli.cli._common import ConfigDirs, Overrides, dirs, err, out, user_errors
+
+NAME = "check"
+HELP = "Validate and build the model without training: layer table, parameter counts, inputs and outputs."
+
+
+def command(
+    overrides: Overrides = None,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object instead of the table")] = False,
+    plot: Annotated[Optional[Path], typer.Option("--plot", help="also draw the graph to this PNG (needs graphviz and pydot)")] = None,
+    config_dir: ConfigDirs = None,
+) -> None:
+    from dlcli import runner
+    from dlcli.config import split_recipe
+    from dlcli.graph import summary
+
+    with user_errors():
+        recipe, rest = split_recipe(list(overrides or []))
+        built = runner.build(runner.prepare(recipe, rest, dirs(config_dir)))
+        info = summary.describe(built.model)
+        if as_json:
+            typer.echo(json.dumps(info, indent=2))
+        else:
+            out.print(summary.table(info))
+            out.print(summary.footer(info), highlight=False)
+        if plot is not None:
+            _plot(built.model, plot)
+
+
+def _plot(model, path: Path) -> None:
+    import keras
+
+    try:
+        keras.utils.plot_model(model, to_file=str(path), show_shapes=True, show_layer_names=True)
+    except (ImportError, OSError) as exc:
+        err.print(f"[yellow]warning:[/] could not draw {path}: {exc}\nhint: pip install pydot and install graphviz (apt-get install graphviz / brew install graphviz)", highlight=False)
+        return
+    err.print(f"graph drawn to {path}", highlight=False)

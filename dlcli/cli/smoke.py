@@ -1,0 +1,53 @@
+"""dlcli smoke: `train --smoke` over every recipe, one line each."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from typing import Annotated, List, Optional
+
+import typer
+
+from dlcli.cli._common import ConfigDirs, dirs, out, user_errors
+
+NAME = "smoke"
+HELP = "Run every recipe on synthetic data for a couple of steps; exit 1 if any fails (what CI runs)."
+
+
+def command(
+    only: Annotated[Optional[List[str]], typer.Argument(help="recipe names to run (default: all)", show_default=False)] = None,
+    config_dir: ConfigDirs = None,
+) -> None:
+    from dlcli import runner
+    from dlcli.config import config_dirs, discover
+    from dlcli.errors import DlcliError
+
+    with user_errors():
+        names = list(only or discover(config_dirs(dirs(config_dir))))
+        failed = []
+        with tempfile.TemporaryDirectory(prefix="dlcli-smoke-") as root:
+            for name in names:
+                start = time.perf_counter()
+                try:
+                    built = runner.build(runner.prepare(name, [], dirs(config_dir), smoke=True))
+                    runner.train(built, quiet=True, run_root=root)
+                    status, detail = "[green]ok[/]  ", ""
+                except DlcliError as exc:
+                    status, detail = "[red]FAIL[/]", exc.problems[0].render().splitlines()[0]
+                    failed.append(name)
+                except Exception as exc:  # report and go on to the next recipe
+                    status, detail = "[red]FAIL[/]", f"{type(exc).__name__}: {exc}".splitlines()[0]
+                    failed.append(name)
+                finally:
+                    _clear_session()
+                out.print(f"{status} {name:<28} {time.perf_counter() - start:6.1f}s  {detail}", highlight=False)
+        out.print(f"{len(names) - len(failed)} passed, {len(failed)} failed", highlight=False)
+        if failed:
+            raise typer.Exit(1)
+
+
+def _clear_session() -> None:
+    import sys
+
+    if "keras" in sys.modules:
+        sys.modules["keras"].backend.clear_session()

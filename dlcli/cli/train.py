@@ -1,0 +1,42 @@
+"""dlcli train recipe=NAME [overrides...] [--smoke]"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from dlcli.cli._common import ConfigDirs, Overrides, State, dirs, err, out, user_errors
+
+NAME = "train"
+HELP = "Compose, validate, build and train a recipe; prints the run directory at the end."
+
+
+def command(
+    overrides: Overrides = None,
+    smoke: Annotated[bool, typer.Option("--smoke", help="synthetic data from the model's specs, one short epoch: proves the recipe end to end")] = False,
+    config_dir: ConfigDirs = None,
+) -> None:
+    from dlcli import runner
+    from dlcli.config import split_recipe
+
+    with user_errors():
+        recipe, rest = split_recipe(list(overrides or []))
+        prepared = runner.prepare(recipe, rest, dirs(config_dir), smoke=smoke)
+        built = runner.build(prepared)
+        result = runner.train(built, console=err, quiet=State.quiet)
+        print_result(result)
+
+
+def print_result(result) -> None:
+    from rich.table import Table
+
+    table = Table(title="final metrics", title_justify="left")
+    table.add_column("split")
+    names = list(dict.fromkeys(k for split in result.metrics.values() for k in split))
+    for name in names:
+        table.add_column(name, justify="right")
+    for split, values in result.metrics.items():
+        table.add_row(split, *(f"{values[n]:.4f}" if n in values else "" for n in names))
+    out.print(table)
+    out.print(f"run: {result.run_dir}", highlight=False, soft_wrap=True)

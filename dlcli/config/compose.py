@@ -1,0 +1,186 @@
+"""Hydra's compose API, the only place dlcli touches Hydra's global state.
+
+The search path is [user config dirs..., shipped conf/]: the first match wins,
+so a team's `conf/`-style tree overrides or extends the shipped groups. The
+root config is registered in the ConfigStore (rather than loaded as Hydra's
+"main" directory) precisely so that user directories can come before it.
+Hydra's own errors are translated into `ConfigError`s that name the key.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from hydra import compose as hydra_compose
+from hydra import initialize
+from hydra.core.config_store import ConfigStore
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import (
+    ConfigCompositionException,
+    HydraException,
+    MissingConfigException,
+    OverrideParseException,
+)
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationError
+
+from dlcli import paths
+from dlcli.config import recipes, schema
+from dlcli.errors import ConfigError, Problem, did_you_mean
+
+ENV_CONFIG_PATH = "DLCLI_CONFIG_PATH"
+_ROOT = "dlcli_root"
+
+
+@dataclass
+class Composed:
+    cfg: DictConfig
+    recipe: recipes.Recipe
+    overrides: list[str]
+
+
+def config_dirs(extra: list[str] | None = None) -> list[Path]:
+    """User config directories: `$DLCLI_CONFIG_PATH` first, then `--config-dir`s (later wins)."""
+    raw = [p for p in os.environ.get(ENV_CONFIG_PATH, "").split(os.pathsep) if p] + list(extra or [])
+    dirs = []
+    for entry in raw:
+        path = Path(entry).expanduser().resolve()
+        if not path.is_dir():
+            raise ConfigError(Problem("--config-dir", f"{entry!r} is not a directory (resolved to {path})"))
+        dirs.append(path)
+    return dirs
+
+
+def split_recipe(overrides: list[str]) -> tuple[str | None, list[str]]:
+    """Take `recipe=NAME` out of the overrides: dlcli resolves it (paths, did-you-mean)."""
+    recipe, rest = None, []
+    for item in overrides:
+        if item.startswith("recipe="):
+            recipe = item.split("=", 1)[1]
+        else:
+            rest.append(item)
+    return recipe, rest
+
+
+def compose(recipe_id: str | None, overrides: list[str], extra_dirs: list[str] | None = None) -> Composed:
+    if not recipe_id:
+        known = ", ".join(recipes.discover(config_dirs(extra_dirs)))
+        raise ConfigError(Problem("recipe", "no recipe given", f"add recipe=NAME; recipes: {known}"))
+    dirs = config_dirs(extra_dirs)
+    recipe = recipes.resolve(recipe_id, dirs)
+    _parse(overrides)
+    store = ConfigStore.instance()
+    schema.register()
+    store.store(name=_ROOT, node=OmegaConf.load(paths.conf_dir() / "config.yaml"))
+    store.store(group="recipe", name=recipe.name, node=_load_recipe(recipe), package="_global_")
+    search = ",".join(f"file://{d}" for d in [*reversed(dirs), paths.conf_dir()])
+    hydra_overrides = [f"hydra.searchpath=[{search}]", f"+recipe={recipe.name}", *overrides]
+    cfg = _compose(hydra_overrides, overrides, recipe)
+    _check_schema(cfg, overrides)
+    if cfg.run.name is None:
+        cfg.run.name = recipe.name
+    return Composed(cfg, recipe, list(overrides))
+
+
+def _load_recipe(recipe: recipes.Recipe) -> DictConfig:
+    try:
+        return OmegaConf.load(recipe.path)
+    except Exception as exc:  # YAML syntax errors come in several types
+        raise ConfigError(Problem("recipe", f"cannot read {recipe.path}: {exc}")) from exc
+
+
+def _parse(overrides: list[str]) -> None:
+    try:
+        OverridesParser.create().parse_overrides(overrides)
+    except OverrideParseException as exc:
+        raise ConfigError(
+            Problem("overrides", str(exc).splitlines()[0], "overrides look like key=value, +key=value or ~key")
+        ) from exc
+
+
+def _compose(hydra_overrides: list[str], user: list[str], recipe: recipes.Recipe) -> DictConfig:
+    GlobalHydra.instance().clear()
+    try:
+        with initialize(config_path=None, version_base="1.3"):
+            return hydra_compose(config_name=_ROOT, overrides=hydra_overrides)
+    except MissingConfigException as exc:
+        raise ConfigError(_missing_option(exc)) from exc
+    except ConfigCompositionException as exc:
+        cause = exc.__cause__
+        if isinstance(cause, OmegaConfBaseException):
+            raise ConfigError(_omegaconf_problem(cause, user, recipe)) from exc
+        raise ConfigError(Problem("", str(exc).splitlines()[0])) from exc
+    except HydraException as exc:
+        raise ConfigError(Problem("", str(exc).splitlines()[0])) from exc
+    finally:
+        GlobalHydra.instance().clear()
+
+
+def _missing_option(exc: MissingConfigException) -> Problem:
+    missing = str(exc.missing_cfg_file or "")
+    group, _, option = missing.rpartition("/")
+    options = exc.options or []
+    if not group:
+        return Problem("", str(exc).splitlines()[0])
+    hint = did_you_mean(option, options)
+    listing = f"options for {group}: " + ", ".join(options)
+    return Problem(group, f"no config {option!r} in group {group!r}", f"{hint} {listing}" if hint else listing)
+
+
+_TYPE_WORDS = {"Integer": "an integer", "Float": "a number", "Boolean": "true or false", "String": "a string"}
+
+
+def _origin(key: str, user: list[str]) -> str:
+    for item in user:
+        if item.lstrip("+~").split("=", 1)[0] == key:
+            return " (set on the command line)"
+    return ""
+
+
+def _omegaconf_problem(err: OmegaConfBaseException, user: list[str], recipe: recipes.Recipe) -> Problem:
+    key = str(getattr(err, "full_key", "") or "")
+    origin = _origin(key, user) or f" (in {recipe.path})"
+    if isinstance(err, ValidationError):
+        expected = re.search(r"converted to (\w+)", str(err))
+        value = re.search(r"Value '(.*?)'", str(err))
+        if expected:
+            want = _TYPE_WORDS.get(expected.group(1), expected.group(1))
+            got = f", got {value.group(1)!r}" if value else ""
+            return Problem(key, f"expected {want}{got}{origin}")
+        return Problem(key, str(err).splitlines()[0] + origin)
+    if isinstance(err, ConfigKeyError):
+        parent, _, name = key.rpartition(".")
+        siblings = _keys_at(parent)
+        hint = did_you_mean(name, siblings)
+        valid = f"valid keys: {', '.join(siblings)}" if siblings else None
+        return Problem(key, f"unknown key{origin}", " ".join(x for x in (hint, valid) if x) or None)
+    return Problem(key, str(err).splitlines()[0] + origin)
+
+
+def _keys_at(dotted: str) -> list[str]:
+    """Keys the schema allows at a dotted path (empty for open mappings)."""
+    node = OmegaConf.structured(schema.Config)
+    for part in [p for p in dotted.split(".") if p]:
+        node = node.get(part) if isinstance(node, DictConfig) else None
+        if node is None:
+            return []
+    return list(node.keys()) if isinstance(node, DictConfig) and OmegaConf.get_type(node) is not dict else []
+
+
+def _check_schema(cfg: DictConfig, user: list[str]) -> None:
+    """`+train.new=1` slips past Hydra (it opens the node); the schema still forbids it."""
+    try:
+        OmegaConf.merge(OmegaConf.structured(schema.Config), OmegaConf.to_container(cfg))
+    except OmegaConfBaseException as err:
+        key = str(getattr(err, "full_key", "") or "")
+        parent, _, name = key.rpartition(".")
+        siblings = _keys_at(parent)
+        hint = did_you_mean(name, siblings)
+        valid = f"valid keys: {', '.join(siblings)}" if siblings else None
+        raise ConfigError(
+            Problem(key, f"not a key of the schema{_origin(key, user)}", " ".join(x for x in (hint, valid) if x) or None)
+        ) from err

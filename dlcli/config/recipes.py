@@ -1,0 +1,71 @@
+"""The recipe registry, built from the files on disk (never a hand-kept list).
+
+A recipe is one YAML file that picks config-group options in its `defaults`
+list and sets values. Shipped recipes live in `recipes/`; users add theirs with
+`--config-dir DIR` (DIR/recipes/ or DIR's top level) or name a file directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from dlcli import paths
+from dlcli.errors import ConfigError, Problem, did_you_mean
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    path: Path
+    description: str
+
+
+def _describe(path: Path) -> str:
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(Problem("recipe", f"{path} is not valid YAML: {exc}")) from exc
+    return str(data.get("description", "")).strip() if isinstance(data, dict) else ""
+
+
+def _recipe_files(root: Path, top_level: bool) -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    if top_level:
+        for path in sorted(root.glob("*.yaml")):
+            if path.name != "config.yaml":
+                found[path.stem] = path
+    recipes = root / "recipes" if top_level else root
+    for path in sorted(recipes.rglob("*.yaml")):
+        found[path.relative_to(recipes).with_suffix("").as_posix()] = path
+    return found
+
+
+def discover(config_dirs: list[Path] = ()) -> dict[str, Recipe]:
+    """Every recipe by name; a user directory's recipe replaces a shipped one of the same name."""
+    files = _recipe_files(paths.recipes_dir(), top_level=False)
+    for directory in config_dirs:
+        files.update(_recipe_files(directory, top_level=True))
+    return {name: Recipe(name, path, _describe(path)) for name, path in sorted(files.items())}
+
+
+def resolve(identifier: str, config_dirs: list[Path] = ()) -> Recipe:
+    """A recipe by registry name or by path to a YAML file."""
+    looks_like_path = identifier.endswith((".yaml", ".yml")) or "/" in identifier and Path(identifier).exists()
+    if looks_like_path:
+        path = Path(identifier).expanduser()
+        if not path.is_file():
+            raise ConfigError(
+                Problem("recipe", f"no recipe file {identifier!r} (resolved to {path.resolve()})")
+            )
+        return Recipe(path.stem, path.resolve(), _describe(path))
+    known = discover(config_dirs)
+    if identifier in known:
+        return known[identifier]
+    hint = did_you_mean(identifier, known)
+    listing = "recipes: " + ", ".join(known)
+    raise ConfigError(
+        Problem("recipe", f"unknown recipe {identifier!r}", f"{hint} {listing}" if hint else listing)
+    )

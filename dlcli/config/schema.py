@@ -1,0 +1,105 @@
+"""Typed schema of a dlcli config, registered in Hydra's ConfigStore.
+
+Everything that is dlcli's own (data, training, runs) is a dataclass, so wrong
+types and unknown keys fail at compose time. What is passed verbatim to Keras
+(graph nodes, callbacks' and optimizers' keyword arguments) stays an open
+mapping and is checked against the Keras signatures by `dlcli.config.validate`
+and `dlcli.graph`: OmegaConf cannot type a union of dataclasses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+from hydra.core.config_store import ConfigStore
+
+
+@dataclass
+class PreprocessConfig:
+    # Reshape every sample of the (single) input to this shape, e.g. [784].
+    reshape: Optional[List[int]] = None
+    # Divide features by this number (MNIST pixels: 255).
+    divide_by: Optional[float] = None
+    # Feature scaler fit on the training split only: none | standard | minmax.
+    scaler: str = "none"
+    # Target scaler for regression (predictions are reported in original units).
+    target_scaler: str = "none"
+    # Label encoding: auto (from the output's loss) | one_hot | sparse | none.
+    labels: str = "auto"
+    # Pad or truncate integer sequences to this length.
+    maxlen: Optional[int] = None
+
+
+@dataclass
+class DataConfig:
+    # mnist, fashion_mnist, cifar10, digits, breast_cancer, iris, wine, diabetes,
+    # npz, csv or synthetic.
+    source: str = "synthetic"
+    # A local copy of a downloadable set, or the file of an npz/csv source.
+    path: Optional[str] = None
+    # Separate files for the splits (the seeds' train/val/test CSVs).
+    train_path: Optional[str] = None
+    val_path: Optional[str] = None
+    test_path: Optional[str] = None
+    # Use only the first N training samples.
+    limit: Optional[int] = None
+    # Fractions held out from the training data.
+    val_split: float = 0.1
+    test_split: float = 0.2
+    # Stratify fraction splits by class (classification only).
+    stratify: bool = True
+    # Samples of synthetic data (the seeds' random-data examples, and --smoke).
+    samples: int = 256
+    # Length of sequence inputs declared with a None dimension.
+    sequence_length: int = 16
+    # Source-specific options (csv columns, npz array names, loader arguments).
+    options: Dict[str, Any] = field(default_factory=dict)
+    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+
+
+@dataclass
+class OptimizerConfig:
+    # A Keras optimizer by its Keras name: adam, sgd, rmsprop, adamw, ...
+    name: str = "adam"
+    # A number, or a Keras learning-rate schedule as {class: ..., ...}.
+    learning_rate: Any = 0.001
+    # Any other keyword argument of the optimizer (momentum, beta_1, clipnorm, ...).
+    options: Dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 10
+    batch_size: int = 32
+    shuffle: bool = True
+    # Evaluate on the test split at the end of training.
+    evaluate_test: bool = True
+
+
+@dataclass
+class RunConfig:
+    # Root of run directories; each run gets <dir>/<name>/<timestamp>[-N]/.
+    dir: str = "outputs"
+    # Defaults to the recipe's name.
+    name: Optional[str] = None
+
+
+@dataclass
+class Config:
+    description: str = ""
+    seed: int = 42
+    model: Dict[str, Any] = field(default_factory=dict)
+    data: DataConfig = field(default_factory=DataConfig)
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    # name -> {class: <Keras or dlcli callback>, ...keyword arguments}
+    callbacks: Dict[str, Any] = field(default_factory=dict)
+    # Modules imported before building, so their registered layers, losses and
+    # metrics can be named in the config.
+    plugins: List[str] = field(default_factory=list)
+    run: RunConfig = field(default_factory=RunConfig)
+
+
+def register() -> None:
+    ConfigStore.instance().store(name="dlcli_schema", node=Config, provider="dlcli")

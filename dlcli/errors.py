@@ -1,0 +1,83 @@
+"""The errors dlcli shows users, and the exit code each one means.
+
+Every problem a user can fix is a `ConfigError` (exit 2) that names the config
+key, says what was expected and, where one fits, suggests a correction. The CLI
+prints them as one screen; `--debug` adds the traceback.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Iterable
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+@dataclass
+class Problem:
+    """One thing wrong with a config: where (dotted key), what, and how to fix it."""
+
+    key: str
+    message: str
+    hint: str | None = None
+
+    def render(self) -> str:
+        where = f"{self.key}: " if self.key else ""
+        text = f"error: {where}{self.message}"
+        if self.hint:
+            text += f"\nhint: {self.hint}"
+        return text
+
+
+class DlcliError(Exception):
+    exit_code = EXIT_FAILED
+
+    def __init__(self, problems: Problem | Iterable[Problem] | str):
+        if isinstance(problems, str):
+            problems = [Problem("", problems)]
+        elif isinstance(problems, Problem):
+            problems = [problems]
+        self.problems: list[Problem] = list(problems)
+        super().__init__("\n".join(p.render() for p in self.problems))
+
+
+class ConfigError(DlcliError):
+    """A usage or config mistake: exit 2, before anything is trained."""
+
+    exit_code = EXIT_USAGE
+
+
+class RunFailed(DlcliError):
+    """The run itself failed (NaN loss, a component raised): exit 1."""
+
+    exit_code = EXIT_FAILED
+
+
+@dataclass
+class Collector:
+    """Gathers every problem of a validation pass so users see them all at once."""
+
+    problems: list[Problem] = field(default_factory=list)
+
+    def add(self, key: str, message: str, hint: str | None = None) -> None:
+        self.problems.append(Problem(key, message, hint))
+
+    def raise_if_any(self) -> None:
+        if self.problems:
+            raise ConfigError(self.problems)
+
+
+def did_you_mean(word: str, candidates: Iterable[str], n: int = 3) -> str | None:
+    """A 'did you mean X?' hint, or None when nothing is close."""
+    close = difflib.get_close_matches(str(word), sorted(set(candidates)), n=n, cutoff=0.6)
+    if not close:
+        lowered = {c.lower(): c for c in candidates}
+        if str(word).lower() in lowered:
+            close = [lowered[str(word).lower()]]
+    if not close:
+        return None
+    return "did you mean " + " or ".join(repr(c) for c in close) + "?"

@@ -1,0 +1,64 @@
+"""Writing a model in another format and predicting with the written copy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from dlcli.errors import ConfigError, Problem
+from dlcli.runs.rundir import atomic_write
+
+
+def sample_inputs(run, n: int = 32) -> dict[str, np.ndarray]:
+    """Real test inputs when the run's data can be had, else inputs shaped like the model's."""
+    try:
+        split = run.dataset().test
+    except ConfigError:
+        split = None
+    if split is not None:
+        x = split.x if isinstance(split.x, dict) else {run.io.inputs[0].name: split.x}
+        return {k: v[:n] for k, v in x.items()}
+    from dlcli.data.sources import synthetic
+
+    cfg = run.cfg.data.copy()
+    cfg.samples = n
+    return synthetic(cfg, run.io, 0).x
+
+
+def _as_model_input(model, sample: dict):
+    return next(iter(sample.values())) if len(model.inputs) == 1 else sample
+
+
+def _flat(prediction) -> list[np.ndarray]:
+    if isinstance(prediction, dict):
+        return [np.asarray(prediction[k]) for k in sorted(prediction)]
+    if isinstance(prediction, (list, tuple)):
+        return [np.asarray(p) for p in prediction]
+    return [np.asarray(prediction)]
+
+
+def predict_keras(model, sample: dict) -> list[np.ndarray]:
+    return _flat(model.predict(_as_model_input(model, sample), verbose=0))
+
+
+def write_and_predict(fmt: str, model, target: Path, sample: dict) -> list[np.ndarray]:
+    import keras
+
+    if fmt == "keras":
+        with atomic_write(target) as tmp:
+            model.save(tmp)
+        reloaded = keras.saving.load_model(target, safe_mode=True)
+        return predict_keras(reloaded, sample)
+    try:
+        import onnxruntime
+    except ImportError as exc:
+        raise ConfigError(Problem("--format", "ONNX export needs the onnx extra", "pip install 'dlcli[onnx]'")) from exc
+    with atomic_write(target) as tmp:
+        try:
+            model.export(str(tmp), format="onnx")
+        except Exception as exc:
+            raise ConfigError(Problem("--format", f"Keras could not export this model to ONNX: {str(exc).splitlines()[0]}")) from exc
+    session = onnxruntime.InferenceSession(str(target))
+    feeds = {i.name: sample[name].astype(np.float32 if "float" in i.type else np.int64) for i, name in zip(session.get_inputs(), sample)}
+    return [np.asarray(o) for o in session.run(None, feeds)]

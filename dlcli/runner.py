@@ -1,0 +1,187 @@
+"""The pipeline every command shares: compose -> validate -> build -> data -> train -> save.
+
+`prepare` needs no Keras (config errors are reported before JAX is imported);
+`build` imports Keras and turns the config into a compiled model; `train`
+creates the run directory and fills it as DESIGN.md ("Runs") lists.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from dlcli.config import Composed, compose, validate
+from dlcli.errors import ConfigError, Problem, RunFailed
+from dlcli.graph import Graph
+from dlcli.runs import rundir
+
+SMOKE_BATCH = 4
+
+
+@dataclass
+class Prepared:
+    composed: Composed
+    graph: Graph
+
+    @property
+    def cfg(self) -> DictConfig:
+        return self.composed.cfg
+
+
+@dataclass
+class Built:
+    prepared: Prepared
+    model: Any
+    io: Any
+
+
+def prepare(recipe: str | None, overrides: list[str], config_dirs: list[str] | None = None, smoke: bool = False) -> Prepared:
+    composed = compose(recipe, overrides, config_dirs)
+    if smoke:
+        _shrink_for_smoke(composed.cfg)
+    return Prepared(composed, validate(composed.cfg))
+
+
+def _shrink_for_smoke(cfg: DictConfig) -> None:
+    """Same pipeline, synthetic data from the model's specs, a couple of steps."""
+    cfg.data.source = "synthetic"
+    cfg.data.samples = SMOKE_BATCH * 4
+    for key in ("path", "train_path", "val_path", "test_path", "limit"):
+        cfg.data[key] = None
+    cfg.data.preprocess = OmegaConf.structured(type(OmegaConf.to_object(cfg.data.preprocess)))
+    cfg.data.stratify = False
+    cfg.data.val_split, cfg.data.test_split = 0.25, 0.25
+    cfg.train.epochs = 1
+    cfg.train.batch_size = SMOKE_BATCH
+    cfg.run.dir = str(Path(cfg.run.dir) / "smoke")
+
+
+def build(prepared: Prepared) -> Built:
+    from dlcli import backend
+
+    backend.setup()
+    backend.seed_everything(prepared.cfg.seed)
+    _load_plugins(list(prepared.cfg.plugins))
+    from dlcli.data.io import ModelIO
+    from dlcli.graph import compiler
+
+    cfg = prepared.cfg
+    name = str(cfg.model.get("name") or cfg.run.name).replace("/", "_")
+    model = compiler.build(prepared.graph, name=name)
+    optimizer = compiler.optimizer_from_config(OmegaConf.to_container(cfg.optimizer, resolve=True))
+    compiler.compile_model(model, prepared.graph, optimizer)
+    return Built(prepared, model, ModelIO.of(model, prepared.graph))
+
+
+def _load_plugins(modules: list[str]) -> None:
+    import importlib
+
+    for i, module in enumerate(modules):
+        try:
+            importlib.import_module(module)
+        except Exception as exc:
+            raise ConfigError(Problem(f"plugins.{i}", f"cannot import {module!r}: {exc}", "plugins are importable module names (pip install -e your package, or add it to PYTHONPATH)")) from exc
+
+
+@dataclass
+class Result:
+    run_dir: Path
+    metrics: dict[str, dict[str, float]]
+    note: str | None = None
+
+
+def train(built: Built, console=None, quiet: bool = False, run_root: str | None = None) -> Result:
+    from dlcli import data as data_mod
+
+    cfg, model = built.prepared.cfg, built.model
+    dataset = data_mod.load(cfg.data, built.io, cfg.seed)
+    if dataset.note and console is not None:
+        console.print(f"[yellow]note:[/] {dataset.note}", soft_wrap=True, highlight=False)
+    run_dir = rundir.create(run_root or cfg.run.dir, cfg.run.name)
+    try:
+        callbacks = _callbacks(built, run_dir, dataset, console, quiet)
+    except ConfigError:
+        shutil.rmtree(run_dir, ignore_errors=True)  # nothing of the user's is in it yet
+        raise
+    _write_run_files(built, run_dir, dataset)
+    history = model.fit(
+        dataset.train.x,
+        dataset.train.y,
+        batch_size=cfg.train.batch_size,
+        epochs=cfg.train.epochs,
+        validation_data=(dataset.val.x, dataset.val.y) if dataset.val else None,
+        shuffle=cfg.train.shuffle,
+        callbacks=callbacks,
+        verbose=0,
+    )
+    losses = history.history.get("loss", [])
+    if losses and not math.isfinite(losses[-1]):
+        raise RunFailed(Problem("train", f"the loss became {losses[-1]} in epoch {len(losses)}; training stopped (partial run in {run_dir})", "lower optimizer.learning_rate, or check the data for NaN or huge values"))
+    _save_model(model, run_dir / "model.keras")
+    metrics = _final_metrics(history.history, model, dataset, cfg)
+    rundir.write_json(run_dir / "metrics.json", metrics)
+    from dlcli.runs import plots
+
+    plots.training_curves(history.history, run_dir / "plots")
+    return Result(run_dir, metrics, dataset.note)
+
+
+def _callbacks(built: Built, run_dir: Path, dataset, console, quiet: bool) -> list:
+    import keras
+
+    from dlcli import callbacks as cb
+    from dlcli.callbacks.checkpoint import AtomicCheckpoint
+    from dlcli.callbacks.history import HistoryWriter
+    from dlcli.callbacks.progress import RichProgress
+
+    monitor = "val_loss" if dataset.val is not None else "loss"
+    ours = [
+        keras.callbacks.TerminateOnNaN(),
+        HistoryWriter(run_dir / "history.csv"),
+        AtomicCheckpoint(run_dir / "checkpoints" / "best.keras", monitor=monitor),
+        AtomicCheckpoint(run_dir / "checkpoints" / "last.keras"),
+    ]
+    users = cb.from_config(OmegaConf.to_container(built.prepared.cfg.callbacks, resolve=True), run_dir)
+    progress = [] if quiet else [RichProgress(console=console)]
+    # Users' callbacks see the epoch first (EarlyStopping may restore weights),
+    # then dlcli's bookkeeping records the result; the display comes last.
+    return users + ours + progress
+
+
+def _write_run_files(built: Built, run_dir: Path, dataset) -> None:
+    from dlcli.graph.summary import summary_text
+    from dlcli.runs import env
+
+    composed = built.prepared.composed
+    rundir.write_text(run_dir / "config.yaml", OmegaConf.to_yaml(composed.cfg, resolve=True))
+    rundir.write_text(run_dir / "overrides.yaml", OmegaConf.to_yaml(OmegaConf.create({"recipe": str(composed.recipe.path), "overrides": composed.overrides})))
+    rundir.write_json(run_dir / "env.json", env.describe())
+    rundir.write_text(run_dir / "summary.txt", summary_text(built.model))
+    pre = dataset.preprocessor
+    rundir.write_json(run_dir / "preprocess.json", {"config": pre.config, "state": pre.state})
+
+
+def _save_model(model, path: Path) -> None:
+    with rundir.atomic_write(path) as tmp:
+        model.save(tmp)
+
+
+def _final_metrics(history: dict, model, dataset, cfg) -> dict[str, dict[str, float]]:
+    last = {k: float(v[-1]) for k, v in history.items() if v}
+    metrics = {
+        "train": {k: v for k, v in last.items() if not k.startswith("val_")},
+        "val": {k[4:]: v for k, v in last.items() if k.startswith("val_")},
+    }
+    if dataset.test is not None and cfg.train.evaluate_test:
+        metrics["test"] = evaluate_split(model, dataset.test, cfg.train.batch_size)
+    return {k: v for k, v in metrics.items() if v}
+
+
+def evaluate_split(model, split, batch_size: int) -> dict[str, float]:
+    result = model.evaluate(split.x, split.y, batch_size=batch_size, verbose=0, return_dict=True)
+    return {k: float(v) for k, v in result.items()}

@@ -1,0 +1,51 @@
+"""Reopen a finished run: its config, model, preprocessing state and data."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from dlcli.config.schema import Config
+from dlcli.errors import ConfigError, Problem
+
+
+@dataclass
+class Run:
+    path: Path
+    cfg: DictConfig
+    model: Any
+    io: Any
+    preprocess: dict
+
+    def dataset(self):
+        from dlcli import data
+
+        return data.load(self.cfg.data, self.io, self.cfg.seed, state=self.preprocess.get("state") or {})
+
+
+def open_run(path: Path, overrides: list[str] = ()) -> Run:
+    from dlcli import backend
+    from dlcli.config.validate import validate
+    from dlcli.runner import _load_plugins
+
+    cfg = OmegaConf.merge(OmegaConf.structured(Config), OmegaConf.load(path / "config.yaml"))
+    if overrides:
+        try:
+            cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(overrides)))
+        except Exception as exc:
+            raise ConfigError(Problem("overrides", str(exc).splitlines()[0])) from exc
+    graph = validate(cfg)
+    model_file = path / "model.keras"
+    if not model_file.is_file():
+        raise ConfigError(Problem("RUN", f"{path} has no model.keras (the run did not finish)", "resume it or evaluate a finished run"))
+    keras = backend.setup()
+    _load_plugins(list(cfg.plugins))
+    from dlcli.data.io import ModelIO
+
+    model = keras.saving.load_model(model_file)
+    preprocess = json.loads((path / "preprocess.json").read_text()) if (path / "preprocess.json").is_file() else {}
+    return Run(path, cfg, model, ModelIO.of(model, graph), preprocess)

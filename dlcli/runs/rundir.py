@@ -1,0 +1,94 @@
+"""`outputs/<recipe>/<YYYY-MM-DD_HH-MM-SS>[-N]/`: never reused, never overwritten.
+
+`os.mkdir` either creates a directory or fails, so two runs starting in the
+same second cannot both get the same one: the loser takes the next suffix.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from dlcli.errors import ConfigError, Problem
+
+MARKER = "config.yaml"  # every run directory has one
+
+
+def create(root: str | Path, name: str, when: float | None = None) -> Path:
+    parent = Path(root) / name
+    parent.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y-%m-%d_%H-%M-%S", time.localtime(when or time.time()))
+    for n in range(10_000):
+        candidate = parent / (stamp if n == 0 else f"{stamp}-{n}")
+        try:
+            candidate.mkdir()
+            return candidate
+        except FileExistsError:
+            continue
+    raise RuntimeError(f"could not create a run directory under {parent}")
+
+
+@contextmanager
+def atomic_write(path: str | Path, suffix: str | None = None):
+    """Yield a temporary path beside `path`; rename it over `path` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix or path.suffix)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_text(path: str | Path, text: str) -> None:
+    with atomic_write(path) as tmp:
+        tmp.write_text(text)
+
+
+def write_json(path: str | Path, data: Any) -> None:
+    write_text(path, json.dumps(data, indent=2, sort_keys=False, default=_jsonable) + "\n")
+
+
+def _jsonable(value: Any):
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return str(value)
+
+
+def runs(root: str | Path) -> list[Path]:
+    """Every run directory under root, oldest first (run names sort by time)."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    found = [p.parent for p in root.rglob(MARKER) if not p.parent.name.startswith(".")]
+    return sorted(found, key=lambda p: (p.name, str(p)))
+
+
+def latest(root: str | Path, recipe: str | None = None) -> Path | None:
+    base = Path(root) / recipe if recipe else Path(root)
+    candidates = [p for p in runs(base) if "fold-" not in p.name]
+    return candidates[-1] if candidates else None
+
+
+def find(run: str, root: str | Path = "outputs") -> Path:
+    """A run by directory, id (`recipe/stamp`), `latest` or `RECIPE/latest`."""
+    path = Path(run).expanduser()
+    if (path / MARKER).is_file():
+        return path
+    if (Path(root) / run / MARKER).is_file():
+        return Path(root) / run
+    if run == "latest" or run.endswith("/latest"):
+        recipe = run[: -len("/latest")] if run != "latest" else None
+        found = latest(root, recipe)
+        if found is not None:
+            return found
+        raise ConfigError(Problem("RUN", f"no runs{' of ' + recipe if recipe else ''} under {Path(root).resolve()}", "train one first: dlcli train recipe=NAME"))
+    raise ConfigError(Problem("RUN", f"no run {run!r}: not a run directory, nor a run id under {Path(root).resolve()}", "give a run directory, RECIPE/STAMP, latest or RECIPE/latest"))
