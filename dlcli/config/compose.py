@@ -26,7 +26,7 @@ from hydra.errors import (
     OverrideParseException,
 )
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationError
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException, ValidationError
 
 from dlcli import paths
 from dlcli.config import recipes, schema
@@ -152,13 +152,17 @@ def _omegaconf_problem(err: OmegaConfBaseException, user: list[str], recipe: rec
             got = f", got {value.group(1)!r}" if value else ""
             return Problem(key, f"expected {want}{got}{origin}")
         return Problem(key, str(err).splitlines()[0] + origin)
-    if isinstance(err, ConfigKeyError):
-        parent, _, name = key.rpartition(".")
-        siblings = _keys_at(parent)
-        hint = did_you_mean(name, siblings)
-        valid = f"valid keys: {', '.join(siblings)}" if siblings else None
-        return Problem(key, f"unknown key{origin}", " ".join(x for x in (hint, valid) if x) or None)
+    if isinstance(err, (ConfigKeyError, ConfigAttributeError)):
+        return _unknown_key(key, f"unknown key{origin}")
     return Problem(key, str(err).splitlines()[0] + origin)
+
+
+def _unknown_key(key: str, message: str) -> Problem:
+    parent, _, name = key.rpartition(".")
+    siblings = _keys_at(parent)
+    hint = did_you_mean(name, siblings)
+    valid = f"valid keys: {', '.join(siblings)}" if siblings else f"if you mean to add it, write +{key}=VALUE"
+    return Problem(key, message, " ".join(x for x in (hint, valid) if x))
 
 
 def _keys_at(dotted: str) -> list[str]:
@@ -177,10 +181,4 @@ def _check_schema(cfg: DictConfig, user: list[str]) -> None:
         OmegaConf.merge(OmegaConf.structured(schema.Config), OmegaConf.to_container(cfg))
     except OmegaConfBaseException as err:
         key = str(getattr(err, "full_key", "") or "")
-        parent, _, name = key.rpartition(".")
-        siblings = _keys_at(parent)
-        hint = did_you_mean(name, siblings)
-        valid = f"valid keys: {', '.join(siblings)}" if siblings else None
-        raise ConfigError(
-            Problem(key, f"not a key of the schema{_origin(key, user)}", " ".join(x for x in (hint, valid) if x) or None)
-        ) from err
+        raise ConfigError(_unknown_key(key, f"not a key of the schema{_origin(key, user)}")) from err

@@ -64,8 +64,8 @@ class Preprocessor:
         return x
 
     def _as_inputs(self, x):
-        if isinstance(x, dict):
-            return x
+        if isinstance(x, dict):  # a single-input model takes a plain array
+            return next(iter(x.values())) if len(self.io.inputs) == 1 else x
         if len(self.io.inputs) != 1:
             names = ", ".join(i.name for i in self.io.inputs)
             raise ConfigError(Problem("data.source", f"the model has {len(self.io.inputs)} inputs ({names}) but the source gives one array", "use an npz source with one array per input, or synthetic"))
@@ -79,7 +79,8 @@ class Preprocessor:
 
     def _targets(self, y):
         if isinstance(y, dict):
-            return {name: self._encode(value, self._output(name)) for name, value in y.items()}
+            encoded = {name: self._encode(value, self._output(name)) for name, value in y.items()}
+            return next(iter(encoded.values())) if len(self.io.outputs) == 1 else encoded
         if len(self.io.outputs) != 1:
             raise ConfigError(Problem("data.source", f"the model has {len(self.io.outputs)} outputs but the source gives one target array"))
         return self._encode(y, self.io.outputs[0])

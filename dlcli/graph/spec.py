@@ -231,7 +231,7 @@ class _Expander:
             if len(kinds) != 1:
                 self.problems.add(where, "a node needs exactly one of `class:`, `use:` or `block:`", "e.g. {class: Dense, units: 64}")
                 continue
-            refs = self._refs(spec.get("inputs"), previous, where, local)
+            refs = self._refs(spec.get("inputs"), previous, where, {k: v for k, v in local.items() if k != name})
             full = f"{prefix}{name}"
             if kinds[0] == "block":
                 self._instantiate(spec, where, refs, full)

@@ -1,0 +1,78 @@
+"""Bad input exits 2 with one clear message naming the key, and no traceback.
+
+Each case runs in a fresh interpreter so we can also check whether JAX or
+Keras were imported to find the problem (they must not be, where the check
+does not need them).
+"""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+PROBE = r"""
+import json, sys
+from typer.testing import CliRunner
+from dlcli.cli import app
+result = CliRunner().invoke(app, sys.argv[1:])
+print(json.dumps({"code": result.exit_code, "out": result.output,
+                  "heavy": sorted(m for m in ("jax", "keras") if m in sys.modules)}))
+"""
+
+
+def run_cli(*args):
+    proc = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, timeout=120)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+CASES = [
+    # (id, args, expected fragments, may import keras)
+    ("misspelt-recipe", ["train", "recipe=mnist_dropot"], ["error: recipe: unknown recipe 'mnist_dropot'", "did you mean 'mnist_dropout'", "recipes: "], False),
+    ("unknown-key", ["train", "recipe=mnist_dropout", "train.epoch=1"], ["error: train.epoch: unknown key (set on the command line)", "did you mean 'epochs'"], False),
+    ("wrong-type", ["train", "recipe=mnist_dropout", "train.epochs=abc"], ["error: train.epochs: expected an integer, got 'abc' (set on the command line)"], False),
+    ("new-key-on-schema", ["train", "recipe=mnist_dropout", "+train.new=1"], ["error: train.new: not a key of the schema (set on the command line)", "valid keys: epochs"], False),
+    ("missing-data-file", ["train", "recipe=mnist_dropout", "data.path=/nonexistent/mnist.npz"], ["error: data.path: no such file '/nonexistent/mnist.npz'"], False),
+    ("bad-group-option", ["train", "recipe=mnist_dropout", "optimizer=adma"], ["error: optimizer: no config 'adma' in group 'optimizer'", "did you mean 'adam'"], False),
+    ("bad-lr", ["train", "recipe=mnist_dropout", "optimizer.learning_rate=fast"], ["error: optimizer.learning_rate: expected a number"], False),
+    ("no-recipe", ["train"], ["error: recipe: no recipe given"], False),
+    ("bad-override-syntax", ["train", "recipe=mnist_dropout", "train.epochs"], ["error: overrides:"], False),
+    ("add-needs-plus", ["check", "recipe=digits_mlp", "model.nodes.dense2.inputs=dense1"], ["error: model.nodes.dense2.inputs: unknown key (set on the command line)", "write +model.nodes.dense2.inputs=VALUE"], False),
+    ("unknown-input", ["check", "recipe=digits_mlp", "+model.nodes.dense2.inputs=dense9"], ["error: model.nodes.dense2.inputs: no input or node produces 'dense9'", "did you mean 'dense1'"], False),
+    ("unknown-layer", ["check", "recipe=digits_mlp", "model.nodes.dense1.class=Dens"], ["error: model.nodes.dense1.class: unknown layer 'Dens'", "did you mean 'Dense'"], True),
+    ("unknown-layer-kwarg", ["check", "recipe=digits_mlp", "+model.nodes.dense1.unit=4"], ["error: model.nodes.dense1.unit: Dense takes no argument 'unit'", "did you mean 'units'", "valid: "], True),
+    ("unknown-optimizer", ["check", "recipe=digits_mlp", "optimizer.name=adamm"], ["error: optimizer.name: unknown optimizer 'adamm'", "did you mean"], True),
+    ("unknown-loss", ["check", "recipe=digits_mlp", "model.outputs.predictions.loss=categorical_crosentropy"], ["unknown loss 'categorical_crosentropy'", "did you mean 'categorical_crossentropy'"], True),
+]
+
+
+@pytest.mark.parametrize("args, fragments, may_import_keras", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_config_error_exits_2_with_message(args, fragments, may_import_keras):
+    result = run_cli(*args)
+    assert result["code"] == 2, result["out"]
+    for fragment in fragments:
+        assert fragment in result["out"]
+    assert "Traceback" not in result["out"]
+    assert len(result["out"].splitlines()) <= 25  # one screen
+    if not may_import_keras:
+        assert result["heavy"] == [], f"imported {result['heavy']} just to report a config error"
+
+
+def test_debug_shows_the_traceback():
+    result = run_cli("--debug", "train", "recipe=mnist_dropout", "train.epochs=abc")
+    assert result["code"] == 2
+    assert "Traceback" in result["out"]
+
+
+def test_help_imports_neither_jax_nor_keras():
+    result = run_cli("--help")
+    assert result["code"] == 0
+    assert "train" in result["out"] and "smoke" in result["out"]
+    assert result["heavy"] == []
+
+
+def test_console_script_runs():
+    proc = subprocess.run(["dlcli", "--version"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.startswith("dlcli ")
+    proc = subprocess.run([sys.executable, "-m", "dlcli", "recipes"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and "mnist_dropout" in proc.stdout

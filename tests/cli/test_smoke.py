@@ -1,0 +1,25 @@
+"""Every shipped recipe runs end to end on synthetic data (`--smoke`)."""
+
+import pytest
+
+from dlcli.config import discover
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.parametrize("recipe", sorted(discover()))
+def test_recipe_passes_smoke(recipe, cli, in_tmp):
+    code, out, err = cli("-q", "train", f"recipe={recipe}", "--smoke")
+    assert code == 0, err
+    run_dir = in_tmp / out.strip().splitlines()[-1].removeprefix("run: ")
+    assert run_dir.parent.parent.name == "smoke"
+    assert (run_dir / "model.keras").is_file()
+
+
+def test_smoke_command_reports_each_recipe(cli, in_tmp):
+    code, out, _ = cli("smoke", "digits_mlp", "mnist")
+    assert code == 0
+    assert "ok" in out and "digits_mlp" in out and "2 passed, 0 failed" in out
+    code, out, _ = cli("smoke", "digits_mlp", "no_such_recipe")
+    assert code == 1
+    assert "FAIL" in out and "1 passed, 1 failed" in out

@@ -1,0 +1,45 @@
+import json
+import os
+import threading
+
+import pytest
+
+from dlcli.errors import ConfigError
+from dlcli.runs import rundir
+
+
+def test_two_runs_in_the_same_second_get_different_directories(tmp_path):
+    when = 1_700_000_000.0
+    made = []
+    threads = [threading.Thread(target=lambda: made.append(rundir.create(tmp_path, "r", when))) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(set(made)) == 8
+    names = sorted(p.name for p in made)
+    assert names[0].count("-") == 4 and all(n.startswith(names[0]) for n in names)
+
+
+def test_atomic_write_leaves_the_old_file_when_writing_fails(tmp_path):
+    target = tmp_path / "metrics.json"
+    rundir.write_json(target, {"a": 1})
+    with pytest.raises(RuntimeError):
+        with rundir.atomic_write(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("killed")
+    assert json.loads(target.read_text()) == {"a": 1}
+    assert os.listdir(tmp_path) == ["metrics.json"]
+
+
+def test_find_by_dir_id_and_latest(tmp_path):
+    older = rundir.create(tmp_path, "a", 1_700_000_000.0)
+    newer = rundir.create(tmp_path, "b", 1_700_000_100.0)
+    for d in (older, newer):
+        (d / "config.yaml").write_text("{}")
+    assert rundir.find(str(older), tmp_path) == older
+    assert rundir.find(f"a/{older.name}", tmp_path) == older
+    assert rundir.find("latest", tmp_path) == newer
+    assert rundir.find("a/latest", tmp_path) == older
+    with pytest.raises(ConfigError, match="no runs of c"):
+        rundir.find("c/latest", tmp_path)
