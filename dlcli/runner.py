@@ -132,20 +132,13 @@ def train(built: Built, console=None, quiet: bool = False, run_root: str | None 
 
 
 def _callbacks(built: Built, run_dir: Path, dataset, console, quiet: bool) -> list:
-    import keras
-
     from dlcli import callbacks as cb
-    from dlcli.callbacks.checkpoint import AtomicCheckpoint
+    from dlcli.callbacks.checkpoint import Checkpoints, StopOnNaN
     from dlcli.callbacks.history import HistoryWriter
     from dlcli.callbacks.progress import RichProgress
 
     monitor = "val_loss" if dataset.val is not None else "loss"
-    ours = [
-        keras.callbacks.TerminateOnNaN(),
-        HistoryWriter(run_dir / "history.csv"),
-        AtomicCheckpoint(run_dir / "checkpoints" / "best.keras", monitor=monitor),
-        AtomicCheckpoint(run_dir / "checkpoints" / "last.keras"),
-    ]
+    ours = [StopOnNaN(), HistoryWriter(run_dir / "history.csv"), Checkpoints(run_dir / "checkpoints", monitor=monitor)]
     users = cb.from_config(OmegaConf.to_container(built.prepared.cfg.callbacks, resolve=True), run_dir)
     progress = [] if quiet else [RichProgress(console=console)]
     # Users' callbacks see the epoch first (EarlyStopping may restore weights),

@@ -19,6 +19,10 @@ def _fmt(logs: dict) -> str:
 
 
 class RichProgress(keras.callbacks.Callback):
+    # Keras may then call the batch hook from a worker thread, so the training
+    # loop never waits for the display.
+    async_safe = True
+
     def __init__(self, console: Console | None = None, refresh: float = 0.25):
         super().__init__()
         self.console = console or Console(stderr=True)
