@@ -1,17 +1,16 @@
-"""Best and last checkpoints, written off the training thread and atomically.
+"""Best and last checkpoints, written when training ends (or is interrupted).
 
 Saving a `.keras` file takes tens of milliseconds, a large share of a short
-epoch. Copying the variables to host memory takes well under one (a copy, not
-a reference: Keras donates the JAX buffers to the next train step). The copy
-goes into a *shadow* of the model (same config, compiled alike) that a
-background thread saves while training goes on. The file is written to a temporary name and renamed into place, so a
-run killed while saving never leaves a half-written checkpoint.
+epoch, and on a small machine a background writer only competes with the
+training loop for the GIL and the cores. So the best epoch's state is kept
+as a host-memory copy (well under a millisecond; a copy, not a reference:
+Keras donates the JAX buffers to the next train step) and both files are
+written once, atomically, at the end. Crash recovery is resume's job.
 """
 
 from __future__ import annotations
 
 import math
-import threading
 from pathlib import Path
 
 import keras
@@ -20,68 +19,59 @@ import numpy as np
 from dlcli.runs.rundir import atomic_write
 
 
-class _Shadow:
-    """A twin of the model that holds a snapshot and saves it in the background."""
+def _state(model) -> list:
+    return model.variables + (model.optimizer.variables if model.optimizer else [])
 
-    def __init__(self, model: keras.Model):
-        self.model = model
-        self.twin = keras.models.clone_model(model)
-        self.twin.compile_from_config(model.get_compile_config())
-        self.twin.optimizer.build(self.twin.trainable_variables)
-        self._thread: threading.Thread | None = None
 
-    def save(self, path: Path) -> None:
-        self.wait()
-        self._copy(self.model.variables, self.twin.variables)
-        self._copy(self.model.optimizer.variables, self.twin.optimizer.variables)
-        self._thread = threading.Thread(target=self._write, args=(path,), daemon=True)
-        self._thread.start()
+def snapshot(model) -> list[np.ndarray]:
+    return [np.array(v.value) for v in _state(model)]
 
-    def _write(self, path: Path) -> None:
-        with atomic_write(path) as tmp:
-            self.twin.save(tmp)
 
-    def wait(self) -> None:
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
+def save_snapshot(model, values: list[np.ndarray], path: Path) -> None:
+    """Save `model` as it was when `values` were taken, then put its current state back."""
+    variables = _state(model)
+    current = snapshot(model)
+    for variable, value in zip(variables, values):
+        variable.assign(value)
+    try:
+        save(model, path)
+    finally:
+        for variable, value in zip(variables, current):
+            variable.assign(value)
 
-    @staticmethod
-    def _copy(source, target) -> None:
-        for src, dst in zip(source, target):
-            dst.assign(np.array(src.value))
+
+def save(model, path: Path) -> None:
+    with atomic_write(path) as tmp:
+        model.save(tmp)
 
 
 class Checkpoints(keras.callbacks.Callback):
-    """`best.keras` (by `monitor`) and `last.keras`, refreshed every epoch."""
+    """`checkpoints/best.keras` (by `monitor`) and `checkpoints/last.keras`."""
 
     def __init__(self, directory: str | Path, monitor: str = "val_loss", mode: str = "min"):
         super().__init__()
         self.directory, self.monitor, self.mode = Path(directory), monitor, mode
         self.best = math.inf if mode == "min" else -math.inf
-        self._best_shadow: _Shadow | None = None
-        self._last_shadow: _Shadow | None = None
-
-    def on_train_begin(self, logs=None):
-        self._best_shadow, self._last_shadow = _Shadow(self.model), _Shadow(self.model)
+        self._best_state: list[np.ndarray] | None = None
 
     def on_epoch_end(self, epoch, logs=None):
         value = (logs or {}).get(self.monitor)
-        if value is not None and not math.isnan(float(value)):
-            improved = float(value) < self.best if self.mode == "min" else float(value) > self.best
-            if improved:
-                self.best = float(value)
-                self._best_shadow.save(self.directory / "best.keras")
-        self._last_shadow.save(self.directory / "last.keras")
+        if value is None or math.isnan(float(value)):
+            return
+        if float(value) < self.best if self.mode == "min" else float(value) > self.best:
+            self.best = float(value)
+            self._best_state = snapshot(self.model)
 
     def on_train_end(self, logs=None):
         self.flush()
 
     def flush(self) -> None:
-        """Wait for writes in flight (also called when training is interrupted)."""
-        for shadow in (self._best_shadow, self._last_shadow):
-            if shadow is not None:
-                shadow.wait()
+        """Write both files; also called when training is interrupted."""
+        if self.model is None:
+            return
+        save(self.model, self.directory / "last.keras")
+        if self._best_state is not None:
+            save_snapshot(self.model, self._best_state, self.directory / "best.keras")
 
 
 class StopOnNaN(keras.callbacks.Callback):
