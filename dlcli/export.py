@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 from pathlib import Path
 
 import numpy as np
@@ -53,12 +55,18 @@ def write_and_predict(fmt: str, model, target: Path, sample: dict) -> list[np.nd
     try:
         import onnxruntime
     except ImportError as exc:
-        raise ConfigError(Problem("--format", "ONNX export needs the onnx extra", "pip install 'dlcli[onnx]'")) from exc
+        raise ConfigError(Problem("--format", f"ONNX export needs the onnx extra ({exc.name} is missing)", "pip install 'dlcli[onnx]'")) from exc
+    model(_as_model_input(model, {k: v[:1] for k, v in sample.items()}))  # Keras exports only called models
     with atomic_write(target) as tmp:
         try:
-            model.export(str(tmp), format="onnx")
+            with contextlib.redirect_stdout(io.StringIO()):  # Keras prints the temporary name
+                model.export(str(tmp), format="onnx")
         except Exception as exc:
             raise ConfigError(Problem("--format", f"Keras could not export this model to ONNX: {str(exc).splitlines()[0]}")) from exc
     session = onnxruntime.InferenceSession(str(target))
-    feeds = {i.name: sample[name].astype(np.float32 if "float" in i.type else np.int64) for i, name in zip(session.get_inputs(), sample)}
+    ordered = list(sample.values())
+    feeds = {
+        spec.name: np.asarray(sample.get(spec.name, ordered[i])).astype(np.float32 if "float" in spec.type else np.int64)
+        for i, spec in enumerate(session.get_inputs())
+    }
     return [np.asarray(o) for o in session.run(None, feeds)]

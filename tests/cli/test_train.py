@@ -86,6 +86,24 @@ def test_export_keras_checks_parity(digits_run, cli, monkeypatch):
     assert "parity: max |keras - keras| = 0" in out
 
 
+def test_export_onnx_checks_parity(digits_run, cli, monkeypatch):
+    import onnxruntime
+
+    where, run_dir, _ = digits_run
+    monkeypatch.chdir(where)
+    code, out, err = cli("export", str(run_dir), "--format", "onnx")
+    assert code == 0, err
+    assert "parity: max |keras - onnx|" in out
+    session = onnxruntime.InferenceSession(str(run_dir / "export" / "model.onnx"))
+    assert [i.shape[1] for i in session.get_inputs()] == [64]
+
+
+def test_export_unknown_format_is_a_usage_error(digits_run, cli, monkeypatch):
+    monkeypatch.chdir(digits_run[0])
+    code, _, err = cli("export", "latest", "--format", "onnxx")
+    assert code == 2 and "did you mean 'onnx'" in err
+
+
 def test_evaluate_unknown_run_is_a_usage_error(cli, in_tmp):
     code, _, err = cli("evaluate", "nope/2020-01-01_00-00-00")
     assert code == 2
