@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from dlcli.data import sources
 from dlcli.data.io import ModelIO
 from dlcli.data.preprocess import LABELS, SCALERS, SIDES
-from dlcli.errors import Collector, ConfigError, did_you_mean
+from dlcli.errors import Collector, ConfigError, Problem, did_you_mean
 
 FILE_SOURCES = ("npz", "csv")
 
@@ -36,7 +36,12 @@ def check(cfg: DictConfig, graph, problems: Collector) -> None:
 
 def files(data: DictConfig) -> None:
     """Every missing data file at once, with one hint on where to get them (run when the data is read)."""
-    missing = [key for key in ("path", "train_path", "val_path", "test_path") if data.get(key) and not _exists(data[key], data.stream)]
+    keys = [key for key in ("path", "train_path", "val_path", "test_path") if data.get(key)]
+    if data.source in FILE_SOURCES and not data.stream:
+        folders = [key for key in keys if Path(data[key]).expanduser().is_dir()]
+        if folders:
+            raise ConfigError([Problem(f"data.{key}", f"{data[key]!r} is a directory", f"set data.stream=true to read every .{data.source} file in it batch by batch, or name one file") for key in folders])
+    missing = [key for key in keys if not _exists(data[key], data.stream)]
     if not missing:
         return
     problems = [sources.missing_file(data[key], f"data.{key}", None) for key in missing]

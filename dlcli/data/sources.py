@@ -177,7 +177,8 @@ def _local_copy(local: Path, name: str, stack: contextlib.ExitStack):
         if local.is_file():  # the downloaded archive itself
             where = stack.enter_context(tempfile.TemporaryDirectory(prefix="dlcli-"))
             with tarfile.open(local) as archive:
-                archive.extractall(where, filter="data")
+                # The "data" filter refuses absolute paths and links out of `where` (Python >= 3.10.12).
+                archive.extractall(where, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
             return where
         # The unpacked directory, or the directory holding it.
         return str(local if any(p.is_dir() for p in local.iterdir()) else local.parent)

@@ -196,3 +196,22 @@ def test_keras_loader_options_are_checked_against_its_signature(tmp_path):
         data.load(data_cfg(source="imdb", path=str(tmp_path / "imdb.npz"), options={"num_word": 10}), io(5, "binary_crossentropy", 1), 0)
     assert "data.options.num_word: keras.datasets.imdb.load_data takes no argument 'num_word'" in str(caught.value)
     assert "did you mean 'num_words'" in str(caught.value)
+
+
+def test_csv_files_stream_through_a_glob_with_the_scaler_fit_on_training_rows(tmp_path):
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(3)
+    for i in range(3):
+        frame = pd.DataFrame(rng.normal(loc=i, size=(25, 3)), columns=["a", "b", "c"])
+        frame.insert(0, "id", np.arange(i * 25, (i + 1) * 25))
+        frame["y"] = rng.normal(size=25)
+        frame.to_csv(tmp_path / f"chunk{i}.csv", index=False)
+    cfg = data_cfg(source="csv", path=str(tmp_path / "chunk*.csv"), stream=True, features=["a", "b", "c"], target="y", test_split=0.2, preprocess={"scaler": "standard"})
+    ds = data.load(cfg, io(3, "mse", 1), 0, done=data.read(cfg, graph(3, "mse", 1), 0))
+    assert (len(ds.train), len(ds.val), len(ds.test)) == (54, 6, 15) and ds.train.x is None
+    raw_train = np.concatenate([p.x["input"] for p in ds.train.rows.parts()])
+    by_hand = StandardScaler().fit(raw_train)
+    assert ds.preprocessor.state["x"]["input"]["offset"] == pytest.approx(by_hand.mean_.tolist())
+    batches = [b for b in ds.test.sequence(8, shuffle=False)]  # batches never cross a file
+    assert sum(len(x) for x, _ in batches) == 15 and all(len(x) <= 8 and x.shape[1] == 3 and x.dtype == np.float32 for x, _ in batches)

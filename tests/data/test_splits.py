@@ -6,7 +6,7 @@ import pytest
 
 from dlcli import data
 from dlcli.data.splits import Fold
-from tests.data.helpers import data_cfg, graph, io
+from tests.data.helpers import data_cfg, io
 
 
 @pytest.fixture
@@ -18,7 +18,7 @@ def unique_rows(tmp_path):
     y = np.repeat([0, 1, 2], [120, 60, 20])[rng.permutation(200)]
     path = tmp_path / "rows.npz"
     np.savez(path, x=x, y=y)
-    return path, y
+    return path
 
 
 def ids_of(split) -> set:
@@ -28,7 +28,7 @@ def ids_of(split) -> set:
 @pytest.mark.parametrize("seed", [0, 1, 7])
 @pytest.mark.parametrize("stratify", [True, False])
 def test_no_sample_is_in_two_splits(unique_rows, seed, stratify):
-    path, _ = unique_rows
+    path = unique_rows
     ds = data.load(data_cfg(source="npz", path=str(path), val_split=0.15, test_split=0.2, stratify=stratify), io(), seed)
     train, val, test = ids_of(ds.train), ids_of(ds.val), ids_of(ds.test)
     assert not train & val and not train & test and not val & test
@@ -37,14 +37,14 @@ def test_no_sample_is_in_two_splits(unique_rows, seed, stratify):
 
 
 def test_the_same_seed_gives_the_same_splits_and_another_seed_others(unique_rows):
-    path, _ = unique_rows
+    path = unique_rows
     cfg = data_cfg(source="npz", path=str(path))
     first, again, other = (data.load(cfg, io(), seed) for seed in (3, 3, 4))
     assert ids_of(first.test) == ids_of(again.test) and ids_of(first.test) != ids_of(other.test)
 
 
 def test_stratified_splits_keep_class_proportions(unique_rows):
-    path, y = unique_rows
+    path = unique_rows
     ds = data.load(data_cfg(source="npz", path=str(path), val_split=0.2, test_split=0.2), io(), 0)
     for split in (ds.train, ds.val, ds.test):
         counts = np.bincount(split.y, minlength=3)
@@ -60,7 +60,7 @@ def test_regression_targets_are_not_stratified(tmp_path):
 
 
 def test_limit_takes_the_first_n_training_samples(unique_rows):
-    path, _ = unique_rows
+    path = unique_rows
     full = data.load(data_cfg(source="npz", path=str(path)), io(), 0)
     limited = data.load(data_cfg(source="npz", path=str(path), limit=25), io(), 0)
     assert len(limited.train) == 25 and limited.train.x[:, 0].tolist() == full.train.x[:25, 0].tolist()
@@ -68,7 +68,7 @@ def test_limit_takes_the_first_n_training_samples(unique_rows):
 
 
 def test_kfold_validation_folds_partition_the_data_and_keep_the_test_split(unique_rows):
-    path, _ = unique_rows
+    path = unique_rows
     cfg = data_cfg(source="npz", path=str(path), test_split=0.2)
     folds = [data.load(cfg, io(), 0, fold=Fold(i, 4)) for i in range(1, 5)]
     test = ids_of(folds[0].test)
