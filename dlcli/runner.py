@@ -27,6 +27,7 @@ SMOKE_BATCH = 4
 class Prepared:
     composed: Composed
     graph: Graph
+    data: Any = None  # the Keras-free half of the data, read early (see read_data)
 
     @property
     def cfg(self) -> DictConfig:
@@ -55,10 +56,20 @@ def _shrink_for_smoke(cfg: DictConfig) -> None:
         cfg.data[key] = None
     cfg.data.preprocess = OmegaConf.structured(type(OmegaConf.to_object(cfg.data.preprocess)))
     cfg.data.stratify = False
+    cfg.data.stream = False
     cfg.data.val_split, cfg.data.test_split = 0.25, 0.25
     cfg.train.epochs = 1
     cfg.train.batch_size = SMOKE_BATCH
     cfg.run.dir = str(Path(cfg.run.dir) / "smoke")
+
+
+def read_data(prepared: Prepared) -> None:
+    """Read and split the data before Keras is imported, so data mistakes are reported at once."""
+    from dlcli import data
+    from dlcli.data.splits import Fold
+
+    cfg = prepared.cfg
+    prepared.data = data.read(cfg.data, prepared.graph, cfg.seed, Fold.of(cfg.train))
 
 
 def build(prepared: Prepared) -> Built:
@@ -95,14 +106,19 @@ class Result:
     note: str | None = None
 
 
-def train(built: Built, console=None, quiet: bool = False, run_root: str | None = None) -> Result:
+def train(built: Built, console=None, quiet: bool = False, run_root: str | None = None, run_dir: Path | None = None) -> Result:
+    """Train into a new run directory (or into `run_dir`, as K-fold does for each fold)."""
     from dlcli import data as data_mod
+    from dlcli.data.splits import Fold
 
     cfg, model = built.prepared.cfg, built.model
-    dataset = data_mod.load(cfg.data, built.io, cfg.seed)
+    dataset = data_mod.load(cfg.data, built.io, cfg.seed, fold=Fold.of(cfg.train), done=built.prepared.data)
     if dataset.note and console is not None:
         console.print(f"[yellow]note:[/] {dataset.note}", soft_wrap=True, highlight=False)
-    run_dir = rundir.create(run_root or cfg.run.dir, cfg.run.name)
+    if run_dir is None:
+        run_dir = rundir.create(run_root or cfg.run.dir, cfg.run.name)
+    else:
+        run_dir.mkdir(parents=True)
     try:
         callbacks = _callbacks(built, run_dir, dataset, console, quiet)
     except ConfigError:
@@ -110,12 +126,9 @@ def train(built: Built, console=None, quiet: bool = False, run_root: str | None 
         raise
     _write_run_files(built, run_dir, dataset)
     history = model.fit(
-        dataset.train.x,
-        dataset.train.y,
-        batch_size=cfg.train.batch_size,
+        **dataset.train.fit_args(cfg.train.batch_size, cfg.train.shuffle),
         epochs=cfg.train.epochs,
-        validation_data=(dataset.val.x, dataset.val.y) if dataset.val else None,
-        shuffle=cfg.train.shuffle,
+        validation_data=dataset.val.validation_data(cfg.train.batch_size) if dataset.val else None,
         callbacks=callbacks,
         verbose=0,
     )
@@ -165,16 +178,25 @@ def _save_model(model, path: Path) -> None:
 
 
 def _final_metrics(history: dict, model, dataset, cfg) -> dict[str, dict[str, float]]:
+    from dlcli.data import original_units
+
     last = {k: float(v[-1]) for k, v in history.items() if v}
     metrics = {
         "train": {k: v for k, v in last.items() if not k.startswith("val_")},
         "val": {k[4:]: v for k, v in last.items() if k.startswith("val_")},
     }
     if dataset.test is not None and cfg.train.evaluate_test:
-        metrics["test"] = evaluate_split(model, dataset.test, cfg.train.batch_size)
+        metrics["test"] = evaluate_split(model, dataset.test, cfg.train.batch_size, dataset.preprocessor)
+    if dataset.val is not None:  # scaled regression targets: errors in original units too
+        metrics["val"].update(original_units(model, dataset.val, dataset.preprocessor, cfg.train.batch_size))
     return {k: v for k, v in metrics.items() if v}
 
 
-def evaluate_split(model, split, batch_size: int) -> dict[str, float]:
-    result = model.evaluate(split.x, split.y, batch_size=batch_size, verbose=0, return_dict=True)
-    return {k: float(v) for k, v in result.items()}
+def evaluate_split(model, split, batch_size: int, preprocessor=None) -> dict[str, float]:
+    from dlcli.data import original_units
+
+    result = model.evaluate(**split.eval_args(batch_size), verbose=0, return_dict=True)
+    metrics = {k: float(v) for k, v in result.items()}
+    if preprocessor is not None:
+        metrics.update(original_units(model, split, preprocessor, batch_size))
+    return metrics

@@ -34,7 +34,7 @@ def command(
         chosen = getattr(dataset, split)
         if chosen is None:
             raise ConfigError(Problem("--split", f"the run has no {split} split", "try --split val, or give data with a test set"))
-        metrics = evaluate_split(opened.model, chosen, opened.cfg.train.batch_size)
+        metrics = evaluate_split(opened.model, chosen, opened.cfg.train.batch_size, dataset.preprocessor)
         write_json(opened.path / "eval.json", {"split": split, "samples": len(chosen), "metrics": metrics, "overrides": list(overrides or [])})
         table = Table(title=f"{split} metrics ({len(chosen)} samples)", title_justify="left")
         table.add_column("metric")

@@ -19,10 +19,17 @@ def command(
 ) -> None:
     from dlcli import runner
     from dlcli.config import split_recipe
+    from dlcli.runs import kfold
 
     with user_errors():
         recipe, rest = split_recipe(list(overrides or []))
         prepared = runner.prepare(recipe, rest, dirs(config_dir), smoke=smoke)
+        if kfold.wanted(prepared.cfg):
+            result = kfold.train_folds(prepared, console=err, quiet=State.quiet)
+            out.print(kfold.table(result))
+            out.print(f"run: {result.run_dir}", highlight=False, soft_wrap=True)
+            return
+        runner.read_data(prepared)
         built = runner.build(prepared)
         result = runner.train(built, console=err, quiet=State.quiet)
         print_result(result)

@@ -27,33 +27,54 @@ class PreprocessConfig:
     target_scaler: str = "none"
     # Label encoding: auto (from the output's loss) | one_hot | sparse | none.
     labels: str = "auto"
-    # Pad or truncate integer sequences to this length.
+    # Binary targets from a multi-class column: this label becomes 1, every other 0
+    # (seed 001's seizure data: class 1 against the rest).
+    positive: Optional[Any] = None
+    # Pad or truncate integer sequences to this length, at the start (pre) or end (post).
     maxlen: Optional[int] = None
+    padding: str = "pre"
+    truncating: str = "pre"
 
 
 @dataclass
 class DataConfig:
-    # mnist, fashion_mnist, cifar10, digits, breast_cancer, iris, wine, diabetes,
-    # npz, csv or synthetic.
+    # mnist, fashion_mnist, cifar10, cifar100, imdb, reuters, boston_housing (Keras'
+    # loaders), digits, breast_cancer, iris, wine, diabetes (scikit-learn), npz,
+    # csv or synthetic.
     source: str = "synthetic"
-    # A local copy of a downloadable set, or the file of an npz/csv source.
+    # One file (or, with stream, a directory or glob of files) split by the
+    # fractions below; for Keras' sets, a local copy instead of the download.
     path: Optional[str] = None
     # Separate files for the splits (the seeds' train/val/test CSVs).
     train_path: Optional[str] = None
     val_path: Optional[str] = None
     test_path: Optional[str] = None
+    # Where the data file comes from, said when it is missing.
+    origin: Optional[str] = None
+    # csv columns or npz arrays holding the features and the target: a name, an
+    # index, a list, or a slice such as "0:9"; for a model with several inputs
+    # (outputs), a mapping from each input (output) name to one of those.
+    features: Any = None
+    target: Any = None
+    # csv: whether the first row names the columns (false: columns are 0, 1, ...).
+    header: bool = True
+    delimiter: str = ","
     # Use only the first N training samples.
     limit: Optional[int] = None
     # Fractions held out from the training data.
     val_split: float = 0.1
     test_split: float = 0.2
-    # Stratify fraction splits by class (classification only).
+    # Stratify fraction splits and K-fold by class (classification outputs only).
     stratify: bool = True
+    # Read npz/csv files batch by batch (keras.utils.PyDataset) instead of into memory.
+    stream: bool = False
+    # Threads preparing streamed batches off the training thread (1: on it).
+    workers: int = 2
     # Samples of synthetic data (the seeds' random-data examples, and --smoke).
     samples: int = 256
     # Length of sequence inputs declared with a None dimension.
     sequence_length: int = 16
-    # Source-specific options (csv columns, npz array names, loader arguments).
+    # Keyword arguments of the source's loader (keras.datasets.imdb: num_words, ...).
     options: Dict[str, Any] = field(default_factory=dict)
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
 
@@ -75,6 +96,11 @@ class TrainConfig:
     shuffle: bool = True
     # Evaluate on the test split at the end of training.
     evaluate_test: bool = True
+    # K-fold cross-validation: K trainings into fold-1/ ... fold-K/ of one run,
+    # each validated on its held-out fold (stratified when data.stratify).
+    kfold: int = 0
+    # Train only this fold (1..kfold) as a plain run; each fold-k/ records it.
+    fold: Optional[int] = None
 
 
 @dataclass

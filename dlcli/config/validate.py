@@ -7,13 +7,10 @@ model is built, still before any data is loaded or any training starts.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from omegaconf import DictConfig, OmegaConf
 
-from dlcli.data import sources
-from dlcli.data.preprocess import LABELS, SCALERS
-from dlcli.errors import Collector, ConfigError, did_you_mean
+from dlcli.data import checks as data_checks
+from dlcli.errors import Collector, ConfigError
 from dlcli.graph import Graph, parse
 
 
@@ -30,30 +27,10 @@ def validate(cfg: DictConfig) -> Graph:
         graph = parse(model, "model")
     except ConfigError as exc:
         problems.problems.extend(exc.problems)
-    _check_data(cfg.data, problems)
+    data_checks.check(cfg, graph, problems)
     _check_train(cfg, problems)
     problems.raise_if_any()
     return graph
-
-
-def _check_data(data: DictConfig, problems: Collector) -> None:
-    if data.source not in sources.names():
-        problems.add("data.source", f"unknown data source {data.source!r}", did_you_mean(data.source, sources.names()) or "valid: " + ", ".join(sources.names()))
-    for key in ("path", "train_path", "val_path", "test_path"):
-        value = data.get(key)
-        if value and not Path(value).expanduser().exists():
-            problems.add(f"data.{key}", f"no such file {value!r} (resolved to {Path(value).expanduser().resolve()})")
-    for key, options in (("scaler", SCALERS), ("target_scaler", SCALERS), ("labels", LABELS)):
-        value = data.preprocess[key]
-        if value not in options:
-            problems.add(f"data.preprocess.{key}", f"expected one of {', '.join(options)}, got {value!r}", did_you_mean(value, options))
-    for key in ("val_split", "test_split"):
-        if not 0 <= data[key] < 1:
-            problems.add(f"data.{key}", f"expected a fraction in [0, 1), got {data[key]}")
-    if data.val_split + data.test_split >= 1:
-        problems.add("data", f"val_split + test_split = {data.val_split + data.test_split:g} leaves nothing to train on", "keep their sum below 1")
-    if data.limit is not None and data.limit < 1:
-        problems.add("data.limit", f"expected a positive number of samples, got {data.limit}")
 
 
 def _check_train(cfg: DictConfig, problems: Collector) -> None:

@@ -1,28 +1,75 @@
 """Data for a run: source -> splits -> preprocessing fit on the training split.
 
-`load` is what training and `evaluate` share: the same config and seed give
-the same splits, and `evaluate` passes the run's saved preprocessing state so
-nothing is refit on val or test.
+Two halves, so that data mistakes are reported before JAX is imported:
+`read` needs only the parsed config (input names and shapes, losses) and does
+everything numpy, pandas and scikit-learn can: read the files, check columns
+and NaN, split, fit the preprocessing on the training split, shape and scale
+the features. `load` finishes with what only the built model knows (each
+output's units, for one-hot labels), and runs the whole pipeline itself for
+sources that need the model (Keras' sets, synthetic).
+
+The same config, seed and fold always give the same splits; `evaluate` passes
+the run's saved preprocessing `state`, so nothing is refit on val or test.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Callable
 
-from dlcli.data import sources, splits
+import numpy as np
+
+from dlcli.data import checks, shards, sources, splits
 from dlcli.data.io import ModelIO
 from dlcli.data.preprocess import Preprocessor
-from dlcli.errors import ConfigError, Problem
+from dlcli.data.shards import Rows
+from dlcli.data.splits import Fold, Part
 
 
 @dataclass
 class Split:
-    x: Any
-    y: Any
+    """One split as Keras takes it: arrays in memory, or rows of files streamed in batches."""
+
+    x: Any = None  # an array for a single-input model, else a dict by input name
+    y: Any = None
+    rows: Rows | None = None
+    make_batch: Callable[[Part], tuple] | None = None
+    workers: int = 2
+    seed: int = 0
 
     def __len__(self) -> int:
-        return splits.n_samples(self.x)
+        if self.rows is not None:
+            return len(self.rows)
+        return len(next(iter(self.x.values())) if isinstance(self.x, dict) else self.x)
+
+    def fit_args(self, batch_size: int, shuffle: bool) -> dict[str, Any]:
+        """Keyword arguments of `model.fit` for this split as training data."""
+        if self.rows is not None:  # the sequence shuffles file by file; Keras' shuffle would mix files
+            return {"x": self.sequence(batch_size, shuffle), "shuffle": False}
+        return {"x": self.x, "y": self.y, "batch_size": batch_size, "shuffle": shuffle}
+
+    def eval_args(self, batch_size: int) -> dict[str, Any]:
+        """Keyword arguments of `model.evaluate`."""
+        if self.rows is not None:
+            return {"x": self.sequence(batch_size, False)}
+        return {"x": self.x, "y": self.y, "batch_size": batch_size}
+
+    def validation_data(self, batch_size: int):
+        return self.sequence(batch_size, False) if self.rows is not None else (self.x, self.y)
+
+    def sequence(self, batch_size: int, shuffle: bool):
+        from dlcli.data.stream import ShardSequence
+
+        return ShardSequence(self.rows, self.make_batch, batch_size, shuffle, self.seed, self.workers)
+
+    def predict(self, model, batch_size: int) -> tuple[Any, Any]:
+        """(predictions, targets) in the same order."""
+        if self.rows is None:
+            return model.predict(self.x, batch_size=batch_size, verbose=0), self.y
+        seq = self.sequence(batch_size, False)
+        batches = [seq[i] for i in range(len(seq))]
+        preds = [model.predict_on_batch(bx) for bx, _ in batches]
+        return _concat(preds), _concat([by for _, by in batches])
 
 
 @dataclass
@@ -32,42 +79,121 @@ class Dataset:
     test: Split | None
     preprocessor: Preprocessor
     note: str | None = None
+    # Positions in the source's pool of each split cut from it (given files are not in the pool).
+    index: dict[str, np.ndarray] = field(default_factory=dict)
 
 
-def load(data_cfg, io: ModelIO, seed: int, state: dict | None = None) -> Dataset:
-    """Load, split and preprocess. With `state` (a saved run's), reuse it instead of fitting."""
-    raw = sources.get(data_cfg.source)(data_cfg, io, seed)
-    n = splits.n_samples(raw.x)
-    x, y = raw.x, raw.y
-    x_test, y_test = raw.x_test, raw.y_test
-    if x_test is None and data_cfg.test_split > 0:
-        kept, held = splits.holdout(n, data_cfg.test_split, y, seed, data_cfg.stratify, "data.test_split")
-        x_test, y_test = splits.take(x, held), splits.take(y, held)
-        x, y = splits.take(x, kept), splits.take(y, kept)
-    x_val, y_val = raw.x_val, raw.y_val
-    if x_val is None and data_cfg.val_split > 0:
-        kept, held = splits.holdout(splits.n_samples(x), data_cfg.val_split, y, seed + 1, data_cfg.stratify, "data.val_split")
-        x_val, y_val = splits.take(x, held), splits.take(y, held)
-        x, y = splits.take(x, kept), splits.take(y, kept)
-    if data_cfg.limit is not None:
-        if data_cfg.limit < 1:
-            raise ConfigError(Problem("data.limit", f"expected a positive number of samples, got {data_cfg.limit}"))
-        index = slice(0, data_cfg.limit)
-        x = {k: v[index] for k, v in x.items()} if isinstance(x, dict) else x[index]
-        y = {k: v[index] for k, v in y.items()} if isinstance(y, dict) else y[index]
-    pre = Preprocessor(_plain(data_cfg.preprocess), io, state)
+@dataclass
+class Read:
+    """The Keras-free half: splits with features ready and targets as class ids or scaled values."""
+
+    splits: dict[str, Part | Rows]
+    preprocessor: Preprocessor
+    note: str | None
+    index: dict[str, np.ndarray]
+
+
+def read(data_cfg, graph, seed: int, fold: Fold | None = None, state: dict | None = None) -> Read | None:
+    """Everything that needs no Keras; None for sources that need the built model."""
+    checks.files(data_cfg)
+    if sources.needs_model(data_cfg.source):
+        return None
+    return _read(data_cfg, ModelIO.from_graph(graph), seed, fold, state)
+
+
+def load(data_cfg, io: ModelIO, seed: int, state: dict | None = None, fold: Fold | None = None, done: Read | None = None) -> Dataset:
+    """Load, split and preprocess (or finish what `read` did). With `state`, reuse it instead of fitting."""
+    done = done or _read(data_cfg, io, seed, fold, state)
+    pre = done.preprocessor
+
+    def finish(name: str, value: Part | Rows) -> Split:
+        if isinstance(value, Rows):
+            make_batch = lambda part: (_for_model(pre.features(part.x)), _for_model(pre.encode(pre.targets(part.y, name), io)))  # noqa: E731
+            return Split(rows=value, make_batch=make_batch, workers=data_cfg.workers, seed=seed)
+        return Split(_for_model(value.x), _for_model(pre.encode(value.y, io)))
+
+    made = {name: finish(name, value) for name, value in done.splits.items()}
+    return Dataset(made["train"], made.get("val"), made.get("test"), pre, done.note, done.index)
+
+
+def original_units(model, split: Split, pre: Preprocessor, batch_size: int) -> dict[str, float]:
+    """MAE and RMSE of target-scaled regression outputs, in the target's own units."""
+    if not pre.scales_targets:
+        return {}
+    predicted, true = split.predict(model, batch_size)
+    names = [o.name for o in pre.io.outputs]
+    predicted, true = _by_name(predicted, names), _by_name(true, names)
+    out = {}
+    for name in pre.state["y"]:
+        p = pre.inverse_targets(predicted[name], name).reshape(len(predicted[name]), -1)
+        t = pre.inverse_targets(true[name], name).reshape(len(true[name]), -1)
+        prefix = f"{name}_" if len(names) > 1 else ""
+        out[f"{prefix}mae_original"] = float(np.mean(np.abs(p - t)))
+        out[f"{prefix}rmse_original"] = float(np.sqrt(np.mean((p - t) ** 2)))
+    return out
+
+
+def _read(cfg, io: ModelIO, seed: int, fold: Fold | None, state: dict | None) -> Read:
+    checks.files(cfg)
+    pre = Preprocessor(_plain(cfg.preprocess), io, state)
+    if cfg.stream:
+        return _read_stream(cfg, io, seed, fold, pre, state)
+    raw = sources.get(cfg.source)(cfg, io, seed)
+    pool, given = raw.pool, {}
+    if raw.test is not None:
+        given["test"] = raw.test
+    if raw.val is not None:
+        if fold is None:
+            given["val"] = raw.val
+        else:  # the K validation folds come from training and validation data together
+            pool = Part.concat([pool, raw.val])
+    labels = splits.class_labels(pool.y, io) if cfg.stratify else None
+    index = splits.assign(len(pool), labels, cfg, seed, fold, tuple(given))
+    parts = {name: pool.take(idx) for name, idx in index.items()} | given
     if state is None:
-        pre.fit(x, y)
-    return Dataset(
-        train=Split(*pre.transform(x, y)),
-        val=Split(*pre.transform(x_val, y_val)) if x_val is not None else None,
-        test=Split(*pre.transform(x_test, y_test)) if x_test is not None else None,
-        preprocessor=pre,
-        note=raw.note,
-    )
+        pre.fit([parts["train"]])
+    ready = {name: Part(pre.features(parts[name].x), pre.targets(parts[name].y, name)) for name in ("train", "val", "test") if name in parts}
+    return Read(ready, pre, raw.note, index)
+
+
+def _read_stream(cfg, io: ModelIO, seed: int, fold: Fold | None, pre: Preprocessor, state: dict | None) -> Read:
+    read_file = sources.reader(cfg, io)
+
+    def files(value: str, key: str):
+        found = shards.find(value, key, cfg.source, cfg.origin)
+        return shards.index(found, lambda path: read_file(path, key, False)[0], io, key)
+
+    pool_key = "data.train_path" if cfg.train_path else "data.path"
+    pool, targets, sample = files(cfg.train_path or cfg.path, pool_key)
+    given = {split: files(cfg[f"{split}_path"], f"data.{split}_path") for split in ("val", "test") if cfg[f"{split}_path"]}
+    if fold is not None and "val" in given:  # the K validation folds come from training and validation files together
+        pool, targets = shards.merge((pool, targets), given.pop("val")[:2])
+    labels = splits.class_labels(targets, io) if cfg.stratify else None
+    index = splits.assign(len(pool), labels, cfg, seed, fold, tuple(given))
+    rows = {name: Rows(pool, idx) for name, idx in index.items()} | {name: Rows(s, np.arange(len(s))) for name, (s, _, _) in given.items()}
+    if state is None:
+        pre.fit(rows["train"].parts())
+    pre.features(sample.x)  # the first file's shapes and labels, checked before training starts
+    pre.targets(sample.y, "train")
+    return Read({name: rows[name] for name in ("train", "val", "test") if name in rows}, pre, None, index)
+
+
+def _for_model(arrays: dict[str, np.ndarray]):
+    """A single input or output as a plain array, several as a dict by name."""
+    return next(iter(arrays.values())) if len(arrays) == 1 else arrays
+
+
+def _by_name(values, names: list[str]) -> dict[str, np.ndarray]:
+    return {k: np.asarray(v) for k, v in values.items()} if isinstance(values, dict) else {names[0]: np.asarray(values)}
+
+
+def _concat(batches: list):
+    if isinstance(batches[0], dict):
+        return {k: np.concatenate([np.asarray(b[k]) for b in batches]) for k in batches[0]}
+    return np.concatenate([np.asarray(b) for b in batches])
 
 
 def _plain(node) -> dict:
     from omegaconf import OmegaConf
 
-    return OmegaConf.to_container(node, resolve=True) if not isinstance(node, dict) else dict(node)
+    return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else dict(node)

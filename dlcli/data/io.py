@@ -1,9 +1,19 @@
-"""What the data pipeline needs to know about a model: its inputs and outputs."""
+"""What the data pipeline needs to know about a model: its inputs and outputs.
+
+`ModelIO.from_graph` reads them from the parsed config without Keras (names,
+input shapes, losses), so most data checks run before JAX is imported;
+`ModelIO.of` adds what only the built model knows (output shapes, vocabularies).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+
+# Losses by the label format they take; any other loss is a regression loss.
+BINARY_LOSSES = ("binary_crossentropy", "binary_focal_crossentropy", "hinge", "squared_hinge")
+ONE_HOT_LOSSES = ("categorical_crossentropy", "categorical_focal_crossentropy", "categorical_hinge")
+SPARSE_LOSSES = ("sparse_categorical_crossentropy",)
 
 
 @dataclass(frozen=True)
@@ -17,15 +27,31 @@ class InputSpec:
 @dataclass(frozen=True)
 class OutputSpec:
     name: str
-    shape: tuple  # per sample
+    shape: tuple | None  # per sample; None until the model is built
     loss: Any
 
     @property
     def loss_name(self) -> str:
+        if isinstance(self.loss, dict):
+            return str(self.loss.get("class", ""))
         return self.loss if isinstance(self.loss, str) else str(getattr(self.loss, "__name__", self.loss))
 
     @property
-    def units(self) -> int:
+    def kind(self) -> str:
+        """binary | one_hot | sparse | regression: the label format the loss takes."""
+        name = _snake(self.loss_name)
+        if name in BINARY_LOSSES:
+            return "binary"
+        if name in ONE_HOT_LOSSES:
+            return "one_hot"
+        if name in SPARSE_LOSSES:
+            return "sparse"
+        return "regression"
+
+    @property
+    def units(self) -> int | None:
+        if self.shape is None:
+            return None
         return int(self.shape[-1]) if self.shape and self.shape[-1] else 1
 
 
@@ -33,6 +59,16 @@ class OutputSpec:
 class ModelIO:
     inputs: list[InputSpec] = field(default_factory=list)
     outputs: list[OutputSpec] = field(default_factory=list)
+
+    @classmethod
+    def from_graph(cls, graph) -> "ModelIO":
+        """Names, input shapes and losses as the config declares them (no Keras)."""
+        inputs = [
+            InputSpec(name, tuple(spec.get("shape") or ()), str(spec.get("dtype", "float32")), spec.get("vocab"))
+            for name, spec in graph.inputs.items()
+        ]
+        outputs = [OutputSpec(name, None, spec.get("loss")) for name, spec in graph.outputs.items()]
+        return cls(inputs, outputs)
 
     @classmethod
     def of(cls, model, graph) -> "ModelIO":
@@ -48,6 +84,17 @@ class ModelIO:
             OutputSpec(name, tuple(t.shape[1:]), spec.get("loss")) for (name, spec), t in zip(graph.outputs.items(), tensors)
         ]
         return cls(inputs, outputs)
+
+    def input_names(self) -> str:
+        return ", ".join(i.name for i in self.inputs)
+
+    def output_names(self) -> str:
+        return ", ".join(o.name for o in self.outputs)
+
+
+def _snake(name: str) -> str:
+    """Keras accepts `BinaryCrossentropy` and `binary_crossentropy` alike."""
+    return "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
 
 
 def _embedding_vocab(model) -> dict[str, int]:

@@ -1,125 +1,198 @@
 """Declared preprocessing, fit on the training split only and saved with the run.
 
-`fit` learns from training data (scaler statistics); `transform` applies the
-same steps to any split, so `evaluate` reuses exactly what training used.
-The fitted state is plain JSON: nothing is pickled.
+`fit` learns from training data (scaler statistics, class names); `features`
+and `targets` apply the same steps to any split, so `evaluate` reuses exactly
+what training used. Everything here is numpy and scikit-learn: it runs before
+Keras is imported. Only `encode` needs the built model (how many units each
+output has). The fitted state is plain JSON: nothing is pickled.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 
 from dlcli.data.io import ModelIO, OutputSpec
+from dlcli.data.splits import Part
 from dlcli.errors import ConfigError, Problem
 
 SCALERS = ("none", "standard", "minmax")
 LABELS = ("auto", "one_hot", "sparse", "none")
+SIDES = ("pre", "post")
 
 
 class Preprocessor:
     def __init__(self, config: dict[str, Any], io: ModelIO, state: dict[str, Any] | None = None):
         self.config, self.io = config, io
-        self.state: dict[str, Any] = state or {}
+        self.state: dict[str, Any] = state if state is not None else {}
 
-    # -- fitting -----------------------------------------------------------------------
+    # -- fitting, on training data only ------------------------------------------------
 
-    def fit(self, x, y) -> "Preprocessor":
-        x = self._shape_features(x)
-        if self.config.get("scaler", "none") != "none":
-            self.state["x"] = _fit_scaler(self.config["scaler"], _single(x, "data.preprocess.scaler"))
-        if self.config.get("target_scaler", "none") != "none":
-            self.state["y"] = _fit_scaler(self.config["target_scaler"], _single(y, "data.preprocess.target_scaler"))
+    def fit(self, parts: Iterable[Part]) -> "Preprocessor":
+        """Learn scalers and class names from the training split (one Part, or a stream of them)."""
+        from sklearn.preprocessing import MinMaxScaler, StandardScaler
+
+        kinds = {"standard": StandardScaler, "minmax": MinMaxScaler}
+        x_kind, y_kind = self.config.get("scaler", "none"), self.config.get("target_scaler", "none")
+        scaled_inputs = [i.name for i in self.io.inputs if x_kind != "none" and "int" not in i.dtype]
+        scaled_outputs = [o.name for o in self.io.outputs if y_kind != "none" and o.kind == "regression"]
+        x_scalers = {name: kinds[x_kind]() for name in scaled_inputs}
+        y_scalers = {name: kinds[y_kind]() for name in scaled_outputs}
+        seen: dict[str, set] = {o.name: set() for o in self.io.outputs if o.kind != "regression"}
+        for part in parts:
+            x = self._shape(part.x)
+            for name, scaler in x_scalers.items():
+                scaler.partial_fit(_flat(x[name]))
+            for name in seen:
+                seen[name].update(np.unique(self._relabel(np.asarray(part.y[name]), name)).tolist())
+            for name, scaler in y_scalers.items():
+                scaler.partial_fit(_flat(np.asarray(part.y[name], dtype="float64")))
+        self.state = {
+            "x": {name: _scaler_state(x_kind, s) for name, s in x_scalers.items()},
+            "y": {name: _scaler_state(y_kind, s) for name, s in y_scalers.items()},
+            "classes": {name: sorted(values) for name, values in seen.items() if values and not _numeric(values)},
+        }
+        self._check_positive(seen)
         return self
 
-    # -- applying ----------------------------------------------------------------------
+    def _check_positive(self, seen: dict[str, set]) -> None:
+        """After relabelling, the labels equal to `positive` are 1: there must be some."""
+        positive = self.config.get("positive")
+        for name, values in seen.items():
+            if positive is not None and 1 not in values:
+                raise ConfigError(Problem("data.preprocess.positive", f"no training label of output {name!r} equals {positive!r}", "set it to one of the target column's values"))
 
-    def transform(self, x, y):
-        x = self._shape_features(x)
-        if "x" in self.state:
-            x = _scale(x, self.state["x"])
-        return self._as_inputs(x), self._targets(y)
+    # -- applying, to any split -------------------------------------------------------
 
-    def inverse_targets(self, y):
-        """Predictions or targets back in original units (regression with a target scaler)."""
-        if "y" not in self.state:
-            return y
-        s = self.state["y"]
-        return np.asarray(y) * np.asarray(s["scale"]) + np.asarray(s["offset"])
+    def features(self, x: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Shape, scale and type-check each input against the model's declared input."""
+        x = self._shape(x)
+        out = {}
+        for spec in self.io.inputs:
+            values = x[spec.name]
+            if spec.name in self.state.get("x", {}):
+                values = _scale(values, self.state["x"][spec.name])
+            _check_shape(values, spec)
+            out[spec.name] = values.astype("float32" if "int" not in spec.dtype else spec.dtype, copy=False)
+        return out
 
-    def _shape_features(self, x):
-        if isinstance(x, dict):
-            return x
-        x = np.asarray(x)
-        if self.config.get("maxlen"):
-            x = _pad(x, int(self.config["maxlen"]))
-        if self.config.get("reshape"):
-            target = tuple(self.config["reshape"])
-            if int(np.prod(x.shape[1:])) != int(np.prod(target)):
-                raise ConfigError(Problem("data.preprocess.reshape", f"cannot reshape samples of shape {x.shape[1:]} to {target}"))
-            x = x.reshape((len(x), *target))
-        if self.config.get("divide_by"):
-            x = x.astype("float32") / float(self.config["divide_by"])
-        return x
+    def targets(self, y: dict[str, np.ndarray], split: str) -> dict[str, np.ndarray]:
+        """Class ids (or scaled regression values) for each output; `encode` finishes the job."""
+        out = {}
+        for spec in self.io.outputs:
+            values = self._relabel(np.asarray(y[spec.name]), spec.name)
+            if spec.kind == "regression" and self._format(spec) == "none":
+                values = values.astype("float32")
+                if spec.name in self.state.get("y", {}):
+                    values = _scale(values, self.state["y"][spec.name])
+            else:
+                values = self._class_ids(values, spec, split)
+            out[spec.name] = values
+        return out
 
-    def _as_inputs(self, x):
-        if isinstance(x, dict):  # a single-input model takes a plain array
-            return next(iter(x.values())) if len(self.io.inputs) == 1 else x
-        if len(self.io.inputs) != 1:
-            names = ", ".join(i.name for i in self.io.inputs)
-            raise ConfigError(Problem("data.source", f"the model has {len(self.io.inputs)} inputs ({names}) but the source gives one array", "use an npz source with one array per input, or synthetic"))
-        spec = self.io.inputs[0]
-        expected = tuple(d for d in spec.shape)
-        got = tuple(x.shape[1:])
-        if len(got) != len(expected) or any(e is not None and e != g for e, g in zip(expected, got)):
-            hint = f"add data.preprocess.reshape=[{','.join(str(d) for d in expected)}]" if None not in expected and np.prod(got) == np.prod(expected) else "match model.inputs to the data"
-            raise ConfigError(Problem(f"model.inputs.{spec.name}.shape", f"the model expects samples of shape {list(expected)}, the data has {list(got)}", hint))
-        return x.astype(spec.dtype) if "int" in spec.dtype or x.dtype != np.float32 else x
+    def encode(self, y: dict[str, np.ndarray], io: ModelIO) -> dict[str, np.ndarray]:
+        """The label format each output's loss takes, checked against its number of units."""
+        return {spec.name: self._encode(y[spec.name], spec) for spec in io.outputs}
 
-    def _targets(self, y):
-        if isinstance(y, dict):
-            encoded = {name: self._encode(value, self._output(name)) for name, value in y.items()}
-            return next(iter(encoded.values())) if len(self.io.outputs) == 1 else encoded
-        if len(self.io.outputs) != 1:
-            raise ConfigError(Problem("data.source", f"the model has {len(self.io.outputs)} outputs but the source gives one target array"))
-        return self._encode(y, self.io.outputs[0])
+    def inverse_targets(self, values: np.ndarray, name: str) -> np.ndarray:
+        """Scaled regression values (targets or predictions) back in original units."""
+        s = self.state.get("y", {}).get(name)
+        if s is None:
+            return np.asarray(values)
+        flat = np.asarray(values, dtype="float64").reshape(len(values), -1)
+        return (flat * np.asarray(s["scale"]) + np.asarray(s["offset"])).reshape(np.shape(values))
+
+    @property
+    def scales_targets(self) -> bool:
+        return bool(self.state.get("y"))
+
+    # -- steps --------------------------------------------------------------------------
+
+    def _shape(self, x: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        c = self.config
+        out = {}
+        for spec in self.io.inputs:
+            values = x[spec.name]
+            if values.dtype == object or c.get("maxlen") and ("int" in spec.dtype or len(self.io.inputs) == 1):
+                values = _pad(values, spec.name, c.get("maxlen"), c.get("padding", "pre"), c.get("truncating", "pre"))
+            if c.get("reshape"):
+                target = tuple(c["reshape"])
+                if int(np.prod(values.shape[1:])) != int(np.prod(target)):
+                    raise ConfigError(Problem("data.preprocess.reshape", f"cannot reshape samples of shape {list(values.shape[1:])} to {list(target)}"))
+                values = values.reshape((len(values), *target))
+            if c.get("divide_by") and "int" not in spec.dtype:
+                values = values.astype("float32") / float(c["divide_by"])
+            out[spec.name] = values
+        return out
+
+    def _relabel(self, values: np.ndarray, name: str) -> np.ndarray:
+        """(n, 1) targets as (n,); with `positive`, that label as 1 and every other as 0."""
+        if values.ndim == 2 and values.shape[1] == 1:
+            values = values.reshape(len(values))
+        positive = self.config.get("positive")
+        if positive is None or self._output(name).kind == "regression":
+            return values
+        return (values == positive).astype("int64")
+
+    def _format(self, spec: OutputSpec) -> str:
+        labels = self.config.get("labels", "auto")
+        if labels != "auto":
+            return labels
+        return {"binary": "none", "one_hot": "one_hot", "sparse": "sparse", "regression": "none"}[spec.kind]
+
+    def _class_ids(self, values: np.ndarray, spec: OutputSpec, split: str) -> np.ndarray:
+        classes = self.state.get("classes", {}).get(spec.name)
+        if classes is not None:
+            lookup = {c: i for i, c in enumerate(classes)}
+            unseen = sorted({str(v) for v in values.reshape(-1).tolist() if v not in lookup})
+            if unseen:
+                raise ConfigError(Problem("data.target", f"the {split} split has label(s) {', '.join(unseen[:5])} that the training split never has", "split by class (data.stratify=true) or drop those rows"))
+            values = np.vectorize(lookup.__getitem__, otypes=["int64"])(values) if values.size else values.astype("int64")
+        if values.ndim == 2 and values.shape[1] > 1:  # already one-hot (or multi-label)
+            return values.astype("float32")
+        if not np.issubdtype(values.dtype, np.number) and values.dtype != bool:
+            raise ConfigError(Problem("data.target", f"output {spec.name!r} has non-numeric labels the training split never had"))
+        if values.size and not np.all(np.mod(values, 1) == 0):
+            raise ConfigError(Problem(f"model.outputs.{spec.name}.loss", f"{spec.loss_name} takes class labels, but the {split} targets are not whole numbers (e.g. {values.flat[np.argmax(np.mod(values, 1) != 0)]!r})", "use a regression loss such as mean_squared_error"))
+        values = values.astype("int64")
+        if values.size and values.min() < 0:
+            raise ConfigError(Problem(f"model.outputs.{spec.name}", f"class labels must be 0 or more; the {split} split has {values.min()}"))
+        if spec.kind == "binary" and self._format(spec) == "none" and values.size and values.max() > 1:
+            found = ", ".join(str(v) for v in (classes or np.unique(values).tolist())[:10])
+            raise ConfigError(Problem(f"model.outputs.{spec.name}", f"{spec.loss_name} takes labels 0 and 1; the {split} split has {found}", "data.preprocess.positive=LABEL makes that label 1 and every other 0 (seed 001's seizure data: positive=1)"))
+        return values
+
+    def _encode(self, values: np.ndarray, spec: OutputSpec) -> np.ndarray:
+        fmt = self._format(spec)
+        if spec.kind == "regression" and fmt == "none":
+            return values
+        units = spec.units or 1
+        if values.ndim == 1 and fmt in ("one_hot", "sparse") and values.size and values.max() >= units:
+            raise ConfigError(Problem(f"model.outputs.{spec.name}", f"labels run from {values.min()} to {values.max()} ({values.max() + 1} classes) but the output has {units} unit(s)", f"give the output layer {values.max() + 1} units, or check data.target"))
+        if fmt == "one_hot":
+            if values.ndim == 2:
+                if values.shape[1] != units:
+                    raise ConfigError(Problem(f"model.outputs.{spec.name}", f"the targets are one-hot with {values.shape[1]} classes but the output has {units} units"))
+                return values
+            return np.eye(units, dtype="float32")[values]
+        if fmt == "sparse":
+            return values.argmax(axis=1) if values.ndim == 2 else values
+        return values.astype("float32")
 
     def _output(self, name: str) -> OutputSpec:
         return next(o for o in self.io.outputs if o.name == name)
 
-    def _encode(self, y, out: OutputSpec):
-        y = np.asarray(y)
-        labels = self.config.get("labels", "auto")
-        loss = out.loss_name
-        if labels == "auto":
-            labels = "one_hot" if loss == "categorical_crossentropy" else "sparse" if "sparse_categorical" in loss else "none"
-        if labels in ("one_hot", "sparse") and y.ndim == 1:
-            _check_range(y, out)
-        if labels == "one_hot" and y.ndim == 1:
-            if "sparse_categorical" in loss:
-                raise ConfigError(Problem("data.preprocess.labels", f"one_hot labels do not fit output {out.name!r}'s loss {loss}", "use labels: sparse, or loss: categorical_crossentropy"))
-            return np.eye(out.units, dtype="float32")[y.astype(int)]
-        if labels == "sparse" and y.ndim == 2 and loss == "categorical_crossentropy":
-            raise ConfigError(Problem("data.preprocess.labels", f"sparse labels do not fit output {out.name!r}'s loss categorical_crossentropy", "use labels: one_hot, or loss: sparse_categorical_crossentropy"))
-        if "y" in self.state:
-            y = _scale(y, self.state["y"])
-        return y.astype("float32") if labels in ("none", "one_hot") and y.dtype != np.float32 else y
+
+def _numeric(values: set) -> bool:
+    return all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) for v in values)
 
 
-def _single(arrays, key: str):
-    if isinstance(arrays, dict):
-        if len(arrays) != 1:
-            raise ConfigError(Problem(key, "scalers apply to single-input/single-output data"))
-        (arrays,) = arrays.values()
-    return np.asarray(arrays, dtype="float64")
+def _flat(values: np.ndarray) -> np.ndarray:
+    return np.asarray(values, dtype="float64").reshape(len(values), -1)
 
 
-def _fit_scaler(kind: str, values: np.ndarray) -> dict[str, Any]:
-    from sklearn.preprocessing import MinMaxScaler, StandardScaler
-
-    flat = values.reshape(len(values), -1)
-    scaler = StandardScaler().fit(flat) if kind == "standard" else MinMaxScaler().fit(flat)
+def _scaler_state(kind: str, scaler) -> dict[str, Any]:
     # Stored as x' = (x - offset) / scale, the form both scikit-learn scalers reduce to.
     if kind == "standard":
         offset, scale = scaler.mean_, scaler.scale_
@@ -128,18 +201,37 @@ def _fit_scaler(kind: str, values: np.ndarray) -> dict[str, Any]:
     return {"kind": kind, "offset": offset.tolist(), "scale": scale.tolist()}
 
 
-def _scale(x, state):
-    flat = np.asarray(x, dtype="float64").reshape(len(x), -1)
-    out = (flat - np.asarray(state["offset"])) / np.asarray(state["scale"])
-    return out.reshape(np.shape(x)).astype("float32")
+def _scale(values: np.ndarray, state: dict) -> np.ndarray:
+    out = (_flat(values) - np.asarray(state["offset"])) / np.asarray(state["scale"])
+    return out.reshape(np.shape(values)).astype("float32")
 
 
-def _pad(x: np.ndarray, maxlen: int) -> np.ndarray:
-    import keras
+def _pad(values: np.ndarray, name: str, maxlen: int | None, padding: str, truncating: str) -> np.ndarray:
+    """Sequences to one length, as keras.utils.pad_sequences does (zeros; 'pre' by default)."""
+    if not maxlen:
+        lengths = sorted({len(s) for s in values[:1000]})
+        raise ConfigError(Problem("data.preprocess.maxlen", f"input {name!r} holds sequences of different lengths ({lengths[0]} to {lengths[-1]}, and more)", "set data.preprocess.maxlen=N to pad or truncate them to N"))
+    rows = [np.asarray(s) for s in values]
+    dtype = np.result_type(*[r.dtype for r in rows[:100]]) if rows else np.int32
+    out = np.zeros((len(rows), maxlen), dtype=dtype if np.issubdtype(dtype, np.number) else np.int32)
+    for i, row in enumerate(rows):
+        row = row[-maxlen:] if truncating == "pre" else row[:maxlen]
+        if padding == "pre":
+            out[i, maxlen - len(row) :] = row
+        else:
+            out[i, : len(row)] = row
+    return out
 
-    return keras.utils.pad_sequences(list(x), maxlen=maxlen)
 
-
-def _check_range(y: np.ndarray, out: OutputSpec) -> None:
-    if y.size and (y.min() < 0 or y.max() >= out.units) and out.units > 1:
-        raise ConfigError(Problem(f"model.outputs.{out.name}", f"labels run from {y.min()} to {y.max()} but the output has {out.units} units", f"give the output layer {int(y.max()) + 1} units"))
+def _check_shape(values: np.ndarray, spec) -> None:
+    expected, got = tuple(spec.shape), tuple(values.shape[1:])
+    if len(got) == len(expected) and all(e is None or e == g for e, g in zip(expected, got)):
+        return
+    key = f"model.inputs.{spec.name}.shape"
+    if len(expected) == len(got) == 1:
+        raise ConfigError(Problem(key, f"the model takes {expected[0]} features per sample; the data has {got[0]}", f"select {expected[0]} columns with data.features, or set {key}=[{got[0]}]"))
+    if None not in expected and np.prod(got) == np.prod(expected):
+        hint = f"add data.preprocess.reshape=[{','.join(str(d) for d in expected)}]"
+    else:
+        hint = "match model.inputs to the data, or reshape it with data.preprocess.reshape"
+    raise ConfigError(Problem(key, f"the model expects samples of shape {list(expected)}; the data has {list(got)}", hint))

@@ -1,20 +1,30 @@
 """Data sources by name: `get(name)` returns a loader, as Keras' own `get`s do.
 
-A loader returns `Raw`: arrays as the source has them (before splitting and
-preprocessing), with the source's own test split when it has one.
+A loader returns `Raw`: samples as the source has them (before splitting and
+preprocessing), keyed by model input and output names, with the validation or
+test split the source brings itself (given files, Keras' own test set).
+Sources registered with `needs_model` (Keras' sets, synthetic) run after the
+model is built; the others run before Keras is imported, so their errors
+(missing files, unknown columns, NaN) come at once.
 """
 
 from __future__ import annotations
 
 import contextlib
-import io
+import inspect
+import io as _io
 import os
+import tarfile
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
+from unittest import mock
 
 import numpy as np
 
+from dlcli.data.io import ModelIO
+from dlcli.data.splits import Part
 from dlcli.errors import ConfigError, Problem, did_you_mean
 
 _ASSETS = Path(__file__).resolve().parent / "assets"
@@ -22,22 +32,27 @@ _ASSETS = Path(__file__).resolve().parent / "assets"
 
 @dataclass
 class Raw:
-    x: Any  # an array, or a dict by model input name
-    y: Any  # an array, or a dict by model output name
-    x_test: Any = None
-    y_test: Any = None
-    x_val: Any = None
-    y_val: Any = None
+    x: dict[str, Any]  # the pool to split, by model input name
+    y: dict[str, Any]  # by model output name
+    val: Part | None = None  # splits the source brings itself
+    test: Part | None = None
     note: str | None = None  # said to the user once (a fallback, say)
+
+    @property
+    def pool(self) -> Part:
+        return Part(self.x, self.y)
 
 
 _SOURCES: dict[str, Callable[..., Raw]] = {}
+_NEEDS_MODEL: set[str] = set()
 
 
-def register(*names: str):
+def register(*names: str, needs_model: bool = False):
     def wrap(fn):
         for name in names:
             _SOURCES[name] = fn
+            if needs_model:
+                _NEEDS_MODEL.add(name)
         return fn
 
     return wrap
@@ -47,80 +62,167 @@ def names() -> list[str]:
     return sorted(_SOURCES)
 
 
+def needs_model(name: str) -> bool:
+    """Whether the source needs the built model (output shapes, Keras itself)."""
+    return name in _NEEDS_MODEL
+
+
 def get(name: str) -> Callable[..., Raw]:
     if name not in _SOURCES:
         raise ConfigError(Problem("data.source", f"unknown data source {name!r}", did_you_mean(name, _SOURCES) or "valid: " + ", ".join(names())))
     return _SOURCES[name]
 
 
-def resolve_path(value: str, key: str) -> Path:
+def resolve_path(value: str, key: str, origin: str | None = None) -> Path:
     path = Path(value).expanduser()
     if not path.exists():
-        raise ConfigError(Problem(key, f"no such file {value!r} (resolved to {path.resolve()})"))
+        raise ConfigError(missing_file(value, key, origin))
     return path
+
+
+def missing_file(value: str, key: str, origin: str | None) -> Problem:
+    hint = f"{origin.rstrip('.')}; put it there, or pass {key}=..." if origin else None
+    return Problem(key, f"no such file {value!r} (resolved to {Path(value).expanduser().resolve()})", hint)
+
+
+def single(x, y, model_io: ModelIO, what: str) -> tuple[dict, dict]:
+    """Name one feature array and one target array after the model's single input and output."""
+    if len(model_io.inputs) != 1:
+        raise ConfigError(Problem("data.source", f"{what} gives one feature array but the model has {len(model_io.inputs)} inputs ({model_io.input_names()})", "use an npz or csv source with data.features mapping each input to its arrays or columns, or source=synthetic"))
+    if len(model_io.outputs) != 1:
+        raise ConfigError(Problem("data.source", f"{what} gives one target array but the model has {len(model_io.outputs)} outputs ({model_io.output_names()})", "use an npz or csv source with data.target mapping each output to its arrays or columns"))
+    return {model_io.inputs[0].name: x}, {model_io.outputs[0].name: y}
 
 
 # --- Keras' downloadable sets ---------------------------------------------------------
 
+# What to download for each set, and what data.path may point at instead.
 _KERAS_FILES = {
     "mnist": "mnist.npz",
-    "fashion_mnist": "fashion-mnist (four .gz files)",
-    "cifar10": "cifar-10-batches-py",
-    "cifar100": "cifar-100-python",
+    "fashion_mnist": "train-labels-idx1-ubyte.gz, train-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz",
+    "cifar10": "cifar-10-python.tar.gz",
+    "cifar100": "cifar-100-python.tar.gz",
     "imdb": "imdb.npz",
     "reuters": "reuters.npz",
     "boston_housing": "boston_housing.npz",
 }
+KERAS_SETS = tuple(_KERAS_FILES)
 
 
-@register(*_KERAS_FILES)
+@register(*KERAS_SETS, needs_model=True)
 def keras_dataset(cfg, model_io, seed) -> Raw:
-    name = cfg.source
-    if cfg.path:
-        return _keras_npz(resolve_path(cfg.path, "data.path"))
-    import keras
+    """Keras' own loader; with data.path, the loader reads the local copy instead of downloading."""
+    from dlcli import backend
 
-    loader = getattr(keras.datasets, name).load_data
-    kwargs = dict(cfg.options or {})
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):  # Keras prints "Downloading data from ..."
-            (x, y), (x_test, y_test) = loader(**kwargs)
-    except TypeError as exc:
-        raise ConfigError(Problem("data.options", f"keras.datasets.{name}.load_data: {exc}")) from exc
-    except Exception as exc:
-        if name == "mnist":
-            return _shipped_mnist(_reason(exc))
-        where = Path(os.environ.get("KERAS_HOME", "~/.keras"), "datasets", _KERAS_FILES[name])
-        raise ConfigError(
-            Problem(
-                "data.source",
-                f"cannot download {name} ({_reason(exc)})",
-                f"put the file at {where} or pass data.path=/path/to/{_KERAS_FILES[name]}",
-            )
-        ) from exc
-    return Raw(x, y, x_test, y_test)
+    keras = backend.setup()
+    name = cfg.source
+    load_data = getattr(keras.datasets, name).load_data
+    kwargs = _loader_options(load_data, dict(cfg.options or {}), name)
+    calls: list[dict] = []
+    with contextlib.ExitStack() as stack:
+        if cfg.path:
+            local = resolve_path(cfg.path, "data.path", cfg.origin)
+            if local.suffix == ".npz" and name in ("fashion_mnist", "cifar10", "cifar100"):
+                return _saved_npz(local, model_io)
+            stack.enter_context(mock.patch.dict(load_data.__globals__, {"get_file": _local_copy(local, name, stack)}))
+        else:
+            stack.enter_context(mock.patch.dict(load_data.__globals__, {"get_file": _recording(load_data.__globals__["get_file"], calls)}))
+        try:
+            with contextlib.redirect_stdout(_io.StringIO()):  # Keras prints "Downloading data from ..."
+                (x, y), (x_test, y_test) = load_data(**kwargs)
+        except ConfigError:
+            raise
+        except Exception as exc:
+            if cfg.path:
+                raise ConfigError(Problem("data.path", f"keras.datasets.{name} cannot read {cfg.path}: {_reason(exc)}", f"data.path takes Keras' own file(s): {_KERAS_FILES[name]}")) from exc
+            if name == "mnist":
+                return _shipped_mnist(_reason(exc), model_io)
+            raise ConfigError(_cannot_download(name, calls, exc)) from exc
+    x, y = single(x, y, model_io, f"keras.datasets.{name}")
+    x_test, y_test = single(x_test, y_test, model_io, f"keras.datasets.{name}")
+    return Raw(x, y, test=Part(x_test, y_test))
+
+
+def _loader_options(load_data, options: dict, name: str) -> dict:
+    """data.options checked against the loader's own parameters (imdb: num_words, maxlen, ...)."""
+    params = [p for p in inspect.signature(load_data).parameters if p not in ("path", "kwargs")]
+    for key in options:
+        if key == "path":
+            raise ConfigError(Problem("data.options.path", "a local copy is given as data.path", f"data.path=/path/to/{_KERAS_FILES[name]}"))
+        if key not in params:
+            hint = did_you_mean(key, params) or ("valid: " + ", ".join(params) if params else f"keras.datasets.{name}.load_data takes no options")
+            raise ConfigError(Problem(f"data.options.{key}", f"keras.datasets.{name}.load_data takes no argument {key!r}", hint))
+    return options
+
+
+def _recording(get_file, calls: list[dict]):
+    """Keras' get_file, noting what it was asked for (the download's URL, for the error)."""
+
+    def wrapped(fname=None, origin=None, **kwargs):
+        calls.append({"fname": fname, "origin": origin, **kwargs})
+        return get_file(fname=fname, origin=origin, **kwargs)
+
+    return wrapped
+
+
+def _local_copy(local: Path, name: str, stack: contextlib.ExitStack):
+    """A get_file that answers from data.path: a file, a directory of files, or an archive Keras would unpack."""
+
+    def get_file(fname=None, origin=None, extract=False, untar=False, **_):
+        if not (extract or untar):
+            found = local if local.is_file() else local / str(fname)
+            if not found.is_file():
+                raise ConfigError(Problem("data.path", f"{local} has no {fname} (keras.datasets.{name} reads {_KERAS_FILES[name]})"))
+            return str(found)
+        if local.is_file():  # the downloaded archive itself
+            where = stack.enter_context(tempfile.TemporaryDirectory(prefix="dlcli-"))
+            with tarfile.open(local) as archive:
+                # The "data" filter refuses absolute paths and links out of `where` (Python >= 3.10.12).
+                archive.extractall(where, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
+            return where
+        # The unpacked directory, or the directory holding it.
+        return str(local if any(p.is_dir() for p in local.iterdir()) else local.parent)
+
+    return get_file
+
+
+def _saved_npz(path: Path, model_io: ModelIO) -> Raw:
+    """A copy saved with np.savez(x_train=..., y_train=..., x_test=..., y_test=...)."""
+    with np.load(path, allow_pickle=False) as f:
+        keys = set(f.files)
+        if not {"x_train", "y_train"} <= keys:
+            raise ConfigError(Problem("data.path", f"{path} holds {sorted(keys)}; expected x_train, y_train (and x_test, y_test)"))
+        x, y = single(f["x_train"], f["y_train"], model_io, str(path))
+        test = Part(*single(f["x_test"], f["y_test"], model_io, str(path))) if {"x_test", "y_test"} <= keys else None
+    return Raw(x, y, test=test)
 
 
 def _reason(exc: Exception) -> str:
     text = str(exc)
-    return "no network" if "fetch failure" in text or "Name or service" in text else text.splitlines()[0][:120]
+    if "fetch failure" in text:
+        return "no network: " + text.rsplit("-- ", 1)[-1].strip()[:80]
+    return (text.splitlines() or [type(exc).__name__])[0][:160]
 
 
-def _keras_npz(path: Path) -> Raw:
-    with np.load(path, allow_pickle=False) as f:
-        keys = set(f.files)
-        if {"x_train", "y_train"} <= keys:
-            return Raw(f["x_train"], f["y_train"], f.get("x_test"), f.get("y_test"))
-        if {"x", "y"} <= keys:
-            return Raw(f["x"], f["y"])
-    raise ConfigError(Problem("data.path", f"{path} holds {sorted(keys)}; expected x_train, y_train (and x_test, y_test) as Keras saves them"))
+def _cannot_download(name: str, calls: list[dict], exc: Exception) -> Problem:
+    origin = calls[-1]["origin"] if calls else None
+    home = Path(os.environ.get("KERAS_HOME", "~/.keras")).expanduser()
+    files = _KERAS_FILES[name]
+    if name == "fashion_mnist":
+        base = origin.rsplit("/", 1)[0] + "/" if origin else ""
+        hint = f"download {files} from {base} into one directory and pass data.path=DIR (or put them in {home / 'datasets' / 'fashion-mnist'}/)"
+    elif name.startswith("cifar"):
+        hint = f"download {origin or files} elsewhere and pass data.path=/path/to/{files} (the archive, or the directory it unpacks to)"
+    else:
+        hint = f"download {origin or files} elsewhere and pass data.path=/path/to/{files} (or put it at {home / 'datasets' / files})"
+    return Problem("data.source", f"cannot download {name} ({_reason(exc)})", hint)
 
 
-def _shipped_mnist(reason: str) -> Raw:
+def _shipped_mnist(reason: str, model_io: ModelIO) -> Raw:
     with np.load(_ASSETS / "mnist_5k.npz") as f:
-        x, y = f["x"], f["y"]
-    # The extract is ordered by class: it has no test set of its own, so the
-    # usual stratified data.test_split holds one out.
+        x, y = single(f["x"], f["y"], model_io, "mnist")
+    # The extract is ordered by class and has no test set of its own: the
+    # usual seeded, stratified data.test_split holds one out.
     return Raw(
         x,
         y,
@@ -138,82 +240,171 @@ def sklearn_dataset(cfg, model_io, seed) -> Raw:
     from sklearn import datasets
 
     x, y = getattr(datasets, f"load_{cfg.source}")(return_X_y=True)
-    return Raw(x.astype("float32"), y)
+    return Raw(*single(x.astype("float32"), y, model_io, f"scikit-learn's {cfg.source}"))
 
 
 # --- local files -----------------------------------------------------------------------
 
 
-@register("npz")
-def npz_file(cfg, model_io, seed) -> Raw:
-    if not cfg.path:
-        raise ConfigError(Problem("data.path", "the npz source needs data.path=/path/to/file.npz"))
-    path = resolve_path(cfg.path, "data.path")
-    x_key, y_key = cfg.options.get("x", "x"), cfg.options.get("y", "y")
+@register("npz", "csv")
+def local_files(cfg, model_io, seed) -> Raw:
+    """One file split by fractions (data.path), or the seeds' separate train/val/test files."""
+    read = reader(cfg, model_io)
+    pool_key = "data.train_path" if cfg.train_path else "data.path"
+    if not (cfg.train_path or cfg.path):
+        raise ConfigError(Problem("data.path", f"the {cfg.source} source needs data.path (or data.train_path, data.val_path, data.test_path)"))
+    pool, own_test = read(resolve_path(cfg.train_path or cfg.path, pool_key, cfg.origin), pool_key, True)
+    given = {split: read(resolve_path(cfg[f"{split}_path"], f"data.{split}_path", cfg.origin), f"data.{split}_path", False)[0] for split in ("val", "test") if cfg[f"{split}_path"]}
+    return Raw(pool.x, pool.y, val=given.get("val"), test=given.get("test", own_test))
+
+
+def reader(cfg, model_io: ModelIO) -> Callable[[Path, str, bool], tuple[Part, Part | None]]:
+    """A function reading one npz or csv file into (samples, the file's own test split or None)."""
+    if cfg.source == "npz":
+        return lambda path, key, pool: _read_npz(path, key, cfg, model_io, pool)
+    return lambda path, key, pool: (_read_csv(path, key, cfg, model_io), None)
+
+
+def _plain(value: Any) -> Any:
+    """OmegaConf containers as plain lists and dicts."""
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
+
+
+def _specs(value: Any, specs: list, default: Callable[[Any], Any], key: str) -> dict[str, Any]:
+    """data.features / data.target as {model input or output name: spec}."""
+    value = _plain(value)
+    if isinstance(value, dict):
+        return value
+    if value is not None and len(specs) != 1:
+        kind = "inputs" if key.endswith("features") else "outputs"
+        names = ", ".join(s.name for s in specs)
+        raise ConfigError(Problem(key, f"the model has {len(specs)} {kind} ({names}): give a mapping from each to its data", f"{key}={{{specs[0].name}: ..., {specs[1].name}: ...}}"))
+    return {s.name: default(s) if value is None else value for s in specs}
+
+
+def _key(base: str, value: Any, name: str) -> str:
+    """The key to blame: data.features, or data.features.<input> when it is a mapping."""
+    return f"{base}.{name}" if isinstance(_plain(value), dict) else base
+
+
+def _read_npz(path: Path, key: str, cfg, model_io: ModelIO, pool: bool) -> tuple[Part, Part | None]:
     with np.load(path, allow_pickle=False) as f:
-        if x_key not in f.files and "x_train" in f.files:
-            return _keras_npz(path)
-        for key, value in (("data.options.x", x_key), ("data.options.y", y_key)):
-            if value not in f.files:
-                raise ConfigError(Problem(key, f"{path} has no array {value!r}", did_you_mean(value, f.files) or f"arrays: {', '.join(f.files)}"))
-        return Raw(f[x_key], f[y_key])
+        arrays = list(f.files)
+        defaults = cfg.features is None and cfg.target is None and len(model_io.inputs) == len(model_io.outputs) == 1
+        if pool and defaults and "x" not in arrays and {"x_train", "y_train"} <= set(arrays):
+            # Keras' own layout (mnist.npz): a train and a test set in one file.
+            test = Part(*single(_array(f, "x_test", path), _array(f, "y_test", path), model_io, str(path))) if {"x_test", "y_test"} <= set(arrays) else None
+            return Part(*single(_array(f, "x_train", path), _array(f, "y_train", path), model_io, str(path))), test
+        features = _specs(cfg.features, model_io.inputs, lambda s: "x" if len(model_io.inputs) == 1 else s.name, "data.features")
+        target = _specs(cfg.target, model_io.outputs, lambda s: "y" if len(model_io.outputs) == 1 else s.name, "data.target")
+        x = {name: _named_array(f, spec, path, _key("data.features", cfg.features, name)) for name, spec in features.items()}
+        y = {name: _named_array(f, spec, path, _key("data.target", cfg.target, name)) for name, spec in target.items()}
+    _check_rows(x, y, path, key)
+    for name, a in x.items():
+        if a.dtype.kind == "f":
+            bad = np.isnan(a.reshape(len(a), -1)).sum(axis=0)
+            if bad.any():
+                where = ", ".join(f"{i} ({n} NaN)" for i, n in enumerate(bad) if n)
+                raise ConfigError(Problem(_key("data.features", cfg.features, name), f"{path.name}: array {features[name]!r} has NaN at feature index {where}", "fill or drop them before training"))
+    return Part(x, y), None
 
 
-@register("csv")
-def csv_files(cfg, model_io, seed) -> Raw:
-    files = {"train": cfg.train_path or cfg.path, "val": cfg.val_path, "test": cfg.test_path}
-    if not files["train"]:
-        raise ConfigError(Problem("data.path", "the csv source needs data.path (or data.train_path)"))
-    parts = {}
-    for split, value in files.items():
-        if value:
-            key = "data.path" if split == "train" and not cfg.train_path else f"data.{split}_path"
-            parts[split] = _read_csv(resolve_path(value, key), cfg.options)
-    raw = Raw(*parts["train"])
-    if "val" in parts:
-        raw.x_val, raw.y_val = parts["val"]
-    if "test" in parts:
-        raw.x_test, raw.y_test = parts["test"]
-    return raw
+def _named_array(f, name: Any, path: Path, key: str) -> np.ndarray:
+    if str(name) not in f.files:
+        raise ConfigError(Problem(key, f"{path.name} has no array {name!r}", did_you_mean(str(name), f.files) or f"arrays: {', '.join(f.files)}"))
+    return _array(f, str(name), path)
 
 
-def _read_csv(path: Path, options: dict) -> tuple[np.ndarray, np.ndarray]:
+def _array(f, name: str, path: Path) -> np.ndarray:
+    try:
+        return f[name]
+    except ValueError as exc:  # object arrays need pickle, which dlcli never enables
+        raise ConfigError(Problem("data.path", f"{path.name}: array {name!r} holds Python objects", "save it as a numeric array (pad sequences to one length first)")) from exc
+
+
+def _check_rows(x: dict, y: dict, path: Path, key: str) -> None:
+    counts = {name: len(a) for name, a in [*x.items(), *y.items()]}
+    if len(set(counts.values())) > 1:
+        raise ConfigError(Problem(key, f"{path.name}: the arrays have different numbers of samples: " + ", ".join(f"{k} {v}" for k, v in counts.items())))
+    if not next(iter(counts.values()), 0):
+        raise ConfigError(Problem(key, f"{path.name} has no samples: that split would be empty"))
+
+
+def _read_csv(path: Path, key: str, cfg, model_io: ModelIO) -> Part:
     import pandas as pd
 
-    header = options.get("header", "infer")
-    frame = pd.read_csv(path, header=0 if header is True else None if header is False else "infer")
+    try:
+        frame = pd.read_csv(path, header=0 if cfg.header else None, sep=cfg.delimiter)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise ConfigError(Problem(key, f"cannot read {path.name} as CSV: {str(exc).splitlines()[0]}", "check data.delimiter and data.header")) from exc
     columns = [str(c) for c in frame.columns]
-    features = _columns(options.get("features", f":{len(columns) - 1}"), columns, "data.options.features")
-    target = _columns(options.get("target", -1), columns, "data.options.target")
-    x = frame.iloc[:, features].to_numpy(dtype="float32")
-    bad = np.isnan(x).sum(axis=0)
-    if bad.any():
-        which = ", ".join(f"{columns[features[i]]} ({n})" for i, n in enumerate(bad) if n)
-        raise ConfigError(Problem("data.options.features", f"{path.name} has NaN in column(s) {which}", "fill or drop them before training"))
-    y = frame.iloc[:, target].to_numpy()
-    return x, y[:, 0] if y.shape[1] == 1 else y
+    target = _specs(cfg.target, model_io.outputs, lambda s: -1 if len(model_io.outputs) == 1 else s.name, "data.target")
+    target_cols = {name: _columns(spec, columns, _key("data.target", cfg.target, name)) for name, spec in target.items()}
+    used = {c for cols in target_cols.values() for c in cols}
+    features = _specs(cfg.features, model_io.inputs, lambda s: [c for c in range(len(columns)) if c not in used], "data.features")
+    feature_cols = {name: _columns(spec, columns, _key("data.features", cfg.features, name)) for name, spec in features.items()}
+    if frame.empty:
+        raise ConfigError(Problem(key, f"{path.name} has no rows: that split would be empty"))
+    x = {name: _numeric(frame, cols, columns, path, _key("data.features", cfg.features, name)) for name, cols in feature_cols.items()}
+    y = {}
+    for name, cols in target_cols.items():
+        values = frame.iloc[:, cols]
+        missing = values.isna().sum()
+        if missing.any():
+            which = ", ".join(f"{columns[c]} ({n})" for c, n in zip(cols, missing) if n)
+            raise ConfigError(Problem(_key("data.target", cfg.target, name), f"{path.name} has missing targets in column {which}", "drop those rows before training"))
+        values = values.to_numpy()
+        y[name] = values[:, 0] if values.shape[1] == 1 else values
+    return Part(x, y)
 
 
 def _columns(spec: Any, columns: list[str], key: str) -> list[int]:
     """Column indices from a name, an index, a list of either, or a slice string like '0:9'."""
-    if isinstance(spec, str) and ":" in spec:
+    spec = _plain(spec)
+    if isinstance(spec, str) and ":" in spec and spec not in columns:
         start, _, stop = spec.partition(":")
-        return list(range(len(columns)))[slice(int(start) if start else None, int(stop) if stop else None)]
+        try:
+            picked = list(range(len(columns)))[slice(int(start) if start else None, int(stop) if stop else None)]
+        except ValueError:
+            raise ConfigError(Problem(key, f"{spec!r} is not a column slice", "slices are integer positions such as '0:9' or '1:'")) from None
+        if not picked:
+            raise ConfigError(Problem(key, f"{spec!r} selects none of the {len(columns)} columns"))
+        return picked
     picked = []
     for item in spec if isinstance(spec, list) else [spec]:
-        if isinstance(item, int) and -len(columns) <= item < len(columns):
+        if isinstance(item, int) and not isinstance(item, bool) and -len(columns) <= item < len(columns):
             picked.append(item % len(columns))
         elif str(item) in columns:
             picked.append(columns.index(str(item)))
         else:
-            raise ConfigError(Problem(key, f"no column {item!r}", did_you_mean(str(item), columns) or f"columns: {', '.join(columns)}"))
+            listing = ", ".join(columns) if len(columns) <= 20 else ", ".join(columns[:20]) + f", ... ({len(columns)} in all)"
+            hint = did_you_mean(str(item), columns)
+            raise ConfigError(Problem(key, f"no column {item!r}", f"{hint} columns: {listing}" if hint else f"columns: {listing}"))
     return picked
+
+
+def _numeric(frame, cols: list[int], columns: list[str], path: Path, key: str) -> np.ndarray:
+    import pandas as pd
+
+    part = frame.iloc[:, cols]
+    for c in cols:
+        if not pd.api.types.is_numeric_dtype(frame.dtypes.iloc[c]):
+            sample = frame.iloc[0, c]
+            raise ConfigError(Problem(key, f"{path.name}: column {columns[c]!r} is not numeric (first value {sample!r})", "leave it out of data.features"))
+    x = part.to_numpy(dtype="float32")
+    bad = np.isnan(x).sum(axis=0)
+    if bad.any():
+        which = ", ".join(f"{columns[cols[i]]!r} ({n} NaN)" for i, n in enumerate(bad) if n)
+        raise ConfigError(Problem(key, f"{path.name} has NaN in feature column {which}", "fill or drop them before training"))
+    return x
 
 
 # --- synthetic -------------------------------------------------------------------------
 
 
-@register("synthetic")
+@register("synthetic", needs_model=True)
 def synthetic(cfg, model_io, seed) -> Raw:
     """Random data shaped by the model's inputs and targets matched to each output's loss."""
     rng = np.random.default_rng(seed)
@@ -228,12 +419,11 @@ def synthetic(cfg, model_io, seed) -> Raw:
     y = {}
     for spec in model_io.outputs:
         shape = (n, *(cfg.sequence_length if d is None else d for d in spec.shape))
-        loss = spec.loss_name
-        if "sparse_categorical" in loss:
+        if spec.kind == "sparse":
             y[spec.name] = rng.integers(0, spec.units, size=shape[:-1])
-        elif "categorical" in loss:
+        elif spec.kind == "one_hot":
             y[spec.name] = np.eye(spec.units, dtype="float32")[rng.integers(0, spec.units, size=shape[:-1])]
-        elif "binary" in loss or "hinge" in loss:
+        elif spec.kind == "binary":
             y[spec.name] = rng.integers(0, 2, size=shape).astype("float32")
         else:
             y[spec.name] = rng.standard_normal(shape).astype("float32")

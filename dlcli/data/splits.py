@@ -1,54 +1,112 @@
-"""Train/val/test splits by index: disjoint by construction, stratified for classification."""
+"""Train/val/test as index arrays over one pool of samples: disjoint by construction.
+
+The same functions split arrays held in memory and rows of streamed files, so
+both get the same guarantees: test is held out first, then validation (or the
+K-fold's held-out fold), then `data.limit` cuts the training split; each cut is
+seeded and stratified by class for classification outputs.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
 from dlcli.errors import ConfigError, Problem
 
 
-def n_samples(arrays) -> int:
-    first = next(iter(arrays.values())) if isinstance(arrays, dict) else arrays
-    return len(first)
+@dataclass
+class Part:
+    """Samples of one split, keyed by model input and output names."""
+
+    x: dict[str, np.ndarray]
+    y: dict[str, np.ndarray]
+
+    def __len__(self) -> int:
+        return len(next(iter(self.x.values())))
+
+    def take(self, index: np.ndarray) -> "Part":
+        return Part({k: v[index] for k, v in self.x.items()}, {k: v[index] for k, v in self.y.items()})
+
+    @staticmethod
+    def concat(parts: list["Part"]) -> "Part":
+        first = parts[0]
+        return Part(
+            {k: np.concatenate([p.x[k] for p in parts]) for k in first.x},
+            {k: np.concatenate([p.y[k] for p in parts]) for k in first.y},
+        )
 
 
-def take(arrays, index: np.ndarray):
-    if isinstance(arrays, dict):
-        return {k: v[index] for k, v in arrays.items()}
-    return arrays[index]
+@dataclass(frozen=True)
+class Fold:
+    """Fold `index` (1-based) of a K-fold split: its samples are the validation split."""
+
+    index: int
+    k: int
+
+    @classmethod
+    def of(cls, train_cfg) -> "Fold | None":
+        fold = train_cfg.get("fold")
+        return cls(int(fold), int(train_cfg.kfold)) if fold else None
 
 
-def class_labels(y) -> np.ndarray | None:
-    """Integer class labels to stratify on, or None when `y` is not a classification target."""
-    if isinstance(y, dict):
-        if len(y) != 1:
-            return None
-        (y,) = y.values()
-    y = np.asarray(y)
-    if y.ndim == 2 and y.shape[1] > 1 and np.isin(y, (0, 1)).all():
-        return y.argmax(axis=1)
-    y = y.reshape(len(y), -1)
-    if y.shape[1] != 1 or not np.allclose(y, np.round(y)):
-        return None
-    labels = y[:, 0].astype(int)
-    counts = np.bincount(labels - labels.min())
-    return labels if 2 <= len(counts[counts > 0]) <= max(2, len(labels) // 2) and counts[counts > 0].min() >= 2 else None
+def class_labels(y: dict[str, np.ndarray], io) -> np.ndarray | None:
+    """Class ids of the first classification output, to stratify on; None for regression."""
+    for out in io.outputs:
+        if out.kind == "regression" or out.name not in y:
+            continue
+        values = np.asarray(y[out.name])
+        if values.ndim == 2 and values.shape[1] > 1:
+            return values.argmax(axis=1)
+        values = values.reshape(len(values), -1)
+        return np.unique(values[:, 0], return_inverse=True)[1].reshape(-1) if values.shape[1] == 1 else None
+    return None
 
 
-def holdout(n: int, fraction: float, y, seed: int, stratify: bool, key: str) -> tuple[np.ndarray, np.ndarray]:
-    """(kept, held out) index arrays."""
+def assign(n: int, labels: np.ndarray | None, data_cfg, seed: int, fold: Fold | None = None, given: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+    """Indices into a pool of n samples for each split; splits in `given` come from elsewhere (files)."""
+    index = np.arange(n)
+    out: dict[str, np.ndarray] = {}
+    if "test" not in given and data_cfg.test_split > 0:
+        index, out["test"] = holdout(index, data_cfg.test_split, labels, seed, "data.test_split")
+    if fold is not None:
+        index, out["val"] = kfold(index, labels, fold, seed)
+    elif "val" not in given and data_cfg.val_split > 0:
+        index, out["val"] = holdout(index, data_cfg.val_split, labels, seed + 1, "data.val_split")
+    if data_cfg.limit is not None:
+        index = index[: data_cfg.limit]
+    out["train"] = index
+    return out
+
+
+def holdout(index: np.ndarray, fraction: float, labels: np.ndarray | None, seed: int, key: str) -> tuple[np.ndarray, np.ndarray]:
+    """(kept, held out): `fraction` of `index` held out, stratified when labels are given."""
     from sklearn.model_selection import train_test_split
 
-    index = np.arange(n)
-    if fraction <= 0:
-        return index, index[:0]
-    labels = class_labels(y) if stratify else None
+    if len(index) < 2:
+        raise ConfigError(Problem(key, f"cannot hold out {fraction:g} of {len(index)} sample(s): a split would be empty", "use more data or fewer splits"))
     try:
-        kept, held = train_test_split(index, test_size=fraction, random_state=seed, stratify=labels)
+        kept, held = train_test_split(index, test_size=fraction, random_state=seed, stratify=None if labels is None else labels[index])
     except ValueError as exc:
         if labels is None:
-            raise ConfigError(Problem(key, f"cannot hold out {fraction} of {n} samples: {exc}")) from exc
-        kept, held = train_test_split(index, test_size=fraction, random_state=seed)
+            raise ConfigError(Problem(key, f"cannot hold out {fraction:g} of {len(index)} samples: {exc}")) from exc
+        raise ConfigError(Problem(key, f"cannot hold out {fraction:g} of {len(index)} samples stratified by class: {exc}", "some class is too rare; set data.stratify=false or use more data")) from exc
     if len(kept) == 0 or len(held) == 0:
-        raise ConfigError(Problem(key, f"holding out {fraction} of {n} samples leaves an empty split"))
-    return np.sort(kept), np.sort(held)
+        raise ConfigError(Problem(key, f"holding out {fraction:g} of {len(index)} samples leaves an empty split"))
+    return kept, held
+
+
+def kfold(index: np.ndarray, labels: np.ndarray | None, fold: Fold, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(training, validation) indices of one fold; the K validation folds partition `index`."""
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    if not 1 <= fold.index <= fold.k:
+        raise ConfigError(Problem("train.fold", f"expected a fold in 1..{fold.k}, got {fold.index}"))
+    splitter = KFold(fold.k, shuffle=True, random_state=seed) if labels is None else StratifiedKFold(fold.k, shuffle=True, random_state=seed)
+    try:
+        folds = list(splitter.split(index, None if labels is None else labels[index]))
+    except ValueError as exc:
+        hint = "use fewer folds" + ("" if labels is None else ", or data.stratify=false")
+        raise ConfigError(Problem("train.kfold", f"cannot split {len(index)} samples into {fold.k} folds: {exc}", hint)) from exc
+    train, val = folds[fold.index - 1]
+    return index[train], index[val]

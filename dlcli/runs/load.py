@@ -23,8 +23,10 @@ class Run:
 
     def dataset(self):
         from dlcli import data
+        from dlcli.data.splits import Fold
 
-        return data.load(self.cfg.data, self.io, self.cfg.seed, state=self.preprocess.get("state") or {})
+        state = self.preprocess.get("state") or {}
+        return data.load(self.cfg.data, self.io, self.cfg.seed, state=state, fold=Fold.of(self.cfg.train))
 
 
 def open_run(path: Path, overrides: list[str] = ()) -> Run:
@@ -40,6 +42,8 @@ def open_run(path: Path, overrides: list[str] = ()) -> Run:
             raise ConfigError(Problem("overrides", str(exc).splitlines()[0])) from exc
     graph = validate(cfg)
     model_file = path / "model.keras"
+    if not model_file.is_file() and (path / "fold-1").is_dir():
+        raise ConfigError(Problem("RUN", f"{path} is a K-fold run: its models are in fold-1/ ... fold-{cfg.train.kfold}/", f"evaluate one fold: {path / 'fold-1'}"))
     if not model_file.is_file():
         raise ConfigError(Problem("RUN", f"{path} has no model.keras (the run did not finish)", "resume it or evaluate a finished run"))
     keras = backend.setup()

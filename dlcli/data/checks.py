@@ -1,0 +1,125 @@
+"""Checks of `data:` (and `train.kfold`) that need neither data nor Keras.
+
+Run by `dlcli.config.validate` right after composing; every problem is
+collected so users see them all at once. Whether the files exist (`files`)
+and what needs the data itself (columns, NaN, empty splits, feature counts)
+is checked when the data is read (`dlcli.data.read`), still before Keras is
+imported, so `dlcli check` builds a model whose data is not there yet.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from dlcli.data import sources
+from dlcli.data.io import ModelIO
+from dlcli.data.preprocess import LABELS, SCALERS, SIDES
+from dlcli.errors import Collector, ConfigError, Problem, did_you_mean
+
+FILE_SOURCES = ("npz", "csv")
+
+
+def check(cfg: DictConfig, graph, problems: Collector) -> None:
+    data = cfg.data
+    if data.source not in sources.names():
+        problems.add("data.source", f"unknown data source {data.source!r}", did_you_mean(data.source, sources.names()) or "valid: " + ", ".join(sources.names()))
+    _paths(data, problems)
+    _options(data, problems)
+    _fractions(cfg, problems)
+    if graph is not None:
+        _against_model(data, ModelIO.from_graph(graph), problems)
+
+
+def files(data: DictConfig) -> None:
+    """Every missing data file at once, with one hint on where to get them (run when the data is read)."""
+    keys = [key for key in ("path", "train_path", "val_path", "test_path") if data.get(key)]
+    if data.source in FILE_SOURCES and not data.stream:
+        folders = [key for key in keys if Path(data[key]).expanduser().is_dir()]
+        if folders:
+            raise ConfigError([Problem(f"data.{key}", f"{data[key]!r} is a directory", f"set data.stream=true to read every .{data.source} file in it batch by batch, or name one file") for key in folders])
+    missing = [key for key in keys if not _exists(data[key], data.stream)]
+    if not missing:
+        return
+    problems = [sources.missing_file(data[key], f"data.{key}", None) for key in missing]
+    keys = " ".join(f"data.{key}=..." for key in missing)
+    where = "put it there" if len(missing) == 1 else "put them there"
+    problems[-1].hint = f"{data.origin.rstrip('.')}; {where}, or pass {keys}" if data.origin else f"{where}, or pass {keys}"
+    raise ConfigError(problems)
+
+
+def _paths(data: DictConfig, problems: Collector) -> None:
+    if data.path and data.train_path:
+        problems.add("data.path", "both data.path (one file split by fractions) and data.train_path (given splits) are set", "set one of them to null")
+    if data.source in FILE_SOURCES and not (data.path or data.train_path):
+        problems.add("data.path", f"the {data.source} source needs data.path (or data.train_path, data.val_path, data.test_path)")
+    if data.stream and data.source not in FILE_SOURCES:
+        problems.add("data.stream", f"streaming reads npz or csv files; source {data.source!r} is loaded into memory", "set data.stream=false, or save the data as npz/csv files")
+    if data.source not in FILE_SOURCES and data.source in sources.names():
+        for key in ("train_path", "val_path", "test_path"):
+            if data.get(key):
+                problems.add(f"data.{key}", f"given split files are read by the npz and csv sources, not {data.source!r}")
+        if data.path and data.source not in sources.KERAS_SETS:
+            problems.add("data.path", f"source {data.source!r} reads no file", "use source=npz or source=csv for local files")
+
+
+def _exists(value: str, stream: bool) -> bool:
+    if Path(value).expanduser().exists():
+        return True
+    return stream and any(ch in value for ch in "*?[") and bool(glob.glob(os.path.expanduser(value)))
+
+
+def _options(data: DictConfig, problems: Collector) -> None:
+    pre = data.preprocess
+    for key, options in (("scaler", SCALERS), ("target_scaler", SCALERS), ("labels", LABELS), ("padding", SIDES), ("truncating", SIDES)):
+        if pre[key] not in options:
+            problems.add(f"data.preprocess.{key}", f"expected one of {', '.join(options)}, got {pre[key]!r}", did_you_mean(pre[key], options))
+    for key, node in (("limit", data), ("workers", data), ("samples", data), ("maxlen", pre), ("divide_by", pre)):
+        value = node[key]
+        if value is not None and value <= 0:
+            where = f"data.{key}" if node is data else f"data.preprocess.{key}"
+            problems.add(where, f"expected a positive number, got {value}")
+    if pre.reshape is not None and any(d <= 0 for d in pre.reshape):
+        problems.add("data.preprocess.reshape", f"expected positive sizes, got {list(pre.reshape)}")
+
+
+def _fractions(cfg: DictConfig, problems: Collector) -> None:
+    data, train = cfg.data, cfg.train
+    for key in ("val_split", "test_split"):
+        if not 0 <= data[key] < 1:
+            problems.add(f"data.{key}", f"expected a fraction in [0, 1), got {data[key]}")
+    if data.val_split + data.test_split >= 1:
+        problems.add("data.val_split", f"data.val_split + data.test_split = {data.val_split + data.test_split:g}: the fractions must sum to less than 1, or nothing is left to train on")
+    if train.kfold == 1 or train.kfold < 0:
+        problems.add("train.kfold", f"expected 0 (off) or a number of folds of 2 or more, got {train.kfold}")
+    if train.fold is not None and not 1 <= train.fold <= max(train.kfold, 1):
+        problems.add("train.fold", f"expected a fold in 1..{train.kfold}, got {train.fold}" if train.kfold >= 2 else "train.fold picks one fold of train.kfold=K; set train.kfold too")
+
+
+def _against_model(data: DictConfig, io: ModelIO, problems: Collector) -> None:
+    """Mappings name real inputs and outputs; label options fit the losses."""
+    for key, specs in (("features", io.inputs), ("target", io.outputs)):
+        value = data.get(key)
+        if isinstance(value, DictConfig):
+            names = [s.name for s in specs]
+            for name in value:
+                if name not in names:
+                    kind = "input" if key == "features" else "output"
+                    problems.add(f"data.{key}.{name}", f"the model has no {kind} {name!r}", did_you_mean(name, names) or f"{kind}s: {', '.join(names)}")
+    pre = OmegaConf.to_container(data.preprocess)
+    for out in io.outputs:
+        where = f"model.outputs.{out.name}.loss"
+        if pre["labels"] == "one_hot" and out.kind == "sparse":
+            problems.add("data.preprocess.labels", f"one_hot labels do not fit output {out.name!r}: its loss {out.loss_name} takes integer class ids", f"set data.preprocess.labels=auto (or sparse), or {where}=categorical_crossentropy")
+        if pre["labels"] == "sparse" and out.kind == "one_hot":
+            problems.add("data.preprocess.labels", f"sparse labels do not fit output {out.name!r}: its loss {out.loss_name} takes one-hot vectors", f"set data.preprocess.labels=auto (or one_hot), or {where}=sparse_categorical_crossentropy")
+    kinds = {o.kind for o in io.outputs}
+    if pre["positive"] is not None and kinds == {"regression"}:
+        problems.add("data.preprocess.positive", "makes binary labels, but every output has a regression loss", "use binary_crossentropy for a 0/1 target")
+    if pre["target_scaler"] != "none" and "regression" not in kinds:
+        problems.add("data.preprocess.target_scaler", "scales regression targets, but every output has a classification loss", "set data.preprocess.target_scaler=none")
+    if len(io.inputs) > 1 and pre["reshape"]:
+        problems.add("data.preprocess.reshape", f"applies to a single input; the model has {len(io.inputs)} ({io.input_names()})")

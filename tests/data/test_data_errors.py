@@ -1,0 +1,125 @@
+"""Every data mistake exits 2 with one screen that names the key, and, where the check
+needs no Keras, before JAX or Keras is imported. Each case runs the real CLI in a fresh
+interpreter, in a directory holding small CSV fixtures, with no network."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+# Runs several command lines in one fresh interpreter, in order, noting after each
+# whether JAX or Keras has been imported so far: the cases that must not need them
+# run first.
+PROBE = r"""
+import json, sys
+from typer.testing import CliRunner
+from dlcli.cli import app
+results = []
+for args in json.loads(sys.argv[1]):
+    result = CliRunner().invoke(app, args)
+    results.append({"code": result.exit_code, "out": result.output,
+                    "heavy": sorted(m for m in ("jax", "keras") if m in sys.modules)})
+print(json.dumps(results))
+"""
+
+TINY = """\
+description: a three-feature classifier on table.csv
+model:
+  inputs: {input: {shape: [3]}}
+  nodes: {out: {class: Dense, units: 3, activation: softmax}}
+  outputs: {out: {loss: sparse_categorical_crossentropy, metrics: [accuracy]}}
+data:
+  source: csv
+  path: table.csv
+  features: [alpha, beta, gamma]
+  target: label
+train: {epochs: 1}
+"""
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    where = tmp_path_factory.mktemp("data-errors")
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame({"id": [f"r{i}" for i in range(30)], "alpha": rng.normal(size=30), "beta": rng.normal(size=30), "gamma": rng.normal(size=30), "label": np.arange(30) % 3})
+    table.to_csv(where / "table.csv", index=False)
+    table.iloc[:0].to_csv(where / "empty.csv", index=False)
+    holes = table.copy()
+    holes.loc[[3, 7], "beta"] = np.nan
+    holes.to_csv(where / "nan.csv", index=False)
+    seizure = pd.DataFrame(rng.normal(size=(100, 178)), columns=[f"X{i}" for i in range(1, 179)])
+    seizure.insert(0, "Unnamed", [f"X{i}.V1.{i}" for i in range(100)])
+    seizure["y"] = np.arange(100) % 5 + 1
+    seizure.to_csv(where / "seizure.csv", index=False)
+    (where / "tiny.yaml").write_text(TINY)
+    return where
+
+
+def run_cli(workdir, *command_lines):
+    # A proxy on a closed port: downloads fail at once, as on a machine without network.
+    env = {**os.environ, "https_proxy": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9", "KERAS_HOME": str(workdir / "keras-home")}
+    proc = subprocess.run([sys.executable, "-c", PROBE, json.dumps(command_lines)], capture_output=True, text=True, timeout=300, cwd=workdir, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+CASES = [
+    # (id, args, expected fragments, may import keras)
+    ("missing-file", ["train", "recipe=seizure_binary"], ["error: data.path: no such file 'data/epileptic_seizure_recognition.csv' (resolved to ", "Epileptic Seizure Recognition", "put it there, or pass data.path=..."], False),
+    ("missing-split-files", ["train", "recipe=wine_quality"], ["error: data.train_path: no such file 'data/train/train_data.csv'", "error: data.val_path: no such file", "error: data.test_path: no such file", "data=wine_quality_csv"], False),
+    ("unknown-column", ["train", "recipe=./tiny.yaml", "data.target=lable"], ["error: data.target: no column 'lable'", "did you mean 'label'?", "columns: id, alpha, beta, gamma, label"], False),
+    ("unknown-output", ["train", "recipe=./tiny.yaml", "data.target={outt: label}"], ["error: data.target.outt: the model has no output 'outt'", "did you mean 'out'?"], False),
+    ("feature-count", ["train", "recipe=./tiny.yaml", "data.features=[alpha,beta]"], ["error: model.inputs.input.shape: the model takes 3 features per sample; the data has 2"], False),
+    ("not-numeric", ["train", "recipe=./tiny.yaml", "data.features=[id,beta,gamma]"], ["error: data.features: table.csv: column 'id' is not numeric (first value 'r0')"], False),
+    ("labels-out-of-range", ["train", "recipe=./tiny.yaml", "model.nodes.out.units=2"], ["error: model.outputs.out: labels run from 0 to 2 (3 classes) but the output has 2 unit(s)", "give the output layer 3 units"], True),
+    ("binary-labels", ["train", "recipe=seizure_binary", "data.path=seizure.csv", "data.preprocess.positive=null"], ["error: model.outputs.final: binary_crossentropy takes labels 0 and 1; the train split has 1, 2, 3, 4, 5", "data.preprocess.positive=LABEL"], False),
+    ("fractions", ["train", "recipe=./tiny.yaml", "data.val_split=0.6", "data.test_split=0.5"], ["error: data.val_split: data.val_split + data.test_split = 1.1: the fractions must sum to less than 1"], False),
+    ("empty-split", ["train", "recipe=./tiny.yaml", "data.val_path=empty.csv"], ["error: data.val_path: empty.csv has no rows: that split would be empty"], False),
+    ("directory-without-stream", ["train", "recipe=./tiny.yaml", "data.path=."], ["error: data.path: '.' is a directory", "set data.stream=true to read every .csv file in it"], False),
+    ("nan", ["train", "recipe=./tiny.yaml", "data.path=nan.csv"], ["error: data.features: nan.csv has NaN in feature column 'beta' (2 NaN)"], False),
+    ("labels-vs-loss", ["train", "recipe=digits_mlp", "data.preprocess.labels=sparse"], ["error: data.preprocess.labels: sparse labels do not fit output 'predictions': its loss categorical_crossentropy takes one-hot vectors", "data.preprocess.labels=auto"], False),
+    ("kfold-one", ["train", "recipe=./tiny.yaml", "train.kfold=1"], ["error: train.kfold: expected 0 (off) or a number of folds of 2 or more, got 1"], False),
+    ("kfold-too-many", ["train", "recipe=./tiny.yaml", "train.kfold=50", "data.stratify=false"], ["error: train.kfold: cannot split 24 samples into 50 folds"], False),
+    ("stream-in-memory-source", ["train", "recipe=digits_mlp", "data.stream=true"], ["error: data.stream: streaming reads npz or csv files; source 'digits' is loaded into memory"], False),
+    ("path-for-bundled-set", ["train", "recipe=digits_mlp", "data.path=table.csv"], ["error: data.path: source 'digits' reads no file"], False),
+    ("keras-offline", ["train", "recipe=digits_mlp", "data=imdb"], ["error: data.source: cannot download imdb (no network", "https://storage.googleapis.com/tensorflow/tf-keras-datasets/imdb.npz", "pass data.path=/path/to/imdb.npz", "datasets/imdb.npz"], True),
+    ("keras-option", ["train", "recipe=digits_mlp", "data=imdb", "+data.options.num_word=5"], ["error: data.options.num_word: keras.datasets.imdb.load_data takes no argument 'num_word'", "did you mean 'num_words'?"], True),
+]
+
+
+# Training on MNIST where it cannot be downloaded: the small digits model on its
+# 784 pixels, since the fallback is what is under test. Run last, in the same interpreter.
+MNIST_OFFLINE = ["-q", "train", "recipe=digits_mlp", "data=mnist", "model.inputs.input.shape=[784]", "train.epochs=1", "data.limit=200", "run.dir=fallback-runs"]
+
+
+@pytest.fixture(scope="module")
+def results(workdir):
+    """Every case's result, by id: the Keras-free cases first, then the others."""
+    ordered = sorted(CASES, key=lambda case: case[3])
+    found = run_cli(workdir, *(case[1] for case in ordered), MNIST_OFFLINE)
+    return dict(zip([case[0] for case in ordered] + ["mnist-offline"], found))
+
+
+@pytest.mark.parametrize("case, fragments, may_import_keras", [(c[0], c[2], c[3]) for c in CASES], ids=[c[0] for c in CASES])
+def test_data_error_exits_2_with_message(results, workdir, case, fragments, may_import_keras):
+    result = results[case]
+    assert result["code"] == 2, result["out"]
+    text = " ".join(result["out"].split())  # the console wraps long lines
+    for fragment in fragments:
+        assert " ".join(fragment.split()) in text
+    assert "Traceback" not in result["out"]
+    assert len(result["out"].splitlines()) <= 25  # one screen
+    if not may_import_keras:
+        assert result["heavy"] == [], f"imported {result['heavy']} just to report a data error"
+    assert not any((workdir / "outputs").rglob("model.keras"))
+
+
+def test_mnist_offline_falls_back_to_the_shipped_subset_and_says_so(results):
+    result = results["mnist-offline"]
+    assert result["code"] == 0, result["out"]
+    text = " ".join(result["out"].split())
+    assert "MNIST could not be downloaded (no network" in text and "5,000-sample MNIST subset" in text
