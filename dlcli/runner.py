@@ -95,62 +95,77 @@ class Result:
     note: str | None = None
 
 
-def train(built: Built, console=None, quiet: bool = False, run_root: str | None = None) -> Result:
+def train(built: Built, console=None, quiet: bool = False, run_root: str | None = None, resume: Path | None = None) -> Result:
+    """Train into a new run directory, or continue the run in `resume` from its last saved state."""
     from dlcli import data as data_mod
+    from dlcli.runs import resume as resuming
 
     cfg, model = built.prepared.cfg, built.model
     dataset = data_mod.load(cfg.data, built.io, cfg.seed)
     if dataset.note and console is not None:
         console.print(f"[yellow]note:[/] {dataset.note}", soft_wrap=True, highlight=False)
-    run_dir = rundir.create(run_root or cfg.run.dir, cfg.run.name)
+    run_dir = resume or rundir.create(run_root or cfg.run.dir, cfg.run.name)
     try:
-        callbacks = _callbacks(built, run_dir, dataset, console, quiet)
+        callbacks, history_writer, state = _callbacks(built, run_dir, dataset, console, quiet)
     except ConfigError:
-        shutil.rmtree(run_dir, ignore_errors=True)  # nothing of the user's is in it yet
+        if resume is None:
+            shutil.rmtree(run_dir, ignore_errors=True)  # nothing of the user's is in it yet
         raise
-    _write_run_files(built, run_dir, dataset)
-    history = model.fit(
-        dataset.train.x,
-        dataset.train.y,
-        batch_size=cfg.train.batch_size,
-        epochs=cfg.train.epochs,
-        validation_data=(dataset.val.x, dataset.val.y) if dataset.val else None,
-        shuffle=cfg.train.shuffle,
-        callbacks=callbacks,
-        verbose=0,
-    )
-    losses = history.history.get("loss", [])
+    if resume is None:
+        _write_run_files(built, run_dir, dataset)
+    else:
+        resuming.record(run_dir, cfg, built.prepared.composed.overrides, state.epochs_done)
+    try:
+        model.fit(
+            dataset.train.x,
+            dataset.train.y,
+            batch_size=cfg.train.batch_size,
+            epochs=cfg.train.epochs,
+            validation_data=(dataset.val.x, dataset.val.y) if dataset.val else None,
+            shuffle=cfg.train.shuffle,
+            callbacks=callbacks,
+            verbose=0,
+        )
+    except KeyboardInterrupt:
+        raise resuming.interrupted(run_dir, state.epochs_done) from None
+    history = history_writer.history()  # every epoch, those before a resume included
+    losses = history.get("loss", [])
     if losses and not math.isfinite(losses[-1]):
         raise RunFailed(Problem("train", f"the loss became {losses[-1]} in epoch {len(losses)}; training stopped (partial run in {run_dir})", "lower optimizer.learning_rate, or check the data for NaN or huge values"))
     _save_model(model, run_dir / "model.keras")
-    metrics = _final_metrics(history.history, model, dataset, cfg)
+    metrics = _final_metrics(history, model, dataset, cfg)
     rundir.write_json(run_dir / "metrics.json", metrics)
     from dlcli.runs import plots
 
-    plots.training_curves(history.history, run_dir / "plots")
+    plots.training_curves(history, run_dir / "plots", outputs=list(built.prepared.graph.outputs))
     return Result(run_dir, metrics, dataset.note)
 
 
-def _callbacks(built: Built, run_dir: Path, dataset, console, quiet: bool) -> list:
-    import keras
-
+def _callbacks(built: Built, run_dir: Path, dataset, console, quiet: bool):
+    """(callbacks in the order fit runs them, the history writer, the resumable state)."""
     from dlcli import callbacks as cb
-    from dlcli.callbacks.checkpoint import AtomicCheckpoint
+    from dlcli.callbacks.checkpoint import BestCheckpoint, LastCheckpoint
     from dlcli.callbacks.history import HistoryWriter
+    from dlcli.callbacks.logs import LogAliases, StopOnNaN, wanted
     from dlcli.callbacks.progress import RichProgress
+    from dlcli.runs.resume import run_state
 
-    monitor = "val_loss" if dataset.val is not None else "loss"
-    ours = [
-        keras.callbacks.TerminateOnNaN(),
-        HistoryWriter(run_dir / "history.csv"),
-        AtomicCheckpoint(run_dir / "checkpoints" / "best.keras", monitor=monitor),
-        AtomicCheckpoint(run_dir / "checkpoints" / "last.keras"),
-    ]
-    users = cb.from_config(OmegaConf.to_container(built.prepared.cfg.callbacks, resolve=True), run_dir)
+    cfg = built.prepared.cfg
+    history = HistoryWriter(run_dir / "history.csv")
+    best = BestCheckpoint(run_dir / "checkpoints" / "best.keras", monitor="val_loss" if dataset.val is not None else "loss")
+    last = LastCheckpoint(run_dir / "checkpoints" / "last.keras")
+    run = cb.Run(built.model, dataset.train, dataset.val, cfg.train.batch_size)
+    users = cb.from_config(OmegaConf.to_container(cfg.callbacks, resolve=True), run_dir, run)
+    aliases = LogAliases(wanted(users.values()))
+    state = run_state(run_dir, {**{f"callbacks.{n}": c for n, c in users.items()}, "dlcli.history": history, "dlcli.best": best})
     progress = [] if quiet else [RichProgress(console=console)]
-    # Users' callbacks see the epoch first (EarlyStopping may restore weights),
-    # then dlcli's bookkeeping records the result; the display comes last.
-    return users + ours + progress
+    # `last` saves the final weights before EarlyStopping may restore its best
+    # ones at train end. Users' callbacks see each epoch first (with the Keras-2
+    # metric names they ask for; EarlyStopping may stop), then dlcli's
+    # bookkeeping records it, the state is saved after everything it holds, and
+    # the display comes last.
+    ordered = [last, aliases, *users.values(), aliases.remover, StopOnNaN(), history, best, state, *progress]
+    return ordered, history, state
 
 
 def _write_run_files(built: Built, run_dir: Path, dataset) -> None:

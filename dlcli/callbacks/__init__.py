@@ -1,29 +1,48 @@
 """Callbacks from config: `callbacks: {name: {class: EarlyStopping, ...}}`.
 
 `get(name)` finds a Keras callback class or one registered with
-`keras.saving.register_keras_serializable` (dlcli's own, or a plugin's);
-Keras has no callback registry of its own. Paths a callback writes are placed
+`keras.saving.register_keras_serializable` (dlcli's own below, or a plugin's);
+Keras has no callback registry of its own. Arguments keep Keras' names and are
+checked against the class's signature. Paths a callback writes are placed
 inside the run directory unless they are absolute.
+
+Keras 3 gives callbacks no `validation_data`: a callback that needs the run's
+model or data defines `attach(run: Run)`, which `from_config` calls before
+training; it raises `ConfigError` (keys relative to the callback) when the run
+does not suit it, so the user sees the config key.
 """
 
 from __future__ import annotations
 
+import inspect
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import keras
 
+from dlcli.callbacks import activations, logs, loss_history, roc_auc, schedule, tensorboard  # noqa: F401  (registers dlcli's callbacks)
 from dlcli.errors import Collector, ConfigError, Problem, did_you_mean
 from dlcli.graph import registry
 
 _PATH_ARGS = ("filepath", "filename", "log_dir", "backup_dir")
 
 
+@dataclass
+class Run:
+    """What callbacks get of the run besides Keras' `self.model`: its data and batch size."""
+
+    model: Any
+    train: Any  # a split with .x and .y
+    val: Any | None
+    batch_size: int
+
+
 def known() -> dict[str, type]:
     found = {n: getattr(keras.callbacks, n) for n in dir(keras.callbacks) if isinstance(getattr(keras.callbacks, n), type)}
     for key, obj in keras.saving.get_custom_objects().items():
         if isinstance(obj, type) and issubclass(obj, keras.callbacks.Callback):
-            found[key.split(">", 1)[-1]] = obj
+            found[key.split(">", 1)[-1]] = obj  # dlcli's TensorBoard replaces Keras' (which needs TensorFlow)
     return found
 
 
@@ -34,10 +53,11 @@ def get(identifier: str) -> type:
     return table[identifier]
 
 
-def from_config(specs: dict[str, Any], run_dir: Path) -> list[keras.callbacks.Callback]:
+def from_config(specs: dict[str, Any], run_dir: Path, run: Run | None = None) -> dict[str, keras.callbacks.Callback]:
+    """Callbacks by config name. Those that add metrics to the logs (RocAucScore) come first, so the others can monitor them."""
     problems = Collector()
     table = known()
-    made = []
+    made = {}
     for name, spec in (specs or {}).items():
         where = f"callbacks.{name}"
         if spec is None:  # `callbacks.name=null` switches a group's callback off
@@ -51,13 +71,38 @@ def from_config(specs: dict[str, Any], run_dir: Path) -> list[keras.callbacks.Ca
             continue
         kwargs = {k: v for k, v in spec.items() if k != "class"}
         registry.check_kwargs(cls, cls.__name__, kwargs, where, problems)
-        for key in _PATH_ARGS:
-            if key in kwargs and not Path(str(kwargs[key])).expanduser().is_absolute():
-                kwargs[key] = str(run_dir / str(kwargs[key]))
-        if not problems.problems:
-            try:
-                made.append(cls(**kwargs))
-            except Exception as exc:
-                problems.add(where, f"{cls.__name__} failed: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+        if problems.problems:
+            continue
+        try:
+            callback = cls(**_arguments(cls, kwargs, run_dir))
+            if run is not None and hasattr(callback, "attach"):
+                callback.attach(run)
+        except ConfigError as exc:
+            problems.problems.extend(Problem(f"{where}.{p.key}" if p.key else where, p.message, p.hint) for p in exc.problems)
+            continue
+        except Exception as exc:
+            problems.add(where, f"{cls.__name__} failed: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+            continue
+        made[name] = callback
     problems.raise_if_any()
-    return made
+    first = {n: c for n, c in made.items() if getattr(c, "adds_logs", False)}
+    return {**first, **{n: c for n, c in made.items() if n not in first}}
+
+
+def _arguments(cls: type, kwargs: dict[str, Any], run_dir: Path) -> dict[str, Any]:
+    """Config values -> constructor arguments: run-dir paths, schedules from formulas, a mode Keras cannot infer."""
+    kwargs = dict(kwargs)
+    defaults = {p.name: p.default for p in inspect.signature(cls.__init__).parameters.values() if isinstance(p.default, str)}
+    for key in _PATH_ARGS:
+        value = kwargs.get(key, defaults.get(key))
+        if value is not None:  # a default path lands in the run directory too
+            path = Path(str(value)).expanduser()
+            kwargs[key] = str(path if path.is_absolute() else run_dir / path)
+    if issubclass(cls, keras.callbacks.LearningRateScheduler) and "schedule" in kwargs:
+        kwargs["schedule"] = schedule.from_config(kwargs["schedule"], "schedule")
+    names, _ = registry.accepted(cls)
+    if "mode" in names and "mode" not in kwargs and isinstance(kwargs.get("monitor"), str):
+        mode = logs.mode_for(kwargs["monitor"])
+        if mode is not None:
+            kwargs["mode"] = mode
+    return kwargs

@@ -1,8 +1,8 @@
 """Rich progress: one bar per epoch with loss/metrics and ETA.
 
-Reading a metric forces JAX to finish the step, so the bar reads the logs at
-most a few times a second rather than after every batch: the display must not
-slow training (see bench/).
+Reading a metric forces JAX to finish the step, so the bar is redrawn at most
+a few times a second, and it is `async_safe`: Keras then calls its batch hook
+on a worker thread and the training loop never waits for it (see bench/).
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ def _fmt(logs: dict) -> str:
 
 
 class RichProgress(keras.callbacks.Callback):
+    async_safe = True
+
     def __init__(self, console: Console | None = None, refresh: float = 0.25):
         super().__init__()
         self.console = console or Console(stderr=True)
@@ -44,14 +46,15 @@ class RichProgress(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self._task = self._progress.add_task(f"epoch {epoch + 1}/{self._epochs}", total=self._steps, metrics="")
-        self._last = 0.0
+        self._last, self._done = 0.0, 0
 
     def on_train_batch_end(self, batch, logs=None):
         now = time.monotonic()
+        self._done = max(self._done, batch + 1)  # worker threads may finish out of order
         if now - self._last < self.refresh:
             return
         self._last = now
-        self._progress.update(self._task, completed=batch + 1, metrics=_fmt(logs or {}))
+        self._progress.update(self._task, completed=self._done, metrics=_fmt(logs or {}))
         self._progress.refresh()
 
     def on_epoch_end(self, epoch, logs=None):
