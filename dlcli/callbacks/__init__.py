@@ -70,8 +70,9 @@ def from_config(specs: dict[str, Any], run_dir: Path, run: Run | None = None) ->
             problems.add(f"{where}.class", f"unknown callback {spec['class']!r}", did_you_mean(str(spec["class"]), table) or "valid: " + ", ".join(sorted(table)))
             continue
         kwargs = {k: v for k, v in spec.items() if k != "class"}
+        found = len(problems.problems)
         registry.check_kwargs(cls, cls.__name__, kwargs, where, problems)
-        if problems.problems:
+        if len(problems.problems) > found:
             continue
         try:
             callback = cls(**_arguments(cls, kwargs, run_dir))

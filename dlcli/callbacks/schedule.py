@@ -60,10 +60,11 @@ class Formula:
 
     def _check(self, node: ast.AST, where: str) -> None:
         allowed = (*_NAMES, *_CONSTANTS, *_FUNCTIONS)
-        for sub in ast.walk(node):
+        for sub in ast.walk(node):  # names first: a misspelt `epoch` or `exp` gets a suggestion
             if isinstance(sub, ast.Name) and sub.id not in allowed:
                 hint = did_you_mean(sub.id, allowed) or f"names: {', '.join(_NAMES)}; functions: {', '.join(_FUNCTIONS)}"
                 raise ConfigError(Problem(where, f"unknown name {sub.id!r} in {self.text!r}", hint))
+        for sub in ast.walk(node):
             if isinstance(sub, ast.Call) and not (isinstance(sub.func, ast.Name) and sub.func.id in _FUNCTIONS and not sub.keywords):
                 raise ConfigError(Problem(where, f"only math functions can be called in {self.text!r}", f"functions: {', '.join(_FUNCTIONS)}"))
             if isinstance(sub, ast.Constant) and (isinstance(sub.value, bool) or not isinstance(sub.value, (int, float))):

@@ -7,10 +7,15 @@ every run of a recipe side by side, train and validation curves overlaid:
 `histogram_freq` epochs, the model's layer table as text, and the embedding
 projector's files for Embedding layers every `embeddings_freq` epochs.
 A resumed run purges the steps it repeats, so no epoch is shown twice.
+
+Events are written synchronously with tensorboardX's event writer and
+summaries: its SummaryWriter hands them to a background queue, and a killed run
+would lose what was still queued.
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import keras
@@ -59,26 +64,27 @@ class TensorBoard(keras.callbacks.Callback):
         self.start_epoch = epoch
 
     def on_train_begin(self, logs=None):
-        from tensorboardX import SummaryWriter
-
-        purge = self.start_epoch or None
-        self._writers = {part: SummaryWriter(str(self.log_dir / part), purge_step=purge) for part in ("train", "validation")}
+        self._writers = {part: _EventFile(self.log_dir / part, purge_step=self.start_epoch) for part in ("train", "validation")}
         if self.write_graph and not self.start_epoch:
+            from tensorboardX import summary
+
             from dlcli.graph.summary import summary_text
 
             table = "\n".join("    " + line for line in summary_text(self.model).splitlines())  # markdown code block
-            self._writers["train"].add_text("model", table, 0)
+            self._writers["train"].add(summary.text("model", table), 0)
 
     def on_epoch_end(self, epoch, logs=None):
+        from tensorboardX import summary
+
         logs = dict(logs or {})
         if "learning_rate" not in logs:
             logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
         for key, value in logs.items():
             validation = key.startswith("val_")
-            self._writers["validation" if validation else "train"].add_scalar(f"epoch_{key[4:] if validation else key}", float(value), epoch)
+            self._writers["validation" if validation else "train"].add(summary.scalar(f"epoch_{key[4:] if validation else key}", float(value)), epoch)
         if self.histogram_freq and epoch % self.histogram_freq == 0:
             for weight in self.model.weights:
-                self._writers["train"].add_histogram(weight.path, np.asarray(weight.numpy(), dtype="float32"), epoch)
+                self._writers["train"].add(summary.histogram(weight.path, np.asarray(weight.numpy(), dtype="float32"), 30), epoch)
         if self.embeddings_freq and epoch % self.embeddings_freq == 0:
             self._write_embeddings()
         for writer in self._writers.values():
@@ -100,3 +106,26 @@ class TensorBoard(keras.callbacks.Callback):
                 np.savetxt(tmp, matrix, delimiter="\t", fmt="%.6g")
             config.append(f'embeddings {{\n  tensor_name: "{name}"\n  tensor_path: "embeddings/{name}/tensors.tsv"\n}}\n')
         write_text(root / "projector_config.pbtxt", "".join(config))
+
+
+class _EventFile:
+    """One event file, written as events come."""
+
+    def __init__(self, directory: Path, purge_step: int = 0):
+        from tensorboardX.event_file_writer import EventsWriter
+        from tensorboardX.proto.event_pb2 import Event, SessionLog
+
+        directory.mkdir(parents=True, exist_ok=True)
+        self._event = Event
+        self._writer = EventsWriter(str(directory / "events"))
+        if purge_step:  # TensorBoard drops earlier files' events from this step on
+            self._writer.write_event(Event(wall_time=time.time(), step=purge_step, session_log=SessionLog(status=SessionLog.START)))
+
+    def add(self, summary, step: int) -> None:
+        self._writer.write_event(self._event(wall_time=time.time(), step=step, summary=summary))
+
+    def flush(self) -> None:
+        self._writer.flush()
+
+    def close(self) -> None:
+        self._writer.close()

@@ -342,5 +342,5 @@ def command(run_dir: Path) -> str:
 
 
 def interrupted(run_dir: Path, epochs_done: int) -> Interrupted:
-    saved = f"epochs 1-{epochs_done} are saved" if epochs_done else "no epoch had finished; resuming starts it over"
+    saved = {0: "no epoch had finished; resuming starts over", 1: "epoch 1 is saved"}.get(epochs_done, f"epochs 1-{epochs_done} are saved")
     return Interrupted(Problem("", f"interrupted: {saved} in {run_dir}", f"resume with: {command(run_dir)}"))
