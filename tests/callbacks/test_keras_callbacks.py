@@ -1,4 +1,7 @@
-"""Each Keras built-in from config acts in a real run, and what it writes lands in the run directory."""
+"""Each Keras built-in from config acts in a real run, and what it writes lands in the run directory.
+
+LearningRateScheduler is checked with the seeds' callbacks (test_seed_callbacks.py).
+"""
 
 import json
 import math
@@ -19,70 +22,57 @@ seed: 3
 
 
 @pytest.fixture(scope="module")
-def bookkeeping_run(tmp_path_factory):
-    """One run with ModelCheckpoint (seed 001's Keras-2 template), CSVLogger, a formula schedule and BackupAndRestore."""
-    where = tmp_path_factory.mktemp("bookkeeping")
-    (where / "bookkeeping.yaml").write_text(
-        DIGITS
-        + """
-train: {epochs: 4}
-callbacks:
-  checkpoint: {class: ModelCheckpoint, filepath: "ckpt/model-weights.{epoch:02d}-{val_acc:.6f}.keras", monitor: val_acc, save_best_only: true}
-  csv: {class: CSVLogger, filename: training.log}
-  schedule: {class: LearningRateScheduler, schedule: "0.01 / (1 + epoch)"}
-  backup: {class: BackupAndRestore, backup_dir: backup, delete_checkpoint: false}
-"""
-    )
-    code, run_dir, err = train_in(where, "recipe=bookkeeping.yaml")
-    assert code == 0, err
-    return run_dir
-
-
-def test_model_checkpoint_names_files_by_the_keras2_template(bookkeeping_run):
-    rows = history(bookkeeping_run)
-    best, expected = -math.inf, set()
-    for row in rows:  # save_best_only on val_acc, which Keras 3 logs as val_accuracy
-        if row["val_accuracy"] > best:
-            best = row["val_accuracy"]
-            expected.add(f"model-weights.{int(row['epoch']):02d}-{row['val_accuracy']:.6f}.keras")
-    assert {p.name for p in (bookkeeping_run / "ckpt").iterdir()} == expected
-    assert "val_acc" not in rows[0]  # the alias is for the callbacks, not the history
-
-
-def test_csv_logger_writes_into_the_run(bookkeeping_run):
-    lines = (bookkeeping_run / "training.log").read_text().splitlines()
-    assert lines[0].startswith("epoch,") and [line.split(",")[0] for line in lines[1:]] == ["0", "1", "2", "3"]
-
-
-def test_learning_rate_follows_the_formula(bookkeeping_run):
-    rates = [row["learning_rate"] for row in history(bookkeeping_run)]
-    assert rates == pytest.approx([0.01 / (1 + epoch) for epoch in range(4)], rel=1e-6)
-
-
-def test_backup_and_restore_keeps_its_backup_in_the_run(bookkeeping_run):
-    metadata = json.loads((bookkeeping_run / "backup" / "training_metadata.json").read_text())
-    assert metadata["epoch"] == 4
-    assert (bookkeeping_run / "backup" / "latest.weights.h5").is_file()
-
-
-def test_early_stopping_stops_and_reduce_lr_reduces(recipe, tmp_path):
-    path = recipe(
+def run_dir(tmp_path_factory):
+    """One run with every built-in that acts at epoch ends: each is checked by a test below."""
+    where = tmp_path_factory.mktemp("builtins")
+    (where / "builtins.yaml").write_text(
         DIGITS
         + """
 train: {epochs: 20}
 callbacks:
   early_stopping: {class: EarlyStopping, monitor: val_loss, patience: 2, min_delta: 10}
   reduce_lr: {class: ReduceLROnPlateau, monitor: val_loss, patience: 1, min_delta: 10, factor: 0.5}
+  checkpoint: {class: ModelCheckpoint, filepath: "ckpt/model-weights.{epoch:02d}-{val_acc:.6f}.keras", monitor: val_acc, save_best_only: true}
+  csv: {class: CSVLogger, filename: training.log}
+  backup: {class: BackupAndRestore, backup_dir: backup, delete_checkpoint: false}
 """
     )
-    code, run_dir, err = train_in(tmp_path, f"recipe={path}")
+    code, run_dir, err = train_in(where, "recipe=builtins.yaml")
     assert code == 0, err
-    rows = history(run_dir)
-    assert len(rows) == 3  # the best epoch, then two without a 10-point improvement
+    return run_dir
+
+
+def test_early_stopping_stops(run_dir):
+    assert len(history(run_dir)) == 3  # the best epoch, then two without a 10-point improvement
+
+
+def test_reduce_lr_on_plateau_halves_the_rate(run_dir):
     # ReduceLROnPlateau logs the rate an epoch ran with, then halves it.
-    assert [row["learning_rate"] for row in rows] == pytest.approx([1e-3, 1e-3, 5e-4])
+    assert [row["learning_rate"] for row in history(run_dir)] == pytest.approx([1e-3, 1e-3, 5e-4])
     model = keras.saving.load_model(run_dir / "model.keras")
     assert float(model.optimizer.learning_rate) == pytest.approx(2.5e-4)
+
+
+def test_model_checkpoint_names_files_by_the_keras2_template(run_dir):
+    rows = history(run_dir)
+    best, expected = -math.inf, set()
+    for row in rows:  # save_best_only on val_acc, which Keras 3 logs as val_accuracy
+        if row["val_accuracy"] > best:
+            best = row["val_accuracy"]
+            expected.add(f"model-weights.{int(row['epoch']):02d}-{row['val_accuracy']:.6f}.keras")
+    assert {p.name for p in (run_dir / "ckpt").iterdir()} == expected
+    assert "val_acc" not in rows[0]  # the alias is for the callbacks, not the history
+
+
+def test_csv_logger_writes_into_the_run(run_dir):
+    lines = (run_dir / "training.log").read_text().splitlines()
+    assert lines[0].startswith("epoch,") and [line.split(",")[0] for line in lines[1:]] == ["0", "1", "2"]
+
+
+def test_backup_and_restore_keeps_its_backup_in_the_run(run_dir):
+    metadata = json.loads((run_dir / "backup" / "training_metadata.json").read_text())
+    assert metadata["epoch"] == 3
+    assert (run_dir / "backup" / "latest.weights.h5").is_file()
 
 
 def test_terminate_on_nan_stops_in_the_first_epoch(recipe, tmp_path):

@@ -1,4 +1,4 @@
-"""The seeds' custom callbacks, shipped as registered components, on scikit-learn's bundled breast-cancer set."""
+"""The seeds' callbacks on scikit-learn's bundled breast-cancer set: the custom ones dlcli ships, and seed 003's schedule."""
 
 import math
 
@@ -29,6 +29,7 @@ callbacks:
   best_auc: {class: ModelCheckpoint, filepath: "auc/{epoch:02d}-{val_roc_auc:.4f}.keras", monitor: val_roc_auc, save_best_only: true}
   activations: {class: ActivationLogger}
   losses: {class: LossHistory}
+  schedule: {class: LearningRateScheduler, schedule: "0.01 / (1 + epoch)"}
 """
 
 
@@ -83,6 +84,12 @@ def test_loss_history_has_every_batch_and_its_own_loss(run):
         assert mine[:, 1].tolist() == list(range(1, steps + 1))
         assert mine[-1, 2] == pytest.approx(row["loss"], rel=1e-6)  # Keras' running mean ends at the epoch's loss
         assert np.average(mine[:, 3], weights=sizes) == pytest.approx(row["loss"], rel=1e-4)
+
+
+def test_learning_rate_follows_the_formula(run):
+    run_dir, _, _ = run
+    rates = [row["learning_rate"] for row in history(run_dir)]
+    assert rates == pytest.approx([0.01 / (1 + epoch) for epoch in range(4)], rel=1e-6)
 
 
 def test_roc_auc_score_handles_multiclass_outputs():

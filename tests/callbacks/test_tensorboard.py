@@ -34,8 +34,8 @@ def runs(tmp_path_factory):
     where = tmp_path_factory.mktemp("tb")
     (where / "imdb_tiny.yaml").write_text(RECIPE)
     made = []
-    for seed in (1, 2):  # two runs of one recipe, to compare side by side
-        code, run_dir, err = train_in(where, "recipe=imdb_tiny.yaml", f"seed={seed}")
+    for seed, epochs in ((1, 3), (2, 1)):  # two runs of one recipe, to compare side by side
+        code, run_dir, err = train_in(where, "recipe=imdb_tiny.yaml", f"seed={seed}", f"train.epochs={epochs}")
         assert code == 0, err
         made.append(run_dir)
     return made

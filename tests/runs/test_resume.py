@@ -56,7 +56,7 @@ model:
   outputs:
     predictions: {loss: categorical_crossentropy, metrics: [accuracy]}
 optimizer: {name: adam, learning_rate: 0.01}
-train: {epochs: 8, batch_size: 32}
+train: {epochs: 6, batch_size: 32}
 callbacks:
   block: {class: BlockAt}
   early_stopping: {class: EarlyStopping, monitor: val_loss, patience: 3, min_delta: 0.05, restore_best_weights: true}
@@ -77,8 +77,15 @@ def _workdir(root: Path, name: str) -> Path:
     return where
 
 
-def _start(where: Path, *args: str, block_at: str | None = None) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(where), os.environ.get("PYTHONPATH")) if p), "KERAS_BACKEND": "jax"}
+@pytest.fixture(scope="session")
+def jax_cache(tmp_path_factory) -> Path:
+    """A compilation cache the test's runs share: they build one model, so it is compiled once."""
+    return tmp_path_factory.mktemp("jax-cache")
+
+
+def _start(where: Path, cache: Path, *args: str, block_at: str | None = None) -> subprocess.Popen:
+    path = os.pathsep.join(p for p in (str(where), os.environ.get("PYTHONPATH")) if p)
+    env = {**os.environ, "PYTHONPATH": path, "KERAS_BACKEND": "jax", "DLCLI_JAX_CACHE": str(cache)}
     env.pop("BLOCK_AT", None)
     if block_at:
         env.update(BLOCK_AT=block_at, BLOCK_MARKER=str(where / "blocked"))
@@ -114,17 +121,17 @@ def _scalars(log_dir: Path, tag: str) -> list[tuple[int, float]]:
 
 
 @pytest.mark.slow
-def test_a_run_killed_in_mid_epoch_resumes_to_the_same_result(tmp_path):
+def test_a_run_killed_in_mid_epoch_resumes_to_the_same_result(tmp_path, jax_cache):
     reference, killed = _workdir(tmp_path, "reference"), _workdir(tmp_path, "killed")
-    uninterrupted = _start(reference, "recipe=resumable.yaml")
-    victim = _start(killed, "recipe=resumable.yaml", block_at="3,10")  # epoch 4, batch 11
+    victim = _start(killed, jax_cache, "recipe=resumable.yaml", block_at="3,10")  # epoch 4, batch 11
     _wait_until_blocked(victim, killed)
     victim.send_signal(signal.SIGKILL)
-    victim.wait()
+    victim.communicate()
     (run_dir,) = (killed / "outputs" / "resumable").iterdir()
     assert [int(r["epoch"]) for r in history(run_dir)] == [1, 2, 3]  # the killed epoch is lost, nothing more
 
-    resumed = _start(killed, "--resume", "resumable/latest")
+    uninterrupted = _start(reference, jax_cache, "recipe=resumable.yaml")
+    resumed = _start(killed, jax_cache, "--resume", "resumable/latest")
     assert Path(_finish(resumed)) == run_dir.relative_to(killed)
     ref_dir = reference / _finish(uninterrupted)
 
@@ -134,7 +141,7 @@ def test_a_run_killed_in_mid_epoch_resumes_to_the_same_result(tmp_path):
     assert json.loads((run_dir / "metrics.json").read_text()) == json.loads((ref_dir / "metrics.json").read_text())
     for name in ("history.csv", "training.log", "loss_history.csv"):
         assert (run_dir / name).read_text() == (ref_dir / name).read_text(), name
-    assert [int(r["epoch"]) for r in history(run_dir)] == list(range(1, 9))  # each epoch once
+    assert [int(r["epoch"]) for r in history(run_dir)] == list(range(1, 7))  # each epoch once
     assert sorted(p.name for p in (run_dir / "ckpt").iterdir()) == sorted(p.name for p in (ref_dir / "ckpt").iterdir())
     for part, tag in (("train", "epoch_learning_rate"), ("validation", "epoch_loss")):
         assert _scalars(run_dir / "tensorboard" / part, tag) == _scalars(ref_dir / "tensorboard" / part, tag)
@@ -142,9 +149,9 @@ def test_a_run_killed_in_mid_epoch_resumes_to_the_same_result(tmp_path):
 
 
 @pytest.mark.slow
-def test_ctrl_c_saves_state_exits_130_and_says_how_to_resume(tmp_path, monkeypatch):
+def test_ctrl_c_saves_state_exits_130_and_says_how_to_resume(tmp_path, jax_cache):
     where = _workdir(tmp_path, "interrupted")
-    proc = _start(where, "recipe=resumable.yaml", "train.epochs=3", block_at="1,5")
+    proc = _start(where, jax_cache, "recipe=resumable.yaml", block_at="1,5")
     _wait_until_blocked(proc, where)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
@@ -153,11 +160,7 @@ def test_ctrl_c_saves_state_exits_130_and_says_how_to_resume(tmp_path, monkeypat
     assert "epoch 1 is saved" in err
     assert f"dlcli train --resume {run_dir.relative_to(where)}" in " ".join(err.split())
     assert resume.read_snapshot(run_dir)[0]["epoch"] == 1
-
-    monkeypatch.syspath_prepend(str(where))  # the run's plugin, for the in-process resume
-    code, resumed, err = train_in(where, "--resume", run_dir)
-    assert code == 0, err
-    assert resumed == run_dir and [int(r["epoch"]) for r in history(run_dir)] == [1, 2, 3]
+    assert [int(r["epoch"]) for r in history(run_dir)] == [1]
 
 
 # --- a finished run, resumed ----------------------------------------------------------------
