@@ -106,7 +106,7 @@ def train(built: Built, console=None, quiet: bool = False, run_root: str | None 
         console.print(f"[yellow]note:[/] {dataset.note}", soft_wrap=True, highlight=False)
     run_dir = resume or rundir.create(run_root or cfg.run.dir, cfg.run.name)
     try:
-        callbacks, history_writer, state = _callbacks(built, run_dir, dataset, console, quiet)
+        callbacks = _callbacks(built, run_dir, dataset, console, quiet)
     except ConfigError:
         if resume is None:
             shutil.rmtree(run_dir, ignore_errors=True)  # nothing of the user's is in it yet
@@ -114,7 +114,7 @@ def train(built: Built, console=None, quiet: bool = False, run_root: str | None 
     if resume is None:
         _write_run_files(built, run_dir, dataset)
     else:
-        resuming.record(run_dir, cfg, built.prepared.composed.overrides, state.epochs_done)
+        resuming.record(run_dir, cfg, built.prepared.composed.overrides, callbacks.state.epochs_done)
     try:
         model.fit(
             dataset.train.x,
@@ -123,12 +123,12 @@ def train(built: Built, console=None, quiet: bool = False, run_root: str | None 
             epochs=cfg.train.epochs,
             validation_data=(dataset.val.x, dataset.val.y) if dataset.val else None,
             shuffle=cfg.train.shuffle,
-            callbacks=callbacks,
+            callbacks=callbacks.ordered,
             verbose=0,
         )
     except KeyboardInterrupt:
-        raise resuming.interrupted(run_dir, state.epochs_done) from None
-    history = history_writer.history()  # every epoch, those before a resume included
+        raise resuming.interrupted(run_dir, callbacks.state.epochs_done) from None
+    history = callbacks.history.history()  # every epoch, those before a resume included
     losses = history.get("loss", [])
     if losses and not math.isfinite(losses[-1]):
         raise RunFailed(Problem("train", f"the loss became {losses[-1]} in epoch {len(losses)}; training stopped (partial run in {run_dir})", "lower optimizer.learning_rate, or check the data for NaN or huge values"))
@@ -142,30 +142,10 @@ def train(built: Built, console=None, quiet: bool = False, run_root: str | None 
 
 
 def _callbacks(built: Built, run_dir: Path, dataset, console, quiet: bool):
-    """(callbacks in the order fit runs them, the history writer, the resumable state)."""
     from dlcli import callbacks as cb
-    from dlcli.callbacks.checkpoint import BestCheckpoint, LastCheckpoint
-    from dlcli.callbacks.history import HistoryWriter
-    from dlcli.callbacks.logs import LogAliases, StopOnNaN, wanted
-    from dlcli.callbacks.progress import RichProgress
-    from dlcli.runs.resume import run_state
 
-    cfg = built.prepared.cfg
-    history = HistoryWriter(run_dir / "history.csv")
-    best = BestCheckpoint(run_dir / "checkpoints" / "best.keras", monitor="val_loss" if dataset.val is not None else "loss")
-    last = LastCheckpoint(run_dir / "checkpoints" / "last.keras")
-    run = cb.Run(built.model, dataset.train, dataset.val, cfg.train.batch_size)
-    users = cb.from_config(OmegaConf.to_container(cfg.callbacks, resolve=True), run_dir, run)
-    aliases = LogAliases(wanted(users.values()))
-    state = run_state(run_dir, {**{f"callbacks.{n}": c for n, c in users.items()}, "dlcli.history": history, "dlcli.best": best})
-    progress = [] if quiet else [RichProgress(console=console)]
-    # `last` saves the final weights before EarlyStopping may restore its best
-    # ones at train end. Users' callbacks see each epoch first (with the Keras-2
-    # metric names they ask for; EarlyStopping may stop), then dlcli's
-    # bookkeeping records it, the state is saved after everything it holds, and
-    # the display comes last.
-    ordered = [last, aliases, *users.values(), aliases.remover, StopOnNaN(), history, best, state, *progress]
-    return ordered, history, state
+    run = cb.RunData(built.model, dataset.train, dataset.val, built.prepared.cfg.train.batch_size)
+    return cb.for_run(OmegaConf.to_container(built.prepared.cfg.callbacks, resolve=True), run_dir, run, console, quiet)
 
 
 def _write_run_files(built: Built, run_dir: Path, dataset) -> None:

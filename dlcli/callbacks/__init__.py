@@ -7,9 +7,12 @@ checked against the class's signature. Paths a callback writes are placed
 inside the run directory unless they are absolute.
 
 Keras 3 gives callbacks no `validation_data`: a callback that needs the run's
-model or data defines `attach(run: Run)`, which `from_config` calls before
+model or data defines `attach(run: RunData)`, which `from_config` calls before
 training; it raises `ConfigError` (keys relative to the callback) when the run
 does not suit it, so the user sees the config key.
+
+`for_run` puts users' callbacks and dlcli's own (history, checkpoints, the
+resumable state, the progress display) in the one order that works.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ _PATH_ARGS = ("filepath", "filename", "log_dir", "backup_dir")
 
 
 @dataclass
-class Run:
+class RunData:
     """What callbacks get of the run besides Keras' `self.model`: its data and batch size."""
 
     model: Any
@@ -53,7 +56,7 @@ def get(identifier: str) -> type:
     return table[identifier]
 
 
-def from_config(specs: dict[str, Any], run_dir: Path, run: Run | None = None) -> dict[str, keras.callbacks.Callback]:
+def from_config(specs: dict[str, Any], run_dir: Path, run: RunData | None = None) -> dict[str, keras.callbacks.Callback]:
     """Callbacks by config name. Those that add metrics to the logs (RocAucScore) come first, so the others can monitor them."""
     problems = Collector()
     table = known()
@@ -99,6 +102,9 @@ def _arguments(cls: type, kwargs: dict[str, Any], run_dir: Path) -> dict[str, An
         if value is not None:  # a default path lands in the run directory too
             path = Path(str(value)).expanduser()
             kwargs[key] = str(path if path.is_absolute() else run_dir / path)
+    path = str(kwargs.get("filepath", ""))
+    if issubclass(cls, keras.callbacks.ModelCheckpoint) and path.endswith((".h5", ".hdf5")) and not path.endswith(".weights.h5"):
+        raise ConfigError(Problem("filepath", f"Keras 3 does not save models as HDF5 ({Path(path).suffix}, as in seed 001)", "end the file name in .keras (the whole model), or in .weights.h5 with save_weights_only: true"))
     if issubclass(cls, keras.callbacks.LearningRateScheduler) and "schedule" in kwargs:
         kwargs["schedule"] = schedule.from_config(kwargs["schedule"], "schedule")
     names, _ = registry.accepted(cls)
@@ -107,3 +113,32 @@ def _arguments(cls: type, kwargs: dict[str, Any], run_dir: Path) -> dict[str, An
         if mode is not None:
             kwargs["mode"] = mode
     return kwargs
+
+
+@dataclass
+class ForRun:
+    ordered: list  # for `fit`
+    history: Any  # HistoryWriter: every epoch of the run, resumed ones included
+    state: Any  # RunState: what `--resume` continues from
+
+
+def for_run(specs: dict[str, Any], run_dir: Path, run: RunData, console=None, quiet: bool = False) -> ForRun:
+    from dlcli.callbacks.checkpoint import BestCheckpoint, LastCheckpoint
+    from dlcli.callbacks.history import HistoryWriter
+    from dlcli.callbacks.progress import RichProgress
+    from dlcli.runs.resume import run_state
+
+    history = HistoryWriter(run_dir / "history.csv")
+    best = BestCheckpoint(run_dir / "checkpoints" / "best.keras", monitor="val_loss" if run.val is not None else "loss")
+    last = LastCheckpoint(run_dir / "checkpoints" / "last.keras")
+    users = from_config(specs, run_dir, run)
+    aliases = logs.LogAliases(logs.wanted(users.values()))
+    state = run_state(run_dir, {**{f"callbacks.{n}": c for n, c in users.items()}, "dlcli.history": history, "dlcli.best": best})
+    progress = [] if quiet else [RichProgress(console=console)]
+    # `last` saves the final weights before EarlyStopping may restore its best
+    # ones at train end. Users' callbacks see each epoch first (with the Keras-2
+    # metric names they ask for; EarlyStopping may stop), then dlcli's
+    # bookkeeping records it, the state is saved after everything it holds, and
+    # the display comes last.
+    ordered = [last, aliases, *users.values(), aliases.remover, logs.StopOnNaN(), history, best, state, *progress]
+    return ForRun(ordered, history, state)

@@ -21,7 +21,7 @@ def _model(outputs=("out",)):
 
 def _run(val=True, outputs=("out",)):
     split = SimpleNamespace(x=np.zeros((8, 4), "float32"), y=np.zeros((8, 1), "float32"))
-    return cb.Run(_model(outputs), split, split if val else None, 4)
+    return cb.RunData(_model(outputs), split, split if val else None, 4)
 
 
 def _problems(specs, tmp_path, run=None) -> list[tuple[str, str, str | None]]:
@@ -133,6 +133,13 @@ def test_problems_found_when_attaching_name_the_config_key(tmp_path):
     keys = [p[0] for p in problems]
     assert keys == ["callbacks.act", "callbacks.tb.embeddings_freq", "callbacks.lr.schedule"]
     assert "data.val_split" in problems[0][2]
+
+
+def test_seed_hdf5_checkpoints_get_the_keras3_extension(tmp_path):
+    (problem,) = _problems({"ck": {"class": "ModelCheckpoint", "filepath": "model-weights.{epoch:02d}-{val_acc:.6f}.hdf5"}}, tmp_path)
+    assert problem[0] == "callbacks.ck.filepath" and "(.hdf5" in problem[1] and ".keras" in problem[2]
+    made = cb.from_config({"ck": {"class": "ModelCheckpoint", "filepath": "w.weights.h5", "save_weights_only": True}}, tmp_path)
+    assert made["ck"].filepath == str(tmp_path / "w.weights.h5")
 
 
 def test_roc_auc_needs_a_named_output_on_multi_output_models(tmp_path):
