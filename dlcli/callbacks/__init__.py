@@ -25,8 +25,12 @@ from typing import Any
 import keras
 
 from dlcli.callbacks import activations, logs, loss_history, roc_auc, schedule, tensorboard  # noqa: F401  (registers dlcli's callbacks)
+from dlcli.callbacks.checkpoint import BestCheckpoint, LastCheckpoint
+from dlcli.callbacks.history import HistoryWriter
+from dlcli.callbacks.progress import RichProgress
 from dlcli.errors import Collector, ConfigError, Problem, did_you_mean
 from dlcli.graph import registry
+from dlcli.runs.resume import run_state
 
 _PATH_ARGS = ("filepath", "filename", "log_dir", "backup_dir")
 
@@ -118,16 +122,11 @@ def _arguments(cls: type, kwargs: dict[str, Any], run_dir: Path) -> dict[str, An
 @dataclass
 class ForRun:
     ordered: list  # for `fit`
-    history: Any  # HistoryWriter: every epoch of the run, resumed ones included
+    history: HistoryWriter  # every epoch of the run, resumed ones included
     state: Any  # RunState: what `--resume` continues from
 
 
 def for_run(specs: dict[str, Any], run_dir: Path, run: RunData, console=None, quiet: bool = False) -> ForRun:
-    from dlcli.callbacks.checkpoint import BestCheckpoint, LastCheckpoint
-    from dlcli.callbacks.history import HistoryWriter
-    from dlcli.callbacks.progress import RichProgress
-    from dlcli.runs.resume import run_state
-
     history = HistoryWriter(run_dir / "history.csv")
     best = BestCheckpoint(run_dir / "checkpoints" / "best.keras", monitor="val_loss" if run.val is not None else "loss")
     last = LastCheckpoint(run_dir / "checkpoints" / "last.keras")

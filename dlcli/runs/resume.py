@@ -173,8 +173,8 @@ def _run_state_class():
             self.tracked = tracked
             self.saved = read_snapshot(run_dir)
             self.epochs_done = self.saved[0]["epoch"] if self.saved else 0
-            for callback in tracked.values():
-                if self.saved:
+            if self.saved:
+                for callback in tracked.values():
                     _continue_files(callback, self.epochs_done)
 
         def _load_model(self):
@@ -250,7 +250,7 @@ def reopen(run: str, overrides: list[str], root: str | Path):
     saved = OmegaConf.merge(OmegaConf.structured(Config), OmegaConf.load(run_dir / "config.yaml"))
     cfg = saved.copy()
     _apply(cfg, overrides)
-    _refuse_changes(OmegaConf.to_container(saved, resolve=True), OmegaConf.to_container(cfg, resolve=True), overrides)
+    _refuse_changes(OmegaConf.to_container(saved, resolve=True), OmegaConf.to_container(cfg, resolve=True))
     _check_progress(run_dir, cfg)
     graph = validate(cfg)
     first = OmegaConf.load(run_dir / "overrides.yaml")
@@ -304,7 +304,7 @@ def _changeable(key: str) -> bool:
     return any(key == c or key.startswith(c + ".") for c in CHANGEABLE)
 
 
-def _refuse_changes(before: dict, after: dict, overrides: list[str]) -> None:
+def _refuse_changes(before: dict, after: dict) -> None:
     old, new = _flatten(before), _flatten(after)
     changed = sorted(k for k in old.keys() | new.keys() if old.get(k, _ABSENT) != new.get(k, _ABSENT) and not _changeable(k))
     if not changed:
@@ -337,10 +337,6 @@ def record(run_dir: Path, cfg: DictConfig, overrides: list[str], epoch: int) -> 
     rundir.write_text(run_dir / "overrides.yaml", OmegaConf.to_yaml(history))
 
 
-def command(run_dir: Path) -> str:
-    return f"dlcli train --resume {run_dir}"
-
-
 def interrupted(run_dir: Path, epochs_done: int) -> Interrupted:
     saved = {0: "no epoch had finished; resuming starts over", 1: "epoch 1 is saved"}.get(epochs_done, f"epochs 1-{epochs_done} are saved")
-    return Interrupted(Problem("", f"interrupted: {saved} in {run_dir}", f"resume with: {command(run_dir)}"))
+    return Interrupted(Problem("", f"interrupted: {saved} in {run_dir}", f"resume with: dlcli train --resume {run_dir}"))
