@@ -57,6 +57,12 @@ class RunFailed(DlcliError):
     exit_code = EXIT_FAILED
 
 
+class Interrupted(DlcliError):
+    """Ctrl-C during training: the run's state is saved; exit 130 and say how to resume."""
+
+    exit_code = EXIT_INTERRUPTED
+
+
 @dataclass
 class Collector:
     """Gathers every problem of a validation pass so users see them all at once."""

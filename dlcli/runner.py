@@ -106,57 +106,63 @@ class Result:
     note: str | None = None
 
 
-def train(built: Built, console=None, quiet: bool = False, run_root: str | None = None, run_dir: Path | None = None) -> Result:
-    """Train into a new run directory (or into `run_dir`, as K-fold does for each fold)."""
+def train(
+    built: Built, console=None, quiet: bool = False, run_root: str | None = None, run_dir: Path | None = None, resume: Path | None = None
+) -> Result:
+    """Train into a new run directory (or into `run_dir`, as K-fold does for each fold),
+    or continue the run in `resume` from its last saved state."""
     from dlcli import data as data_mod
     from dlcli.data.splits import Fold
+    from dlcli.runs import resume as resuming
 
     cfg, model = built.prepared.cfg, built.model
     dataset = data_mod.load(cfg.data, built.io, cfg.seed, fold=Fold.of(cfg.train), done=built.prepared.data)
     if dataset.note and console is not None:
         console.print(f"[yellow]note:[/] {dataset.note}", soft_wrap=True, highlight=False)
-    if run_dir is None:
+    if resume is not None:
+        run_dir = resume
+    elif run_dir is None:
         run_dir = rundir.create(run_root or cfg.run.dir, cfg.run.name)
     else:
         run_dir.mkdir(parents=True)
     try:
         callbacks = _callbacks(built, run_dir, dataset, console, quiet)
     except ConfigError:
-        shutil.rmtree(run_dir, ignore_errors=True)  # nothing of the user's is in it yet
+        if resume is None:
+            shutil.rmtree(run_dir, ignore_errors=True)  # nothing of the user's is in it yet
         raise
-    _write_run_files(built, run_dir, dataset)
-    history = model.fit(
-        **dataset.train.fit_args(cfg.train.batch_size, cfg.train.shuffle),
-        epochs=cfg.train.epochs,
-        validation_data=dataset.val.validation_data(cfg.train.batch_size) if dataset.val else None,
-        callbacks=callbacks,
-        verbose=0,
-    )
-    losses = history.history.get("loss", [])
+    if resume is None:
+        _write_run_files(built, run_dir, dataset)
+    else:
+        resuming.record(run_dir, cfg, built.prepared.composed.overrides, callbacks.state.epochs_done)
+    try:
+        model.fit(
+            **dataset.train.fit_args(cfg.train.batch_size, cfg.train.shuffle),
+            epochs=cfg.train.epochs,
+            validation_data=dataset.val.validation_data(cfg.train.batch_size) if dataset.val else None,
+            callbacks=callbacks.ordered,
+            verbose=0,
+        )
+    except KeyboardInterrupt:
+        raise resuming.interrupted(run_dir, callbacks.state.epochs_done) from None
+    history = callbacks.history.history()  # every epoch, those before a resume included
+    losses = history.get("loss", [])
     if losses and not math.isfinite(losses[-1]):
         raise RunFailed(Problem("train", f"the loss became {losses[-1]} in epoch {len(losses)}; training stopped (partial run in {run_dir})", "lower optimizer.learning_rate, or check the data for NaN or huge values"))
     _save_model(model, run_dir / "model.keras")
-    metrics = _final_metrics(history.history, model, dataset, cfg)
+    metrics = _final_metrics(history, model, dataset, cfg)
     rundir.write_json(run_dir / "metrics.json", metrics)
     from dlcli.runs import plots
 
-    plots.training_curves(history.history, run_dir / "plots")
+    plots.training_curves(history, run_dir / "plots", outputs=list(built.prepared.graph.outputs))
     return Result(run_dir, metrics, dataset.note)
 
 
-def _callbacks(built: Built, run_dir: Path, dataset, console, quiet: bool) -> list:
+def _callbacks(built: Built, run_dir: Path, dataset, console, quiet: bool):
     from dlcli import callbacks as cb
-    from dlcli.callbacks.checkpoint import Checkpoints, StopOnNaN
-    from dlcli.callbacks.history import HistoryWriter
-    from dlcli.callbacks.progress import RichProgress
 
-    monitor = "val_loss" if dataset.val is not None else "loss"
-    ours = [StopOnNaN(), HistoryWriter(run_dir / "history.csv"), Checkpoints(run_dir / "checkpoints", monitor=monitor)]
-    users = cb.from_config(OmegaConf.to_container(built.prepared.cfg.callbacks, resolve=True), run_dir)
-    progress = [] if quiet else [RichProgress(console=console)]
-    # Users' callbacks see the epoch first (EarlyStopping may restore weights),
-    # then dlcli's bookkeeping records the result; the display comes last.
-    return users + ours + progress
+    run = cb.RunData(built.model, dataset.train, dataset.val, built.prepared.cfg.train.batch_size)
+    return cb.for_run(OmegaConf.to_container(built.prepared.cfg.callbacks, resolve=True), run_dir, run, console, quiet)
 
 
 def _write_run_files(built: Built, run_dir: Path, dataset) -> None:

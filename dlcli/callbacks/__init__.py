@@ -1,29 +1,55 @@
 """Callbacks from config: `callbacks: {name: {class: EarlyStopping, ...}}`.
 
 `get(name)` finds a Keras callback class or one registered with
-`keras.saving.register_keras_serializable` (dlcli's own, or a plugin's);
-Keras has no callback registry of its own. Paths a callback writes are placed
+`keras.saving.register_keras_serializable` (dlcli's own below, or a plugin's);
+Keras has no callback registry of its own. Arguments keep Keras' names and are
+checked against the class's signature. Paths a callback writes are placed
 inside the run directory unless they are absolute.
+
+Keras 3 gives callbacks no `validation_data`: a callback that needs the run's
+model or data defines `attach(run: RunData)`, which `from_config` calls before
+training; it raises `ConfigError` (keys relative to the callback) when the run
+does not suit it, so the user sees the config key.
+
+`for_run` puts users' callbacks and dlcli's own (history, checkpoints, the
+resumable state, the progress display) in the one order that works.
 """
 
 from __future__ import annotations
 
+import inspect
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import keras
 
+from dlcli.callbacks import activations, logs, loss_history, roc_auc, schedule, tensorboard  # noqa: F401  (registers dlcli's callbacks)
+from dlcli.callbacks.checkpoint import BestCheckpoint, LastCheckpoint
+from dlcli.callbacks.history import HistoryWriter
+from dlcli.callbacks.progress import RichProgress
 from dlcli.errors import Collector, ConfigError, Problem, did_you_mean
 from dlcli.graph import registry
+from dlcli.runs.resume import run_state
 
 _PATH_ARGS = ("filepath", "filename", "log_dir", "backup_dir")
+
+
+@dataclass
+class RunData:
+    """What callbacks get of the run besides Keras' `self.model`: its data and batch size."""
+
+    model: Any
+    train: Any  # a split with .x and .y
+    val: Any | None
+    batch_size: int
 
 
 def known() -> dict[str, type]:
     found = {n: getattr(keras.callbacks, n) for n in dir(keras.callbacks) if isinstance(getattr(keras.callbacks, n), type)}
     for key, obj in keras.saving.get_custom_objects().items():
         if isinstance(obj, type) and issubclass(obj, keras.callbacks.Callback):
-            found[key.split(">", 1)[-1]] = obj
+            found[key.split(">", 1)[-1]] = obj  # dlcli's TensorBoard replaces Keras' (which needs TensorFlow)
     return found
 
 
@@ -34,10 +60,11 @@ def get(identifier: str) -> type:
     return table[identifier]
 
 
-def from_config(specs: dict[str, Any], run_dir: Path) -> list[keras.callbacks.Callback]:
+def from_config(specs: dict[str, Any], run_dir: Path, run: RunData | None = None) -> dict[str, keras.callbacks.Callback]:
+    """Callbacks by config name. Those that add metrics to the logs (RocAucScore) come first, so the others can monitor them."""
     problems = Collector()
     table = known()
-    made = []
+    made = {}
     for name, spec in (specs or {}).items():
         where = f"callbacks.{name}"
         if spec is None:  # `callbacks.name=null` switches a group's callback off
@@ -50,14 +77,67 @@ def from_config(specs: dict[str, Any], run_dir: Path) -> list[keras.callbacks.Ca
             problems.add(f"{where}.class", f"unknown callback {spec['class']!r}", did_you_mean(str(spec["class"]), table) or "valid: " + ", ".join(sorted(table)))
             continue
         kwargs = {k: v for k, v in spec.items() if k != "class"}
+        found = len(problems.problems)
         registry.check_kwargs(cls, cls.__name__, kwargs, where, problems)
-        for key in _PATH_ARGS:
-            if key in kwargs and not Path(str(kwargs[key])).expanduser().is_absolute():
-                kwargs[key] = str(run_dir / str(kwargs[key]))
-        if not problems.problems:
-            try:
-                made.append(cls(**kwargs))
-            except Exception as exc:
-                problems.add(where, f"{cls.__name__} failed: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+        if len(problems.problems) > found:
+            continue
+        try:
+            callback = cls(**_arguments(cls, kwargs, run_dir))
+            if run is not None and hasattr(callback, "attach"):
+                callback.attach(run)
+        except ConfigError as exc:
+            problems.problems.extend(Problem(f"{where}.{p.key}" if p.key else where, p.message, p.hint) for p in exc.problems)
+            continue
+        except Exception as exc:
+            problems.add(where, f"{cls.__name__} failed: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+            continue
+        made[name] = callback
     problems.raise_if_any()
-    return made
+    first = {n: c for n, c in made.items() if getattr(c, "adds_logs", False)}
+    return {**first, **{n: c for n, c in made.items() if n not in first}}
+
+
+def _arguments(cls: type, kwargs: dict[str, Any], run_dir: Path) -> dict[str, Any]:
+    """Config values -> constructor arguments: run-dir paths, schedules from formulas, a mode Keras cannot infer."""
+    kwargs = dict(kwargs)
+    defaults = {p.name: p.default for p in inspect.signature(cls.__init__).parameters.values() if isinstance(p.default, str)}
+    for key in _PATH_ARGS:
+        value = kwargs.get(key, defaults.get(key))
+        if value is not None:  # a default path lands in the run directory too
+            path = Path(str(value)).expanduser()
+            kwargs[key] = str(path if path.is_absolute() else run_dir / path)
+    path = str(kwargs.get("filepath", ""))
+    if issubclass(cls, keras.callbacks.ModelCheckpoint) and path.endswith((".h5", ".hdf5")) and not path.endswith(".weights.h5"):
+        raise ConfigError(Problem("filepath", f"Keras 3 does not save models as HDF5 ({Path(path).suffix}, as in seed 001)", "end the file name in .keras (the whole model), or in .weights.h5 with save_weights_only: true"))
+    if issubclass(cls, keras.callbacks.LearningRateScheduler) and "schedule" in kwargs:
+        kwargs["schedule"] = schedule.from_config(kwargs["schedule"], "schedule")
+    names, _ = registry.accepted(cls)
+    if "mode" in names and "mode" not in kwargs and isinstance(kwargs.get("monitor"), str):
+        mode = logs.mode_for(kwargs["monitor"])
+        if mode is not None:
+            kwargs["mode"] = mode
+    return kwargs
+
+
+@dataclass
+class ForRun:
+    ordered: list  # for `fit`
+    history: HistoryWriter  # every epoch of the run, resumed ones included
+    state: Any  # RunState: what `--resume` continues from
+
+
+def for_run(specs: dict[str, Any], run_dir: Path, run: RunData, console=None, quiet: bool = False) -> ForRun:
+    history = HistoryWriter(run_dir / "history.csv")
+    best = BestCheckpoint(run_dir / "checkpoints" / "best.keras", monitor="val_loss" if run.val is not None else "loss")
+    last = LastCheckpoint(run_dir / "checkpoints" / "last.keras")
+    users = from_config(specs, run_dir, run)
+    aliases = logs.LogAliases(logs.wanted(users.values()))
+    state = run_state(run_dir, {**{f"callbacks.{n}": c for n, c in users.items()}, "dlcli.history": history, "dlcli.best": best})
+    progress = [] if quiet else [RichProgress(console=console)]
+    # `last` saves the final weights before EarlyStopping may restore its best
+    # ones at train end. Users' callbacks see each epoch first (with the Keras-2
+    # metric names they ask for; EarlyStopping may stop), then dlcli's
+    # bookkeeping records it, the state is saved after everything it holds, and
+    # the display comes last.
+    ordered = [last, aliases, *users.values(), aliases.remover, logs.StopOnNaN(), history, best, state, *progress]
+    return ForRun(ordered, history, state)

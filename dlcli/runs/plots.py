@@ -1,4 +1,10 @@
-"""Training curves as PNG, train against val, one figure per metric (per output)."""
+"""Training curves as PNG, train against val, drawn without a display (matplotlib's Agg).
+
+One figure per metric (`loss.png`, `accuracy.png`, `learning_rate.png` when a
+schedule logs it); a multi-output model gets one figure per output instead,
+with a panel for each of that output's loss and metrics (`<output>.png`),
+beside the total `loss.png`.
+"""
 
 from __future__ import annotations
 
@@ -7,24 +13,37 @@ from pathlib import Path
 from dlcli.runs.rundir import atomic_write
 
 
-def training_curves(history: dict[str, list[float]], out_dir: Path) -> list[Path]:
+def _figures(keys: list[str], outputs: list[str]) -> dict[str, list[str]]:
+    """Figure name -> the history keys it shows."""
+    prefixes = sorted(outputs, key=len, reverse=True) if len(outputs) > 1 else []
+    figures: dict[str, list[str]] = {}
+    for key in keys:
+        owner = next((o for o in prefixes if key.startswith(o + "_")), None)
+        figures.setdefault(owner or key, []).append(key)
+    return figures
+
+
+def training_curves(history: dict[str, list[float]], out_dir: Path, outputs: list[str] = ()) -> list[Path]:
     import matplotlib
 
-    matplotlib.use("Agg")  # no display needed
+    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     written = []
-    for key in sorted(k for k in history if not k.startswith("val_") and k != "learning_rate"):
-        fig, ax = plt.subplots(figsize=(6, 4))
-        epochs = range(1, len(history[key]) + 1)
-        ax.plot(epochs, history[key], label=f"train {key}")
-        if f"val_{key}" in history:
-            ax.plot(epochs, history[f"val_{key}"], label=f"val {key}")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(key)
-        ax.legend()
-        ax.grid(alpha=0.3)
-        path = out_dir / f"{key}.png"
+    keys = [k for k in history if not k.startswith("val_")]
+    for name, members in _figures(keys, list(outputs)).items():
+        fig, axes = plt.subplots(1, len(members), figsize=(5 * len(members), 4), squeeze=False)
+        for ax, key in zip(axes[0], members):
+            epochs = range(1, len(history[key]) + 1)
+            ax.plot(epochs, history[key], label="train")
+            if f"val_{key}" in history:
+                ax.plot(epochs, history[f"val_{key}"], label="val")
+            ax.set_title(key.removeprefix(name + "_") if key != name else key)
+            ax.set_xlabel("epoch")
+            ax.legend()
+            ax.grid(alpha=0.3)
+        fig.tight_layout()
+        path = out_dir / f"{name}.png"
         with atomic_write(path) as tmp:
             fig.savefig(tmp, format="png", dpi=80)
         plt.close(fig)

@@ -1,0 +1,201 @@
+"""Callbacks from config: lookup, argument checks, run-directory paths, schedules, Keras-2 names, errors."""
+
+import math
+from types import SimpleNamespace
+
+import keras
+import numpy as np
+import pytest
+
+from dlcli import callbacks as cb
+from dlcli.callbacks import logs, schedule
+from dlcli.errors import ConfigError
+
+
+def _model(outputs=("out",)):
+    inp = keras.Input((4,), name="input")
+    hidden = keras.layers.Dense(3, name="hidden")(inp)
+    made = {name: keras.layers.Dense(1, activation="sigmoid", name=name)(hidden) for name in outputs}
+    return keras.Model(inp, made if len(made) > 1 else made[outputs[0]])
+
+
+def _run(val=True, outputs=("out",)):
+    split = SimpleNamespace(x=np.zeros((8, 4), "float32"), y=np.zeros((8, 1), "float32"))
+    return cb.RunData(_model(outputs), split, split if val else None, 4)
+
+
+def _problems(specs, tmp_path, run=None) -> list[tuple[str, str, str | None]]:
+    with pytest.raises(ConfigError) as caught:
+        cb.from_config(specs, tmp_path, run)
+    return [(p.key, p.message, p.hint) for p in caught.value.problems]
+
+
+# --- schedules ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, epoch, lr, expected",
+    [
+        ("1 / (1 + epoch)", 3, 0.1, 0.25),  # seed 003's lambda
+        ("lr * 0.9", 0, 0.5, 0.45),
+        ("lr if epoch < 10 else lr * exp(-0.1)", 12, 1.0, math.exp(-0.1)),
+        ("max(1e-4, 0.1 * 0.5 ** floor(epoch / 2))", 5, 0.0, 0.025),
+        ("-lr + 2 * pi", 0, 1.0, 2 * math.pi - 1),
+        ("0.01", 7, 1.0, 0.01),
+    ],
+)
+def test_formula_schedules(text, epoch, lr, expected):
+    value = schedule.from_config(text, "schedule")(epoch, lr)
+    assert isinstance(value, float) and value == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    "text, message, hint",
+    [
+        ("1 / (1 + epochs)", "unknown name 'epochs'", "did you mean 'epoch'"),
+        ("__import__('os').system('true')", "unknown name '__import__'", None),
+        ("exp(1).hex()", "only math functions can be called", None),
+        ("lr.real", "Attribute is not allowed", None),
+        ("(lambda: 1)()", "only math functions can be called", None),
+        ("'a' * 3", "'a' is not a number", None),
+        ("exp(x=1)", "only math functions can be called", None),
+        ("[lr for lr in ()]", "ListComp is not allowed", None),
+        ("1 / (1 + ", "cannot parse", "formula of epoch and lr"),
+    ],
+)
+def test_formulas_that_are_not_arithmetic_are_refused(text, message, hint):
+    with pytest.raises(ConfigError) as caught:
+        schedule.from_config(text, "schedule")
+    (problem,) = caught.value.problems
+    assert problem.key == "schedule" and message in problem.message
+    if hint:
+        assert hint in problem.hint
+
+
+def test_formula_errors_at_run_time_say_which_epoch():
+    with pytest.raises(ValueError, match="at epoch 0"):
+        schedule.from_config("1 / epoch", "s")(0, 0.1)
+    with pytest.raises(ValueError, match="at epoch 3"):
+        schedule.from_config("10.0 ** 10 ** epoch", "s")(3, 0.1)  # overflows rather than hanging
+
+
+def test_keras_schedule_by_name_steps_per_epoch():
+    fn = schedule.from_config({"class": "ExponentialDecay", "initial_learning_rate": 0.1, "decay_steps": 1, "decay_rate": 0.5}, "s")
+    assert [fn(e, 0.0) for e in range(3)] == pytest.approx([0.1, 0.05, 0.025])
+    with pytest.raises(ConfigError, match="unknown learning-rate schedule 'ExponentialDecy'"):
+        schedule.from_config({"class": "ExponentialDecy"}, "s")
+
+
+# --- from_config -------------------------------------------------------------------------
+
+
+def test_paths_land_in_the_run_directory(tmp_path):
+    made = cb.from_config(
+        {
+            "csv": {"class": "CSVLogger", "filename": "training.log"},
+            "ckpt": {"class": "ModelCheckpoint", "filepath": "/abs/m.keras"},
+            "backup": {"class": "BackupAndRestore", "backup_dir": "~/elsewhere"},
+            "losses": {"class": "LossHistory"},  # its default file name, too
+            "tb": {"class": "TensorBoard"},
+        },
+        tmp_path,
+    )
+    assert made["csv"].filename == str(tmp_path / "training.log")
+    assert made["ckpt"].filepath == "/abs/m.keras"
+    assert made["backup"].backup_dir.startswith(str(tmp_path.home()))
+    assert made["losses"].filename == tmp_path / "loss_history.csv"
+    assert made["tb"].log_dir == tmp_path / "tensorboard"
+
+
+def test_dlcli_tensorboard_replaces_keras_one():
+    from dlcli.callbacks.tensorboard import TensorBoard
+
+    assert cb.get("TensorBoard") is TensorBoard
+    assert cb.get("RocAucScore").__module__ == "dlcli.callbacks.roc_auc"
+
+
+def test_unknown_class_and_argument_suggest_the_right_one(tmp_path):
+    problems = _problems({"es": {"class": "EarlyStoping"}, "rl": {"class": "ReduceLROnPlateau", "patiense": 3}}, tmp_path)
+    assert problems[0][:2] == ("callbacks.es.class", "unknown callback 'EarlyStoping'") and "'EarlyStopping'" in problems[0][2]
+    assert problems[1][:2] == ("callbacks.rl.patiense", "ReduceLROnPlateau takes no argument 'patiense'") and "'patience'" in problems[1][2]
+
+
+def test_problems_found_when_attaching_name_the_config_key(tmp_path):
+    problems = _problems(
+        {
+            "act": {"class": "ActivationLogger"},
+            "tb": {"class": "TensorBoard", "embeddings_freq": 1},
+            "lr": {"class": "LearningRateScheduler", "schedule": "1 / (1 + epochs)"},
+        },
+        tmp_path,
+        _run(val=False),
+    )
+    keys = [p[0] for p in problems]
+    assert keys == ["callbacks.act", "callbacks.tb.embeddings_freq", "callbacks.lr.schedule"]
+    assert "data.val_split" in problems[0][2]
+
+
+def test_seed_hdf5_checkpoints_get_the_keras3_extension(tmp_path):
+    (problem,) = _problems({"ck": {"class": "ModelCheckpoint", "filepath": "model-weights.{epoch:02d}-{val_acc:.6f}.hdf5"}}, tmp_path)
+    assert problem[0] == "callbacks.ck.filepath" and "(.hdf5" in problem[1] and ".keras" in problem[2]
+    made = cb.from_config({"ck": {"class": "ModelCheckpoint", "filepath": "w.weights.h5", "save_weights_only": True}}, tmp_path)
+    assert made["ck"].filepath == str(tmp_path / "w.weights.h5")
+
+
+def test_roc_auc_needs_a_named_output_on_multi_output_models(tmp_path):
+    run = _run(outputs=("main", "aux"))
+    (problem,) = _problems({"auc": {"class": "RocAucScore"}}, tmp_path, run)
+    assert problem[0] == "callbacks.auc.output" and "main" in problem[2]
+    (problem,) = _problems({"auc": {"class": "RocAucScore", "output": "mian"}}, tmp_path, run)
+    assert "did you mean 'main'" in problem[2]
+    assert cb.from_config({"auc": {"class": "RocAucScore", "output": "aux"}}, tmp_path, run)["auc"].output == "aux"
+
+
+def test_metric_producers_come_first_and_modes_are_filled(tmp_path):
+    made = cb.from_config(
+        {
+            "ckpt": {"class": "ModelCheckpoint", "filepath": "m.keras", "monitor": "val_roc_auc"},
+            "es": {"class": "EarlyStopping", "monitor": "val_acc"},
+            "es_min": {"class": "EarlyStopping", "monitor": "val_acc", "mode": "min"},
+            "auc": {"class": "RocAucScore"},
+        },
+        tmp_path,
+        _run(),
+    )
+    assert list(made) == ["auc", "ckpt", "es", "es_min"]
+    assert (made["ckpt"].mode, made["es"].mode, made["es_min"].mode) == ("max", "max", "min")
+
+
+# --- Keras-2 names -----------------------------------------------------------------------
+
+
+def test_callbacks_get_the_keras2_names_they_ask_for_and_history_does_not():
+    asking = [
+        keras.callbacks.ModelCheckpoint("w.{epoch:02d}-{val_acc:.6f}.keras", monitor="lr"),
+        keras.callbacks.EarlyStopping(monitor="out_acc"),
+    ]
+    assert logs.wanted(asking) == {"val_acc", "lr", "out_acc"}
+    aliases = logs.LogAliases(logs.wanted(asking))
+    epoch_logs = {"loss": 1.0, "val_accuracy": 0.5, "learning_rate": 0.01, "out_accuracy": 0.7}
+    aliases.on_epoch_end(0, epoch_logs)
+    assert (epoch_logs["val_acc"], epoch_logs["lr"], epoch_logs["out_acc"]) == (0.5, 0.01, 0.7)
+    aliases.remover.on_epoch_end(0, epoch_logs)
+    assert epoch_logs == {"loss": 1.0, "val_accuracy": 0.5, "learning_rate": 0.01, "out_accuracy": 0.7}
+    assert logs.alias("val_acc", {"val_acc": 1}) is None and logs.alias("bacc", {"baccuracy": 1}) is None
+
+
+# --- through the CLI ---------------------------------------------------------------------
+
+
+def test_callbacks_are_enabled_tuned_and_removed_by_override(cli):
+    code, out, _ = cli("show", "recipe=digits_mlp", "callbacks=[early_stopping,tensorboard,roc_auc]", "callbacks.early_stopping.patience=9", "~callbacks.tensorboard")
+    assert code == 0
+    section = out[out.index("callbacks:") : out.index("plugins:")]
+    assert "patience: 9" in section and "RocAucScore" in section and "TensorBoard" not in section
+
+
+def test_a_misspelt_callback_is_a_usage_error(cli, in_tmp):
+    code, _, err = cli("train", "recipe=digits_mlp", "train.epochs=1", "+callbacks.es={class: EarlyStoping}")
+    assert code == 2
+    assert "callbacks.es.class: unknown callback 'EarlyStoping'" in err and "did you mean 'EarlyStopping'" in err
+    assert not (in_tmp / "outputs" / "digits_mlp").exists() or not any((in_tmp / "outputs" / "digits_mlp").iterdir())
