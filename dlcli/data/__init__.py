@@ -95,8 +95,8 @@ class Read:
 
 def read(data_cfg, graph, seed: int, fold: Fold | None = None, state: dict | None = None) -> Read | None:
     """Everything that needs no Keras; None for sources that need the built model."""
-    checks.files(data_cfg)
     if sources.needs_model(data_cfg.source):
+        checks.files(data_cfg)  # a local copy of a Keras set is still looked for before Keras is imported
         return None
     return _read(data_cfg, ModelIO.from_graph(graph), seed, fold, state)
 

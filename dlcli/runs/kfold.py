@@ -46,7 +46,7 @@ def train_folds(prepared, console=None, quiet: bool = False) -> KFoldResult:
     folds = []
     for index in range(1, k + 1):
         fold = first if index == 1 else _fold(prepared, index)
-        if fold.data is None:
+        if index > 1:
             runner.read_data(fold)
         result = runner.train(runner.build(fold), console=console, quiet=quiet, run_dir=parent / f"fold-{index}")
         folds.append(result.metrics)
