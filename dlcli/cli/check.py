@@ -27,7 +27,7 @@ def command(
     with user_errors():
         recipe, rest = split_recipe(list(overrides or []))
         built = runner.build(runner.prepare(recipe, rest, dirs(config_dir)))
-        info = summary.describe(built.model)
+        info = summary.describe(built.model, built.prepared.graph)
         if as_json:
             typer.echo(json.dumps(info, indent=2))
         else:
