@@ -129,7 +129,8 @@ def _call(layer, node: Node, args: list):
         return layer(args if len(args) > 1 or _is_merge(layer) else args[0])
     except Exception as exc:
         shapes = ", ".join(f"{_shape(a)} from {r.node!r}" for a, r in zip(args, node.inputs))
-        raise ConfigError(node.problem(f"{node.target} cannot take {shapes}: {_keras_text(exc)}", "check the shapes and arguments of this node and its inputs (dlcli check shows every shape)")) from exc
+        hint = "check the shapes and arguments of this node and its inputs (dlcli check shows every shape)"
+        raise ConfigError(node.problem(f"{node.target} cannot take {shapes}: {_keras_text(exc)}", hint)) from exc
 
 
 def _is_merge(layer) -> bool:
@@ -235,7 +236,8 @@ def _check_shared(layer, node: Node, args: list, first_calls: dict) -> None:
     if not fits:
         got = ", ".join(f"{s} from {r.node!r}" for s, r in zip(shapes, node.inputs))
         built = ", ".join(f"{s} from {r.node!r}" for s, r in zip(first_shapes, first.inputs))
-        raise ConfigError(node.problem(f"shared {node.target!r} is called with {got}, but its weights were built for {built} (at {first.name!r})", "every call of a shared layer needs inputs its weights fit (the same feature size)"))
+        message = f"shared {node.target!r} is called with {got}, but its weights were built for {built} (at {first.name!r})"
+        raise ConfigError(node.problem(message, "every call of a shared layer needs inputs its weights fit (the same feature size)"))
 
 
 # --- compile ----------------------------------------------------------------------------

@@ -117,6 +117,7 @@ def component(kind: str, value: Any, where: str) -> Any:
         obj = registered[value]
         return obj() if isinstance(obj, type) else obj
     names = [n for n in dir(module) if not n.startswith("_") and n not in ("get", "serialize", "deserialize")]
+    names += list(_COMPILE_METRICS) if kind == "metric" else []
     raise ConfigError(Problem(where, f"unknown {kind} {value!r}", did_you_mean(value, [*names, *registered]) or f"see https://keras.io/api/{module.__name__.split('.')[-1]}/"))
 
 
@@ -133,7 +134,8 @@ def _from_class(kind: str, module, base: type | None, value: dict, where: str) -
     classes = {n: getattr(module, n) for n in dir(module) if n[:1].isupper() and isinstance(getattr(module, n), type)}
     classes.update(_registered(base) if base else {})
     if base is None or name not in classes:
-        raise ConfigError(Problem(f"{where}.class", f"unknown {kind} class {name!r}", did_you_mean(name, classes) or ("valid: " + ", ".join(sorted(classes)) if classes else f"give the {kind} by name")))
+        hint = did_you_mean(name, classes) or ("valid: " + ", ".join(sorted(classes)) if classes else f"give the {kind} by name")
+        raise ConfigError(Problem(f"{where}.class", f"unknown {kind} class {name!r}", hint))
     kwargs = {k: v for k, v in value.items() if k != "class"}
     problems = Collector()
     check_kwargs(classes[name], name, kwargs, where, problems)
@@ -141,4 +143,6 @@ def _from_class(kind: str, module, base: type | None, value: dict, where: str) -
     try:
         return classes[name](**kwargs)
     except Exception as exc:
-        raise ConfigError(Problem(where, f"{name}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())}) failed: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}")) from exc
+        arguments = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(Problem(where, f"{name}({arguments}) failed: {reason}")) from exc

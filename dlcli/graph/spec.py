@@ -230,7 +230,10 @@ def _parse_blocks(raw: Any, path: str, problems: Collector) -> dict[str, _Block]
                 problems.add(f"{where}.{key}", "not a block key", _hint(key, BLOCK_KEYS))
         params = _mapping(spec.get("params"), f"{where}.params", problems)
         block_inputs = spec.get("inputs", ["x"])
-        block_inputs = [block_inputs] if isinstance(block_inputs, str) else list(block_inputs)
+        block_inputs = [block_inputs] if isinstance(block_inputs, str) else block_inputs
+        if not isinstance(block_inputs, list) or not block_inputs or not all(isinstance(i, str) for i in block_inputs):
+            problems.add(f"{where}.inputs", f"expected the names the block's nodes call its inputs, e.g. [x], got {block_inputs!r}")
+            continue
         output = spec.get("output", list(spec["nodes"])[-1])
         if output not in spec["nodes"]:
             problems.add(f"{where}.output", f"{output!r} is not a node of the block", did_you_mean(output, spec["nodes"]))
@@ -324,8 +327,6 @@ class _Expander:
         if node.name in self.names:
             self.problems.problems.append(node.problem(f"the layer name {node.name!r} is already taken by {self.names[node.name]}", "rename one of them"))
         self.names.setdefault(node.name, node.path)
-        if not node.shared and node.target in MERGES and len(node.inputs) < 2:
-            self.problems.problems.append(node.problem(f"{node.target} merges two or more inputs, got {len(node.inputs)}", "list them: inputs: [a, b]", "inputs"))
         self.nodes.append(node)
 
     def _refs(self, raw: Any, previous: Ref | None, where: str, local: dict[str, Ref]) -> list[Ref]:
@@ -358,6 +359,8 @@ class _Expander:
                 self.problems.add(where, f"a `use:` node shares {target!r} as configured in `shared:`; it takes no arguments ({', '.join(kwargs)})")
             self._add(Node(name, where, target, {}, refs, shared=True, via=via))
         else:
+            if spec["class"] in MERGES and _count(spec.get("inputs"), refs) < 2:
+                self.problems.add(f"{where}.inputs", f"{spec['class']} merges two or more inputs", "list them: inputs: [a, b]")
             if "name" in kwargs:
                 self.problems.add(f"{where}.name", "the node's key is the layer's name; remove `name:`")
             self._add(Node(name, where, str(spec["class"]), kwargs, refs, via=via))
@@ -383,12 +386,13 @@ class _Expander:
         repeat = spec.get("repeat", 1)
         if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
             self.problems.add(f"{where}.repeat", f"expected a positive integer, got {repeat!r}")
-        elif len(refs) != len(block.inputs):
-            self.problems.add(f"{where}.inputs", f"block {block_name!r} takes {len(block.inputs)} input(s) ({', '.join(block.inputs)}), got {len(refs)}")
+        elif _count(spec.get("inputs"), refs) != len(block.inputs):
+            given = _count(spec.get("inputs"), refs)
+            self.problems.add(f"{where}.inputs", f"block {block_name!r} takes {len(block.inputs)} input(s) ({', '.join(block.inputs)}), got {given}")
         elif repeat > 1 and len(block.inputs) != 1:
             self.problems.add(f"{where}.repeat", "only single-input blocks can be repeated (each copy feeds the next)")
-        if len(self.problems.problems) > problems_before:
-            return
+        if len(self.problems.problems) > problems_before or len(refs) != len(block.inputs):
+            return  # (an input that did not resolve has been reported)
         body = _substitute(block.nodes, values)
         self.stack.append(block_name)
         for k in range(1, repeat + 1):
@@ -401,6 +405,11 @@ class _Expander:
             )
             refs = [Ref(name if last else f"{prefix}{block.output}")]
         self.stack.pop()
+
+
+def _count(given: Any, refs: list[Ref]) -> int:
+    """How many inputs a node names (resolved or not: a misspelt one is reported on its own)."""
+    return len(refs) if given is None else len(given) if isinstance(given, list) else 1
 
 
 def _parse_outputs(model: dict, path: str, problems: Collector, require_losses: bool, sources: dict) -> dict[str, dict]:

@@ -27,7 +27,8 @@ def describe(model, graph=None) -> dict[str, Any]:
     wiring = _wiring(graph) if graph is not None else {}
     total = model.count_params()
     inputs = model.inputs
-    outputs = model.output if isinstance(model.output, dict) else dict(zip(model.output_names, model.outputs))
+    names = list(graph.outputs) if graph is not None else model.output_names  # a `use:` output has no layer of its name
+    outputs = model.output if isinstance(model.output, dict) else dict(zip(names, model.outputs))
     return {
         "name": model.name,
         "total_params": total,
@@ -111,3 +112,26 @@ class _Null:
 
     def flush(self):
         pass
+
+
+def plot(model, path) -> str | None:
+    """Draw the graph with shapes to `path`; returns why it could not, if it could not.
+
+    Keras' `plot_model` only prints (instead of raising) when it finds IPython
+    loaded, so the requirements are checked here and the file looked for after.
+    """
+    import importlib.util
+    import shutil
+    from pathlib import Path
+
+    import keras
+
+    if importlib.util.find_spec("pydot") is None:
+        return "pydot is not installed"
+    if shutil.which("dot") is None:
+        return "graphviz's `dot` program is not on PATH"
+    try:
+        keras.utils.plot_model(model, to_file=str(path), show_shapes=True, show_layer_names=True)
+    except (ImportError, OSError, ValueError) as exc:
+        return str(exc).splitlines()[0]
+    return None if Path(path).is_file() else "keras.utils.plot_model wrote nothing"
