@@ -7,6 +7,7 @@ copies and merges, as a run's `model.keras` does, and reloads in safe mode.
 """
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -39,6 +40,7 @@ def test_every_recipe_of_the_issue_is_shipped_with_a_description():
 
 
 @pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:Skipping variable loading for optimizer")  # saved before any training step
 @pytest.mark.parametrize("recipe", sorted(discover()))
 def test_recipe_builds_as_listed_and_reloads(recipe, tmp_path):
     import keras
@@ -89,6 +91,16 @@ def test_block_copies_are_named_after_their_instance(cli, in_tmp):
     assert names[:8] == ["image", "stem_conv", "stem_bn", "stem", "stage1_1_conv1_conv", "stage1_1_conv1_bn", "stage1_1_conv1", "stage1_1_conv2"]
     assert {"stage1_1_add", "stage1_1_relu", "stage1", "stage2_shortcut", "stage2", "stage3"} <= set(names)
     assert "stage1_2_relu" not in names  # the last copy's output takes the instance's name
+
+
+def test_a_users_recipe_pulls_in_the_block_library(cli, in_tmp):
+    code, out, err = cli("check", f"recipe={Path(__file__).parent / 'recipes' / 'three_residual_blocks.yaml'}", "--json")
+    assert code == 0, err
+    info = json.loads(out)
+    stem = 3 * 3 * 3 * 128 + 4 * 128  # conv without bias, BatchNormalization
+    block = 2 * (3 * 3 * 128 * 128 + 4 * 128)
+    assert info["total_params"] == stem + 3 * block + 128 * 10 + 10
+    assert [layer["name"] for layer in info["layers"]][-4:] == ["residual_3_add", "residual", "pool", "label"]
 
 
 def test_check_table_shows_counts_and_wiring(cli, in_tmp):

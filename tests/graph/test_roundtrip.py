@@ -58,6 +58,14 @@ def test_each_output_gets_its_own_loss_and_weight():
     assert {k: got[k] for k in expected} == pytest.approx(expected, rel=1e-4)
 
 
+def test_a_single_outputs_loss_weight_scales_its_loss():
+    model, x, y = build("keras_intro", ["+model.outputs.predictions.loss_weight=0.5"])
+    x, y = x["input"], y["predictions"]
+    p = np.clip(model.predict(x, verbose=0), 1e-7, 1)
+    cce = float(np.mean(-np.sum(y * np.log(p), axis=1)))
+    assert model.evaluate(x, y, verbose=0, return_dict=True)["loss"] == pytest.approx(0.5 * cce, rel=1e-4)
+
+
 def test_news_model_reloads_in_a_fresh_process(tmp_path):
     model, x, y = build("news_main_aux")
     model.fit(x, y, epochs=1, batch_size=4, verbose=0)  # trained weights and optimizer state
