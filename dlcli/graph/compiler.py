@@ -44,11 +44,14 @@ def build(graph: Graph, name: str = "model", as_layer: bool = False) -> keras.Mo
 
     inputs = [tensors[n] for n in graph.inputs]
     outputs = [tensors[n] for n in graph.outputs]
-    return keras.Model(
-        inputs=inputs[0] if len(inputs) == 1 else inputs,  # a list keeps the declared order
-        outputs=outputs if as_layer and len(outputs) > 1 else outputs[0] if len(outputs) == 1 else dict(zip(graph.outputs, outputs)),
-        name=name,
-    )
+    try:
+        return keras.Model(
+            inputs=inputs[0] if len(inputs) == 1 else inputs,  # a list keeps the declared order
+            outputs=outputs if as_layer and len(outputs) > 1 else outputs[0] if len(outputs) == 1 else dict(zip(graph.outputs, outputs)),
+            name=name,
+        )
+    except Exception as exc:
+        raise ConfigError(Problem(graph.path, f"Keras cannot make a model of this graph: {_keras_text(exc)}")) from exc
 
 
 def _prepare(graph: Graph, problems: Collector) -> dict[str, tuple[Callable, dict]]:

@@ -117,6 +117,7 @@ def parse(model: Any, path: str = "model", *, require_losses: bool = True, block
     all_blocks = {**(blocks or {}), **own_blocks}
     shared = _parse_shared(model.get("shared"), f"{path}.shared", all_blocks, problems)
     expander = _Expander(all_blocks, shared, problems)
+    expander.names.update({n: f"{path}.inputs.{n}" for n in inputs} | {n: f"{path}.shared.{n}" for n in shared})  # Keras layers too
     entry = Ref(next(iter(inputs))) if len(inputs) == 1 else None
     expander.expand(raw_nodes, paths, {n: Ref(n) for n in inputs}, entry)
     sources: dict[tuple[str, str], str] = {}
@@ -298,7 +299,7 @@ class _Expander:
     def __init__(self, blocks: dict[str, _Block], shared: dict, problems: Collector):
         self.blocks, self.shared, self.problems = blocks, shared, problems
         self.nodes: list[Node] = []
-        self.names: dict[str, str] = {}  # node name -> where it was defined, to catch clashes
+        self.names: dict[str, str] = {}  # layer name -> where it was defined, to catch clashes
         self.stack: list[str] = []  # blocks being expanded, to catch a block that contains itself
 
     def expand(self, raw: dict, paths: dict[str, str], scope: dict[str, Ref], entry: Ref | None, prefix: str = "", rename: dict | None = None, via: str | None = None) -> None:

@@ -227,3 +227,11 @@ def test_layer_names_must_be_unique():
     clash = {"nodes": {"d": DENSE, "e": DENSE}}
     found = problems(model(blocks={"b": clash}, nodes={"blk_d": DENSE, "blk": {"block": "b"}, "out": {"class": "Add", "inputs": ["blk_d", "blk"]}}))
     assert found == [("model.blocks.b.nodes.d", "the layer name 'blk_d' is already taken by model.nodes.blk_d [block copy: model.nodes.blk]")]
+
+
+def test_nodes_cannot_take_an_inputs_or_shared_instances_name():
+    found = problems(model(shared={"enc": DENSE}, nodes={"x": DENSE, "enc": {"use": "enc"}, "out": DENSE}))
+    assert found == [
+        ("model.nodes.x", "the layer name 'x' is already taken by model.inputs.x"),
+        ("model.nodes.enc", "the layer name 'enc' is already taken by model.shared.enc"),
+    ]
