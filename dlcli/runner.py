@@ -173,7 +173,7 @@ def _write_run_files(built: Built, run_dir: Path, dataset) -> None:
     rundir.write_text(run_dir / "config.yaml", OmegaConf.to_yaml(composed.cfg, resolve=True))
     rundir.write_text(run_dir / "overrides.yaml", OmegaConf.to_yaml(OmegaConf.create({"recipe": str(composed.recipe.path), "overrides": composed.overrides})))
     rundir.write_json(run_dir / "env.json", env.describe())
-    rundir.write_text(run_dir / "summary.txt", summary_text(built.model))
+    rundir.write_text(run_dir / "summary.txt", summary_text(built.model, built.prepared.graph))
     pre = dataset.preprocessor
     rundir.write_json(run_dir / "preprocess.json", {"config": pre.config, "state": pre.state})
 

@@ -27,7 +27,7 @@ def command(
     with user_errors():
         recipe, rest = split_recipe(list(overrides or []))
         built = runner.build(runner.prepare(recipe, rest, dirs(config_dir)))
-        info = summary.describe(built.model)
+        info = summary.describe(built.model, built.prepared.graph)
         if as_json:
             typer.echo(json.dumps(info, indent=2))
         else:
@@ -38,11 +38,10 @@ def command(
 
 
 def _plot(model, path: Path) -> None:
-    import keras
+    from dlcli.graph.summary import plot
 
-    try:
-        keras.utils.plot_model(model, to_file=str(path), show_shapes=True, show_layer_names=True)
-    except (ImportError, OSError) as exc:
-        err.print(f"[yellow]warning:[/] could not draw {path}: {exc}\nhint: pip install pydot and install graphviz (apt-get install graphviz / brew install graphviz)", highlight=False)
-        return
-    err.print(f"graph drawn to {path}", highlight=False)
+    problem = plot(model, path)
+    if problem:
+        err.print(f"[yellow]warning:[/] could not draw {path}: {problem}\nhint: pip install pydot, and install graphviz (apt-get install graphviz / brew install graphviz)", highlight=False)
+    else:
+        err.print(f"graph drawn to {path}", highlight=False)

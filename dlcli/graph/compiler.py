@@ -1,61 +1,82 @@
 """Build a checked `Graph` into a Keras functional model, and compile it.
 
-Layers are called in topological order on `keras.Input`s. Merge shapes are
-checked before a merge layer is called, and any Keras error raised while
-building is re-raised as a ConfigError naming the node (the Keras text chained).
+First every node's class, keyword arguments and named values (regularizers,
+initializers, ...) are resolved, all problems collected. Then layers are called
+in topological order on `keras.Input`s: merge shapes and shared layers' shapes
+are checked before the call, and any Keras error raised while building is
+re-raised as a ConfigError naming the node (the Keras text chained).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import keras
 
 from dlcli.errors import Collector, ConfigError, Problem, did_you_mean
 from dlcli.graph import registry
-from dlcli.graph.spec import Graph, Node, Ref, parse
+from dlcli.graph.spec import Graph, Node, Ref, raise_unique
 
-_VALUE_MODULES = {
-    "_regularizer": keras.regularizers,
-    "_initializer": keras.initializers,
-    "_constraint": keras.constraints,
-}
-_ELEMENTWISE = ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum")
+_ELEMENTWISE = (keras.layers.Add, keras.layers.Subtract, keras.layers.Multiply, keras.layers.Average, keras.layers.Maximum, keras.layers.Minimum)
 
 
-def build(graph: Graph, name: str = "model") -> keras.Model:
+def build(graph: Graph, name: str = "model", as_layer: bool = False) -> keras.Model:
+    """The functional model of `graph`. `as_layer` builds a sub-model: outputs as a list, for `node[i]`."""
     problems = Collector()
-    factories = {}
-    for node in graph.nodes:
-        if not node.shared:
-            factory = registry.get(node.target, node.path, problems)
-            if factory is not None:
-                registry.check_kwargs(factory, node.target, node.kwargs, node.path, problems)
-                factories[node.name] = factory
+    prepared = _prepare(graph, problems)
     shared = _shared(graph, problems)
-    problems.raise_if_any()
+    raise_unique(problems)
 
     tensors: dict[str, Any] = {}
     for input_name, spec in graph.inputs.items():
-        tensors[input_name] = keras.Input(
-            shape=tuple(spec["shape"]), dtype=spec.get("dtype", "float32"), sparse=spec.get("sparse", False), name=input_name
-        )
-    shared_first_call: dict[str, tuple[str, list]] = {}
+        tensors[input_name] = keras.Input(shape=tuple(spec["shape"]), dtype=spec.get("dtype", "float32"), sparse=spec.get("sparse", False), name=input_name)
+    first_calls: dict[str, tuple[Node, list]] = {}
     for node in graph.topological():
         args = [_pick(tensors, ref, node) for ref in node.inputs]
-        layer = shared[node.target] if node.shared else _instantiate(factories[node.name], node)
-        _check_merge(layer, node, args)
         if node.shared:
-            _check_shared(node, args, shared_first_call)
+            layer = shared[node.target]
+            _check_shared(layer, node, args, first_calls)
+        else:
+            factory, kwargs = prepared[node.name]
+            layer = _instantiate(factory, kwargs, node)
+            _check_merge(graph, prepared, layer, node, args)
         tensors[node.name] = _call(layer, node, args)
 
-    outputs = {out: tensors[producer] for out, producer in graph.producers.items()}
     inputs = [tensors[n] for n in graph.inputs]
-    return keras.Model(
-        inputs=inputs[0] if len(inputs) == 1 else dict(zip(graph.inputs, inputs)),
-        outputs=next(iter(outputs.values())) if len(outputs) == 1 else outputs,
-        name=name,
-    )
+    outputs = [tensors[n] for n in graph.outputs]
+    try:
+        return keras.Model(
+            inputs=inputs[0] if len(inputs) == 1 else inputs,  # a list keeps the declared order
+            outputs=outputs if as_layer and len(outputs) > 1 else outputs[0] if len(outputs) == 1 else dict(zip(graph.outputs, outputs)),
+            name=name,
+        )
+    except Exception as exc:
+        raise ConfigError(Problem(graph.path, f"Keras cannot make a model of this graph: {_keras_text(exc)}")) from exc
+
+
+def _prepare(graph: Graph, problems: Collector) -> dict[str, tuple[Callable, dict]]:
+    """node name -> (constructor, keyword arguments with named values resolved)."""
+    prepared = {}
+    for node in graph.nodes:
+        if node.shared:
+            continue
+        factory = registry.get(node.target, node.path, problems)
+        if factory is not None:
+            registry.check_kwargs(factory, node.target, node.kwargs, node.path, problems)
+            prepared[node.name] = (factory, _resolve_values(node.kwargs, node.path, problems))
+    return prepared
+
+
+def _resolve_values(kwargs: dict[str, Any], where: str, problems: Collector) -> dict[str, Any]:
+    """`kernel_regularizer: {class: L2, l2: 0.01}` -> keras.regularizers.L2(l2=0.01); names checked."""
+    resolved = {}
+    for key, value in kwargs.items():
+        kind = registry.kind_of(key)
+        try:
+            resolved[key] = registry.component(kind, value, f"{where}.{key}") if kind and value is not None else value
+        except ConfigError as exc:
+            problems.problems.extend(exc.problems)
+    return resolved
 
 
 def _shared(graph: Graph, problems: Collector) -> dict[str, Any]:
@@ -63,41 +84,37 @@ def _shared(graph: Graph, problems: Collector) -> dict[str, Any]:
     made = {}
     for name, spec in graph.shared.items():
         where = f"{graph.path}.shared.{name}"
-        if "model" in spec:
-            try:
-                made[name] = build(parse(spec["model"], f"{where}.model", require_losses=False), name=name)
-            except ConfigError as exc:
-                problems.problems.extend(exc.problems)
-            continue
-        kwargs = {k: v for k, v in spec.items() if k != "class"}
-        factory = registry.get(str(spec["class"]), where, problems)
-        if factory is None:
-            continue
-        registry.check_kwargs(factory, str(spec["class"]), kwargs, where, problems)
-        if not problems.problems:
-            made[name] = _instantiate(factory, Node(name, where, str(spec["class"]), kwargs, []))
+        try:
+            if isinstance(spec, Graph):
+                made[name] = build(spec, name=name, as_layer=True)
+                continue
+            cls = str(spec["class"])
+            kwargs = {k: v for k, v in spec.items() if k != "class"}
+            factory = registry.get(cls, where, problems)
+            if factory is not None:
+                registry.check_kwargs(factory, cls, kwargs, where, problems)
+                resolved = _resolve_values(kwargs, where, problems)
+                if not problems.problems:
+                    made[name] = _instantiate(factory, resolved, Node(name, where, cls, kwargs, []))
+        except ConfigError as exc:
+            problems.problems.extend(exc.problems)
     return made
 
 
-def _resolve_value(key: str, value: Any) -> Any:
-    """`kernel_regularizer: {class: L2, l2: 0.01}` -> keras.regularizers.L2(l2=0.01)."""
-    if isinstance(value, dict) and "class" in value:
-        for suffix, module in _VALUE_MODULES.items():
-            if key.endswith(suffix):
-                config = {k: v for k, v in value.items() if k != "class"}
-                return module.get({"class_name": value["class"], "config": config})
-    return value
-
-
-def _instantiate(factory, node: Node):
-    kwargs = {k: _resolve_value(k, v) for k, v in node.kwargs.items()}
+def _instantiate(factory: Callable, kwargs: dict[str, Any], node: Node):
+    application = registry.is_application(factory)
+    if application:
+        kwargs = {"weights": None, **kwargs}  # pretrained weights only when asked for
     names, _ = registry.accepted(factory)
     if "name" in names or isinstance(factory, type):
-        kwargs["name"] = node.name
+        kwargs = {**kwargs, "name": node.name}
     try:
         return factory(**kwargs)
     except Exception as exc:
-        raise ConfigError(Problem(node.path, f"{node.target}({_fmt_kwargs(node.kwargs)}) failed: {_first_line(exc)}")) from exc
+        hint = None
+        if application and kwargs.get("weights"):
+            hint = "pretrained weights are downloaded on first use; without network use weights: null, or pass weights: /path/to/weights.h5"
+        raise ConfigError(node.problem(f"{node.target}({_fmt_kwargs(node.kwargs)}) failed: {_keras_text(exc)}", hint)) from exc
 
 
 def _pick(tensors: dict, ref: Ref, node: Node):
@@ -106,92 +123,127 @@ def _pick(tensors: dict, ref: Ref, node: Node):
         return value
     if not isinstance(value, (list, tuple)) or ref.index >= len(value):
         count = len(value) if isinstance(value, (list, tuple)) else 1
-        raise ConfigError(Problem(f"{node.path}.inputs", f"{ref} asks for output {ref.index} of {ref.node!r}, which has {count} output(s)"))
+        raise ConfigError(node.problem(f"{ref} asks for output {ref.index} of {ref.node!r}, which has {count} output(s)", key="inputs"))
     return value[ref.index]
 
 
 def _call(layer, node: Node, args: list):
     try:
         return layer(args if len(args) > 1 or _is_merge(layer) else args[0])
-    except ConfigError:
-        raise
     except Exception as exc:
         shapes = ", ".join(f"{_shape(a)} from {r.node!r}" for a, r in zip(args, node.inputs))
-        raise ConfigError(
-            Problem(node.path, f"{node.target} cannot take {shapes}: {_first_line(exc)}", "check the shapes and arguments of this node and its inputs (dlcli check shows every shape)")
-        ) from exc
+        hint = "check the shapes and arguments of this node and its inputs (dlcli check shows every shape)"
+        raise ConfigError(node.problem(f"{node.target} cannot take {shapes}: {_keras_text(exc)}", hint)) from exc
 
 
 def _is_merge(layer) -> bool:
-    return isinstance(layer, keras.layers.Concatenate) or type(layer).__name__ in _ELEMENTWISE
+    return isinstance(layer, (keras.layers.Concatenate, *_ELEMENTWISE))
 
 
 def _shape(tensor) -> str:
     return str(tuple(tensor.shape))
 
 
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+def _keras_text(exc: Exception) -> str:
+    """The informative line of a Keras error (Keras wraps them in 'Exception encountered when calling ...')."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    lines = [line for line in lines if not line.startswith(("Exception encountered when calling", "Arguments received by", "•"))]
+    text = lines[0] if lines else type(exc).__name__
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 def _fmt_kwargs(kwargs: dict) -> str:
     return ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
 
 
-def _compatible(a, b) -> bool:
-    return a is None or b is None or a == b
+def _join(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def _check_merge(layer, node: Node, args: list) -> None:
+# --- checks before a call ---------------------------------------------------------------
+
+
+def _mergeable(layer, a: tuple, b: tuple) -> bool:
+    if len(a) != len(b):
+        return False
+    if isinstance(layer, keras.layers.Concatenate):
+        axis = layer.axis % len(a)
+        return all(x is None or y is None or x == y for i, (x, y) in enumerate(zip(a, b)) if i != axis)
+    return all(x is None or y is None or x == y or 1 in (x, y) for x, y in zip(a, b))
+
+
+def _check_merge(graph: Graph, prepared: dict, layer, node: Node, args: list) -> None:
     if not _is_merge(layer) or len(args) < 2:
         return
     shapes = [tuple(a.shape) for a in args]
-    first, first_ref = shapes[0], node.inputs[0]
-    for shape, ref in zip(shapes[1:], node.inputs[1:]):
-        if len(shape) != len(first):
-            bad = True
-        elif isinstance(layer, keras.layers.Concatenate):
-            axis = layer.axis % len(first)
-            bad = any(not _compatible(x, y) for i, (x, y) in enumerate(zip(first, shape)) if i != axis)
-        else:
-            bad = any(not (_compatible(x, y) or 1 in (x, y)) for x, y in zip(first, shape))
-        if bad:
-            verb = type(layer).__name__
-            raise ConfigError(
-                Problem(node.path, f"cannot {verb} {first} from {first_ref.node!r} with {shape} from {ref.node!r}", _merge_hint(first, shape, verb))
-            )
+    bad = [i for i in range(1, len(shapes)) if not _mergeable(layer, shapes[0], shapes[i])]
+    if not bad:
+        return
+    verb = type(layer).__name__
+    others = _join([f"{shapes[i]} from {node.inputs[i].node!r}" for i in bad])
+    message = f"cannot {verb} {shapes[0]} from {node.inputs[0].node!r} with {others}"
+    raise ConfigError(node.problem(message, _merge_hint(graph, prepared, node, shapes[0], shapes[bad[0]], verb)))
 
 
-def _merge_hint(a: tuple, b: tuple, verb: str) -> str:
+def _merge_hint(graph: Graph, prepared: dict, node: Node, a: tuple, b: tuple, verb: str) -> str:
     if len(a) != len(b):
         return "the inputs have different ranks; Flatten or Reshape one of them first"
-    if len(a) == 4 and a[1:3] != b[1:3]:
-        return "the spatial sizes differ; give the convolutions padding: same (and matching strides)"
-    if len(a) >= 2 and a[-1] != b[-1] and verb != "Concatenate":
-        return f"the channel counts differ ({a[-1]} vs {b[-1]}); project one side with a 1x1 Conv2D or Dense to the other's size"
+    if len(a) >= 3 and a[1:-1] != b[1:-1]:
+        unpadded = _unpadded_windows(graph, prepared, node)
+        where = f" (now 'valid' on {_join(unpadded)})" if unpadded else " and matching strides"
+        return f"the spatial sizes differ; give the convolutions padding: same{where}"
+    if a[-1] != b[-1] and verb != "Concatenate":
+        return f"the channel counts differ ({a[-1]} vs {b[-1]}); project one side to the other's size (a 1x1 Conv2D or a Dense)"
     return "make the inputs' shapes agree on every axis but the concatenation axis" if verb == "Concatenate" else "make the inputs' shapes equal"
 
 
-def _check_shared(node: Node, args: list, first_call: dict) -> None:
+def _unpadded_windows(graph: Graph, prepared: dict, node: Node) -> list[str]:
+    """Convolutions and poolings on the merged branches (not before they split) that shrink their input."""
+    branches = [graph.ancestors(r.node) | {r.node} for r in node.inputs]
+    only_some = set.union(*branches) - set.intersection(*branches)
+    found = []
+    for candidate in graph.nodes:
+        if candidate.name not in only_some or candidate.name not in prepared:
+            continue
+        factory, kwargs = prepared[candidate.name]
+        window = kwargs.get("kernel_size", kwargs.get("pool_size", 2))
+        size = max(window) if isinstance(window, (list, tuple)) else window
+        if "padding" in registry.accepted(factory)[0] and kwargs.get("padding", "valid") != "same" and size != 1:
+            found.append(candidate.name)
+    return found
+
+
+def _check_shared(layer, node: Node, args: list, first_calls: dict) -> None:
+    """A shared layer's weights were built by its first call: later inputs must fit them.
+
+    Keras does not check this for every layer (an LSTM accepts any feature size
+    symbolically), so a fresh copy of the layer is built on the new input and
+    its weight shapes compared with the shared instance's.
+    """
     shapes = [tuple(a.shape) for a in args]
-    if node.target not in first_call:
-        first_call[node.target] = (node.inputs[0].node if node.inputs else "?", shapes)
+    if node.target not in first_calls:
+        first_calls[node.target] = (node, shapes)
         return
-    where_first, first = first_call[node.target]
-    if len(first) != len(shapes) or any(
-        len(x) != len(y) or not all(_compatible(p, q) for p, q in zip(x, y)) for x, y in zip(first, shapes)
-    ):
-        raise ConfigError(
-            Problem(
-                node.path,
-                f"shared {node.target!r} is called with {', '.join(map(str, shapes))} from {node.inputs[0].node!r}, but its weights were built for {', '.join(map(str, first))} from {where_first!r}",
-                "a shared layer needs inputs of one shape at every call",
-            )
-        )
+    first, first_shapes = first_calls[node.target]
+    if shapes == first_shapes or isinstance(layer, keras.Model):  # Keras checks a model's inputs itself
+        return
+    try:
+        clone = type(layer).from_config(layer.get_config())
+    except Exception:  # a plugin layer without a usable get_config(): left to Keras
+        return
+    try:
+        clone(args if len(args) > 1 else args[0])
+        fits = [tuple(w.shape) for w in clone.weights] == [tuple(w.shape) for w in layer.weights]
+    except Exception:
+        fits = False
+    if not fits:
+        got = ", ".join(f"{s} from {r.node!r}" for s, r in zip(shapes, node.inputs))
+        built = ", ".join(f"{s} from {r.node!r}" for s, r in zip(first_shapes, first.inputs))
+        message = f"shared {node.target!r} is called with {got}, but its weights were built for {built} (at {first.name!r})"
+        raise ConfigError(node.problem(message, "every call of a shared layer needs inputs its weights fit (the same feature size)"))
 
 
-# --- compile ---------------------------------------------------------------------------
+# --- compile ----------------------------------------------------------------------------
 
 
 def optimizer_from_config(opt: dict[str, Any], where: str = "optimizer"):
@@ -213,7 +265,7 @@ def optimizer_from_config(opt: dict[str, Any], where: str = "optimizer"):
     try:
         return cls(**kwargs)
     except Exception as exc:
-        raise ConfigError(Problem(where, f"{cls.__name__}({_fmt_kwargs(kwargs)}) failed: {_first_line(exc)}")) from exc
+        raise ConfigError(Problem(where, f"{cls.__name__}({_fmt_kwargs(kwargs)}) failed: {_keras_text(exc)}")) from exc
 
 
 def _learning_rate(value: Any, where: str):
@@ -234,33 +286,25 @@ def _learning_rate(value: Any, where: str):
     return schedules[name](**kwargs)
 
 
-def _loss(name: Any, where: str):
-    try:
-        keras.losses.get(name)
-    except Exception:
-        known = [n for n in dir(keras.losses) if not n.startswith("_") and n.islower()]
-        raise ConfigError(Problem(where, f"unknown loss {name!r}", did_you_mean(str(name), known) or "see https://keras.io/api/losses/")) from None
-    return name  # Keras serializes a name better than a function object
-
-
-def _metric(name: Any, where: str):
-    if name in ("accuracy", "acc", "crossentropy", "ce"):  # compile() picks the right variant per loss
-        return name
-    try:
-        keras.metrics.get(name)
-    except Exception:
-        known = [n for n in dir(keras.metrics) if not n.startswith("_") and n.islower()]
-        raise ConfigError(Problem(where, f"unknown metric {name!r}", did_you_mean(str(name), known) or "see https://keras.io/api/metrics/")) from None
-    return name
-
-
 def compile_model(model: keras.Model, graph: Graph, optimizer) -> None:
-    where = f"{graph.path}.outputs"
-    losses = {n: _loss(s["loss"], f"{where}.{n}.loss") for n, s in graph.outputs.items()}
-    metrics = {n: [_metric(m, f"{where}.{n}.metrics") for m in s.get("metrics", [])] for n, s in graph.outputs.items()}
-    weights = {n: float(s.get("loss_weight", 1.0)) for n, s in graph.outputs.items()}
+    """Compile with per-output losses, weights and metrics keyed by output name (Keras matches them by key)."""
+    problems = Collector()
+
+    def resolve(kind: str, value: Any, where: str):
+        try:
+            return registry.component(kind, value, where)
+        except ConfigError as exc:
+            problems.problems.extend(exc.problems)
+
+    losses, metrics, weights = {}, {}, {}
+    for out, spec in graph.outputs.items():
+        losses[out] = resolve("loss", spec["loss"], graph.source(out, "loss"))
+        where = graph.source(out, "metrics")
+        metrics[out] = [resolve("metric", m, f"{where}.{i}") for i, m in enumerate(spec.get("metrics", []))]
+        weights[out] = float(spec.get("loss_weight", 1.0))
+    problems.raise_if_any()
     if len(graph.outputs) == 1:
-        (name,) = graph.outputs
-        model.compile(optimizer=optimizer, loss=losses[name], metrics=metrics[name])
+        (out,) = graph.outputs
+        model.compile(optimizer=optimizer, loss=losses[out], metrics=metrics[out], loss_weights=[weights[out]] if weights[out] != 1.0 else None)
     else:
         model.compile(optimizer=optimizer, loss=losses, loss_weights=weights, metrics=metrics)

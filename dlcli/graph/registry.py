@@ -1,8 +1,9 @@
-"""Name -> Keras class lookup and keyword checks against the class's signature.
+"""Name -> Keras component lookup, and keyword checks against the class's signature.
 
 Layers come from `keras.layers`, whole models from `keras.applications`, and
 user or dlcli components from Keras' own serialization registry
-(`register_keras_serializable`), which is also what makes saved models reload.
+(`register_keras_serializable`, filled by the modules in `plugins:`), which is
+also what makes saved models reload. Configs never name import paths.
 """
 
 from __future__ import annotations
@@ -13,27 +14,50 @@ from typing import Any, Callable
 
 import keras
 
-from dlcli.errors import Collector, did_you_mean
+from dlcli.errors import Collector, ConfigError, Problem, did_you_mean
 
 # Keyword arguments every Keras layer accepts through `Layer.__init__(**kwargs)`.
 _LAYER_BASE_KWARGS = ("activity_regularizer", "trainable", "dtype", "autocast", "input_dim", "input_shape")
 
+# Value kinds a layer argument, loss or metric may name: Keras module, base class of its classes.
+_KINDS: dict[str, tuple[Any, type | None]] = {
+    "loss": (keras.losses, keras.losses.Loss),
+    "metric": (keras.metrics, keras.metrics.Metric),
+    "regularizer": (keras.regularizers, keras.regularizers.Regularizer),
+    "initializer": (keras.initializers, keras.initializers.Initializer),
+    "constraint": (keras.constraints, keras.constraints.Constraint),
+    "activation": (keras.activations, None),
+}
+# Metric names `compile()` resolves itself, per output, from the output's loss.
+_COMPILE_METRICS = ("accuracy", "acc", "crossentropy", "ce")
+
 
 @lru_cache(maxsize=1)
-def _builtin() -> dict[str, Callable]:
-    found: dict[str, Callable] = {}
-    for module in (keras.applications, keras.layers):  # layers win on a clash
-        for name in dir(module):
-            obj = getattr(module, name)
-            if name[:1].isupper() and callable(obj):
-                found[name] = obj
+def _applications() -> dict[str, Callable]:
+    return {n: getattr(keras.applications, n) for n in dir(keras.applications) if n[:1].isupper() and callable(getattr(keras.applications, n))}
+
+
+@lru_cache(maxsize=1)
+def _layers() -> dict[str, Callable]:
+    return {n: getattr(keras.layers, n) for n in dir(keras.layers) if n[:1].isupper() and callable(getattr(keras.layers, n))}
+
+
+def _registered(base: type | None = None) -> dict[str, Any]:
+    """Registered custom objects by their short name (`my_pkg>Swish` -> `Swish`)."""
+    found = {}
+    for key, obj in keras.saving.get_custom_objects().items():
+        if base is None or (isinstance(obj, type) and issubclass(obj, base)):
+            found[key.split(">", 1)[-1]] = obj
     return found
 
 
 def known() -> dict[str, Callable]:
-    """Every constructor a config may name: Keras' layers and applications, then registered ones."""
-    registered = {key.split(">", 1)[-1]: obj for key, obj in keras.saving.get_custom_objects().items()}
-    return {**_builtin(), **{k: v for k, v in registered.items() if isinstance(v, type)}}
+    """Every constructor a config may name: Keras' applications and layers, then registered layers."""
+    return {**_applications(), **_layers(), **_registered(keras.layers.Layer)}
+
+
+def is_application(factory: Callable) -> bool:
+    return factory in _applications().values()
 
 
 def get(name: str, where: str, problems: Collector) -> Callable | None:
@@ -65,3 +89,60 @@ def check_kwargs(factory: Callable, name: str, kwargs: dict[str, Any], where: st
     missing = sorted(required - set(kwargs) - {"name"})
     if missing:
         problems.add(where, f"{name} needs {', '.join(repr(m) for m in missing)}")
+
+
+def kind_of(argument: str) -> str | None:
+    """The value kind a layer argument names: `kernel_regularizer` -> regularizer, `activation` -> activation."""
+    if argument == "activation" or argument.endswith("_activation"):
+        return "activation"
+    return next((k for k in ("regularizer", "initializer", "constraint") if argument.endswith(f"_{k}")), None)
+
+
+def component(kind: str, value: Any, where: str) -> Any:
+    """A loss, metric, regularizer, initializer, constraint or activation from the config.
+
+    `value` is a Keras name (`l2`, `he_normal`, `mse`: returned as given, so it
+    serializes as a name), a plugin's registered name (returned as the object),
+    or `{class: L2, l2: 0.01}` (the class built with checked keyword arguments).
+    """
+    module, base = _KINDS[kind]
+    if isinstance(value, dict):
+        return _from_class(kind, module, base, value, where)
+    if not isinstance(value, str):
+        raise ConfigError(Problem(where, f"expected a {kind} name or {{class: Name, ...arguments}}, got {value!r}"))
+    if (kind == "metric" and value in _COMPILE_METRICS) or _keras_knows(module, value):
+        return value
+    registered = _registered()
+    if value in registered:
+        obj = registered[value]
+        return obj() if isinstance(obj, type) else obj
+    names = [n for n in dir(module) if not n.startswith("_") and n not in ("get", "serialize", "deserialize")]
+    names += list(_COMPILE_METRICS) if kind == "metric" else []
+    raise ConfigError(Problem(where, f"unknown {kind} {value!r}", did_you_mean(value, [*names, *registered]) or f"see https://keras.io/api/{module.__name__.split('.')[-1]}/"))
+
+
+def _keras_knows(module, name: str) -> bool:
+    try:
+        module.get(name)
+    except (ValueError, TypeError, KeyError):
+        return False
+    return True
+
+
+def _from_class(kind: str, module, base: type | None, value: dict, where: str) -> Any:
+    name = str(value.get("class"))
+    classes = {n: getattr(module, n) for n in dir(module) if n[:1].isupper() and isinstance(getattr(module, n), type)}
+    classes.update(_registered(base) if base else {})
+    if base is None or name not in classes:
+        hint = did_you_mean(name, classes) or ("valid: " + ", ".join(sorted(classes)) if classes else f"give the {kind} by name")
+        raise ConfigError(Problem(f"{where}.class", f"unknown {kind} class {name!r}", hint))
+    kwargs = {k: v for k, v in value.items() if k != "class"}
+    problems = Collector()
+    check_kwargs(classes[name], name, kwargs, where, problems)
+    problems.raise_if_any()
+    try:
+        return classes[name](**kwargs)
+    except Exception as exc:
+        arguments = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(Problem(where, f"{name}({arguments}) failed: {reason}")) from exc

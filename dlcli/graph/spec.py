@@ -5,7 +5,7 @@ The language (DESIGN.md, "The graph language"): `inputs`, `nodes` (or a plain
 a mapping keyed by name so each value has an override path. A node names its
 Keras class and passes its other keys as constructor arguments; `class`,
 `inputs`, `use`, `block` and `repeat` do the wiring. Every problem is collected
-and reported at once, each under the dotted config path of the node at fault.
+and reported at once, each under the dotted config path where it can be fixed.
 """
 
 from __future__ import annotations
@@ -14,14 +14,17 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from dlcli.errors import Collector, did_you_mean
+from dlcli.errors import Collector, ConfigError, Problem, did_you_mean
 
-MODEL_KEYS = ("name", "inputs", "nodes", "layers", "shared", "blocks", "outputs", "loss_weights")
+MODEL_KEYS = ("name", "inputs", "nodes", "layers", "shared", "blocks", "outputs", "loss", "loss_weights", "metrics")
 WIRING = ("class", "inputs", "use", "block", "repeat")
 INPUT_KEYS = ("shape", "dtype", "vocab", "sparse")
 OUTPUT_KEYS = ("loss", "loss_weight", "metrics")
 BLOCK_KEYS = ("params", "inputs", "nodes", "output")
+MERGES = ("Concatenate", "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Dot")
+REQUIRED = "???"  # a block parameter every instance must set (OmegaConf's "missing" marker)
 _REF = re.compile(r"^(?P<node>[^\[\]]+)(\[(?P<index>\d+)\])?$")
+_PARAM = re.compile(r"^\$(\w+)$")
 
 
 @dataclass(frozen=True)
@@ -38,47 +41,69 @@ class Ref:
 @dataclass
 class Node:
     name: str  # the Keras layer name
-    path: str  # where it came from in the config, for error messages
+    path: str  # where it is defined in the config (a block's nodes for block copies)
     target: str  # a class name, or a shared instance's name when `shared` is true
     kwargs: dict[str, Any]
     inputs: list[Ref]
     shared: bool = False
+    via: str | None = None  # the block instance that made it, e.g. "model.nodes.stage1, copy 2 of 3"
+
+    def problem(self, message: str, hint: str | None = None, key: str | None = None) -> Problem:
+        """A problem at this node's config path (a block copy also says which instance made it)."""
+        where = f"{self.path}.{key}" if key else self.path
+        return Problem(where, f"{message} [block copy: {self.via}]" if self.via else message, hint)
 
 
 @dataclass
 class Graph:
     inputs: dict[str, dict[str, Any]]
     nodes: list[Node]
-    outputs: dict[str, dict[str, Any]]  # output name -> {loss, loss_weight, metrics}
-    producers: dict[str, str]  # output name -> the node that computes it
-    shared: dict[str, dict[str, Any]] = field(default_factory=dict)
+    outputs: dict[str, dict[str, Any]]  # output name (= the node producing it) -> {loss, loss_weight, metrics}
+    shared: dict[str, Any] = field(default_factory=dict)  # name -> layer spec {class: ...} or a sub-model Graph
     path: str = "model"
+    sources: dict[tuple[str, str], str] = field(default_factory=dict)  # (output, key) -> where a model-level key set it
+
+    def source(self, output: str, key: str) -> str:
+        """The config path that set an output's loss, loss_weight or metrics."""
+        return self.sources.get((output, key), f"{self.path}.outputs.{output}.{key}")
 
     def node(self, name: str) -> Node | None:
         return next((n for n in self.nodes if n.name == name), None)
 
     def topological(self) -> list[Node]:
-        """Nodes in an order where every node comes after its inputs (checked acyclic)."""
-        by_name = {n.name: n for n in self.nodes}
-        done: set[str] = set(self.inputs)
+        """Nodes in declaration order, except that each comes after its inputs (checked acyclic)."""
+        pending = {n.name: {r.node for r in n.inputs} - set(self.inputs) for n in self.nodes}
         order: list[Node] = []
-
-        def visit(node: Node) -> None:
-            if node.name in done:
-                return
-            for ref in node.inputs:
-                if ref.node in by_name:
-                    visit(by_name[ref.node])
-            done.add(node.name)
-            order.append(node)
-
-        for node in self.nodes:
-            visit(node)
+        while pending:
+            ready = [n for n in self.nodes if n.name in pending and not pending[n.name]]
+            if not ready:
+                raise ValueError("the graph has a cycle")  # parse() reports cycles first
+            for node in ready:
+                del pending[node.name]
+                order.append(node)
+            for deps in pending.values():
+                deps.difference_update(n.name for n in ready)
         return order
 
+    def ancestors(self, name: str) -> set[str]:
+        """Every node `name` depends on (inputs excluded)."""
+        by_name = {n.name: n for n in self.nodes}
+        seen: set[str] = set()
+        stack = [r.node for r in by_name[name].inputs] if name in by_name else []
+        while stack:
+            current = stack.pop()
+            if current in by_name and current not in seen:
+                seen.add(current)
+                stack.extend(r.node for r in by_name[current].inputs)
+        return seen
 
-def parse(model: Any, path: str = "model", *, require_losses: bool = True) -> Graph:
-    """The checked graph of a `model:` mapping; raises ConfigError listing every problem."""
+
+def parse(model: Any, path: str = "model", *, require_losses: bool = True, blocks: dict | None = None) -> Graph:
+    """The checked graph of a `model:` mapping; raises ConfigError listing every problem.
+
+    `require_losses=False` parses a sub-model (a `shared:` entry's `model:`),
+    whose outputs are a list of node names; it may use its parent's `blocks`.
+    """
     problems = Collector()
     if not isinstance(model, dict) or not model:
         problems.add(path, "no model defined", "pick one with model=NAME or write model: {inputs: ..., nodes: ...}")
@@ -87,27 +112,35 @@ def parse(model: Any, path: str = "model", *, require_losses: bool = True) -> Gr
         if key not in MODEL_KEYS:
             problems.add(f"{path}.{key}", "not a model key", _hint(key, MODEL_KEYS))
     inputs = _parse_inputs(model.get("inputs"), f"{path}.inputs", problems)
-    raw_nodes = _raw_nodes(model, path, problems)
-    blocks = _parse_blocks(model.get("blocks") or {}, f"{path}.blocks", problems)
-    shared = _mapping(model.get("shared") or {}, f"{path}.shared", problems)
-    for name, spec in shared.items():
-        if not isinstance(spec, dict) or ("class" not in spec and "model" not in spec):
-            problems.add(f"{path}.shared.{name}", "a shared entry needs `class:` (a layer or keras.applications model) or `model:` (a graph)")
-    expander = _Expander(blocks, shared, problems)
+    raw_nodes, paths = _raw_nodes(model, path, problems)
+    own_blocks = _parse_blocks(model.get("blocks"), f"{path}.blocks", problems)
+    all_blocks = {**(blocks or {}), **own_blocks}
+    shared = _parse_shared(model.get("shared"), f"{path}.shared", all_blocks, problems)
+    expander = _Expander(all_blocks, shared, problems)
+    expander.names.update({n: f"{path}.inputs.{n}" for n in inputs} | {n: f"{path}.shared.{n}" for n in shared})  # Keras layers too
     entry = Ref(next(iter(inputs))) if len(inputs) == 1 else None
-    expander.expand(raw_nodes, f"{path}.nodes", {name: Ref(name) for name in inputs}, entry)
-    outputs = _parse_outputs(model.get("outputs"), f"{path}.outputs", problems, require_losses)
-    producers = {name: expander.resolve(name) for name in outputs}
-    graph = Graph(inputs, expander.finish(), outputs, producers, shared, path)
-    _check_loss_weights(model.get("loss_weights"), graph, path, problems)
-    problems.raise_if_any()
-    _check_wiring(graph, problems)
-    problems.raise_if_any()
+    expander.expand(raw_nodes, paths, {n: Ref(n) for n in inputs}, entry)
+    sources: dict[tuple[str, str], str] = {}
+    outputs = _parse_outputs(model, path, problems, require_losses, sources)
+    graph = Graph(inputs, expander.nodes, outputs, shared, path, sources)
+    if not problems.problems:
+        _check_wiring(graph, problems)
+    raise_unique(problems)
     return graph
 
 
+def raise_unique(problems: Collector) -> None:
+    """Raise once per distinct problem: every copy of a block repeats its definition's mistakes."""
+    seen: dict[tuple, Problem] = {}
+    for p in problems.problems:
+        seen.setdefault((p.key, p.message), p)
+    problems.problems = list(seen.values())
+    problems.raise_if_any()
+
+
 def _hint(word: str, options) -> str:
-    return " ".join(x for x in (did_you_mean(word, options), "valid: " + ", ".join(options)) if x)
+    options = list(options)
+    return " ".join(x for x in (did_you_mean(word, options), "valid: " + ", ".join(options) if options else None) if x)
 
 
 def _mapping(value: Any, path: str, problems: Collector) -> dict:
@@ -137,19 +170,21 @@ def _parse_inputs(raw: Any, path: str, problems: Collector) -> dict[str, dict]:
     return inputs
 
 
-def _raw_nodes(model: dict, path: str, problems: Collector) -> dict[str, Any]:
+def _raw_nodes(model: dict, path: str, problems: Collector) -> tuple[dict[str, Any], dict[str, str]]:
+    """The nodes by name, and each one's config path (`model.nodes.NAME` or `model.layers.INDEX`)."""
     if "nodes" in model and "layers" in model:
         problems.add(path, "give either `nodes` (named) or `layers` (a plain stack), not both")
     if "layers" not in model:
         nodes = _mapping(model.get("nodes"), f"{path}.nodes", problems)
-        if not nodes and "nodes" not in model:
+        if not nodes:
             problems.add(path, "the model has no nodes", "add nodes: {name: {class: Dense, units: 10}, ...}")
-        return nodes
+        return nodes, {name: f"{path}.nodes.{name}" for name in nodes}
     layers = model["layers"]
-    if not isinstance(layers, list):
-        problems.add(f"{path}.layers", "expected a list of layers")
-        return {}
+    if not isinstance(layers, list) or not layers:
+        problems.add(f"{path}.layers", "expected a list of layers, e.g. [{class: Dense, units: 10}]")
+        return {}, {}
     nodes: dict[str, Any] = {}
+    paths: dict[str, str] = {}
     counts: dict[str, int] = {}
     for i, layer in enumerate(layers):
         if not isinstance(layer, dict):
@@ -157,12 +192,17 @@ def _raw_nodes(model: dict, path: str, problems: Collector) -> dict[str, Any]:
             continue
         layer = dict(layer)
         name = layer.pop("name", None)
-        if name is None:
-            base = _snake(str(layer.get("class", "layer")))
+        if name is None:  # Keras' own naming: dense, dense_1, ...
+            base = _snake(str(layer.get("class") or layer.get("block") or layer.get("use") or "layer"))
             counts[base] = counts.get(base, 0) + 1
             name = base if counts[base] == 1 else f"{base}_{counts[base] - 1}"
+        if "inputs" in layer:
+            problems.add(f"{path}.layers.{i}.inputs", "a `layers:` stack feeds each layer the previous one", "use `nodes:` to wire inputs by name")
+        if str(name) in nodes:
+            problems.add(f"{path}.layers.{i}.name", f"{name!r} names two layers")
         nodes[str(name)] = layer
-    return nodes
+        paths[str(name)] = f"{path}.layers.{i}"
+    return nodes, paths
 
 
 def _snake(name: str) -> str:
@@ -171,13 +211,15 @@ def _snake(name: str) -> str:
 
 @dataclass
 class _Block:
+    name: str
+    path: str
     params: dict[str, Any]
     inputs: list[str]
     nodes: dict[str, Any]
     output: str
 
 
-def _parse_blocks(raw: dict, path: str, problems: Collector) -> dict[str, _Block]:
+def _parse_blocks(raw: Any, path: str, problems: Collector) -> dict[str, _Block]:
     blocks = {}
     for name, spec in _mapping(raw, path, problems).items():
         where = f"{path}.{name}"
@@ -187,19 +229,37 @@ def _parse_blocks(raw: dict, path: str, problems: Collector) -> dict[str, _Block
         for key in spec:
             if key not in BLOCK_KEYS:
                 problems.add(f"{where}.{key}", "not a block key", _hint(key, BLOCK_KEYS))
+        params = _mapping(spec.get("params"), f"{where}.params", problems)
         block_inputs = spec.get("inputs", ["x"])
-        block_inputs = [block_inputs] if isinstance(block_inputs, str) else list(block_inputs)
+        block_inputs = [block_inputs] if isinstance(block_inputs, str) else block_inputs
+        if not isinstance(block_inputs, list) or not block_inputs or not all(isinstance(i, str) for i in block_inputs):
+            problems.add(f"{where}.inputs", f"expected the names the block's nodes call its inputs, e.g. [x], got {block_inputs!r}")
+            continue
         output = spec.get("output", list(spec["nodes"])[-1])
         if output not in spec["nodes"]:
             problems.add(f"{where}.output", f"{output!r} is not a node of the block", did_you_mean(output, spec["nodes"]))
-        blocks[name] = _Block(dict(spec.get("params") or {}), block_inputs, spec["nodes"], output)
+        for used in sorted(_param_refs(spec["nodes"]) - set(params)):
+            problems.add(f"{where}.nodes", f"${used} is not a parameter of block {name!r}", _hint(used, params) if params else "declare it: params: {" + used + ": <default or ???>}")
+        blocks[name] = _Block(name, where, dict(params), block_inputs, spec["nodes"], output)
     return blocks
+
+
+def _param_refs(value: Any) -> set[str]:
+    if isinstance(value, str):
+        match = _PARAM.match(value)
+        return {match[1]} if match else set()
+    if isinstance(value, dict):
+        return set().union(*(_param_refs(v) for v in value.values())) if value else set()
+    if isinstance(value, list):
+        return set().union(*(_param_refs(v) for v in value)) if value else set()
+    return set()
 
 
 def _substitute(value: Any, params: dict[str, Any]) -> Any:
     """Replace "$name" strings with block parameter values, recursively."""
-    if isinstance(value, str) and value.startswith("$") and value[1:] in params:
-        return params[value[1:]]
+    if isinstance(value, str):
+        match = _PARAM.match(value)
+        return params[match[1]] if match and match[1] in params else value
     if isinstance(value, list):
         return [_substitute(v, params) for v in value]
     if isinstance(value, dict):
@@ -207,23 +267,49 @@ def _substitute(value: Any, params: dict[str, Any]) -> Any:
     return value
 
 
+def _parse_shared(raw: Any, path: str, blocks: dict[str, _Block], problems: Collector) -> dict[str, Any]:
+    shared: dict[str, Any] = {}
+    for name, spec in _mapping(raw, path, problems).items():
+        where = f"{path}.{name}"
+        if not isinstance(spec, dict) or ("class" in spec) == ("model" in spec):
+            problems.add(where, "a shared entry needs either `class:` (a layer or keras.applications model) or `model:` (a graph)")
+        elif "model" in spec:
+            if len(spec) > 1:
+                problems.add(where, f"a shared `model:` takes no other keys ({', '.join(k for k in spec if k != 'model')})")
+            try:
+                shared[name] = parse(spec["model"], f"{where}.model", require_losses=False, blocks=blocks)
+            except ConfigError as exc:
+                problems.problems.extend(exc.problems)
+        else:
+            for key in ("inputs", "use", "block", "repeat"):
+                if key in spec:
+                    problems.add(f"{where}.{key}", "a shared entry is an instance; wire it where a node `use:`s it")
+            shared[name] = spec
+    return shared
+
+
 class _Expander:
     """Turns nodes, `use:` calls and `block:` instances (with `repeat:`) into a flat node list.
 
-    Names may refer forward (a mapping's order is not a promise of topology);
-    a block instance's name stands for its output node, resolved by `aliases`.
+    Names may refer forward (a mapping's order is not a promise of topology).
+    A block instance's nodes are named `<instance>_<node>` (`<instance>_<k>_<node>`
+    when repeated), except its output node, which takes the instance's own name.
     """
 
     def __init__(self, blocks: dict[str, _Block], shared: dict, problems: Collector):
         self.blocks, self.shared, self.problems = blocks, shared, problems
         self.nodes: list[Node] = []
-        self.aliases: dict[str, str] = {}
+        self.names: dict[str, str] = {}  # layer name -> where it was defined, to catch clashes
+        self.stack: list[str] = []  # blocks being expanded, to catch a block that contains itself
 
-    def expand(self, raw: dict, path: str, scope: dict[str, Ref], entry: Ref | None, prefix: str = "") -> None:
-        local = {**scope, **{name: Ref(f"{prefix}{name}") for name in raw}}
+    def expand(self, raw: dict, paths: dict[str, str], scope: dict[str, Ref], entry: Ref | None, prefix: str = "", rename: dict | None = None, via: str | None = None) -> None:
+        """Add the nodes of `raw` (config paths in `paths`), seeing the names in `scope` and each other."""
+        rename = rename or {}
+        full = {name: rename.get(name, f"{prefix}{name}") for name in raw}
+        local = {**scope, **{name: Ref(full[name]) for name in raw}}
         previous = entry
         for name, spec in raw.items():
-            where = f"{path}.{name}"
+            where = paths[name]
             if not isinstance(spec, dict):
                 self.problems.add(where, f"expected a mapping with `class:`, `use:` or `block:`, got {spec!r}")
                 continue
@@ -232,25 +318,17 @@ class _Expander:
                 self.problems.add(where, "a node needs exactly one of `class:`, `use:` or `block:`", "e.g. {class: Dense, units: 64}")
                 continue
             refs = self._refs(spec.get("inputs"), previous, where, {k: v for k, v in local.items() if k != name})
-            full = f"{prefix}{name}"
             if kinds[0] == "block":
-                self._instantiate(spec, where, refs, full)
+                self._instantiate(spec, where, refs, full[name], via)
             else:
-                self._plain(spec, kinds[0], where, refs, full)
-            previous = Ref(full)
+                self._plain(spec, kinds[0], where, refs, full[name], via)
+            previous = Ref(full[name])
 
-    def resolve(self, name: str) -> str:
-        """The node that produces `name` (a block instance stands for its output node)."""
-        seen = set()
-        while name in self.aliases and name not in seen:
-            seen.add(name)
-            name = self.aliases[name]
-        return name
-
-    def finish(self) -> list[Node]:
-        for node in self.nodes:
-            node.inputs = [Ref(self.resolve(r.node), r.index) for r in node.inputs]
-        return self.nodes
+    def _add(self, node: Node) -> None:
+        if node.name in self.names:
+            self.problems.problems.append(node.problem(f"the layer name {node.name!r} is already taken by {self.names[node.name]}", "rename one of them"))
+        self.names.setdefault(node.name, node.path)
+        self.nodes.append(node)
 
     def _refs(self, raw: Any, previous: Ref | None, where: str, local: dict[str, Ref]) -> list[Ref]:
         if raw is None:
@@ -267,136 +345,187 @@ class _Expander:
                 self.problems.add(f"{where}.inputs", f"no input or node produces {match['node']!r}", did_you_mean(match["node"], local))
             else:
                 target = local[match["node"]]
-                index = int(match["index"]) if match["index"] else target.index
-                refs.append(Ref(target.node, index))
+                refs.append(Ref(target.node, int(match["index"]) if match["index"] else target.index))
         return refs
 
-    def _plain(self, spec: dict, kind: str, where: str, refs: list[Ref], name: str) -> None:
+    def _plain(self, spec: dict, kind: str, where: str, refs: list[Ref], name: str, via: str | None) -> None:
         kwargs = {k: v for k, v in spec.items() if k not in WIRING}
         if "repeat" in spec:
-            self.problems.add(f"{where}.repeat", "`repeat:` applies to `block:` nodes")
+            self.problems.add(f"{where}.repeat", "`repeat:` applies to `block:` nodes", "wrap the layer in a block to repeat it")
         if kind == "use":
             target = str(spec["use"])
             if target not in self.shared:
                 self.problems.add(f"{where}.use", f"no shared instance {target!r}", did_you_mean(target, self.shared) or f"shared: {', '.join(self.shared) or '(none)'}")
             if kwargs:
                 self.problems.add(where, f"a `use:` node shares {target!r} as configured in `shared:`; it takes no arguments ({', '.join(kwargs)})")
-            self.nodes.append(Node(name, where, target, {}, refs, shared=True))
+            self._add(Node(name, where, target, {}, refs, shared=True, via=via))
         else:
+            if spec["class"] in MERGES and _count(spec.get("inputs"), refs) < 2:
+                self.problems.add(f"{where}.inputs", f"{spec['class']} merges two or more inputs", "list them: inputs: [a, b]")
             if "name" in kwargs:
                 self.problems.add(f"{where}.name", "the node's key is the layer's name; remove `name:`")
-            self.nodes.append(Node(name, where, str(spec["class"]), kwargs, refs))
+            self._add(Node(name, where, str(spec["class"]), kwargs, refs, via=via))
 
-    def _instantiate(self, spec: dict, where: str, refs: list[Ref], name: str) -> None:
+    def _instantiate(self, spec: dict, where: str, refs: list[Ref], name: str, via: str | None) -> None:
         block_name = str(spec["block"])
         block = self.blocks.get(block_name)
         if block is None:
             self.problems.add(f"{where}.block", f"no block {block_name!r}", did_you_mean(block_name, self.blocks) or f"blocks: {', '.join(self.blocks) or '(none)'}")
             return
+        if block_name in self.stack:
+            self.problems.add(f"{where}.block", "a block contains itself: " + " -> ".join([*self.stack, block_name]))
+            return
         args = {k: v for k, v in spec.items() if k not in WIRING}
+        problems_before = len(self.problems.problems)
         for key in args:
             if key not in block.params:
-                self.problems.add(f"{where}.{key}", f"block {block_name!r} has no parameter {key!r}", _hint(key, list(block.params)) if block.params else "it declares no params")
+                self.problems.add(f"{where}.{key}", f"block {block_name!r} has no parameter {key!r}", _hint(key, block.params) if block.params else "it declares no params")
+        values = {**block.params, **args}
+        for key, value in values.items():
+            if value == REQUIRED:
+                self.problems.add(where, f"block {block_name!r} needs {key}", f"add {key}: <value> to this node")
         repeat = spec.get("repeat", 1)
-        if not isinstance(repeat, int) or repeat < 1:
+        if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
             self.problems.add(f"{where}.repeat", f"expected a positive integer, got {repeat!r}")
-            return
-        if len(refs) != len(block.inputs):
-            self.problems.add(f"{where}.inputs", f"block {block_name!r} takes {len(block.inputs)} input(s) ({', '.join(block.inputs)}), got {len(refs)}")
-            return
-        if repeat > 1 and len(block.inputs) != 1:
+        elif _count(spec.get("inputs"), refs) != len(block.inputs):
+            given = _count(spec.get("inputs"), refs)
+            self.problems.add(f"{where}.inputs", f"block {block_name!r} takes {len(block.inputs)} input(s) ({', '.join(block.inputs)}), got {given}")
+        elif repeat > 1 and len(block.inputs) != 1:
             self.problems.add(f"{where}.repeat", "only single-input blocks can be repeated (each copy feeds the next)")
-            return
-        body = _substitute(block.nodes, {**block.params, **args})
-        for k in range(repeat):
-            prefix = f"{name}_" if repeat == 1 else f"{name}_{k + 1}_"
-            scope = dict(zip(block.inputs, refs))
-            self.expand(body, f"{where}(block {block_name})", scope, refs[0] if len(refs) == 1 else None, prefix)
-            refs = [Ref(f"{prefix}{block.output}")]
-        self.aliases[name] = refs[0].node
+        if len(self.problems.problems) > problems_before or len(refs) != len(block.inputs):
+            return  # (an input that did not resolve has been reported)
+        body = _substitute(block.nodes, values)
+        self.stack.append(block_name)
+        for k in range(1, repeat + 1):
+            last = k == repeat
+            prefix = f"{name}_" if repeat == 1 else f"{name}_{k}_"
+            context = where if repeat == 1 else f"{where}, copy {k} of {repeat}"
+            self.expand(
+                body, {n: f"{block.path}.nodes.{n}" for n in body}, dict(zip(block.inputs, refs)), refs[0] if len(refs) == 1 else None,
+                prefix, rename={block.output: name} if last else None, via=context if via is None else f"{context} in {via}",
+            )
+            refs = [Ref(name if last else f"{prefix}{block.output}")]
+        self.stack.pop()
 
 
-def _parse_outputs(raw: Any, path: str, problems: Collector, require_losses: bool) -> dict[str, dict]:
-    if isinstance(raw, list):  # a sub-model's outputs need no losses
+def _count(given: Any, refs: list[Ref]) -> int:
+    """How many inputs a node names (resolved or not: a misspelt one is reported on its own)."""
+    return len(refs) if given is None else len(given) if isinstance(given, list) else 1
+
+
+def _parse_outputs(model: dict, path: str, problems: Collector, require_losses: bool, sources: dict) -> dict[str, dict]:
+    """Outputs with their loss, loss weight and metrics, model-level `loss:`/`loss_weights:`/`metrics:` merged in.
+
+    The model-level keys mirror `model.compile(loss=..., loss_weights=..., metrics=...)`:
+    one value for every output, a list in output order (weights), or a mapping by output name.
+    """
+    where = f"{path}.outputs"
+    raw = model.get("outputs")
+    if isinstance(raw, list):  # [name, ...]: losses come from the model-level keys
         raw = {str(name): {} for name in raw}
-    outputs = _mapping(raw, path, problems)
+    outputs = {name: dict(spec or {}) for name, spec in _mapping(raw, where, problems).items()}
     if not outputs:
-        problems.add(path, "the model declares no outputs", "add outputs: {<node>: {loss: categorical_crossentropy, metrics: [accuracy]}}")
+        problems.add(where, "the model declares no outputs", "add outputs: {<node>: {loss: categorical_crossentropy, metrics: [accuracy]}}")
     for name, spec in outputs.items():
-        spec = spec or {}
-        outputs[name] = spec
         for key in spec:
             if key not in OUTPUT_KEYS:
-                problems.add(f"{path}.{name}.{key}", "not an output key", _hint(key, OUTPUT_KEYS))
-        if require_losses and not spec.get("loss"):
-            problems.add(f"{path}.{name}.loss", "every output needs a loss", "e.g. loss: categorical_crossentropy")
+                problems.add(f"{where}.{name}.{key}", "not an output key", _hint(key, OUTPUT_KEYS))
+    if not require_losses:
+        for key in ("loss", "loss_weights", "metrics"):
+            if key in model:
+                problems.add(f"{path}.{key}", "a sub-model is not compiled: losses, weights and metrics belong to the outer model")
+        for name, spec in outputs.items():
+            for key in spec:
+                problems.add(f"{where}.{name}.{key}", "a sub-model is not compiled: give its outputs as a list of node names")
+        return outputs
+    spread = {"outputs": outputs, "problems": problems, "sources": sources}
+    _spread(model.get("loss"), "loss", f"{path}.loss", one=lambda v: isinstance(v, str) or (isinstance(v, dict) and "class" in v), **spread)
+    _spread(model.get("loss_weights"), "loss_weight", f"{path}.loss_weights", one=lambda v: False, by_order=True, **spread)
+    _spread(model.get("metrics"), "metrics", f"{path}.metrics", one=lambda v: isinstance(v, list), **spread)
+    for name, spec in outputs.items():
+        if not spec.get("loss"):
+            problems.add(f"{where}.{name}.loss", "every output needs a loss", "e.g. loss: categorical_crossentropy (here or in model.loss)")
         metrics = spec.get("metrics", [])
         if not isinstance(metrics, list):
-            problems.add(f"{path}.{name}.metrics", f"expected a list, got {metrics!r}")
+            problems.add(f"{where}.{name}.metrics", f"expected a list, got {metrics!r}")
+        weight = spec.get("loss_weight", 1.0)
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
+            problems.add(f"{where}.{name}.loss_weight", f"expected a non-negative number, got {weight!r}")
     return outputs
 
 
-def _check_loss_weights(raw: Any, graph: Graph, path: str, problems: Collector) -> None:
+def _spread(raw: Any, key: str, where: str, *, outputs: dict[str, dict], problems: Collector, sources: dict, one, by_order: bool = False) -> None:
+    """Apply a model-level value to the outputs: one value for all, a list by order, or a mapping by name."""
     if raw is None:
         return
-    names = list(graph.outputs)
-    if any("loss_weight" in spec for spec in graph.outputs.values()):
-        problems.add(f"{path}.loss_weights", "give loss weights either here or as outputs.<name>.loss_weight, not both")
-    elif isinstance(raw, list):
+    names = list(outputs)
+    if one(raw):  # a default: outputs' own values win
+        given = {name: (raw, where) for name in names if key not in outputs[name]}
+    elif by_order and isinstance(raw, list):
         if len(raw) != len(names):
-            problems.add(f"{path}.loss_weights", f"{len(raw)} weights for {len(names)} outputs ({', '.join(names)})")
-        else:
-            for name, weight in zip(names, raw):
-                graph.outputs[name]["loss_weight"] = weight
+            problems.add(where, f"{len(raw)} values for {len(names)} outputs ({', '.join(names)})", "give one per output, in the order of model.outputs, or a mapping by output name")
+            return
+        given = {name: (value, f"{where}.{i}") for i, (name, value) in enumerate(zip(names, raw))}
     elif isinstance(raw, dict):
-        for name, weight in raw.items():
-            if name not in graph.outputs:
-                problems.add(f"{path}.loss_weights.{name}", "not an output", _hint(name, names))
+        given = {}
+        for name, value in raw.items():
+            if name not in outputs:
+                problems.add(f"{where}.{name}", "not an output of the model", _hint(name, names))
             else:
-                graph.outputs[name]["loss_weight"] = weight
+                given[name] = (value, f"{where}.{name}")
     else:
-        problems.add(f"{path}.loss_weights", f"expected a list (in output order) or a mapping by output name, got {raw!r}")
+        problems.add(where, f"expected {'a list in output order or ' if by_order else 'one value for every output or '}a mapping by output name, got {raw!r}")
+        return
+    for name, (value, origin) in given.items():
+        if key in outputs[name]:
+            problems.add(origin, f"set twice: here and in {where.rsplit('.', 1)[0]}.outputs.{name}.{key}", "keep one of them")
+        else:
+            outputs[name][key] = value
+            sources[(name, key)] = origin
 
 
 def _check_wiring(graph: Graph, problems: Collector) -> None:
     names = {n.name: n for n in graph.nodes}
-    for name, producer in graph.producers.items():
-        if producer not in names:
-            problems.add(f"{graph.path}.outputs.{name}", "no node of that name", did_you_mean(name, names))
+    missing = [name for name in graph.outputs if name not in names]
+    for name in missing:
+        problems.add(f"{graph.path}.outputs.{name}", "no node of that name", did_you_mean(name, names) or "outputs name the nodes that produce them")
     cycle = _find_cycle(graph)
     if cycle:
-        problems.add(graph.path + ".nodes", "the graph has a cycle: " + " -> ".join(cycle))
+        problems.add(f"{graph.path}.nodes", "the graph has a cycle: " + " -> ".join(cycle), "a node cannot depend on its own output")
         return
-    used: set[str] = set()
-    stack = [n for n in graph.producers.values() if n in names]
-    while stack:
-        current = stack.pop()
-        if current in used:
-            continue
-        used.add(current)
-        if current in names:
-            stack.extend(ref.node for ref in names[current].inputs)
+    if missing:  # every node would look unused; the misspelt output is the one problem
+        return
+    used = set(graph.outputs)
+    for name in graph.outputs:
+        used |= graph.ancestors(name)
+    inputs_used = {r.node for n in graph.nodes if n.name in used for r in n.inputs}
     for node in graph.nodes:
         if node.name not in used:
-            problems.add(node.path, "this node's output is never used", "feed it to another node or list it under outputs:")
+            problems.problems.append(node.problem("this node's output is never used", "feed it to another node or list it under outputs:"))
     for name in graph.inputs:
-        if name not in used:
-            problems.add(f"{graph.path}.inputs.{name}", "this input is never used")
+        if name not in inputs_used:
+            problems.add(f"{graph.path}.inputs.{name}", "this input is never used", "feed it to a node, or remove it")
+    calls = {n.target for n in graph.nodes if n.shared}
+    for name in graph.shared:
+        if name not in calls:
+            problems.add(f"{graph.path}.shared.{name}", "no node uses this shared instance", f"call it from a node: {{use: {name}, inputs: ...}}")
 
 
 def _find_cycle(graph: Graph) -> list[str] | None:
     edges = {n.name: [r.node for r in n.inputs] for n in graph.nodes}
-    state: dict[str, int] = {}
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
 
     def dfs(name: str, trail: list[str]) -> list[str] | None:
         state[name] = 1
-        for nxt in edges.get(name, []):
+        trail.append(name)
+        for nxt in edges[name]:
             if state.get(nxt) == 1:
-                return trail[trail.index(nxt):] + [name, nxt] if nxt in trail else [name, nxt]
+                return trail[trail.index(nxt):] + [nxt]
             if nxt in edges and not state.get(nxt):
-                found = dfs(nxt, trail + [name])
+                found = dfs(nxt, trail)
                 if found:
                     return found
+        trail.pop()
         state[name] = 2
         return None
 
@@ -404,5 +533,6 @@ def _find_cycle(graph: Graph) -> list[str] | None:
         if not state.get(name):
             found = dfs(name, [])
             if found:
-                return found
+                # Edges point from a node to its inputs; print the cycle in data-flow order.
+                return found[::-1]
     return None

@@ -1,4 +1,8 @@
-"""The `check` table: layers with output shapes and parameter counts, inputs and outputs."""
+"""The `check` table: layers with output shapes and parameter counts, inputs and outputs.
+
+Given the model's graph, layers are listed in the config's order (Keras lists
+them by depth) with the nodes each one takes its inputs from.
+"""
 
 from __future__ import annotations
 
@@ -16,13 +20,15 @@ def _shape(value) -> Any:
     return list(value.shape) if hasattr(value, "shape") else list(value)
 
 
-def describe(model) -> dict[str, Any]:
+def describe(model, graph=None) -> dict[str, Any]:
     import keras
 
     trainable = sum(int(keras.ops.size(w)) for w in model.trainable_weights)
+    wiring = _wiring(graph) if graph is not None else {}
     total = model.count_params()
     inputs = model.inputs
-    outputs = model.output if isinstance(model.output, dict) else dict(zip(model.output_names, model.outputs))
+    names = list(graph.outputs) if graph is not None else model.output_names  # a `use:` output has no layer of its name
+    outputs = model.output if isinstance(model.output, dict) else dict(zip(names, model.outputs))
     return {
         "name": model.name,
         "total_params": total,
@@ -36,10 +42,29 @@ def describe(model) -> dict[str, Any]:
                 "type": type(layer).__name__,
                 "output_shape": _output_shape(layer),
                 "params": layer.count_params() if layer.built else 0,
+                **({"inputs": wiring.get(layer.name, [])} if graph is not None else {}),
             }
-            for layer in model.layers
+            for layer in _ordered(model.layers, graph)
         ],
     }
+
+
+def _ordered(layers: list, graph) -> list:
+    if graph is None:
+        return layers
+    position: dict[str, int] = {}
+    for name in [*graph.inputs, *(n.target if n.shared else n.name for n in graph.nodes)]:
+        position.setdefault(name, len(position))  # a shared layer sits at its first call
+    return sorted(layers, key=lambda layer: position.get(layer.name, len(position)))
+
+
+def _wiring(graph) -> dict[str, list[str]]:
+    """Layer name -> the nodes it is called on; a shared layer has one `node: inputs` entry per call."""
+    calls: dict[str, list[str]] = {}
+    for node in graph.nodes:
+        inputs = ", ".join(map(str, node.inputs))
+        calls.setdefault(node.target if node.shared else node.name, []).append(f"{node.name}: {inputs}" if node.shared else inputs)
+    return calls
 
 
 def _output_shape(layer):
@@ -50,13 +75,17 @@ def _output_shape(layer):
 
 
 def table(info: dict[str, Any]) -> Table:
+    wired = any("inputs" in layer for layer in info["layers"])
     t = Table(title=f"model {info['name']}", title_justify="left")
-    t.add_column("layer")
+    t.add_column("layer", overflow="fold")
     t.add_column("type")
     t.add_column("output shape")
     t.add_column("params", justify="right")
+    if wired:
+        t.add_column("inputs", overflow="fold")
     for layer in info["layers"]:
-        t.add_row(layer["name"], layer["type"], str(layer["output_shape"]).replace("None", "None"), f"{layer['params']:,}")
+        row = [layer["name"], layer["type"], str(layer["output_shape"]), f"{layer['params']:,}"]
+        t.add_row(*row, *(["; ".join(layer.get("inputs", []))] if wired else []))
     return t
 
 
@@ -69,8 +98,8 @@ def footer(info: dict[str, Any]) -> str:
     )
 
 
-def summary_text(model) -> str:
-    info = describe(model)
+def summary_text(model, graph=None) -> str:
+    info = describe(model, graph)
     console = Console(width=120, record=True, file=_Null())
     console.print(table(info))
     console.print(footer(info))
@@ -83,3 +112,26 @@ class _Null:
 
     def flush(self):
         pass
+
+
+def plot(model, path) -> str | None:
+    """Draw the graph with shapes to `path`; returns why it could not, if it could not.
+
+    Keras' `plot_model` only prints (instead of raising) when it finds IPython
+    loaded, so the requirements are checked here and the file looked for after.
+    """
+    import importlib.util
+    import shutil
+    from pathlib import Path
+
+    import keras
+
+    if importlib.util.find_spec("pydot") is None:
+        return "pydot is not installed"
+    if shutil.which("dot") is None:
+        return "graphviz's `dot` program is not on PATH"
+    try:
+        keras.utils.plot_model(model, to_file=str(path), show_shapes=True, show_layer_names=True)
+    except (ImportError, OSError, ValueError) as exc:
+        return str(exc).splitlines()[0]
+    return None if Path(path).is_file() else "keras.utils.plot_model wrote nothing"

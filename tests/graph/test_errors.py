@@ -1,0 +1,70 @@
+"""Each mistake the graph language catches: exit 2, one screen, the node and key named, no traceback."""
+
+from pathlib import Path
+
+import pytest
+
+AS_PRINTED = Path(__file__).parent / "recipes" / "inception_as_printed.yaml"
+
+CASES = [
+    # (id, check arguments, fragments the error screen must contain)
+    ("unknown-layer", ["recipe=siamese_lstm", "model.nodes.predictions.class=Dens"],
+     ["error: model.nodes.predictions.class: unknown layer 'Dens'", "did you mean 'Dense'"]),
+    ("bad-keyword", ["recipe=siamese_lstm", "+model.nodes.merged.axes=1"],
+     ["error: model.nodes.merged.axes: Concatenate takes no argument 'axes'", "did you mean 'axis'?", "valid: activity_regularizer, autocast, axis,"]),
+    ("input-nobody-produces", ["recipe=siamese_lstm", "model.nodes.merged.inputs=[left_output,rigth_output]"],
+     ["error: model.nodes.merged.inputs: no input or node produces 'rigth_output'", "did you mean 'right_output'"]),
+    ("cycle", ["recipe=news_main_aux", "model.nodes.embedding.inputs=dense_2"],
+     ["error: model.nodes: the graph has a cycle: embedding -> lstm_out -> concatenated -> dense_1 -> dense_2 -> embedding"]),
+    ("unused-node", ["recipe=news_main_aux", "+model.nodes.extra={class: Dense, units: 3, inputs: dense_1}"],
+     ["error: model.nodes.extra: this node's output is never used", "list it under outputs:"]),
+    ("shared-incompatible-shapes", ["recipe=siamese_lstm", "model.inputs.right.shape=[null,64]"],
+     ["error: model.nodes.right_output: shared 'lstm' is called with (None, None, 64) from 'right', but its weights were built for (None, None, 128) from 'left' (at 'left_output')"]),
+    ("output-does-not-exist", ["recipe=news_main_aux", "model.outputs=[main_output,aux_outptu]"],
+     ["error: model.outputs.aux_outptu: no node of that name", "did you mean 'aux_output'"]),
+    ("loss-key-not-an-output", ["recipe=social_multi_output", "+model.loss.agee=mse"],
+     ["error: model.loss.agee: not an output of the model", "did you mean 'age'"]),
+    ("loss-weight-key-not-an-output", ["recipe=social_multi_output", "+model.loss_weights.gendre=2"],
+     ["error: model.loss_weights.gendre: not an output of the model", "did you mean 'gender'?"]),
+    ("loss-weights-count", ["recipe=news_main_aux", "model.loss_weights=[1.0]"],
+     ["error: model.loss_weights: 1 values for 2 outputs (main_output, aux_output)"]),
+    ("add-channels-differ", ["recipe=residual_identity", "model.nodes.y3.filters=64"],
+     ["error: model.nodes.add: cannot Add (None, 32, 32, 64) from 'y3' with (None, 32, 32, 128) from 'x'", "the channel counts differ (64 vs 128)"]),
+    ("inception-as-printed", [f"recipe={AS_PRINTED}"],
+     ["error: model.nodes.output: cannot Concatenate (None, 16, 16, 128) from 'branch_a' with (None, 15, 15, 128) from 'branch_b', (None, 13, 13, 128) from 'branch_c' and (None, 14, 14, 128) from 'branch_d'",
+      "hint: the spatial sizes differ; give the convolutions padding: same (now 'valid' on branch_b, branch_c_pool, branch_c, branch_d_3x3 and branch_d)"]),
+    ("keras-shape-error", ["recipe=residual_identity", "model.nodes.y2.class=Conv1D"],
+     ["error: model.nodes.y2: Conv1D cannot take (None, 32, 32, 128) from 'y1': ", "Kernel shape must have the same length as"]),
+    ("block-parameter", ["recipe=residual_cnn", "+model.nodes.stage1.filter=32"],
+     ["error: model.nodes.stage1.filter: block 'residual_identity' has no parameter 'filter'", "did you mean 'filters'?"]),
+    ("keyword-inside-a-block", ["recipe=residual_cnn", "+model.blocks.residual_identity.nodes.conv2.filterz=3"],
+     ["error: model.blocks.residual_identity.nodes.conv2.filterz: Conv2D takes no argument 'filterz'", "did you mean 'filters'?"]),
+    ("shape-error-in-a-block-copy", ["recipe=residual_cnn", "model.nodes.stage3.filters=32"],
+     ["error: model.blocks.residual_identity.nodes.add: cannot Add (None, 4, 4, 32) from 'stage3_1_bn2' with (None, 4, 4, 64) from 'stage2' [block copy: model.nodes.stage3, copy 1 of 2]"]),
+    ("regularizer-class", ["recipe=keras_intro", "+model.layers.0.kernel_regularizer={class: L3, l2: 0.1}"],
+     ["error: model.layers.0.kernel_regularizer.class: unknown regularizer class 'L3'", "valid: L1, L1L2, L2"]),
+    ("initializer-name", ["recipe=keras_intro", "+model.layers.2.kernel_initializer=he_normall"],
+     ["error: model.layers.2.kernel_initializer: unknown initializer 'he_normall'", "did you mean 'he_normal'"]),
+    ("loss-name-in-model-loss", ["recipe=news_main_aux", "model.loss=binary_crosentropy"],
+     ["error: model.loss: unknown loss 'binary_crosentropy'", "did you mean 'binary_crossentropy'"]),
+    ("unknown-metric", ["recipe=siamese_lstm", "model.outputs.predictions.metrics=[acuracy]"],
+     ["error: model.outputs.predictions.metrics.0: unknown metric 'acuracy'", "did you mean 'accuracy'"]),
+    ("import-path-is-not-a-class", ["recipe=siamese_lstm", "model.nodes.predictions.class=my_pkg.layers.Dense"],
+     ["error: model.nodes.predictions.class: unknown layer 'my_pkg.layers.Dense'", "register your own through plugins:"]),
+]  # fmt: skip
+
+
+def flat(text: str) -> str:
+    """The error screen with Rich's line wrapping undone."""
+    return " ".join(text.split())
+
+
+@pytest.mark.parametrize("args, fragments", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_graph_error_exits_2_naming_node_and_key(cli, in_tmp, args, fragments):
+    code, out, err = cli("check", *args)
+    assert code == 2, out + err
+    for fragment in fragments:
+        assert flat(fragment) in flat(err)
+    assert "Traceback" not in err
+    assert len(err.splitlines()) <= 25  # one screen
+    assert out == ""  # no table for a model that does not build
