@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
 from hydra import compose as hydra_compose
 from hydra import initialize
 from hydra.core.config_store import ConfigStore
@@ -116,6 +117,8 @@ def _compose(hydra_overrides: list[str], user: list[str], recipe: recipes.Recipe
         raise ConfigError(Problem("", str(exc).splitlines()[0])) from exc
     except HydraException as exc:
         raise ConfigError(Problem("", str(exc).splitlines()[0])) from exc
+    except yaml.YAMLError as exc:  # a group file that is not valid YAML
+        raise ConfigError(Problem("", f"a config file is not valid YAML: {' '.join(str(exc).split())}")) from exc
     finally:
         GlobalHydra.instance().clear()
 

@@ -58,6 +58,15 @@ def test_config_error_exits_2_with_message(args, fragments, may_import_keras):
         assert result["heavy"] == [], f"imported {result['heavy']} just to report a config error"
 
 
+def test_broken_yaml_in_a_group_file_is_a_config_error(tmp_path):
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "broken.yaml").write_text("inputs: {x: {shape: [3]}\nnodes: [\n")
+    result = run_cli("check", "recipe=digits_mlp", "model=broken", "--config-dir", str(tmp_path))
+    assert result["code"] == 2
+    assert "not valid YAML" in result["out"] and "broken.yaml" in result["out"]
+    assert "Traceback" not in result["out"]
+
+
 def test_debug_shows_the_traceback():
     result = run_cli("--debug", "train", "recipe=mnist_dropout", "train.epochs=abc")
     assert result["code"] == 2
