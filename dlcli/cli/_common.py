@@ -51,7 +51,7 @@ def user_errors():
         if State.debug:
             traceback.print_exc()
         for problem in exc.problems:
-            err.print(_style(problem.render()), highlight=False)
+            err.print(_style(problem.render()), highlight=False, soft_wrap=True)  # paths stay whole
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
         err.print("[yellow]interrupted[/]")
