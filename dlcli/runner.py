@@ -77,26 +77,16 @@ def build(prepared: Prepared) -> Built:
 
     backend.setup()
     backend.seed_everything(prepared.cfg.seed)
-    _load_plugins(list(prepared.cfg.plugins))
     from dlcli.data.io import ModelIO
-    from dlcli.graph import compiler
+    from dlcli.graph import compiler, registry
 
+    registry.load_plugins(list(prepared.cfg.plugins))
     cfg = prepared.cfg
     name = str(cfg.model.get("name") or cfg.run.name).replace("/", "_")
     model = compiler.build(prepared.graph, name=name)
     optimizer = compiler.optimizer_from_config(OmegaConf.to_container(cfg.optimizer, resolve=True))
     compiler.compile_model(model, prepared.graph, optimizer)
     return Built(prepared, model, ModelIO.of(model, prepared.graph))
-
-
-def _load_plugins(modules: list[str]) -> None:
-    import importlib
-
-    for i, module in enumerate(modules):
-        try:
-            importlib.import_module(module)
-        except Exception as exc:
-            raise ConfigError(Problem(f"plugins.{i}", f"cannot import {module!r}: {exc}", "plugins are importable module names (pip install -e your package, or add it to PYTHONPATH)")) from exc
 
 
 @dataclass

@@ -47,9 +47,7 @@ class RunData:
 
 def known() -> dict[str, type]:
     found = {n: getattr(keras.callbacks, n) for n in dir(keras.callbacks) if isinstance(getattr(keras.callbacks, n), type)}
-    for key, obj in keras.saving.get_custom_objects().items():
-        if isinstance(obj, type) and issubclass(obj, keras.callbacks.Callback):
-            found[key.split(">", 1)[-1]] = obj  # dlcli's TensorBoard replaces Keras' (which needs TensorFlow)
+    found.update(registry.registered(keras.callbacks.Callback))  # dlcli's TensorBoard replaces Keras' (which needs TensorFlow)
     return found
 
 

@@ -42,18 +42,41 @@ def _layers() -> dict[str, Callable]:
     return {n: getattr(keras.layers, n) for n in dir(keras.layers) if n[:1].isupper() and callable(getattr(keras.layers, n))}
 
 
-def _registered(base: type | None = None) -> dict[str, Any]:
-    """Registered custom objects by their short name (`my_pkg>Swish` -> `Swish`)."""
+# Modules whose registered objects configs may name: dlcli's own, then the current config's `plugins:`.
+# Keras' registry is process-wide, so a plugin imported for one config must stay invisible to the next.
+_visible: tuple[str, ...] = ("dlcli",)
+
+
+def load_plugins(modules: list[str]) -> None:
+    """Import the config's plugin modules (which register their components) and make only them visible."""
+    import importlib
+
+    global _visible
+    for i, module in enumerate(modules):
+        try:
+            importlib.import_module(module)
+        except Exception as exc:
+            raise ConfigError(Problem(f"plugins.{i}", f"cannot import {module!r}: {exc}", "plugins are importable module names (pip install -e your package, or add it to PYTHONPATH)")) from exc
+    _visible = ("dlcli", *modules)
+
+
+def _is_visible(obj: Any) -> bool:
+    module = getattr(obj, "__module__", None) or type(obj).__module__
+    return any(module == m or module.startswith(m + ".") for m in _visible)
+
+
+def registered(base: type | None = None) -> dict[str, Any]:
+    """Registered custom objects of dlcli and the listed plugins, by short name (`my_pkg>Swish` -> `Swish`)."""
     found = {}
     for key, obj in keras.saving.get_custom_objects().items():
-        if base is None or (isinstance(obj, type) and issubclass(obj, base)):
+        if _is_visible(obj) and (base is None or (isinstance(obj, type) and issubclass(obj, base))):
             found[key.split(">", 1)[-1]] = obj
     return found
 
 
 def known() -> dict[str, Callable]:
     """Every constructor a config may name: Keras' applications and layers, then registered layers."""
-    return {**_applications(), **_layers(), **_registered(keras.layers.Layer)}
+    return {**_applications(), **_layers(), **registered(keras.layers.Layer)}
 
 
 def is_application(factory: Callable) -> bool:
@@ -112,13 +135,13 @@ def component(kind: str, value: Any, where: str) -> Any:
         raise ConfigError(Problem(where, f"expected a {kind} name or {{class: Name, ...arguments}}, got {value!r}"))
     if (kind == "metric" and value in _COMPILE_METRICS) or _keras_knows(module, value):
         return value
-    registered = _registered()
-    if value in registered:
-        obj = registered[value]
+    plugins = registered()
+    if value in plugins:
+        obj = plugins[value]
         return obj() if isinstance(obj, type) else obj
     names = [n for n in dir(module) if not n.startswith("_") and n not in ("get", "serialize", "deserialize")]
     names += list(_COMPILE_METRICS) if kind == "metric" else []
-    raise ConfigError(Problem(where, f"unknown {kind} {value!r}", did_you_mean(value, [*names, *registered]) or f"see https://keras.io/api/{module.__name__.split('.')[-1]}/"))
+    raise ConfigError(Problem(where, f"unknown {kind} {value!r}", did_you_mean(value, [*names, *plugins]) or f"see https://keras.io/api/{module.__name__.split('.')[-1]}/"))
 
 
 def _keras_knows(module, name: str) -> bool:
@@ -132,7 +155,7 @@ def _keras_knows(module, name: str) -> bool:
 def _from_class(kind: str, module, base: type | None, value: dict, where: str) -> Any:
     name = str(value.get("class"))
     classes = {n: getattr(module, n) for n in dir(module) if n[:1].isupper() and isinstance(getattr(module, n), type)}
-    classes.update(_registered(base) if base else {})
+    classes.update(registered(base) if base else {})
     if base is None or name not in classes:
         hint = did_you_mean(name, classes) or ("valid: " + ", ".join(sorted(classes)) if classes else f"give the {kind} by name")
         raise ConfigError(Problem(f"{where}.class", f"unknown {kind} class {name!r}", hint))

@@ -32,7 +32,6 @@ class Run:
 def open_run(path: Path, overrides: list[str] = ()) -> Run:
     from dlcli import backend
     from dlcli.config.validate import validate
-    from dlcli.runner import _load_plugins
 
     cfg = OmegaConf.merge(OmegaConf.structured(Config), OmegaConf.load(path / "config.yaml"))
     if overrides:
@@ -47,9 +46,10 @@ def open_run(path: Path, overrides: list[str] = ()) -> Run:
     if not model_file.is_file():
         raise ConfigError(Problem("RUN", f"{path} has no model.keras (the run did not finish)", "resume it or evaluate a finished run"))
     keras = backend.setup()
-    _load_plugins(list(cfg.plugins))
     from dlcli.data.io import ModelIO
+    from dlcli.graph import registry
 
+    registry.load_plugins(list(cfg.plugins))
     model = keras.saving.load_model(model_file)
     preprocess = json.loads((path / "preprocess.json").read_text()) if (path / "preprocess.json").is_file() else {}
     return Run(path, cfg, model, ModelIO.of(model, graph), preprocess)

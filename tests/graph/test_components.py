@@ -146,7 +146,8 @@ def test_plugin_layer_loss_and_metric_train_save_and_reload(cli, plugin, tmp_pat
 
 
 def test_plugin_names_are_unknown_unless_the_config_lists_the_module(cli, plugin):
-    code, _, err = cli("check", "recipe=recipe.yaml", "plugins=[]")
+    assert cli("check", "recipe=recipe.yaml")[0] == 0  # imported and registered in this process ...
+    code, _, err = cli("check", "recipe=recipe.yaml", "plugins=[]")  # ... yet invisible to a config without it
     assert code == 2
     flat = " ".join(err.split())
     assert f"error: model.nodes.scaled.class: unknown layer '{plugin['layer']}'" in flat
