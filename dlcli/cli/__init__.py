@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 import dlcli
-from dlcli.cli import check, evaluate, export, recipes, show, smoke, train
+from dlcli.cli import check, evaluate, export, predict, recipes, show, smoke, train
 from dlcli.cli._common import State
 
 app = typer.Typer(
@@ -39,7 +39,7 @@ def main_options(
     State.debug, State.quiet = debug, quiet
 
 
-for module in (train, check, show, recipes, evaluate, export, smoke):
+for module in (train, check, show, recipes, evaluate, predict, export, smoke):
     app.command(module.NAME, help=module.HELP)(module.command)
 
 

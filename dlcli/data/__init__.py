@@ -108,9 +108,9 @@ def load(data_cfg, io: ModelIO, seed: int, state: dict | None = None, fold: Fold
 
     def finish(name: str, value: Part | Rows) -> Split:
         if isinstance(value, Rows):
-            make_batch = lambda part: (_for_model(pre.features(part.x)), _for_model(pre.encode(pre.targets(part.y, name), io)))  # noqa: E731
+            make_batch = lambda part: (for_model(pre.features(part.x)), for_model(pre.encode(pre.targets(part.y, name), io)))  # noqa: E731
             return Split(rows=value, make_batch=make_batch, workers=data_cfg.workers, seed=seed)
-        return Split(_for_model(value.x), _for_model(pre.encode(value.y, io)))
+        return Split(for_model(value.x), for_model(pre.encode(value.y, io)))
 
     made = {name: finish(name, value) for name, value in done.splits.items()}
     return Dataset(made["train"], made.get("val"), made.get("test"), pre, done.note, done.index)
@@ -122,7 +122,7 @@ def original_units(model, split: Split, pre: Preprocessor, batch_size: int) -> d
         return {}
     predicted, true = split.predict(model, batch_size)
     names = [o.name for o in pre.io.outputs]
-    predicted, true = _by_name(predicted, names), _by_name(true, names)
+    predicted, true = by_name(predicted, names), by_name(true, names)
     out = {}
     for name in pre.state["y"]:
         p = pre.inverse_targets(predicted[name], name).reshape(len(predicted[name]), -1)
@@ -178,13 +178,18 @@ def _read_stream(cfg, io: ModelIO, seed: int, fold: Fold | None, pre: Preprocess
     return Read({name: rows[name] for name in ("train", "val", "test") if name in rows}, pre, None, index)
 
 
-def _for_model(arrays: dict[str, np.ndarray]):
+def for_model(arrays: dict[str, np.ndarray]):
     """A single input or output as a plain array, several as a dict by name."""
     return next(iter(arrays.values())) if len(arrays) == 1 else arrays
 
 
-def _by_name(values, names: list[str]) -> dict[str, np.ndarray]:
-    return {k: np.asarray(v) for k, v in values.items()} if isinstance(values, dict) else {names[0]: np.asarray(values)}
+def by_name(values, names: list[str]) -> dict[str, np.ndarray]:
+    """A model's outputs (one array, a list in output order, or a dict) as a dict by output name."""
+    if isinstance(values, dict):
+        return {k: np.asarray(v) for k, v in values.items()}
+    if isinstance(values, (list, tuple)):
+        return {k: np.asarray(v) for k, v in zip(names, values)}
+    return {names[0]: np.asarray(values)}
 
 
 def _concat(batches: list):

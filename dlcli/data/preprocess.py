@@ -45,7 +45,7 @@ class Preprocessor:
             for name, scaler in x_scalers.items():
                 scaler.partial_fit(_flat(x[name]))
             for name in seen:
-                seen[name].update(np.unique(self._relabel(np.asarray(part.y[name]), name)).tolist())
+                seen[name].update(np.unique(self.relabel(np.asarray(part.y[name]), name)).tolist())
             for name, scaler in y_scalers.items():
                 scaler.partial_fit(_flat(np.asarray(part.y[name], dtype="float64")))
         self.state = {
@@ -71,25 +71,23 @@ class Preprocessor:
         out = {}
         for spec in self.io.inputs:
             values = x[spec.name]
+            _check_shape(values, spec)
             if spec.name in self.state.get("x", {}):
                 values = _scale(values, self.state["x"][spec.name])
-            _check_shape(values, spec)
             out[spec.name] = values.astype("float32" if "int" not in spec.dtype else spec.dtype, copy=False)
         return out
 
     def targets(self, y: dict[str, np.ndarray], split: str) -> dict[str, np.ndarray]:
         """Class ids (or scaled regression values) for each output; `encode` finishes the job."""
-        out = {}
-        for spec in self.io.outputs:
-            values = self._relabel(np.asarray(y[spec.name]), spec.name)
-            if spec.kind == "regression" and self._format(spec) == "none":
-                values = values.astype("float32")
-                if spec.name in self.state.get("y", {}):
-                    values = _scale(values, self.state["y"][spec.name])
-            else:
-                values = self._class_ids(values, spec, split)
-            out[spec.name] = values
-        return out
+        return {spec.name: self.target(y[spec.name], spec.name, split) for spec in self.io.outputs}
+
+    def target(self, values: np.ndarray, name: str, split: str) -> np.ndarray:
+        spec = self._output(name)
+        values = self.relabel(np.asarray(values), name)
+        if spec.kind == "regression" and self._format(spec) == "none":
+            values = values.astype("float32")
+            return _scale(values, self.state["y"][name]) if name in self.state.get("y", {}) else values
+        return self._class_ids(values, spec, split)
 
     def encode(self, y: dict[str, np.ndarray], io: ModelIO) -> dict[str, np.ndarray]:
         """The label format each output's loss takes, checked against its number of units."""
@@ -102,6 +100,25 @@ class Preprocessor:
             return np.asarray(values)
         flat = np.asarray(values, dtype="float64").reshape(len(values), -1)
         return (flat * np.asarray(s["scale"]) + np.asarray(s["offset"])).reshape(np.shape(values))
+
+    def decode(self, values: np.ndarray, name: str) -> np.ndarray:
+        """Model outputs (or encoded targets) as the data gave them: original units, or class labels."""
+        spec = self._output(name)
+        values = np.asarray(values)
+        if spec.kind == "regression" and self._format(spec) == "none":
+            return self.inverse_targets(values, name)
+        if spec.kind == "binary":
+            ids = (values > (0.0 if "hinge" in spec.loss_name.lower() else 0.5)).astype("int64")
+            ids = ids.reshape(len(ids)) if ids.ndim == 2 and ids.shape[1] == 1 else ids
+        else:
+            ids = values.argmax(axis=-1) if values.ndim == 2 else values.astype("int64")
+        classes = self.state.get("classes", {}).get(name)
+        return np.asarray(classes, dtype=object)[ids] if classes else ids
+
+    def class_names(self, name: str, units: int) -> list[str]:
+        """Names of an output's classes, for probability columns: the data's labels, else 0..units-1."""
+        classes = self.state.get("classes", {}).get(name)
+        return [str(c) for c in classes] if classes else [str(i) for i in range(units)]
 
     @property
     def scales_targets(self) -> bool:
@@ -126,7 +143,7 @@ class Preprocessor:
             out[spec.name] = values
         return out
 
-    def _relabel(self, values: np.ndarray, name: str) -> np.ndarray:
+    def relabel(self, values: np.ndarray, name: str) -> np.ndarray:
         """(n, 1) targets as (n,); with `positive`, that label as 1 and every other as 0."""
         if values.ndim == 2 and values.shape[1] == 1:
             values = values.reshape(len(values))

@@ -258,6 +258,18 @@ def local_files(cfg, model_io, seed) -> Raw:
     return Raw(pool.x, pool.y, val=given.get("val"), test=given.get("test", own_test))
 
 
+def new_samples(path: Path, cfg, model_io: ModelIO) -> Part:
+    """A file of samples to predict, read with the run's column or array names (`.npz`, else CSV).
+
+    Targets are optional: a file may hold exactly the model's features, or
+    features and the targets it was labelled with, as the training data did.
+    """
+    key = "INPUT"
+    if path.suffix == ".npz":
+        return _read_npz(path, key, cfg, model_io, pool=False, targets=False)[0]
+    return _read_csv(path, key, cfg, model_io, targets=False)
+
+
 def reader(cfg, model_io: ModelIO) -> Callable[[Path, str, bool], tuple[Part, Part | None]]:
     """A function reading one npz or csv file into (samples, the file's own test split or None)."""
     if cfg.source == "npz":
@@ -289,7 +301,7 @@ def _key(base: str, value: Any, name: str) -> str:
     return f"{base}.{name}" if isinstance(_plain(value), dict) else base
 
 
-def _read_npz(path: Path, key: str, cfg, model_io: ModelIO, pool: bool) -> tuple[Part, Part | None]:
+def _read_npz(path: Path, key: str, cfg, model_io: ModelIO, pool: bool, targets: bool = True) -> tuple[Part, Part | None]:
     with np.load(path, allow_pickle=False) as f:
         arrays = list(f.files)
         defaults = cfg.features is None and cfg.target is None and len(model_io.inputs) == len(model_io.outputs) == 1
@@ -300,6 +312,7 @@ def _read_npz(path: Path, key: str, cfg, model_io: ModelIO, pool: bool) -> tuple
         features = _specs(cfg.features, model_io.inputs, lambda s: "x" if len(model_io.inputs) == 1 else s.name, "data.features")
         target = _specs(cfg.target, model_io.outputs, lambda s: "y" if len(model_io.outputs) == 1 else s.name, "data.target")
         x = {name: _named_array(f, spec, path, _key("data.features", cfg.features, name)) for name, spec in features.items()}
+        target = target if targets else {name: spec for name, spec in target.items() if str(spec) in f.files}
         y = {name: _named_array(f, spec, path, _key("data.target", cfg.target, name)) for name, spec in target.items()}
     _check_rows(x, y, path, key)
     for name, a in x.items():
@@ -332,7 +345,7 @@ def _check_rows(x: dict, y: dict, path: Path, key: str) -> None:
         raise ConfigError(Problem(key, f"{path.name} has no samples: that split would be empty"))
 
 
-def _read_csv(path: Path, key: str, cfg, model_io: ModelIO) -> Part:
+def _read_csv(path: Path, key: str, cfg, model_io: ModelIO, targets: bool = True) -> Part:
     import pandas as pd
 
     try:
@@ -341,10 +354,15 @@ def _read_csv(path: Path, key: str, cfg, model_io: ModelIO) -> Part:
         raise ConfigError(Problem(key, f"cannot read {path.name} as CSV: {str(exc).splitlines()[0]}", "check data.delimiter and data.header")) from exc
     columns = [str(c) for c in frame.columns]
     target = _specs(cfg.target, model_io.outputs, lambda s: -1 if len(model_io.outputs) == 1 else s.name, "data.target")
-    target_cols = {name: _columns(spec, columns, _key("data.target", cfg.target, name)) for name, spec in target.items()}
+    if targets:
+        target_cols = {name: _columns(spec, columns, _key("data.target", cfg.target, name)) for name, spec in target.items()}
+    else:
+        target_cols = _present_targets(target, columns, cfg, model_io)
     used = {c for cols in target_cols.values() for c in cols}
     features = _specs(cfg.features, model_io.inputs, lambda s: [c for c in range(len(columns)) if c not in used], "data.features")
     feature_cols = {name: _columns(spec, columns, _key("data.features", cfg.features, name)) for name, spec in features.items()}
+    if not all(feature_cols.values()):
+        raise ConfigError(Problem("data.features", f"{path.name} has no feature columns besides the target ({', '.join(columns)})", "check data.target and data.header"))
     if frame.empty:
         raise ConfigError(Problem(key, f"{path.name} has no rows: that split would be empty"))
     x = {name: _numeric(frame, cols, columns, path, _key("data.features", cfg.features, name)) for name, cols in feature_cols.items()}
@@ -358,6 +376,18 @@ def _read_csv(path: Path, key: str, cfg, model_io: ModelIO) -> Part:
         values = values.to_numpy()
         y[name] = values[:, 0] if values.shape[1] == 1 else values
     return Part(x, y)
+
+
+def _present_targets(target: dict, columns: list[str], cfg, model_io: ModelIO) -> dict[str, list[int]]:
+    """The target columns a file of new samples has; none when its columns are exactly the model's features."""
+    found = {}
+    for name, spec in target.items():
+        with contextlib.suppress(ConfigError):
+            found[name] = _columns(spec, columns, "data.target")
+    shapes = [i.shape for i in model_io.inputs]
+    if cfg.features is None and len(shapes) == 1 and None not in shapes[0] and len(columns) <= int(np.prod(shapes[0])):
+        return {}  # no more columns than the model's features: all are features
+    return found
 
 
 def _columns(spec: Any, columns: list[str], key: str) -> list[int]:

@@ -21,6 +21,12 @@ class Run:
     io: Any
     preprocess: dict
 
+    def preprocessor(self):
+        """The preprocessing fitted when the run trained, ready to apply to new samples."""
+        from dlcli.data.preprocess import Preprocessor
+
+        return Preprocessor(OmegaConf.to_container(self.cfg.data.preprocess, resolve=True), self.io, self.preprocess.get("state") or {})
+
     def dataset(self):
         from dlcli import data
         from dlcli.data.splits import Fold

@@ -1,0 +1,67 @@
+"""dlcli predict RUN [--input FILE] [overrides...]"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, List, Optional
+
+import typer
+
+from dlcli.cli._common import RunsRoot, out, user_errors
+
+NAME = "predict"
+HELP = "Predict with a run's model and preprocessing, on a file of new samples or one of its splits; writes a CSV."
+
+
+def command(
+    run: Annotated[str, typer.Argument(help="run directory, run id (RECIPE/STAMP), latest or RECIPE/latest")],
+    overrides: Annotated[Optional[List[str]], typer.Argument(help="overrides of the run's config, e.g. data.features=[a,b]", show_default=False)] = None,
+    input: Annotated[Optional[Path], typer.Option("--input", "-i", help="CSV or .npz of samples, with the training data's columns or arrays (targets optional)")] = None,
+    split: Annotated[str, typer.Option(help="without --input: which of the run's splits to predict (test, val or train)")] = "test",
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="file to write, .csv or .npz (default RUN/predictions/NAME.csv)")] = None,
+    force: Annotated[bool, typer.Option(help="replace --output if it exists")] = False,
+    rows: Annotated[int, typer.Option(help="how many rows to show")] = 10,
+    runs_dir: RunsRoot = Path("outputs"),
+) -> None:
+    from dlcli import predict
+    from dlcli.errors import ConfigError, Problem
+    from dlcli.runs import find
+    from dlcli.runs.load import open_run
+
+    with user_errors():
+        if split not in ("test", "val", "train"):
+            raise ConfigError(Problem("--split", f"expected test, val or train, got {split!r}"))
+        if output is not None and output.exists() and not force:
+            raise ConfigError(Problem("--output", f"{output} exists", "choose another path, or add --force to replace it"))
+        opened = open_run(find(run, runs_dir), list(overrides or []))
+        result = predict.on_file(opened, input) if input is not None else predict.on_split(opened, split)
+        target = output or _free(opened.path / "predictions" / f"{input.stem if input is not None else split}.csv")
+        predict.write(result, target)
+        out.print(f"{len(result.frame)} predictions of {input or f'the {split} split'}", highlight=False, soft_wrap=True)
+        if rows > 0:
+            _show(result.shown, rows)
+        for name, (metric, value) in result.scores.items():
+            out.print(f"{name}: {metric} {value:.4f} against the given targets", highlight=False)
+        out.print(f"wrote {target}", highlight=False, soft_wrap=True)
+
+
+def _free(path: Path) -> Path:
+    """`path`, or `stem-1`, `stem-2`, ... beside it: earlier predictions are never replaced."""
+    candidate, n = path, 0
+    while candidate.exists():
+        n += 1
+        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
+    return candidate
+
+
+def _show(frame, rows: int) -> None:
+    from numbers import Integral, Real
+
+    from rich.table import Table
+
+    table = Table(caption=f"first {rows} of {len(frame)}" if len(frame) > rows else None)
+    for column in frame.columns:
+        table.add_column(str(column), justify="right")
+    for values in frame.head(rows).itertuples(index=False):
+        table.add_row(*(f"{v:.4g}" if isinstance(v, Real) and not isinstance(v, Integral) else str(v) for v in values))
+    out.print(table)

@@ -1,0 +1,111 @@
+"""A finished run's predictions on new samples, or on one of its own splits.
+
+Features go through the run's saved preprocessing (nothing is refit), and the
+model's outputs come back as the data gave its targets: class labels with the
+probability of each class, or regression values in original units. Where the
+samples are labelled, each output's true value sits beside the prediction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from dlcli.data import by_name, for_model
+from dlcli.errors import ConfigError, Problem
+from dlcli.runs.rundir import atomic_write
+
+
+@dataclass
+class Predictions:
+    frame: object  # a pandas DataFrame, one row per sample: what is written
+    shown: object  # the same rows, a few columns: each output's truth, prediction and its probability
+    scores: dict[str, tuple[str, float]]  # output -> (accuracy or mae, value), where targets were given
+
+
+def on_file(run, path: Path) -> Predictions:
+    from dlcli.data import sources
+
+    if not path.is_file():
+        raise ConfigError(Problem("--input", f"no file {str(path)!r} (resolved: {path.resolve()})"))
+    part = sources.new_samples(path, run.cfg.data, run.io)
+    pre = run.preprocessor()
+    try:
+        features = pre.features(part.x)
+    except ConfigError as exc:  # the trained model cannot change: the file has to
+        raise ConfigError(Problem("--input", f"{path.name}: {exc.problems[0].message}", "give the samples as the run's training data gave them (see its config.yaml, data.*)")) from exc
+    predicted = run.model.predict(for_model(features), batch_size=run.cfg.train.batch_size, verbose=0)
+    truth = {name: _as_given(pre, values, name) for name, values in part.y.items()}
+    return _table(pre, predicted, truth)
+
+
+def on_split(run, name: str) -> Predictions:
+    dataset = run.dataset()
+    split = getattr(dataset, name)
+    if split is None:
+        raise ConfigError(Problem("--split", f"the run has no {name} split", "try --split val, or predict a file with --input"))
+    predicted, encoded = split.predict(run.model, run.cfg.train.batch_size)
+    pre = dataset.preprocessor
+    truth = by_name(encoded, [o.name for o in pre.io.outputs])
+    return _table(pre, predicted, {name: pre.decode(values, name) for name, values in truth.items()})
+
+
+def write(predictions: Predictions, path: Path) -> None:
+    """CSV, or `.npz` with one array per column."""
+    frame = predictions.frame
+    with atomic_write(path) as tmp:
+        if path.suffix == ".npz":
+            np.savez_compressed(tmp, **{str(c): frame[c].to_numpy() for c in frame.columns})
+        else:
+            frame.to_csv(tmp, index=False)
+
+
+def _as_given(pre, values: np.ndarray, name: str) -> np.ndarray:
+    """A file's targets as labels comparable with the predictions (raw, if training never saw them)."""
+    try:
+        return pre.decode(pre.target(values, name, "input"), name)
+    except ConfigError:
+        return pre.relabel(np.asarray(values), name)
+
+
+def _table(pre, predicted, truth: dict[str, np.ndarray]) -> Predictions:
+    import pandas as pd
+
+    columns: dict[str, np.ndarray] = {}
+    shown: dict[str, np.ndarray] = {}
+    scores = {}
+    outputs = by_name(predicted, [o.name for o in pre.io.outputs])
+    for name, values in outputs.items():
+        spec = next(o for o in pre.io.outputs if o.name == name)
+        decoded = pre.decode(values, name)
+        brief = "" if len(outputs) == 1 else f"{name} "
+        if name in truth:
+            columns.update(_columns(f"{name}_true", truth[name]))
+            shown.update(_columns(f"{brief}true", truth[name]))
+            scores[name] = _score(spec.kind, decoded, truth[name])
+        columns.update(_columns(name, decoded))
+        shown.update(_columns(f"{brief}predicted", decoded))
+        if spec.kind != "regression":
+            probs = values.reshape(len(values), -1)
+            if spec.kind == "binary" and probs.shape[1] == 1:  # one unit: the probability of class 1
+                columns[f"{name}_prob_{pre.class_names(name, 2)[1]}"] = probs[:, 0]
+                probs = np.concatenate([1 - probs, probs], axis=1)
+            else:
+                columns.update({f"{name}_prob_{c}": p for c, p in zip(pre.class_names(name, probs.shape[1]), probs.T)})
+            shown[f"{brief}probability"] = probs.max(axis=1)
+    return Predictions(pd.DataFrame(columns), pd.DataFrame(shown), scores)
+
+
+def _columns(name: str, values: np.ndarray) -> dict[str, np.ndarray]:
+    flat = np.asarray(values).reshape(len(values), -1)
+    if flat.shape[1] == 1:
+        return {name: flat[:, 0]}
+    return {f"{name}_{i}": flat[:, i] for i in range(flat.shape[1])}
+
+
+def _score(kind: str, predicted: np.ndarray, true: np.ndarray) -> tuple[str, float]:
+    if kind == "regression":
+        return "mae", float(np.mean(np.abs(np.asarray(predicted, "float64") - np.asarray(true, "float64").reshape(np.shape(predicted)))))
+    return "accuracy", float(np.mean(np.asarray(predicted).astype(str) == np.asarray(true).reshape(np.shape(predicted)).astype(str)))

@@ -1,0 +1,114 @@
+"""`dlcli predict`: a run's model and saved preprocessing on new samples or its own splits."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+PETS = """
+description: pets from two measurements, labelled with words
+model:
+  inputs: {x: {shape: [2]}}
+  nodes:
+    hidden: {class: Dense, units: 8, activation: relu}
+    pet: {class: Dense, units: 1, activation: sigmoid}
+  outputs:
+    pet: {loss: binary_crossentropy, metrics: [accuracy]}
+data:
+  source: csv
+  path: pets.csv
+  preprocess: {scaler: standard}
+train: {epochs: 15, batch_size: 16}
+"""
+
+
+def _train(cli, *args) -> str:
+    code, out, err = cli("-q", "train", *args)
+    assert code == 0, err
+    return out.strip().splitlines()[-1].removeprefix("run: ")
+
+
+@pytest.mark.slow
+def test_new_samples_get_word_labels_through_the_saved_scaler(cli, in_tmp):
+    rng = np.random.default_rng(0)
+    weight, height = rng.normal(10, 3, 300), rng.normal(30, 8, 300)
+    pet = np.where(2 * weight + 0.5 * height > 35, "dog", "cat")
+    pd.DataFrame({"weight": weight, "height": height, "pet": pet}).to_csv("pets.csv", index=False)
+    (in_tmp / "pets.yaml").write_text(PETS)
+    run = in_tmp / _train(cli, "recipe=./pets.yaml")
+
+    new = pd.DataFrame({"weight": [4.0, 20.0, 10.0], "height": [20.0, 45.0, 31.0]})
+    new.to_csv("new.csv", index=False)  # features only: the model's two columns
+    code, out, err = cli("predict", str(run), "--input", "new.csv")
+    assert code == 0, err
+    written = pd.read_csv(run / "predictions" / "new.csv")
+    assert list(written.columns) == ["pet", "pet_prob_dog"]
+    assert list(written.pet[:2]) == ["cat", "dog"]
+    assert list(written.pet) == ["dog" if p > 0.5 else "cat" for p in written.pet_prob_dog]
+
+    import keras
+
+    state = json.loads((run / "preprocess.json").read_text())["state"]["x"]["x"]
+    by_hand = (new.to_numpy() - state["offset"]) / state["scale"]  # the scaler fit on the training split, not refit
+    expected = keras.saving.load_model(run / "model.keras").predict(by_hand.astype("float32"), verbose=0)[:, 0]
+    np.testing.assert_allclose(written.pet_prob_dog, expected, rtol=1e-5)
+
+    new.assign(pet=["cat", "dog", "dog"]).to_csv("labelled.csv", index=False)
+    code, out, err = cli("predict", str(run), "-i", "labelled.csv", "--rows", "0")
+    assert code == 0, err
+    labelled = pd.read_csv(run / "predictions" / "labelled.csv")
+    assert list(labelled.pet_true) == ["cat", "dog", "dog"]
+    assert f"pet: accuracy {np.mean(labelled.pet == labelled.pet_true):.4f} against the given targets" in out
+
+    for args, message in [
+        (["-i", "nothing.csv"], "error: --input: no file 'nothing.csv'"),
+        (["-i", "pets.csv", "data.features=[weight,hieght]"], "error: data.features: no column 'hieght' hint: did you mean 'height'"),
+        (["-i", "labelled.csv", "-o", "new.csv"], "error: --output: new.csv exists hint: choose another path, or add --force to replace it"),
+        (["--split", "dev"], "error: --split: expected test, val or train, got 'dev'"),
+    ]:
+        code, _, err = cli("predict", str(run), *args)
+        assert code == 2 and message in " ".join(err.split())
+    pd.DataFrame({"weight": [1.0]}).to_csv("narrow.csv", index=False)
+    code, _, err = cli("predict", str(run), "-i", "narrow.csv")
+    assert code == 2 and "error: --input: narrow.csv: the model takes 2 features per sample; the data has 1" in " ".join(err.split())
+
+
+@pytest.mark.slow
+def test_a_split_is_predicted_as_evaluate_scores_it_and_never_overwritten(cli, in_tmp):
+    run = in_tmp / _train(cli, "recipe=digits_mlp", "train.epochs=3")
+    code, out, err = cli("predict", str(run))
+    assert code == 0, err
+    code, _, err = cli("evaluate", str(run))
+    assert code == 0, err
+    accuracy = json.loads((run / "eval.json").read_text())["metrics"]["accuracy"]
+    assert f"predictions: accuracy {accuracy:.4f} against the given targets" in out
+
+    first = pd.read_csv(run / "predictions" / "test.csv")
+    probs = first[[f"predictions_prob_{k}" for k in range(10)]].to_numpy()
+    assert len(first) == 360 and np.allclose(probs.sum(axis=1), 1, atol=1e-5)
+    assert (first.predictions == probs.argmax(axis=1)).all()
+    assert np.mean(first.predictions == first.predictions_true) == pytest.approx(accuracy, abs=1e-6)
+
+    code, out, err = cli("predict", str(run), "--split", "val", "-o", "val.npz")
+    assert code == 0, err
+    with np.load(in_tmp / "val.npz", allow_pickle=False) as saved:
+        assert saved["predictions"].shape == (len(saved["predictions_true"]),)
+    assert cli("predict", str(run))[0] == 0
+    assert (run / "predictions" / "test-1.csv").is_file()
+    pd.testing.assert_frame_equal(pd.read_csv(run / "predictions" / "test.csv"), first)
+
+
+@pytest.mark.slow
+def test_regression_predictions_come_back_in_original_units(cli, in_tmp):
+    from sklearn.datasets import load_diabetes
+
+    run = in_tmp / _train(cli, "recipe=diabetes_regression", "train.epochs=2")
+    code, out, err = cli("predict", str(run), "--rows", "3")
+    assert code == 0, err
+    written = pd.read_csv(run / "predictions" / "test.csv")
+    assert list(written.columns) == ["final_true", "final"]
+    assert np.isin(written.final_true.round(3), load_diabetes().target).all()  # unscaled back to the data's units
+    mae = json.loads((run / "metrics.json").read_text())["test"]["mae_original"]
+    assert np.mean(np.abs(written.final - written.final_true)) == pytest.approx(mae, rel=1e-4)
+    assert f"final: mae {mae:.4f}" in out
