@@ -15,7 +15,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from dlcli.config import Composed, compose, validate
+from dlcli.config import Composed, blaming_overrides, compose, validate
 from dlcli.errors import ConfigError, Problem, RunFailed
 from dlcli.graph import Graph
 from dlcli.runs import rundir
@@ -45,7 +45,8 @@ def prepare(recipe: str | None, overrides: list[str], config_dirs: list[str] | N
     composed = compose(recipe, overrides, config_dirs)
     if smoke:
         _shrink_for_smoke(composed.cfg)
-    return Prepared(composed, validate(composed.cfg))
+    with blaming_overrides(overrides):
+        return Prepared(composed, validate(composed.cfg))
 
 
 def _shrink_for_smoke(cfg: DictConfig) -> None:
@@ -69,7 +70,8 @@ def read_data(prepared: Prepared) -> None:
     from dlcli.data.splits import Fold
 
     cfg = prepared.cfg
-    prepared.data = data.read(cfg.data, prepared.graph, cfg.seed, Fold.of(cfg.train))
+    with blaming_overrides(prepared.composed.overrides):
+        prepared.data = data.read(cfg.data, prepared.graph, cfg.seed, Fold.of(cfg.train))
 
 
 def build(prepared: Prepared) -> Built:
@@ -80,12 +82,13 @@ def build(prepared: Prepared) -> Built:
     from dlcli.data.io import ModelIO
     from dlcli.graph import compiler, registry
 
-    registry.load_plugins(list(prepared.cfg.plugins))
     cfg = prepared.cfg
-    name = str(cfg.model.get("name") or cfg.run.name).replace("/", "_")
-    model = compiler.build(prepared.graph, name=name)
-    optimizer = compiler.optimizer_from_config(OmegaConf.to_container(cfg.optimizer, resolve=True))
-    compiler.compile_model(model, prepared.graph, optimizer)
+    with blaming_overrides(prepared.composed.overrides):
+        registry.load_plugins(list(cfg.plugins))
+        name = str(cfg.model.get("name") or cfg.run.name).replace("/", "_")
+        model = compiler.build(prepared.graph, name=name)
+        optimizer = compiler.optimizer_from_config(OmegaConf.to_container(cfg.optimizer, resolve=True))
+        compiler.compile_model(model, prepared.graph, optimizer)
     return Built(prepared, model, ModelIO.of(model, prepared.graph))
 
 
@@ -106,7 +109,8 @@ def train(
     from dlcli.runs import resume as resuming
 
     cfg, model = built.prepared.cfg, built.model
-    dataset = data_mod.load(cfg.data, built.io, cfg.seed, fold=Fold.of(cfg.train), done=built.prepared.data)
+    with blaming_overrides(built.prepared.composed.overrides):
+        dataset = data_mod.load(cfg.data, built.io, cfg.seed, fold=Fold.of(cfg.train), done=built.prepared.data)
     if dataset.note and console is not None:
         console.print(f"[yellow]note:[/] {dataset.note}", soft_wrap=True, highlight=False)
     if resume is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,7 +114,8 @@ def _compose(hydra_overrides: list[str], user: list[str], recipe: recipes.Recipe
     except ConfigCompositionException as exc:
         cause = exc.__cause__
         if isinstance(cause, OmegaConfBaseException):
-            raise ConfigError(_omegaconf_problem(cause, user, recipe)) from exc
+            base = _compose(hydra_overrides[: len(hydra_overrides) - len(user)], [], recipe) if user else None
+            raise ConfigError(_omegaconf_problem(cause, user, recipe, base)) from exc
         raise ConfigError(Problem("", str(exc).splitlines()[0])) from exc
     except HydraException as exc:
         raise ConfigError(Problem("", str(exc).splitlines()[0])) from exc
@@ -137,16 +139,34 @@ def _missing_option(exc: MissingConfigException) -> Problem:
 _TYPE_WORDS = {"Integer": "an integer", "Float": "a number", "Boolean": "true or false", "String": "a string"}
 
 
+_FROM_COMMAND_LINE = " (set on the command line)"
+
+
 def _origin(key: str, user: list[str]) -> str:
+    """Where a value came from, for keys the user's overrides set (OmegaConf keeps no line numbers)."""
     for item in user:
-        if item.lstrip("+~").split("=", 1)[0] == key:
-            return " (set on the command line)"
+        set_key = item.lstrip("+~").split("=", 1)[0]
+        if key == set_key or key.startswith(set_key + "."):
+            return _FROM_COMMAND_LINE
     return ""
 
 
-def _omegaconf_problem(err: OmegaConfBaseException, user: list[str], recipe: recipes.Recipe) -> Problem:
+@contextmanager
+def blaming_overrides(user: list[str]):
+    """Problems found after composing (graph, data, Keras checks) say so when an override set their key."""
+    try:
+        yield
+    except ConfigError as exc:
+        for problem in exc.problems:
+            if _FROM_COMMAND_LINE not in problem.message:
+                problem.message += _origin(problem.key, user)
+        raise
+
+
+def _omegaconf_problem(err: OmegaConfBaseException, user: list[str], recipe: recipes.Recipe, base: DictConfig | None) -> Problem:
     key = str(getattr(err, "full_key", "") or "")
-    origin = _origin(key, user) or f" (in {recipe.path})"
+    set_here = [k for k in (item.lstrip("+~").split("=", 1)[0] for item in user) if k == key or k.startswith(key + ".")]
+    origin = _FROM_COMMAND_LINE if set_here else f" (in {recipe.path})"
     if isinstance(err, ValidationError):
         expected = re.search(r"converted to (\w+)", str(err))
         value = re.search(r"Value '(.*?)'", str(err))
@@ -156,13 +176,20 @@ def _omegaconf_problem(err: OmegaConfBaseException, user: list[str], recipe: rec
             return Problem(key, f"expected {want}{got}{origin}")
         return Problem(key, str(err).splitlines()[0] + origin)
     if isinstance(err, (ConfigKeyError, ConfigAttributeError)):
-        return _unknown_key(key, f"unknown key{origin}")
+        return _unknown_key(key, f"unknown key{origin}", base)
     return Problem(key, str(err).splitlines()[0] + origin)
 
 
-def _unknown_key(key: str, message: str) -> Problem:
+def _unknown_key(key: str, message: str, base: DictConfig | None = None) -> Problem:
+    """Did-you-mean from the schema's keys, or for open mappings (nodes, callbacks) from the recipe's own."""
     parent, _, name = key.rpartition(".")
     siblings = _keys_at(parent)
+    if not siblings and base is not None:
+        node = OmegaConf.select(base, parent) if parent else base
+        if isinstance(node, DictConfig) and node:
+            has = f"{parent or 'the config'} has: {', '.join(map(str, node.keys()))}"
+            hint = did_you_mean(name, list(node.keys()))
+            return Problem(key, message, f"{hint} {has}" if hint else f"{has}; to add {name!r}, write +{key}=VALUE")
     hint = did_you_mean(name, siblings)
     valid = f"valid keys: {', '.join(siblings)}" if siblings else f"if you mean to add it, write +{key}=VALUE"
     return Problem(key, message, " ".join(x for x in (hint, valid) if x))

@@ -342,7 +342,7 @@ class _Expander:
             if not match:
                 self.problems.add(f"{where}.inputs", f"{item!r} is not a node name or node[i]")
             elif match["node"] not in local:
-                self.problems.add(f"{where}.inputs", f"no input or node produces {match['node']!r}", did_you_mean(match["node"], local))
+                self.problems.add(f"{where}.inputs", f"no input or node produces {match['node']!r}", did_you_mean(match["node"], local) or "inputs and nodes: " + ", ".join(local))
             else:
                 target = local[match["node"]]
                 refs.append(Ref(target.node, int(match["index"]) if match["index"] else target.index))

@@ -38,9 +38,10 @@ CASES = [
     ("no-recipe", ["train"], ["error: recipe: no recipe given"], False),
     ("bad-override-syntax", ["train", "recipe=mnist_dropout", "train.epochs"], ["error: overrides:"], False),
     ("add-needs-plus", ["check", "recipe=digits_mlp", "model.nodes.dense2.inputs=dense1"], ["error: model.nodes.dense2.inputs: unknown key (set on the command line)", "write +model.nodes.dense2.inputs=VALUE"], False),
-    ("unknown-input", ["check", "recipe=digits_mlp", "+model.nodes.dense2.inputs=dense9"], ["error: model.nodes.dense2.inputs: no input or node produces 'dense9'", "did you mean 'dense1'"], False),
-    ("unknown-layer", ["check", "recipe=digits_mlp", "model.nodes.dense1.class=Dens"], ["error: model.nodes.dense1.class: unknown layer 'Dens'", "did you mean 'Dense'"], True),
-    ("unknown-layer-kwarg", ["check", "recipe=digits_mlp", "+model.nodes.dense1.unit=4"], ["error: model.nodes.dense1.unit: Dense takes no argument 'unit'", "did you mean 'units'", "valid: "], True),
+    ("unknown-input", ["check", "recipe=digits_mlp", "+model.nodes.dense2.inputs=dense9"], ["error: model.nodes.dense2.inputs: no input or node produces 'dense9' (set on the command line)", "did you mean 'dense1'"], False),
+    ("misspelt-node", ["check", "recipe=digits_mlp", "model.nodes.dense_1.units=4"], ["error: model.nodes.dense_1: unknown key (set on the command line)", "did you mean 'dense1'", "model.nodes has: dense1, dense2, predictions"], False),
+    ("unknown-layer", ["check", "recipe=digits_mlp", "model.nodes.dense1.class=Dens"], ["error: model.nodes.dense1.class: unknown layer 'Dens' (set on the command line)", "did you mean 'Dense'"], True),
+    ("unknown-layer-kwarg", ["check", "recipe=digits_mlp", "+model.nodes.dense1.unit=4"], ["error: model.nodes.dense1.unit: Dense takes no argument 'unit' (set on the command line)", "did you mean 'units'", "valid: "], True),
     ("unknown-optimizer", ["check", "recipe=digits_mlp", "optimizer.name=adamm"], ["error: optimizer.name: unknown optimizer 'adamm'", "did you mean"], True),
     ("unknown-loss", ["check", "recipe=digits_mlp", "model.outputs.predictions.loss=categorical_crosentropy"], ["unknown loss 'categorical_crosentropy'", "did you mean 'categorical_crossentropy'"], True),
 ]
