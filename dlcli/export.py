@@ -19,7 +19,8 @@ def sample_inputs(run, n: int = 32) -> dict[str, np.ndarray]:
     except ConfigError:
         split = None
     if split is not None:
-        x = split.x if isinstance(split.x, dict) else {run.io.inputs[0].name: split.x}
+        x = split.x if split.rows is None else split.sequence(n, False)[0][0]  # streamed: its first batch
+        x = x if isinstance(x, dict) else {run.io.inputs[0].name: x}
         return {k: v[:n] for k, v in x.items()}
     from dlcli.data.sources import synthetic
 

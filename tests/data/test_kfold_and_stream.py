@@ -106,3 +106,8 @@ def test_streamed_training_and_evaluate_from_the_cli(cli, in_tmp, shards):
     code, _, err = cli("evaluate", str(run))
     assert code == 0, err
     assert json.loads((run / "eval.json").read_text())["metrics"]["accuracy"] == pytest.approx(trained["test"]["accuracy"], abs=1e-6)
+    code, out, err = cli("export", str(run), "--format", "keras")
+    assert code == 0 and "parity: max |keras - keras| = 0 on" in out, err  # on the streamed test split's first batch
+    code, out, err = cli("predict", str(run), "--rows", "0")
+    assert code == 0, err
+    assert f"out: accuracy {trained['test']['accuracy']:.4f} against the given targets" in out
