@@ -90,9 +90,12 @@ def compose(recipe_id: str | None, overrides: list[str], extra_dirs: list[str] |
 
 def _load_recipe(recipe: recipes.Recipe) -> DictConfig:
     try:
-        return OmegaConf.load(recipe.path)
+        loaded = OmegaConf.load(recipe.path)
     except Exception as exc:  # YAML syntax errors come in several types
         raise ConfigError(Problem("recipe", f"cannot read {recipe.path}: {exc}")) from exc
+    if not isinstance(loaded, DictConfig):
+        raise ConfigError(Problem("recipe", f"{recipe.path} holds a YAML list, not a mapping of config keys", "see recipes/mnist_dropout.yaml for the shape of a recipe"))
+    return loaded
 
 
 def _parse(overrides: list[str]) -> None:
@@ -112,10 +115,10 @@ def _compose(hydra_overrides: list[str], user: list[str], recipe: recipes.Recipe
     except MissingConfigException as exc:
         raise ConfigError(_missing_option(exc)) from exc
     except ConfigCompositionException as exc:
-        cause = exc.__cause__
+        cause = exc.__cause__ or exc.__context__  # Hydra chains a config file's error implicitly
         if isinstance(cause, OmegaConfBaseException):
             base = _compose(hydra_overrides[: len(hydra_overrides) - len(user)], [], recipe) if user else None
-            raise ConfigError(_omegaconf_problem(cause, user, recipe, base)) from exc
+            raise ConfigError(_omegaconf_problem(cause, user, _source(str(exc), recipe), base)) from exc
         raise ConfigError(Problem("", str(exc).splitlines()[0])) from exc
     except HydraException as exc:
         raise ConfigError(Problem("", str(exc).splitlines()[0])) from exc
@@ -163,10 +166,18 @@ def blaming_overrides(user: list[str]):
         raise
 
 
-def _omegaconf_problem(err: OmegaConfBaseException, user: list[str], recipe: recipes.Recipe, base: DictConfig | None) -> Problem:
+def _source(message: str, recipe: recipes.Recipe) -> str:
+    """The file Hydra was merging ("In 'data/mine': ..."): the recipe's path, or the group option."""
+    found = re.match(r"In '([^']+)'", message)
+    if found is None or found.group(1) == f"recipe/{recipe.name}":
+        return str(recipe.path)
+    return f"config {found.group(1)}"
+
+
+def _omegaconf_problem(err: OmegaConfBaseException, user: list[str], source: str, base: DictConfig | None) -> Problem:
     key = str(getattr(err, "full_key", "") or "")
     set_here = [k for k in (item.lstrip("+~").split("=", 1)[0] for item in user) if k == key or k.startswith(key + ".")]
-    origin = _FROM_COMMAND_LINE if set_here else f" (in {recipe.path})"
+    origin = _FROM_COMMAND_LINE if set_here else f" (in {source})"
     if isinstance(err, ValidationError):
         expected = re.search(r"converted to (\w+)", str(err))
         value = re.search(r"Value '(.*?)'", str(err))
