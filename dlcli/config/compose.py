@@ -27,7 +27,7 @@ from hydra.errors import (
     MissingConfigException,
     OverrideParseException,
 )
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException, ValidationError
 
 from dlcli import paths
@@ -116,16 +116,57 @@ def _compose(hydra_overrides: list[str], user: list[str], recipe: recipes.Recipe
         raise ConfigError(_missing_option(exc)) from exc
     except ConfigCompositionException as exc:
         cause = exc.__cause__ or exc.__context__  # Hydra chains a config file's error implicitly
+        base = _compose(hydra_overrides[: len(hydra_overrides) - len(user)], [], recipe) if user else None
+        listed = _list_problem(user, base)
+        if listed is not None:
+            raise ConfigError(listed) from exc
         if isinstance(cause, OmegaConfBaseException):
-            base = _compose(hydra_overrides[: len(hydra_overrides) - len(user)], [], recipe) if user else None
             raise ConfigError(_omegaconf_problem(cause, user, _source(str(exc), recipe), base)) from exc
-        raise ConfigError(Problem("", str(exc).splitlines()[0])) from exc
+        raise ConfigError(_override_problem(str(exc), user, base)) from exc
     except HydraException as exc:
         raise ConfigError(Problem("", str(exc).splitlines()[0])) from exc
     except yaml.YAMLError as exc:  # a group file that is not valid YAML
         raise ConfigError(Problem("", f"a config file is not valid YAML: {' '.join(str(exc).split())}")) from exc
+    except (TypeError, ValueError, KeyError) as exc:  # OmegaConf's own, when an override walks into a list
+        base = _compose(hydra_overrides[: len(hydra_overrides) - len(user)], [], recipe) if user else None
+        raise ConfigError(_list_problem(user, base) or Problem("overrides", f"{type(exc).__name__}: {exc}")) from exc
     finally:
         GlobalHydra.instance().clear()
+
+
+def _override_problem(message: str, user: list[str], base: DictConfig | None) -> Problem:
+    """`+key=v` on a key that exists, `~key` on one that does not."""
+    first = message.splitlines()[0]
+    found = re.search(r"An item is already at '([^']+)'", first)
+    if found:
+        key = found.group(1)
+        return Problem(key, f"already set, so it cannot be added{_FROM_COMMAND_LINE}", f"drop the '+': {key}=VALUE")
+    found = re.search(r"Could not delete from config. '([^']+)' does not exist", first)
+    if found:
+        return _unknown_key(found.group(1), f"nothing to delete{_FROM_COMMAND_LINE}", base)
+    return Problem("overrides", first)
+
+
+def _list_problem(user: list[str], base: DictConfig | None) -> Problem | None:
+    """An override that names a list item by a name: `model.outputs.gender.x` when outputs is a list."""
+    for item in user:
+        parts = item.lstrip("+~").split("=", 1)[0].split(".")
+        node: object = base
+        for i, part in enumerate(parts):
+            if isinstance(node, ListConfig) and not part.isdigit():
+                at = ".".join(parts[:i])
+                hint = f"its items are addressed by position ({at}.0, {at}.1, ...)"
+                if at == "model.outputs":
+                    hint = f"per-output settings of a list go in model.loss, model.loss_weights and model.metrics (e.g. model.loss_weights.{part}=...)"
+                return Problem(at, f"is a list in this config ({_brief(node)}), so {part!r} cannot index it{_FROM_COMMAND_LINE}", hint)
+            node = node.get(part) if isinstance(node, DictConfig) else node[int(part)] if isinstance(node, ListConfig) and int(part) < len(node) else None
+    return None
+
+
+def _brief(items: ListConfig) -> str:
+    if all(isinstance(v, (str, int, float)) for v in items):
+        return f"[{', '.join(map(str, items))}]"
+    return f"{len(items)} items"
 
 
 def _missing_option(exc: MissingConfigException) -> Problem:

@@ -40,6 +40,9 @@ CASES = [
     ("add-needs-plus", ["check", "recipe=digits_mlp", "model.nodes.dense2.inputs=dense1"], ["error: model.nodes.dense2.inputs: unknown key (set on the command line)", "write +model.nodes.dense2.inputs=VALUE"], False),
     ("unknown-input", ["check", "recipe=digits_mlp", "+model.nodes.dense2.inputs=dense9"], ["error: model.nodes.dense2.inputs: no input or node produces 'dense9' (set on the command line)", "did you mean 'dense1'"], False),
     ("misspelt-node", ["check", "recipe=digits_mlp", "model.nodes.dense_1.units=4"], ["error: model.nodes.dense_1: unknown key (set on the command line)", "did you mean 'dense1'", "model.nodes has: dense1, dense2, predictions"], False),
+    ("name-into-a-list", ["check", "recipe=social_multi_output", "model.outputs.gender.loss_weight=5"], ["error: model.outputs: is a list in this config ([age, income, gender]), so 'gender' cannot index it (set on the command line)", "model.loss_weights.gender="], False),
+    ("add-what-exists", ["check", "recipe=digits_mlp", "+train.epochs=3"], ["error: train.epochs: already set, so it cannot be added (set on the command line)", "drop the '+': train.epochs=VALUE"], False),
+    ("delete-what-is-not-there", ["check", "recipe=digits_mlp", "~train.epoch"], ["error: train.epoch: nothing to delete (set on the command line)", "did you mean 'epochs'"], False),
     ("unknown-layer", ["check", "recipe=digits_mlp", "model.nodes.dense1.class=Dens"], ["error: model.nodes.dense1.class: unknown layer 'Dens' (set on the command line)", "did you mean 'Dense'"], True),
     ("unknown-layer-kwarg", ["check", "recipe=digits_mlp", "+model.nodes.dense1.unit=4"], ["error: model.nodes.dense1.unit: Dense takes no argument 'unit' (set on the command line)", "did you mean 'units'", "valid: "], True),
     ("unknown-optimizer", ["check", "recipe=digits_mlp", "optimizer.name=adamm"], ["error: optimizer.name: unknown optimizer 'adamm'", "did you mean"], True),
@@ -66,6 +69,19 @@ def test_broken_yaml_in_a_group_file_is_a_config_error(tmp_path):
     assert result["code"] == 2
     assert "not valid YAML" in result["out"] and "broken.yaml" in result["out"]
     assert "Traceback" not in result["out"]
+
+
+@pytest.mark.parametrize("line, fragments", [
+    ("train: {batch_sise: 3}", ["error: train.batch_sise: unknown key (in ", "typo.yaml)", "did you mean 'batch_size'"]),
+    ("train: {epochs: two}", ["error: train.epochs: expected an integer, got 'two' (in ", "typo.yaml)"]),
+    ("- a list", ["error: recipe: ", "typo.yaml holds a YAML list, not a mapping of config keys"]),
+])
+def test_a_mistake_in_the_users_recipe_file_names_the_key_and_the_file(tmp_path, line, fragments):
+    (tmp_path / "typo.yaml").write_text(f"{line}\n" if line.startswith("-") else f"description: mine\n{line}\n")
+    result = run_cli("check", f"recipe={tmp_path / 'typo.yaml'}")
+    assert result["code"] == 2 and result["heavy"] == []
+    for fragment in fragments:
+        assert fragment in " ".join(result["out"].split())
 
 
 def test_debug_shows_the_traceback():
