@@ -8,6 +8,7 @@ creates the run directory and fills it as DESIGN.md ("Runs") lists.
 from __future__ import annotations
 
 import math
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,6 +114,7 @@ def train(
         dataset = data_mod.load(cfg.data, built.io, cfg.seed, fold=Fold.of(cfg.train), done=built.prepared.data)
     if dataset.note and console is not None:
         console.print(f"[yellow]note:[/] {dataset.note}", soft_wrap=True, highlight=False)
+    logged = _first_batch(model, dataset.train, cfg.train.batch_size)
     if resume is not None:
         run_dir = resume
     elif run_dir is None:
@@ -120,7 +122,7 @@ def train(
     else:
         run_dir.mkdir(parents=True)
     try:
-        callbacks = _callbacks(built, run_dir, dataset, console, quiet)
+        callbacks = _callbacks(built, run_dir, dataset, logged, console, quiet)
     except ConfigError:
         if resume is None:
             shutil.rmtree(run_dir, ignore_errors=True)  # nothing of the user's is in it yet
@@ -152,11 +154,30 @@ def train(
     return Result(run_dir, metrics, dataset.note)
 
 
-def _callbacks(built: Built, run_dir: Path, dataset, console, quiet: bool):
+def _first_batch(model, split, batch_size: int) -> set[str]:
+    """Evaluate one batch before any run directory exists: a loss or metric that does not suit
+    the labels fails here as a config error, and the names it logs are what callbacks may monitor."""
+    x, y = split.sequence(batch_size, False)[0] if split.rows is not None else (split.x, split.y)
+    if split.rows is None:
+        x, y = (_head(v, batch_size) for v in (x, y))
+    try:
+        return set(model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True))
+    except Exception as exc:
+        text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip().splitlines()
+        raise ConfigError(
+            Problem("model.outputs", f"Keras cannot compute the losses and metrics on a batch of this data: {text[0] if text else type(exc).__name__}", "each output's loss and metrics must suit its labels (data.preprocess.labels: one_hot, sparse)")
+        ) from exc
+
+
+def _head(values, n: int):
+    return {k: v[:n] for k, v in values.items()} if isinstance(values, dict) else values[:n]
+
+
+def _callbacks(built: Built, run_dir: Path, dataset, logged: set[str], console, quiet: bool):
     from dlcli import callbacks as cb
 
     run = cb.RunData(built.model, dataset.train, dataset.val, built.prepared.cfg.train.batch_size)
-    return cb.for_run(OmegaConf.to_container(built.prepared.cfg.callbacks, resolve=True), run_dir, run, console, quiet)
+    return cb.for_run(OmegaConf.to_container(built.prepared.cfg.callbacks, resolve=True), run_dir, run, logged, console, quiet)
 
 
 def _write_run_files(built: Built, run_dir: Path, dataset) -> None:

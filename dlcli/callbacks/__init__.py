@@ -124,11 +124,13 @@ class ForRun:
     state: Any  # RunState: what `--resume` continues from
 
 
-def for_run(specs: dict[str, Any], run_dir: Path, run: RunData, console=None, quiet: bool = False) -> ForRun:
+def for_run(specs: dict[str, Any], run_dir: Path, run: RunData, logged: set[str], console=None, quiet: bool = False) -> ForRun:
+    """`logged`: the names one evaluated batch logs, to check what users' callbacks monitor."""
     history = HistoryWriter(run_dir / "history.csv")
     best = BestCheckpoint(run_dir / "checkpoints" / "best.keras", monitor="val_loss" if run.val is not None else "loss")
     last = LastCheckpoint(run_dir / "checkpoints" / "last.keras")
     users = from_config(specs, run_dir, run)
+    logs.check_available(users, logged, run.val is not None)
     aliases = logs.LogAliases(logs.wanted(users.values()))
     state = run_state(run_dir, {**{f"callbacks.{n}": c for n, c in users.items()}, "dlcli.history": history, "dlcli.best": best})
     progress = [] if quiet else [RichProgress(console=console)]

@@ -15,6 +15,8 @@ import string
 
 import keras
 
+from dlcli.errors import Collector, did_you_mean
+
 # (name a callback may ask for, name Keras 3 may log instead)
 _SWAPS = (("acc", "accuracy"), ("accuracy", "acc"), ("lr", "learning_rate"), ("learning_rate", "lr"))
 # Metrics whose better direction Keras cannot always infer from a monitor's name.
@@ -36,6 +38,37 @@ def wanted(callbacks) -> set[str]:
                 fields = []
             names.update(f.split(".")[0].split("[")[0] for f in fields)
     return names - {"epoch", "batch"}
+
+
+def check_available(callbacks: dict, logged: set[str], validation: bool) -> None:
+    """Every name a user's callback monitors or templates is one the run will log.
+
+    `logged` is what evaluating one batch gave (loss and metrics); validation
+    adds their `val_` twins, callbacks with `adds_logs` their own names, and the
+    learning-rate callbacks `learning_rate`. Without this a typo such as
+    `val_los` fails after the first epoch, or silently does nothing.
+    """
+    available = set(logged)
+    for callback in callbacks.values():
+        available |= set(getattr(callback, "logs_added", lambda: ())())
+    if validation:
+        available |= {f"val_{k}" for k in available}
+    available |= {"learning_rate", "lr"}
+    problems = Collector()
+    for name, callback in callbacks.items():
+        for asked, key in [(n, "monitor") for n in wanted([callback]) if n == getattr(callback, "monitor", None)] + [
+            (n, "filepath") for n in wanted([callback]) if n != getattr(callback, "monitor", None)
+        ]:
+            if asked in available or alias(asked, available):
+                continue
+            where = f"callbacks.{name}.{key}"
+            if asked.startswith("val_") and not validation and (asked[4:] in available or alias(asked[4:], available)):
+                problems.add(where, f"{asked!r} needs a validation split, and this run has none", f"monitor {asked[4:]!r}, or hold out data with data.val_split")
+            else:
+                hint = did_you_mean(asked, sorted(available))
+                listing = "the run logs: " + ", ".join(sorted(k for k in available if k != "lr"))
+                problems.add(where, f"the run logs no {asked!r}", f"{hint} {listing}" if hint else listing)
+    problems.raise_if_any()
 
 
 def _ends_with(name: str, suffix: str) -> bool:

@@ -22,6 +22,9 @@ class RocAucScore(keras.callbacks.Callback):
         self.output, self.name = output, name
         self.splits: dict[str, object] = {}
 
+    def logs_added(self) -> list[str]:
+        return [self.name]  # and its val_ twin, where there is validation data
+
     def get_config(self) -> dict:
         return {"output": self.output, "name": self.name}
 

@@ -199,3 +199,20 @@ def test_a_misspelt_callback_is_a_usage_error(cli, in_tmp):
     assert code == 2
     assert "callbacks.es.class: unknown callback 'EarlyStoping'" in err and "did you mean 'EarlyStopping'" in err
     assert not (in_tmp / "outputs" / "digits_mlp").exists() or not any((in_tmp / "outputs" / "digits_mlp").iterdir())
+
+
+@pytest.mark.parametrize(
+    "args, message, hint",
+    [
+        (["callbacks=early_stopping", "callbacks.early_stopping.monitor=val_los"], "callbacks.early_stopping.monitor: the run logs no 'val_los'", "did you mean 'val_loss'"),
+        (["callbacks=early_stopping", "data.val_split=0"], "callbacks.early_stopping.monitor: 'val_loss' needs a validation split, and this run has none", "monitor 'loss'"),
+        (["+callbacks.ck={class: ModelCheckpoint, filepath: 'w-{val_acuracy:.3f}.keras'}"], "callbacks.ck.filepath: the run logs no 'val_acuracy'", "did you mean 'val_accuracy'"),
+        (["model.outputs.predictions.metrics=[auc]", "model.outputs.predictions.loss=sparse_categorical_crossentropy"], "model.outputs: Keras cannot compute the losses and metrics on a batch of this data", "must suit its labels"),
+    ],
+    ids=["monitor-typo", "val-without-validation", "template-typo", "metric-unsuited-to-labels"],
+)
+def test_what_callbacks_monitor_and_metrics_compute_is_checked_before_any_run_exists(cli, in_tmp, args, message, hint):
+    code, _, err = cli("-q", "train", "recipe=digits_mlp", "train.epochs=1", *args)
+    flat = " ".join(err.split())
+    assert code == 2 and f"error: {message}" in flat and hint in flat, err
+    assert not (in_tmp / "outputs").exists() or not any((in_tmp / "outputs").rglob("config.yaml"))
