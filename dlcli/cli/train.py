@@ -35,11 +35,11 @@ def command(
         else:
             recipe, rest = split_recipe(list(overrides or []))
             prepared, run_dir = runner.prepare(recipe, rest, dirs(config_dir), smoke=smoke), None
-            if kfold.wanted(prepared.cfg):
-                result = kfold.train_folds(prepared, console=err, quiet=State.quiet)
-                out.print(kfold.table(result))
-                out.print(f"run: {result.run_dir}", highlight=False, soft_wrap=True)
-                return
+        if kfold.wanted(prepared.cfg):
+            result = kfold.train_folds(prepared, console=err, quiet=State.quiet, parent=run_dir)
+            out.print(kfold.table(result))
+            out.print(f"run: {result.run_dir}", highlight=False, soft_wrap=True)
+            return
         runner.read_data(prepared)
         built = runner.build(prepared)
         result = runner.train(built, console=err, quiet=State.quiet, resume=run_dir)

@@ -11,12 +11,14 @@ every fold; each fold's validation split is its held-out fold.
 from __future__ import annotations
 
 import copy
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from omegaconf import OmegaConf
 
+from dlcli.errors import Interrupted
 from dlcli.runs import rundir
 
 
@@ -33,22 +35,36 @@ def wanted(cfg) -> bool:
     return cfg.train.kfold >= 2 and cfg.train.fold is None
 
 
-def train_folds(prepared, console=None, quiet: bool = False) -> KFoldResult:
+def train_folds(prepared, console=None, quiet: bool = False, parent: Path | None = None) -> KFoldResult:
+    """Train every fold into a new parent run; or, given the `parent` of an interrupted one,
+    keep its finished folds, resume the fold that was cut short and train the rest."""
     from dlcli import runner
 
     cfg = prepared.cfg
     k = int(cfg.train.kfold)
     first = _fold(prepared, 1)
     runner.read_data(first)  # data mistakes surface before Keras is imported, and before any run directory exists
-    parent = rundir.create(cfg.run.dir, cfg.run.name)
-    rundir.write_text(parent / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
-    rundir.write_text(parent / "overrides.yaml", OmegaConf.to_yaml(OmegaConf.create({"recipe": str(prepared.composed.recipe.path), "overrides": prepared.composed.overrides})))
+    if parent is None:
+        parent = rundir.create(cfg.run.dir, cfg.run.name)
+        rundir.write_text(parent / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+        rundir.write_text(parent / "overrides.yaml", OmegaConf.to_yaml(OmegaConf.create({"recipe": str(prepared.composed.recipe.path), "overrides": prepared.composed.overrides})))
     folds = []
     for index in range(1, k + 1):
+        fold_dir = parent / f"fold-{index}"
+        if (fold_dir / "model.keras").is_file() and (fold_dir / "metrics.json").is_file():
+            folds.append(json.loads((fold_dir / "metrics.json").read_text()))
+            if console is not None:
+                console.print(f"fold {index}/{k}: finished earlier, kept", highlight=False)
+            continue
         fold = first if index == 1 else _fold(prepared, index)
-        if index > 1:
+        if fold.data is None:
             runner.read_data(fold)
-        result = runner.train(runner.build(fold), console=console, quiet=quiet, run_dir=parent / f"fold-{index}")
+        resume = fold_dir if fold_dir.is_dir() else None
+        try:
+            result = runner.train(runner.build(fold), console=console, quiet=quiet, run_dir=fold_dir, resume=resume)
+        except Interrupted as exc:  # the whole K-fold run resumes, not the fold alone
+            exc.problems[-1].hint = f"resume with: dlcli train --resume {parent}"
+            raise
         folds.append(result.metrics)
         if console is not None:
             shown = ", ".join(f"{name} {value:.4f}" for name, value in result.metrics.get("val", {}).items())

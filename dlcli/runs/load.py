@@ -48,7 +48,7 @@ def open_run(path: Path, overrides: list[str] = ()) -> Run:
     graph = validate(cfg)
     model_file = path / "model.keras"
     if not model_file.is_file() and (path / "fold-1").is_dir():
-        raise ConfigError(Problem("RUN", f"{path} is a K-fold run: its models are in fold-1/ ... fold-{cfg.train.kfold}/", f"evaluate one fold: {path / 'fold-1'}"))
+        raise ConfigError(Problem("RUN", f"{path} is a K-fold run: its models are in fold-1/ ... fold-{cfg.train.kfold}/", f"give one fold instead, e.g. {path / 'fold-1'}"))
     if not model_file.is_file():
         raise ConfigError(Problem("RUN", f"{path} has no model.keras (the run did not finish)", "resume it or evaluate a finished run"))
     keras = backend.setup()

@@ -2,6 +2,7 @@
 the training thread, each training row once per epoch."""
 
 import json
+import shutil
 import threading
 from pathlib import Path
 
@@ -42,6 +43,21 @@ def test_kfold_trains_each_fold_into_one_run_and_reports_mean_and_std(cli, in_tm
     assert evaluated["metrics"]["accuracy"] == pytest.approx(summary["folds"][1]["val"]["accuracy"], abs=1e-6)
     code, _, err = cli("evaluate", str(parent))
     assert code == 2 and "is a K-fold run" in err
+
+    # Cut short in fold 2 (its first epoch saved), before fold 3: --resume keeps fold 1,
+    # resumes fold 2, trains fold 3, and ends where the uninterrupted run did.
+    for name in ("model.keras", "metrics.json"):
+        (parent / "fold-2" / name).unlink()
+    shutil.rmtree(parent / "fold-3")
+    kept = (parent / "fold-1" / "model.keras").stat().st_mtime_ns
+    code, out, err = cli("-q", "train", "--resume", str(parent))
+    assert code == 0, err
+    assert run_dir_of(out, in_tmp) == parent and (parent / "fold-1" / "model.keras").stat().st_mtime_ns == kept
+    resumed = json.loads((parent / "metrics.json").read_text())
+    assert resumed["folds"][0] == summary["folds"][0]
+    for k in (1, 2):
+        for split, metrics in summary["folds"][k].items():
+            assert resumed["folds"][k][split] == pytest.approx(metrics, abs=1e-6)
 
 
 @pytest.fixture
