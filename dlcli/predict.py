@@ -26,16 +26,8 @@ class Predictions:
 
 
 def on_file(run, path: Path) -> Predictions:
-    from dlcli.data import sources
-
-    if not path.is_file():
-        raise ConfigError(Problem("--input", f"no file {str(path)!r} (resolved: {path.resolve()})"))
-    part = sources.new_samples(path, run.cfg.data, run.io)
+    part, features = run.samples(path)
     pre = run.preprocessor()
-    try:
-        features = pre.features(part.x)
-    except ConfigError as exc:  # the trained model cannot change: the file has to
-        raise ConfigError(Problem("--input", f"{path.name}: {exc.problems[0].message}", "give the samples as the run's training data gave them (see its config.yaml, data.*)")) from exc
     predicted = run.model.predict(for_model(features), batch_size=run.cfg.train.batch_size, verbose=0)
     truth = {name: _as_given(pre, values, name) for name, values in part.y.items()}
     return _table(pre, predicted, truth)

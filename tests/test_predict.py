@@ -60,6 +60,12 @@ def test_new_samples_get_word_labels_through_the_saved_scaler(cli, in_tmp):
     labelled = pd.read_csv(run / "predictions" / "labelled.csv")
     assert list(labelled.pet_true) == ["cat", "dog", "dog"]
     assert f"pet: accuracy {np.mean(labelled.pet == labelled.pet_true):.4f} against the given targets" in out
+    code, _, err = cli("evaluate", str(run), "--input", "labelled.csv")  # every row scored, none re-split
+    assert code == 0, err
+    scored = json.loads((run / "eval.json").read_text())
+    assert scored["samples"] == 3 and scored["metrics"]["accuracy"] == pytest.approx(np.mean(labelled.pet == labelled.pet_true))
+    code, _, err = cli("evaluate", str(run), "--input", "new.csv")
+    assert code == 2 and "error: --input: new.csv has no targets for pet (data.target)" in " ".join(err.split())
 
     for args, message in [
         (["-i", "nothing.csv"], "error: --input: no file 'nothing.csv'"),

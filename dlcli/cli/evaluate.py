@@ -15,8 +15,9 @@ HELP = "Reload a run's model and preprocessing and evaluate on its test split; w
 
 def command(
     run: Annotated[str, typer.Argument(help="run directory, run id (RECIPE/STAMP), latest or RECIPE/latest")],
-    overrides: Annotated[Optional[List[str]], typer.Argument(help="overrides of the run's config, e.g. data.path=other.npz", show_default=False)] = None,
-    split: Annotated[str, typer.Option(help="which split to evaluate: test, val or train")] = "test",
+    overrides: Annotated[Optional[List[str]], typer.Argument(help="overrides of the run's config, e.g. data.test_path=other.csv", show_default=False)] = None,
+    input: Annotated[Optional[Path], typer.Option("--input", "-i", help="CSV or .npz of labelled samples, with the training data's columns or arrays: every row is scored")] = None,
+    split: Annotated[str, typer.Option(help="without --input: which split to evaluate (test, val or train)")] = "test",
     runs_dir: RunsRoot = Path("outputs"),
 ) -> None:
     from rich.table import Table
@@ -30,13 +31,16 @@ def command(
         if split not in ("test", "val", "train"):
             raise ConfigError(Problem("--split", f"expected test, val or train, got {split!r}"))
         opened = open_run(find(run, runs_dir), list(overrides or []))
-        dataset = opened.dataset()
-        chosen = getattr(dataset, split)
-        if chosen is None:
-            raise ConfigError(Problem("--split", f"the run has no {split} split", "try --split val, or give data with a test set"))
-        metrics = evaluate_split(opened.model, chosen, opened.cfg.train.batch_size, dataset.preprocessor)
-        write_json(opened.path / "eval.json", {"split": split, "samples": len(chosen), "metrics": metrics, "overrides": list(overrides or [])})
-        table = Table(title=f"{split} metrics ({len(chosen)} samples)", title_justify="left")
+        if input is not None:
+            chosen, what, pre = opened.labelled(input), str(input), opened.preprocessor()
+        else:
+            dataset = opened.dataset()
+            chosen, what, pre = getattr(dataset, split), split, dataset.preprocessor
+            if chosen is None:
+                raise ConfigError(Problem("--split", f"the run has no {split} split", "try --split val, or score a file with --input"))
+        metrics = evaluate_split(opened.model, chosen, opened.cfg.train.batch_size, pre)
+        write_json(opened.path / "eval.json", {"split": what, "samples": len(chosen), "metrics": metrics, "overrides": list(overrides or [])})
+        table = Table(title=f"{what} metrics ({len(chosen)} samples)", title_justify="left")
         table.add_column("metric")
         table.add_column("value", justify="right")
         for name, value in metrics.items():

@@ -21,6 +21,29 @@ class Run:
     io: Any
     preprocess: dict
 
+    def samples(self, path: Path):
+        """A file of samples (`--input`) read as the training data was: (raw Part, model-ready features)."""
+        from dlcli.data import sources
+
+        if not path.is_file():
+            raise ConfigError(Problem("--input", f"no file {str(path)!r} (resolved: {path.resolve()})"))
+        part = sources.new_samples(path, self.cfg.data, self.io)
+        try:
+            return part, self.preprocessor().features(part.x)
+        except ConfigError as exc:  # the trained model cannot change: the file has to
+            raise ConfigError(Problem("--input", f"{path.name}: {exc.problems[0].message}", "give the samples as the run's training data gave them (see its config.yaml, data.*)")) from exc
+
+    def labelled(self, path: Path):
+        """A file of samples with their targets, as a split to evaluate."""
+        from dlcli.data import Split, for_model
+
+        part, features = self.samples(path)
+        missing = [o.name for o in self.io.outputs if o.name not in part.y]
+        if missing:
+            raise ConfigError(Problem("--input", f"{path.name} has no targets for {', '.join(missing)} (data.target)", f"to score it, give the targets; to label it, dlcli predict {self.path} --input {path}"))
+        pre = self.preprocessor()
+        return Split(for_model(features), for_model(pre.encode(pre.targets(part.y, "input"), self.io)))
+
     def preprocessor(self):
         """The preprocessing fitted when the run trained, ready to apply to new samples."""
         from dlcli.data.preprocess import Preprocessor
