@@ -9,12 +9,25 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from typer.core import TyperGroup
 
 import dlcli
 from dlcli.cli import check, evaluate, export, predict, recipes, show, smoke, train
 from dlcli.cli._common import State
 
+GLOBAL_FLAGS = ("--debug", "--quiet", "-q")
+
+
+class _Group(TyperGroup):
+    """Global flags are accepted after the command too (`dlcli check recipe=x --debug`), as users type them."""
+
+    def parse_args(self, ctx, args):
+        flags = [a for a in args if a in GLOBAL_FLAGS]
+        return super().parse_args(ctx, flags + [a for a in args if a not in GLOBAL_FLAGS])
+
+
 app = typer.Typer(
+    cls=_Group,
     name="dlcli",
     help="Declarative deep-learning experiments: Hydra configs compiled to Keras 3 models on JAX.",
     no_args_is_help=True,

@@ -84,8 +84,9 @@ def test_a_mistake_in_the_users_recipe_file_names_the_key_and_the_file(tmp_path,
         assert fragment in " ".join(result["out"].split())
 
 
-def test_debug_shows_the_traceback():
-    result = run_cli("--debug", "train", "recipe=mnist_dropout", "train.epochs=abc")
+@pytest.mark.parametrize("args", [["--debug", "train", "recipe=mnist_dropout", "train.epochs=abc"], ["train", "recipe=mnist_dropout", "train.epochs=abc", "--debug"]], ids=["before", "after"])
+def test_debug_shows_the_traceback(args):
+    result = run_cli(*args)
     assert result["code"] == 2
     assert "Traceback" in result["out"]
 
