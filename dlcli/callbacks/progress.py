@@ -1,4 +1,5 @@
-"""Rich progress: one bar per epoch with loss/metrics and ETA.
+"""Rich progress: a live bar for the running epoch (loss/metrics, ETA), then one
+full line per finished epoch, which also is all that non-terminals (CI logs) get.
 
 Reading a metric forces JAX to finish the step, so the bar reads the logs at
 most a few times a second rather than after every batch: the display must not
@@ -41,7 +42,7 @@ class RichProgress(keras.callbacks.Callback):
             TimeRemainingColumn(),
             TextColumn("{task.fields[metrics]}"),
             console=self.console,
-            transient=False,
+            transient=True,
             auto_refresh=False,
         )
         self._progress.start()
@@ -49,6 +50,7 @@ class RichProgress(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         self._task = self._progress.add_task(f"epoch {epoch + 1}/{self._epochs}", total=self._steps, metrics="")
         self._last = 0.0
+        self._started = time.monotonic()
 
     def on_train_batch_end(self, batch, logs=None):
         now = time.monotonic()
@@ -59,7 +61,9 @@ class RichProgress(keras.callbacks.Callback):
         self._progress.refresh()
 
     def on_epoch_end(self, epoch, logs=None):
-        self._progress.update(self._task, completed=self._steps or 1, total=self._steps or 1, metrics=_fmt(logs or {}))
+        self._progress.remove_task(self._task)
+        seconds = time.monotonic() - self._started
+        self._progress.console.print(f"[bold]epoch {epoch + 1}/{self._epochs}[/]  {seconds:.1f}s  {_fmt(logs or {})}", soft_wrap=True, highlight=False)
         self._progress.refresh()
 
     def on_train_end(self, logs=None):
