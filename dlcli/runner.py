@@ -114,6 +114,8 @@ def train(
         dataset = data_mod.load(cfg.data, built.io, cfg.seed, fold=Fold.of(cfg.train), done=built.prepared.data)
     if dataset.note and console is not None:
         console.print(f"[yellow]note:[/] {dataset.note}", soft_wrap=True, highlight=False)
+    if resume is None:
+        _adapt(model, dataset.train)
     logged = _first_batch(model, dataset.train, cfg.train.batch_size)
     if resume is not None:
         run_dir = resume
@@ -152,6 +154,27 @@ def train(
 
     plots.training_curves(history, run_dir / "plots", outputs=list(built.prepared.graph.outputs))
     return Result(run_dir, metrics, dataset.note)
+
+
+def _adapt(model, split) -> None:
+    """Adapt Normalization layers to the training split, as a Keras user calls `layer.adapt(x_train)`.
+
+    Only a layer reading a model input directly can be adapted (on that input's
+    array); one given `mean` and `variance` keeps them. A resumed run restores
+    the adapted statistics with the other weights.
+    """
+    import keras
+
+    for layer in model.layers:
+        if not isinstance(layer, keras.layers.Normalization) or layer.input_mean is not None:
+            continue
+        where = f"model.nodes.{layer.name}"
+        sources = [t._keras_history.operation for node in layer._inbound_nodes for t in node.input_tensors]
+        if len(sources) != 1 or not isinstance(sources[0], keras.layers.InputLayer):
+            raise ConfigError(Problem(where, "Normalization learns its mean and variance from data (adapt), and dlcli adapts it only on a model input", "put it right after an input, give mean: and variance:, or scale with data.preprocess.scaler=standard"))
+        if split.rows is not None:
+            raise ConfigError(Problem(where, "Normalization cannot be adapted on streamed data (data.stream=true)", "give mean: and variance:, or scale with data.preprocess.scaler=standard"))
+        layer.adapt(split.x[sources[0].name] if isinstance(split.x, dict) else split.x)
 
 
 def _first_batch(model, split, batch_size: int) -> set[str]:
