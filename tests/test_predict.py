@@ -75,6 +75,10 @@ def test_new_samples_get_word_labels_through_the_saved_scaler(cli, in_tmp):
     ]:
         code, _, err = cli("predict", str(run), *args)
         assert code == 2 and message in " ".join(err.split())
+    code, _, err = cli("evaluate", str(run), "train.epochs=3")
+    assert code == 2 and "error: train.epochs: a finished run keeps its model and training settings: only data.* may be overridden" in " ".join(err.split())
+    code, _, err = cli("evaluate", str(run), "data.lmit=3")
+    assert code == 2 and "did you mean 'limit'" in err
     pd.DataFrame({"weight": [1.0]}).to_csv("narrow.csv", index=False)
     code, _, err = cli("predict", str(run), "-i", "narrow.csv")
     assert code == 2 and "error: --input: narrow.csv: the model takes 2 features per sample; the data has 1" in " ".join(err.split())

@@ -143,7 +143,7 @@ def _override_problem(message: str, user: list[str], base: DictConfig | None) ->
         return Problem(key, f"already set, so it cannot be added{_FROM_COMMAND_LINE}", f"drop the '+': {key}=VALUE")
     found = re.search(r"Could not delete from config. '([^']+)' does not exist", first)
     if found:
-        return _unknown_key(found.group(1), f"nothing to delete{_FROM_COMMAND_LINE}", base)
+        return unknown_key(found.group(1), f"nothing to delete{_FROM_COMMAND_LINE}", base)
     return Problem("overrides", first)
 
 
@@ -228,11 +228,11 @@ def _omegaconf_problem(err: OmegaConfBaseException, user: list[str], source: str
             return Problem(key, f"expected {want}{got}{origin}")
         return Problem(key, str(err).splitlines()[0] + origin)
     if isinstance(err, (ConfigKeyError, ConfigAttributeError)):
-        return _unknown_key(key, f"unknown key{origin}", base)
+        return unknown_key(key, f"unknown key{origin}", base)
     return Problem(key, str(err).splitlines()[0] + origin)
 
 
-def _unknown_key(key: str, message: str, base: DictConfig | None = None) -> Problem:
+def unknown_key(key: str, message: str, base: DictConfig | None = None) -> Problem:
     """Did-you-mean from the schema's keys, or for open mappings (nodes, callbacks) from the recipe's own."""
     parent, _, name = key.rpartition(".")
     siblings = _keys_at(parent)
@@ -263,4 +263,4 @@ def _check_schema(cfg: DictConfig, user: list[str]) -> None:
         OmegaConf.merge(OmegaConf.structured(schema.Config), OmegaConf.to_container(cfg))
     except OmegaConfBaseException as err:
         key = str(getattr(err, "full_key", "") or "")
-        raise ConfigError(_unknown_key(key, f"not a key of the schema{_origin(key, user)}")) from err
+        raise ConfigError(unknown_key(key, f"not a key of the schema{_origin(key, user)}")) from err

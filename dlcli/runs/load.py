@@ -11,6 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from dlcli.config.schema import Config
 from dlcli.errors import ConfigError, Problem
+from dlcli.runs.resume import apply
 
 
 @dataclass
@@ -63,11 +64,11 @@ def open_run(path: Path, overrides: list[str] = ()) -> Run:
     from dlcli.config.validate import validate
 
     cfg = OmegaConf.merge(OmegaConf.structured(Config), OmegaConf.load(path / "config.yaml"))
-    if overrides:
-        try:
-            cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(overrides)))
-        except Exception as exc:
-            raise ConfigError(Problem("overrides", str(exc).splitlines()[0])) from exc
+    for item in overrides:  # the model is trained: only where its data comes from may change
+        key = item.lstrip("+~").split("=", 1)[0]
+        if not key.startswith("data."):
+            raise ConfigError(Problem(key, "a finished run keeps its model and training settings: only data.* may be overridden", "e.g. data.test_path=other.csv, or score a file with --input"))
+    apply(cfg, list(overrides))
     graph = validate(cfg)
     model_file = path / "model.keras"
     if not model_file.is_file() and (path / "fold-1").is_dir():

@@ -249,7 +249,7 @@ def reopen(run: str, overrides: list[str], root: str | Path):
     run_dir = rundir.find(run, root)
     saved = OmegaConf.merge(OmegaConf.structured(Config), OmegaConf.load(run_dir / "config.yaml"))
     cfg = saved.copy()
-    _apply(cfg, overrides)
+    apply(cfg, overrides)
     _refuse_changes(OmegaConf.to_container(saved, resolve=True), OmegaConf.to_container(cfg, resolve=True))
     _check_progress(run_dir, cfg)
     graph = validate(cfg)
@@ -258,9 +258,11 @@ def reopen(run: str, overrides: list[str], root: str | Path):
     return Prepared(Composed(cfg, recipe, list(overrides)), graph), run_dir
 
 
-def _apply(cfg: DictConfig, overrides: list[str]) -> None:
+def apply(cfg: DictConfig, overrides: list[str]) -> None:
     """Hydra's override grammar (key=value, +key=value, ~key) on a saved config."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from dlcli.config.compose import unknown_key
     from hydra.errors import OverrideParseException
     from omegaconf.errors import OmegaConfBaseException
 
@@ -276,12 +278,12 @@ def _apply(cfg: DictConfig, overrides: list[str]) -> None:
                 parent, _, leaf = key.rpartition(".")
                 node = OmegaConf.select(cfg, parent) if parent else cfg
                 if not exists:
-                    raise ConfigError(Problem(key, "cannot delete a key the run's config does not have"))
+                    raise ConfigError(unknown_key(key, "cannot delete a key the run's config does not have", cfg))
                 del node[leaf]
             elif override.is_sweep_override():
                 raise ConfigError(Problem(key, "a resumed run takes one value, not a sweep"))
             elif not exists and not override.is_add():
-                raise ConfigError(Problem(key, "the run's config has no such key", f"to add it, write +{key}=..."))
+                raise ConfigError(unknown_key(key, "the run's config has no such key", cfg))
             else:
                 OmegaConf.update(cfg, key, override.value(), merge=False, force_add=override.is_add())
         except OmegaConfBaseException as exc:

@@ -206,7 +206,7 @@ def test_a_finished_run_trains_longer_exactly_like_a_longer_run(finished, tmp_pa
         (["train.epochs=2"], "train.epochs", ["has trained 2 epochs", "N > 2"]),
         (["train.epochs=1"], "train.epochs", ["leaves nothing to do"]),
         (["recipe=mnist"], "recipe", ["its own recipe"]),
-        (["train.epoch=5"], "train.epoch", ["no such key", "+train.epoch"]),
+        (["train.epoch=5"], "train.epoch", ["no such key", "did you mean 'epochs'"]),
         (["~model.nodes.dense1"], "model.nodes.dense1.activation", ["--resume cannot change this"]),
         (["+callbacks.es={class: EarlyStopping}", "data.limit=10"], "data.limit", ["the run has None"]),
     ],
