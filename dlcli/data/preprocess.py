@@ -13,9 +13,9 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from dlcli.data.io import ModelIO, OutputSpec
+from dlcli.data.io import BINARY_LOSSES, ONE_HOT_LOSSES, SPARSE_LOSSES, ModelIO, OutputSpec
 from dlcli.data.splits import Part
-from dlcli.errors import ConfigError, Problem
+from dlcli.errors import ConfigError, Problem, did_you_mean
 
 SCALERS = ("none", "standard", "minmax")
 LABELS = ("auto", "one_hot", "sparse", "none")
@@ -47,7 +47,7 @@ class Preprocessor:
             for name in seen:
                 seen[name].update(np.unique(self.relabel(np.asarray(part.y[name]), name)).tolist())
             for name, scaler in y_scalers.items():
-                scaler.partial_fit(_flat(np.asarray(part.y[name], dtype="float64")))
+                scaler.partial_fit(_flat(_numbers(np.asarray(part.y[name]), self._output(name))))
         self.state = {
             "x": {name: _scaler_state(x_kind, s) for name, s in x_scalers.items()},
             "y": {name: _scaler_state(y_kind, s) for name, s in y_scalers.items()},
@@ -85,7 +85,7 @@ class Preprocessor:
         spec = self._output(name)
         values = self.relabel(np.asarray(values), name)
         if spec.kind == "regression" and self._format(spec) == "none":
-            values = values.astype("float32")
+            values = _numbers(values, spec).astype("float32")
             return _scale(values, self.state["y"][name]) if name in self.state.get("y", {}) else values
         return self._class_ids(values, spec, split)
 
@@ -199,6 +199,28 @@ class Preprocessor:
 
     def _output(self, name: str) -> OutputSpec:
         return next(o for o in self.io.outputs if o.name == name)
+
+
+CLASSIFICATION_LOSSES = (*BINARY_LOSSES, *ONE_HOT_LOSSES, *SPARSE_LOSSES)
+
+
+def _numbers(values: np.ndarray, spec: OutputSpec) -> np.ndarray:
+    """Regression targets as float64; labels such as 'no' mean the loss was meant to classify."""
+    if values.dtype.kind in "biuf":
+        return values.astype("float64")
+    labels = sorted({str(v) for v in values.reshape(-1).tolist() if not _is_number(v)})
+    if labels:
+        hint = did_you_mean(spec.loss_name, CLASSIFICATION_LOSSES) or "labels take a classification loss: " + ", ".join(CLASSIFICATION_LOSSES)
+        raise ConfigError(Problem(f"model.outputs.{spec.name}.loss", f"the targets are labels like {labels[0]!r} but {spec.loss_name!r} treats them as numbers", hint))
+    return values.astype("float64")
+
+
+def _is_number(value: Any) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def _numeric(values: set) -> bool:

@@ -123,3 +123,59 @@ def test_mnist_offline_falls_back_to_the_shipped_subset_and_says_so(results):
     assert result["code"] == 0, result["out"]
     text = " ".join(result["out"].split())
     assert "MNIST could not be downloaded (no network" in text and "5,000-sample MNIST subset" in text
+
+
+# --- One mistake at a time, in this interpreter: each test writes its own tiny file ---------
+
+FIVE = """\
+description: five features, one output
+model:
+  inputs: {input: {shape: [5]}}
+  nodes: {out: {class: Dense, units: 1, activation: sigmoid}}
+  outputs: {out: {loss: binary_crossentropy}}
+data:
+  source: csv
+  path: five.csv
+  target: label
+train: {epochs: 1}
+"""
+
+
+def five_columns(where, label, name="five.csv", rows=60):
+    """a..e normal floats and a `label` column from `label(i)`; the recipe five.yaml beside it."""
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame({c: rng.normal(size=rows) for c in "abcde"})
+    table["label"] = [label(i) for i in range(rows)]
+    table.to_csv(where / name, index=False)
+    (where / "five.yaml").write_text(FIVE)
+    return where / name
+
+
+def failing(cli, *args):
+    """The one screen a data mistake prints (exit 2, no traceback), spaces normalised."""
+    code, out, err = cli("train", "recipe=./five.yaml", *args)
+    text = out + err
+    assert code == 2, text
+    assert "Traceback" not in text
+    return " ".join(text.split())
+
+
+@pytest.mark.parametrize(
+    "loss, hint",
+    [
+        ("binary_crossentropi", "did you mean 'binary_crossentropy'"),
+        ("mse", "labels take a classification loss: binary_crossentropy, "),
+        ("kl_divergence", "sparse_categorical_crossentropy"),
+    ],
+)
+def test_string_labels_with_a_regression_loss_name_the_loss(cli, in_tmp, loss, hint):
+    five_columns(in_tmp, lambda i: "yes" if i % 2 else "no")
+    text = failing(cli, f"model.outputs.out.loss={loss}")
+    assert f"error: model.outputs.out.loss: the targets are labels like 'no' but '{loss}' treats them as numbers" in text
+    assert f"hint: {hint}" in text or hint in text.split("hint: ", 1)[1]
+
+
+def test_string_labels_with_a_scaled_regression_target_name_the_loss(cli, in_tmp):
+    five_columns(in_tmp, lambda i: "yes" if i % 2 else "no")
+    text = failing(cli, "model.outputs.out.loss=mse", "data.preprocess.target_scaler=standard")
+    assert "error: model.outputs.out.loss: the targets are labels like 'no' but 'mse' treats them as numbers" in text
