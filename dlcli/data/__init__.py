@@ -147,6 +147,7 @@ def _read(cfg, io: ModelIO, seed: int, fold: Fold | None, state: dict | None) ->
             given["val"] = raw.val
         else:  # the K validation folds come from training and validation data together
             pool = Part.concat([pool, raw.val])
+    pre.check_labels(pool.y)  # before stratifying on them: a price is no class id
     labels = splits.class_labels(pool.y, io) if cfg.stratify else None
     index = splits.assign(len(pool), labels, cfg, seed, fold, tuple(given))
     parts = {name: pool.take(idx) for name, idx in index.items()} | given
@@ -168,6 +169,7 @@ def _read_stream(cfg, io: ModelIO, seed: int, fold: Fold | None, pre: Preprocess
     given = {split: files(cfg[f"{split}_path"], f"data.{split}_path") for split in ("val", "test") if cfg[f"{split}_path"]}
     if fold is not None and "val" in given:  # the K validation folds come from training and validation files together
         pool, targets = shards.merge((pool, targets), given.pop("val")[:2])
+    pre.check_labels(targets)
     labels = splits.class_labels(targets, io) if cfg.stratify else None
     index = splits.assign(len(pool), labels, cfg, seed, fold, tuple(given))
     rows = {name: Rows(pool, idx) for name, idx in index.items()} | {name: Rows(s, np.arange(len(s))) for name, (s, _, _) in given.items()}

@@ -89,6 +89,15 @@ class Preprocessor:
             return _scale(values, self.state["y"][name]) if name in self.state.get("y", {}) else values
         return self._class_ids(values, spec, split)
 
+    def check_labels(self, y: dict[str, np.ndarray]) -> None:
+        """Before splitting: classification targets are whole numbers or strings (a price is no class id)."""
+        for spec in self.io.outputs:
+            if spec.name not in y or spec.kind == "regression" and self._format(spec) == "none":
+                continue
+            values = self.relabel(np.asarray(y[spec.name]), spec.name)
+            if not (values.ndim == 2 and values.shape[1] > 1):  # one-hot (or multi-label) rows are checked as such
+                _check_whole(values, spec, "the targets")
+
     def encode(self, y: dict[str, np.ndarray], io: ModelIO) -> dict[str, np.ndarray]:
         """The label format each output's loss takes, checked against its number of units."""
         return {spec.name: self._encode(y[spec.name], spec) for spec in io.outputs}
@@ -170,8 +179,7 @@ class Preprocessor:
             return values.astype("float32")
         if not np.issubdtype(values.dtype, np.number) and values.dtype != bool:
             raise ConfigError(Problem("data.target", f"output {spec.name!r} has non-numeric labels the training split never had"))
-        if values.size and not np.all(np.mod(values, 1) == 0):
-            raise ConfigError(Problem(f"model.outputs.{spec.name}.loss", f"{spec.loss_name} takes class labels, but the {split} targets are not whole numbers (e.g. {values.flat[np.argmax(np.mod(values, 1) != 0)]!r})", "use a regression loss such as mean_squared_error"))
+        _check_whole(values, spec, f"the {split} targets")
         values = values.astype("int64")
         if values.size and values.min() < 0:
             raise ConfigError(Problem(f"model.outputs.{spec.name}", f"class labels must be 0 or more; the {split} split has {values.min()}"))
@@ -213,6 +221,17 @@ def _numbers(values: np.ndarray, spec: OutputSpec) -> np.ndarray:
         hint = did_you_mean(spec.loss_name, CLASSIFICATION_LOSSES) or "labels take a classification loss: " + ", ".join(CLASSIFICATION_LOSSES)
         raise ConfigError(Problem(f"model.outputs.{spec.name}.loss", f"the targets are labels like {labels[0]!r} but {spec.loss_name!r} treats them as numbers", hint))
     return values.astype("float64")
+
+
+def _check_whole(values: np.ndarray, spec: OutputSpec, which: str) -> None:
+    """Class labels must be whole numbers or strings: 94.475 means the loss was meant to regress."""
+    if values.dtype.kind != "f" or not values.size:
+        return
+    fractional = np.mod(values, 1) != 0
+    if fractional.any():
+        example = values.flat[int(np.argmax(fractional))].item()  # 94.475, not np.float64(94.475)
+        distinct = len(np.unique(values))
+        raise ConfigError(Problem(f"model.outputs.{spec.name}.loss", f"{spec.loss_name} takes class labels, which must be whole numbers or strings; {which} are not ({distinct} distinct values, e.g. {example!r})", "use a regression loss such as mean_squared_error"))
 
 
 def _is_number(value: Any) -> bool:

@@ -179,3 +179,12 @@ def test_string_labels_with_a_scaled_regression_target_name_the_loss(cli, in_tmp
     five_columns(in_tmp, lambda i: "yes" if i % 2 else "no")
     text = failing(cli, "model.outputs.out.loss=mse", "data.preprocess.target_scaler=standard")
     assert "error: model.outputs.out.loss: the targets are labels like 'no' but 'mse' treats them as numbers" in text
+
+
+@pytest.mark.parametrize("stratify", ["true", "false"])
+def test_continuous_target_with_a_classification_loss_is_caught_before_the_split(cli, in_tmp, stratify):
+    five_columns(in_tmp, lambda i: 50 + 1.125 * i)  # a price: 60 distinct values
+    text = failing(cli, f"data.stratify={stratify}")
+    assert "error: model.outputs.out.loss: binary_crossentropy takes class labels, which must be whole numbers or strings; the targets are not (60 distinct values, e.g. 51.125)" in text
+    assert "hint: use a regression loss such as mean_squared_error" in text
+    assert "np.float64" not in text and "stratified" not in text and "too few members" not in text
