@@ -188,3 +188,41 @@ def test_continuous_target_with_a_classification_loss_is_caught_before_the_split
     assert "error: model.outputs.out.loss: binary_crossentropy takes class labels, which must be whole numbers or strings; the targets are not (60 distinct values, e.g. 51.125)" in text
     assert "hint: use a regression loss such as mean_squared_error" in text
     assert "np.float64" not in text and "stratified" not in text and "too few members" not in text
+
+
+def yes_no(i):
+    return "yes" if i % 2 else "no"
+
+
+@pytest.mark.parametrize(
+    "features, fragments",
+    [
+        ("[0,a,-1,b]", ["error: data.features: column 'label' of five.csv is the target (data.target) and also a feature: the model would see its own label", "hint: leave it out of data.features, e.g. data.features=[0,1,2,3,4]"]),
+        ("[a,b,c,d,a]", ["error: data.features: column 'a' of five.csv is selected twice", "hint: select each column once"]),
+        ("[0,b,c,d,a]", ["error: data.features: column 'a' of five.csv is selected twice"]),
+        ("'0:40'", ["error: data.features: the slice '0:40' runs past the columns: five.csv has 6 (positions 0 to 5)"]),
+        ("[0,1,2,3,9]", ["error: data.features: no column 9: five.csv has 6 columns (positions 0 to 5)", "hint: columns are numbered 0 to 5 (or -6 to -1 from the end)"]),
+    ],
+    ids=["target-among-features", "column-twice", "index-and-name-twice", "slice-past-the-end", "index-out-of-range"],
+)
+def test_csv_column_selection_mistakes(cli, in_tmp, features, fragments):
+    five_columns(in_tmp, yes_no)
+    text = failing(cli, f"data.features={features}")
+    for fragment in fragments:
+        assert fragment in text
+
+
+def test_a_slice_covering_the_target_is_label_leakage(cli, in_tmp):
+    table = pd.read_csv(five_columns(in_tmp, yes_no))
+    table[["a", "b", "label", "c", "d", "e"]].to_csv(in_tmp / "middle.csv", index=False)
+    text = failing(cli, "data.path=middle.csv", "data.features='0:5'")
+    assert "error: data.features: column 'label' of middle.csv is the target (data.target) and also a feature" in text
+    assert "data.features=[0,1,3,4,5]" in text
+
+
+def test_an_unquoted_yaml_slice_is_a_base_60_number(cli, in_tmp):
+    five_columns(in_tmp, yes_no)
+    (in_tmp / "five.yaml").write_text(FIVE.replace("  target: label\n", "  target: label\n  features: 1:4\n"))  # YAML 1.1: 1*60 + 4
+    text = failing(cli)
+    assert "error: data.features: no column 64: five.csv has 6 columns" in text
+    assert "hint: YAML reads an unquoted slice such as 1:4 as the base-60 number 64: quote slices, features: '1:4'" in text
