@@ -194,7 +194,9 @@ class Preprocessor:
             return values
         units = spec.units or 1
         if values.ndim == 1 and fmt in ("one_hot", "sparse") and values.size and values.max() >= units:
-            raise ConfigError(Problem(f"model.outputs.{spec.name}", f"labels run from {values.min()} to {values.max()} ({values.max() + 1} classes) but the output has {units} unit(s)", f"give the output layer {values.max() + 1} units, or check data.target"))
+            lo, hi, distinct = int(values.min()), int(values.max()), len(np.unique(values))
+            fix = f"number the classes from 0, or give the output layer {hi + 1} units" if lo > 0 else f"give the output layer {hi + 1} units, or check data.target"
+            raise ConfigError(Problem(f"model.outputs.{spec.name}", f"labels run from {lo} to {hi} ({distinct} classes), but an output of {units} unit(s) takes labels 0 to {units - 1}", fix))
         if fmt == "one_hot":
             if values.ndim == 2:
                 if values.shape[1] != units:

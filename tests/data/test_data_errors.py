@@ -75,7 +75,7 @@ CASES = [
     ("unknown-output", ["train", "recipe=./tiny.yaml", "data.target={outt: label}"], ["error: data.target.outt: the model has no output 'outt'", "did you mean 'out'?"], False),
     ("feature-count", ["train", "recipe=./tiny.yaml", "data.features=[alpha,beta]"], ["error: model.inputs.input.shape: the model takes 3 features per sample; the data has 2"], False),
     ("not-numeric", ["train", "recipe=./tiny.yaml", "data.features=[id,beta,gamma]"], ["error: data.features: table.csv: column 'id' is not numeric (first value 'r0')"], False),
-    ("labels-out-of-range", ["train", "recipe=./tiny.yaml", "model.nodes.out.units=2"], ["error: model.outputs.out: labels run from 0 to 2 (3 classes) but the output has 2 unit(s)", "give the output layer 3 units"], True),
+    ("labels-out-of-range", ["train", "recipe=./tiny.yaml", "model.nodes.out.units=2"], ["error: model.outputs.out: labels run from 0 to 2 (3 classes), but an output of 2 unit(s) takes labels 0 to 1", "hint: give the output layer 3 units, or check data.target"], True),
     ("binary-labels", ["train", "recipe=seizure_binary", "data.path=seizure.csv", "data.preprocess.positive=null"], ["error: model.outputs.final: binary_crossentropy takes labels 0 and 1; the train split has 1, 2, 3, 4, 5", "data.preprocess.positive=LABEL"], False),
     ("fractions", ["train", "recipe=./tiny.yaml", "data.val_split=0.6", "data.test_split=0.5"], ["error: data.val_split: data.val_split + data.test_split = 1.1: the fractions must sum to less than 1"], False),
     ("empty-split", ["train", "recipe=./tiny.yaml", "data.val_path=empty.csv"], ["error: data.val_path: empty.csv has no rows: that split would be empty"], False),
@@ -226,3 +226,10 @@ def test_an_unquoted_yaml_slice_is_a_base_60_number(cli, in_tmp):
     text = failing(cli)
     assert "error: data.features: no column 64: five.csv has 6 columns" in text
     assert "hint: YAML reads an unquoted slice such as 1:4 as the base-60 number 64: quote slices, features: '1:4'" in text
+
+
+def test_labels_numbered_from_1_say_the_output_takes_0_to_k_minus_1(cli, in_tmp):
+    five_columns(in_tmp, lambda i: i % 3 + 1)  # classes 1, 2, 3
+    text = failing(cli, "model.nodes.out.units=3", "model.nodes.out.activation=softmax", "model.outputs.out.loss=sparse_categorical_crossentropy")
+    assert "error: model.outputs.out: labels run from 1 to 3 (3 classes), but an output of 3 unit(s) takes labels 0 to 2" in text
+    assert "hint: number the classes from 0, or give the output layer 4 units" in text
