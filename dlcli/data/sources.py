@@ -353,23 +353,24 @@ def _read_csv(path: Path, key: str, cfg, model_io: ModelIO, targets: bool = True
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise ConfigError(Problem(key, f"cannot read {path.name} as CSV: {str(exc).splitlines()[0]}", "check data.delimiter and data.header")) from exc
     columns = [str(c) for c in frame.columns]
+    first_row = None if cfg.header or frame.empty else [str(v) for v in frame.iloc[0]]
     target = _specs(cfg.target, model_io.outputs, lambda s: -1 if len(model_io.outputs) == 1 else s.name, "data.target")
     if targets:
-        target_cols = {name: _columns(spec, columns, _key("data.target", cfg.target, name), path) for name, spec in target.items()}
+        target_cols = {name: _columns(spec, columns, _key("data.target", cfg.target, name), path, first_row) for name, spec in target.items()}
     else:
         target_cols = _present_targets(target, columns, cfg, model_io, path)
     used = {c for cols in target_cols.values() for c in cols}
     features = _specs(cfg.features, model_io.inputs, lambda s: [c for c in range(len(columns)) if c not in used], "data.features")
-    feature_cols = {name: _columns(spec, columns, _key("data.features", cfg.features, name), path) for name, spec in features.items()}
+    feature_cols = {name: _columns(spec, columns, _key("data.features", cfg.features, name), path, first_row) for name, spec in features.items()}
     if not targets:  # new samples may lack the targets: a target position (-1) that lands on a feature is no target
         chosen = {c for cols in feature_cols.values() for c in cols}
         target_cols = {name: cols for name, cols in target_cols.items() if not chosen & set(cols)}
     _check_selection(feature_cols, target_cols, columns, cfg, path)
     if not all(feature_cols.values()):
-        raise ConfigError(Problem("data.features", f"{path.name} has no feature columns besides the target ({', '.join(columns)})", "check data.target and data.header"))
+        raise ConfigError(Problem("data.features", f"{path.name} has no feature columns besides the target ({', '.join(columns)})", _delimiter_hint(columns, path) or "check data.target and data.header"))
     if frame.empty:
         raise ConfigError(Problem(key, f"{path.name} has no rows: that split would be empty"))
-    x = {name: _numeric(frame, cols, columns, path, _key("data.features", cfg.features, name)) for name, cols in feature_cols.items()}
+    x = {name: _numeric(frame, cols, columns, path, _key("data.features", cfg.features, name), cfg.header) for name, cols in feature_cols.items()}
     y = {}
     for name, cols in target_cols.items():
         values = frame.iloc[:, cols]
@@ -394,8 +395,12 @@ def _present_targets(target: dict, columns: list[str], cfg, model_io: ModelIO, p
     return found
 
 
-def _columns(spec: Any, columns: list[str], key: str, path: Path) -> list[int]:
-    """Column indices from a name, an index, a list of either, or a slice string like '0:9'."""
+def _columns(spec: Any, columns: list[str], key: str, path: Path, first_row: list[str] | None = None) -> list[int]:
+    """Column indices from a name, an index, a list of either, or a slice string like '0:9'.
+
+    `first_row`: the file's first row when data.header=false, so that a column
+    name found there says the file has a header after all.
+    """
     spec = _plain(spec)
     n = len(columns)
     if isinstance(spec, str) and ":" in spec and spec not in columns:
@@ -421,8 +426,13 @@ def _columns(spec: Any, columns: list[str], key: str, path: Path) -> list[int]:
             picked.append(columns.index(str(item)))
         else:
             listing = ", ".join(columns) if n <= 20 else ", ".join(columns[:20]) + f", ... ({n} in all)"
-            hint = did_you_mean(str(item), columns) or _delimiter_hint(columns)
-            raise ConfigError(Problem(key, f"no column {item!r} in {path.name}", f"{hint} columns: {listing}" if hint else f"columns: {listing}"))
+            close = did_you_mean(str(item), columns)
+            if first_row is not None and str(item) in first_row:
+                hint = f"{item!r} is in the first row of {path.name}, so the file has a header: set data.header=true"
+            else:
+                hint = _delimiter_hint(columns, path) or (f"{close} columns of {path.name}: {listing}" if close else f"columns of {path.name}: {listing}")
+            # The file is named in the hint (data.path and data.test_path may differ); the error line stays short.
+            raise ConfigError(Problem(key, f"no column {item!r}", hint))
     return picked
 
 
@@ -430,12 +440,12 @@ def _span(n: int) -> str:
     return f"positions 0 to {n - 1}" if n > 1 else "position 0"
 
 
-def _delimiter_hint(columns: list[str]) -> str | None:
+def _delimiter_hint(columns: list[str], path: Path) -> str | None:
     """One column whose name holds ';' or a tab: the file was split on the wrong delimiter."""
     if len(columns) == 1:
         for sep, shown in ((";", ";"), ("\t", "\\t"), ("|", "|")):
             if sep in columns[0]:
-                return f"the file has one column, {columns[0][:60]!r}: set data.delimiter='{shown}'."
+                return f"{path.name} was read as one column, {columns[0][:60]!r}: set data.delimiter='{shown}'"
     return None
 
 
@@ -457,14 +467,17 @@ def _check_selection(feature_cols: dict[str, list[int]], target_cols: dict[str, 
             raise ConfigError(Problem(_key("data.features", cfg.features, name), f"column {which} of {path.name} is selected twice", "select each column once"))
 
 
-def _numeric(frame, cols: list[int], columns: list[str], path: Path, key: str) -> np.ndarray:
+def _numeric(frame, cols: list[int], columns: list[str], path: Path, key: str, header: bool = True) -> np.ndarray:
     import pandas as pd
 
     part = frame.iloc[:, cols]
     for c in cols:
         if not pd.api.types.is_numeric_dtype(frame.dtypes.iloc[c]):
             sample = frame.iloc[0, c]
-            raise ConfigError(Problem(key, f"{path.name}: column {columns[c]!r} is not numeric (first value {sample!r})", "leave it out of data.features"))
+            hint = "leave it out of data.features"
+            if not header and len(frame) > 1 and pd.to_numeric(frame.iloc[1:, c], errors="coerce").notna().all():
+                hint = "only its first value is not a number: that row is a header, so set data.header=true"
+            raise ConfigError(Problem(key, f"{path.name}: column {columns[c]!r} is not numeric (first value {sample!r})", hint))
     x = part.to_numpy(dtype="float32")
     bad = np.isnan(x).sum(axis=0)
     if bad.any():

@@ -71,7 +71,7 @@ CASES = [
     # (id, args, expected fragments, may import keras)
     ("missing-file", ["train", "recipe=seizure_binary"], ["error: data.path: no such file 'data/epileptic_seizure_recognition.csv' (resolved to ", "Epileptic Seizure Recognition", "put it there, or pass data.path=..."], False),
     ("missing-split-files", ["train", "recipe=wine_quality"], ["error: data.train_path: no such file 'data/train/train_data.csv'", "error: data.val_path: no such file", "error: data.test_path: no such file", "data=wine_quality_csv"], False),
-    ("unknown-column", ["train", "recipe=./tiny.yaml", "data.target=lable"], ["error: data.target: no column 'lable'", "did you mean 'label'?", "columns: id, alpha, beta, gamma, label"], False),
+    ("unknown-column", ["train", "recipe=./tiny.yaml", "data.target=lable"], ["error: data.target: no column 'lable'", "did you mean 'label'?", "columns of table.csv: id, alpha, beta, gamma, label"], False),
     ("unknown-output", ["train", "recipe=./tiny.yaml", "data.target={outt: label}"], ["error: data.target.outt: the model has no output 'outt'", "did you mean 'out'?"], False),
     ("feature-count", ["train", "recipe=./tiny.yaml", "data.features=[alpha,beta]"], ["error: model.inputs.input.shape: the model takes 3 features per sample; the data has 2"], False),
     ("not-numeric", ["train", "recipe=./tiny.yaml", "data.features=[id,beta,gamma]"], ["error: data.features: table.csv: column 'id' is not numeric (first value 'r0')"], False),
@@ -233,3 +233,35 @@ def test_labels_numbered_from_1_say_the_output_takes_0_to_k_minus_1(cli, in_tmp)
     text = failing(cli, "model.nodes.out.units=3", "model.nodes.out.activation=softmax", "model.outputs.out.loss=sparse_categorical_crossentropy")
     assert "error: model.outputs.out: labels run from 1 to 3 (3 classes), but an output of 3 unit(s) takes labels 0 to 2" in text
     assert "hint: number the classes from 0, or give the output layer 4 units" in text
+
+
+def test_a_missing_column_names_the_file_it_is_missing_from(cli, in_tmp):
+    table = pd.read_csv(five_columns(in_tmp, yes_no))
+    table.drop(columns="label").to_csv(in_tmp / "unlabelled.csv", index=False)
+    text = failing(cli, "data.test_path=unlabelled.csv")
+    assert "error: data.target: no column 'label'" in text
+    assert "hint: columns of unlabelled.csv: a, b, c, d, e" in text
+
+
+@pytest.mark.parametrize(
+    "args, fragments",
+    [
+        (["data.header=false", "data.target=-1"], ["error: data.features: five.csv: column '0' is not numeric (first value 'a')", "hint: only its first value is not a number: that row is a header, so set data.header=true"]),
+        (["data.header=false"], ["error: data.target: no column 'label'", "hint: 'label' is in the first row of five.csv, so the file has a header: set data.header=true"]),
+    ],
+    ids=["numeric-column", "named-column"],
+)
+def test_a_header_read_as_data_hints_header_true(cli, in_tmp, args, fragments):
+    five_columns(in_tmp, yes_no)
+    text = failing(cli, *args)
+    for fragment in fragments:
+        assert fragment in text
+
+
+@pytest.mark.parametrize("sep, shown", [(";", ";"), ("\t", "\\t")], ids=["semicolon", "tab"])
+@pytest.mark.parametrize("target", ["label", "null"], ids=["named-target", "default-target"])
+def test_one_column_holding_the_separator_hints_the_delimiter(cli, in_tmp, sep, shown, target):
+    pd.read_csv(five_columns(in_tmp, yes_no)).to_csv(in_tmp / "five.csv", sep=sep, index=False)
+    text = failing(cli, f"data.target={target}")
+    assert f"hint: five.csv was read as one column, 'a{shown}b{shown}c" in text
+    assert f"set data.delimiter='{shown}'" in text
