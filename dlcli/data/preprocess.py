@@ -98,6 +98,11 @@ class Preprocessor:
             if not (values.ndim == 2 and values.shape[1] > 1):  # one-hot (or multi-label) rows are checked as such
                 _check_whole(values, spec, "the targets")
 
+    def classifies(self, name: str) -> bool:
+        """Whether an output's targets become class ids (rather than numbers to regress on)."""
+        spec = self._output(name)
+        return not (spec.kind == "regression" and self._format(spec) == "none")
+
     def encode(self, y: dict[str, np.ndarray], io: ModelIO) -> dict[str, np.ndarray]:
         """The label format each output's loss takes, checked against its number of units."""
         return {spec.name: self._encode(y[spec.name], spec) for spec in io.outputs}
@@ -173,7 +178,7 @@ class Preprocessor:
             lookup = {c: i for i, c in enumerate(classes)}
             unseen = sorted({str(v) for v in values.reshape(-1).tolist() if v not in lookup})
             if unseen:
-                raise ConfigError(Problem("data.target", f"the {split} split has label(s) {', '.join(unseen[:5])} that the training split never has", "split by class (data.stratify=true) or drop those rows"))
+                raise ConfigError(Problem("data.target", f"the {split} split has label(s) {', '.join(unseen[:5])} that the training split never has", "drop those rows, or train on data that has them"))
             values = np.vectorize(lookup.__getitem__, otypes=["int64"])(values) if values.size else values.astype("int64")
         if values.ndim == 2 and values.shape[1] > 1:  # already one-hot (or multi-label)
             return values.astype("float32")

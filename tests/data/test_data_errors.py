@@ -265,3 +265,20 @@ def test_one_column_holding_the_separator_hints_the_delimiter(cli, in_tmp, sep, 
     text = failing(cli, f"data.target={target}")
     assert f"hint: five.csv was read as one column, 'a{shown}b{shown}c" in text
     assert f"set data.delimiter='{shown}'" in text
+
+
+@pytest.mark.parametrize("stratify", ["true", "false"])
+def test_a_limit_that_leaves_a_class_out_of_training_blames_the_limit(cli, in_tmp, stratify):
+    five_columns(in_tmp, yes_no)
+    text = failing(cli, "data.limit=1", f"data.stratify={stratify}")
+    assert "error: data.limit: keeps only 1 training sample(s), too few: they never have label(s) " in text
+    assert "hint: raise data.limit (it keeps the first N training samples), or set it to null" in text
+    assert "data.stratify=true" not in text
+
+
+def test_a_given_val_file_with_labels_training_never_has_names_the_file(cli, in_tmp):
+    table = pd.read_csv(five_columns(in_tmp, yes_no))
+    table[table.label == "no"].to_csv(in_tmp / "train-no.csv", index=False)
+    text = failing(cli, "data.path=null", "data.train_path=train-no.csv", "data.val_path=five.csv")
+    assert "error: data.val_path: five.csv has label(s) yes that the training data never has" in text
+    assert "data.stratify" not in text
