@@ -314,7 +314,7 @@ def _read_npz(path: Path, key: str, cfg, model_io: ModelIO, pool: bool, targets:
         x = {name: _named_array(f, spec, path, _key("data.features", cfg.features, name)) for name, spec in features.items()}
         target = target if targets else {name: spec for name, spec in target.items() if str(spec) in f.files}
         y = {name: _named_array(f, spec, path, _key("data.target", cfg.target, name)) for name, spec in target.items()}
-    _check_rows(x, y, path, key)
+    _check_rows(x, y, path, key, {**{n: str(features[n]) for n in x}, **{n: str(target[n]) for n in y}})
     for name, a in x.items():
         if a.dtype.kind == "f":
             bad = np.isnan(a.reshape(len(a), -1)).sum(axis=0)
@@ -337,10 +337,11 @@ def _array(f, name: str, path: Path) -> np.ndarray:
         raise ConfigError(Problem("data.path", f"{path.name}: array {name!r} holds Python objects", "save it as a numeric array (pad sequences to one length first)")) from exc
 
 
-def _check_rows(x: dict, y: dict, path: Path, key: str) -> None:
-    counts = {name: len(a) for name, a in [*x.items(), *y.items()]}
+def _check_rows(x: dict, y: dict, path: Path, key: str, arrays: dict[str, str]) -> None:
+    """Every array has one row per sample; `arrays` maps model input/output names to the file's array names."""
+    counts = {arrays.get(name, name): len(a) for name, a in [*x.items(), *y.items()]}
     if len(set(counts.values())) > 1:
-        raise ConfigError(Problem(key, f"{path.name}: the arrays have different numbers of samples: " + ", ".join(f"{k} {v}" for k, v in counts.items())))
+        raise ConfigError(Problem(key, f"{path.name}: the arrays have different numbers of samples: " + ", ".join(f"{k!r} {v}" for k, v in counts.items()), "every array needs one row per sample"))
     if not next(iter(counts.values()), 0):
         raise ConfigError(Problem(key, f"{path.name} has no samples: that split would be empty"))
 

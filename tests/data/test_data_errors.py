@@ -282,3 +282,12 @@ def test_a_given_val_file_with_labels_training_never_has_names_the_file(cli, in_
     text = failing(cli, "data.path=null", "data.train_path=train-no.csv", "data.val_path=five.csv")
     assert "error: data.val_path: five.csv has label(s) yes that the training data never has" in text
     assert "data.stratify" not in text
+
+
+def test_npz_arrays_of_different_lengths_are_named_as_in_the_file(cli, in_tmp):
+    rng = np.random.default_rng(0)
+    np.savez(in_tmp / "pairs.npz", x=rng.normal(size=(90, 5)), y=np.arange(100) % 2)
+    five_columns(in_tmp, yes_no)
+    text = failing(cli, "data.source=npz", "data.path=pairs.npz", "data.target=null")
+    assert "error: data.path: pairs.npz: the arrays have different numbers of samples: 'x' 90, 'y' 100" in text
+    assert "'out'" not in text
