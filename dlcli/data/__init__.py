@@ -14,6 +14,7 @@ the run's saved preprocessing `state`, so nothing is refit on val or test.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -24,6 +25,7 @@ from dlcli.data.io import ModelIO
 from dlcli.data.preprocess import Preprocessor
 from dlcli.data.shards import Rows
 from dlcli.data.splits import Fold, Part
+from dlcli.errors import ConfigError, Problem
 
 
 @dataclass
@@ -147,13 +149,44 @@ def _read(cfg, io: ModelIO, seed: int, fold: Fold | None, state: dict | None) ->
             given["val"] = raw.val
         else:  # the K validation folds come from training and validation data together
             pool = Part.concat([pool, raw.val])
+    pre.check_labels(pool.y)  # before stratifying on them: a price is no class id
     labels = splits.class_labels(pool.y, io) if cfg.stratify else None
     index = splits.assign(len(pool), labels, cfg, seed, fold, tuple(given))
     parts = {name: pool.take(idx) for name, idx in index.items()} | given
+    _check_classes({name: part.y for name, part in parts.items()}, tuple(given), cfg, pre)
     if state is None:
         pre.fit([parts["train"]])
     ready = {name: Part(pre.features(parts[name].x), pre.targets(parts[name].y, name)) for name in ("train", "val", "test") if name in parts}
     return Read(ready, pre, raw.note, index)
+
+
+def _check_classes(targets: dict[str, dict[str, np.ndarray]], given: tuple[str, ...], cfg, pre: Preprocessor) -> None:
+    """Training sees every class val and test have; when not, say what caused it (data.limit, given files, an unstratified split)."""
+    if "train" not in targets:
+        return
+    for name, train in targets["train"].items():
+        if not pre.classifies(name):
+            continue
+        train = pre.relabel(np.asarray(train), name)
+        if train.ndim != 1:  # one-hot rows
+            continue
+        seen = set(train.tolist())
+        for split in ("val", "test"):
+            values = pre.relabel(np.asarray(targets.get(split, {}).get(name, [])), name)
+            unseen = sorted({str(v) for v in values.reshape(-1).tolist() if v not in seen})
+            strings = values.dtype.kind in "OUS"
+            if not unseen or not (strings or cfg.limit is not None):
+                continue  # numeric labels the output has units for: allowed, as before
+            labels = ", ".join(unseen[:5]) + (f" (and {len(unseen) - 5} more)" if len(unseen) > 5 else "")
+            if cfg.limit is not None and len(train) >= cfg.limit:  # the limit cut the training split
+                raise ConfigError(Problem("data.limit", f"keeps only {len(train)} training sample(s), too few: they never have label(s) {labels}, which the {split} split has", "raise data.limit (it keeps the first N training samples), or set it to null"))
+            if strings is False:
+                continue
+            if split in given:
+                where = f"data.{split}_path"
+                raise ConfigError(Problem(where, f"{os.path.basename(str(cfg[f'{split}_path']))} has label(s) {labels} that the training data never has", f"add rows with those labels to the training data, or drop them from {where}"))
+            hint = "drop those rows, or use more data" if cfg.stratify else "split by class (data.stratify=true) or drop those rows"
+            raise ConfigError(Problem("data.target", f"the {split} split has label(s) {labels} that the training split never has", hint))
 
 
 def _read_stream(cfg, io: ModelIO, seed: int, fold: Fold | None, pre: Preprocessor, state: dict | None) -> Read:
@@ -168,8 +201,10 @@ def _read_stream(cfg, io: ModelIO, seed: int, fold: Fold | None, pre: Preprocess
     given = {split: files(cfg[f"{split}_path"], f"data.{split}_path") for split in ("val", "test") if cfg[f"{split}_path"]}
     if fold is not None and "val" in given:  # the K validation folds come from training and validation files together
         pool, targets = shards.merge((pool, targets), given.pop("val")[:2])
+    pre.check_labels(targets)
     labels = splits.class_labels(targets, io) if cfg.stratify else None
     index = splits.assign(len(pool), labels, cfg, seed, fold, tuple(given))
+    _check_classes({name: {k: v[idx] for k, v in targets.items()} for name, idx in index.items()}, (), cfg, pre)
     rows = {name: Rows(pool, idx) for name, idx in index.items()} | {name: Rows(s, np.arange(len(s))) for name, (s, _, _) in given.items()}
     if state is None:
         pre.fit(rows["train"].parts())

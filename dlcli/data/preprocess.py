@@ -13,9 +13,9 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from dlcli.data.io import ModelIO, OutputSpec
+from dlcli.data.io import BINARY_LOSSES, ONE_HOT_LOSSES, SPARSE_LOSSES, ModelIO, OutputSpec
 from dlcli.data.splits import Part
-from dlcli.errors import ConfigError, Problem
+from dlcli.errors import ConfigError, Problem, did_you_mean
 
 SCALERS = ("none", "standard", "minmax")
 LABELS = ("auto", "one_hot", "sparse", "none")
@@ -47,7 +47,7 @@ class Preprocessor:
             for name in seen:
                 seen[name].update(np.unique(self.relabel(np.asarray(part.y[name]), name)).tolist())
             for name, scaler in y_scalers.items():
-                scaler.partial_fit(_flat(np.asarray(part.y[name], dtype="float64")))
+                scaler.partial_fit(_flat(_numbers(np.asarray(part.y[name]), self._output(name))))
         self.state = {
             "x": {name: _scaler_state(x_kind, s) for name, s in x_scalers.items()},
             "y": {name: _scaler_state(y_kind, s) for name, s in y_scalers.items()},
@@ -85,9 +85,23 @@ class Preprocessor:
         spec = self._output(name)
         values = self.relabel(np.asarray(values), name)
         if spec.kind == "regression" and self._format(spec) == "none":
-            values = values.astype("float32")
+            values = _numbers(values, spec).astype("float32")
             return _scale(values, self.state["y"][name]) if name in self.state.get("y", {}) else values
         return self._class_ids(values, spec, split)
+
+    def check_labels(self, y: dict[str, np.ndarray]) -> None:
+        """Before splitting: classification targets are whole numbers or strings (a price is no class id)."""
+        for spec in self.io.outputs:
+            if spec.name not in y or spec.kind == "regression" and self._format(spec) == "none":
+                continue
+            values = self.relabel(np.asarray(y[spec.name]), spec.name)
+            if not (values.ndim == 2 and values.shape[1] > 1):  # one-hot (or multi-label) rows are checked as such
+                _check_whole(values, spec, "the targets")
+
+    def classifies(self, name: str) -> bool:
+        """Whether an output's targets become class ids (rather than numbers to regress on)."""
+        spec = self._output(name)
+        return not (spec.kind == "regression" and self._format(spec) == "none")
 
     def encode(self, y: dict[str, np.ndarray], io: ModelIO) -> dict[str, np.ndarray]:
         """The label format each output's loss takes, checked against its number of units."""
@@ -164,14 +178,13 @@ class Preprocessor:
             lookup = {c: i for i, c in enumerate(classes)}
             unseen = sorted({str(v) for v in values.reshape(-1).tolist() if v not in lookup})
             if unseen:
-                raise ConfigError(Problem("data.target", f"the {split} split has label(s) {', '.join(unseen[:5])} that the training split never has", "split by class (data.stratify=true) or drop those rows"))
+                raise ConfigError(Problem("data.target", f"the {split} split has label(s) {', '.join(unseen[:5])} that the training split never has", "drop those rows, or train on data that has them"))
             values = np.vectorize(lookup.__getitem__, otypes=["int64"])(values) if values.size else values.astype("int64")
         if values.ndim == 2 and values.shape[1] > 1:  # already one-hot (or multi-label)
             return values.astype("float32")
         if not np.issubdtype(values.dtype, np.number) and values.dtype != bool:
             raise ConfigError(Problem("data.target", f"output {spec.name!r} has non-numeric labels the training split never had"))
-        if values.size and not np.all(np.mod(values, 1) == 0):
-            raise ConfigError(Problem(f"model.outputs.{spec.name}.loss", f"{spec.loss_name} takes class labels, but the {split} targets are not whole numbers (e.g. {values.flat[np.argmax(np.mod(values, 1) != 0)]!r})", "use a regression loss such as mean_squared_error"))
+        _check_whole(values, spec, f"the {split} targets")
         values = values.astype("int64")
         if values.size and values.min() < 0:
             raise ConfigError(Problem(f"model.outputs.{spec.name}", f"class labels must be 0 or more; the {split} split has {values.min()}"))
@@ -186,7 +199,9 @@ class Preprocessor:
             return values
         units = spec.units or 1
         if values.ndim == 1 and fmt in ("one_hot", "sparse") and values.size and values.max() >= units:
-            raise ConfigError(Problem(f"model.outputs.{spec.name}", f"labels run from {values.min()} to {values.max()} ({values.max() + 1} classes) but the output has {units} unit(s)", f"give the output layer {values.max() + 1} units, or check data.target"))
+            lo, hi, distinct = int(values.min()), int(values.max()), len(np.unique(values))
+            fix = f"number the classes from 0, or give the output layer {hi + 1} units" if lo > 0 else f"give the output layer {hi + 1} units, or check data.target"
+            raise ConfigError(Problem(f"model.outputs.{spec.name}", f"labels run from {lo} to {hi} ({distinct} classes), but an output of {units} unit(s) takes labels 0 to {units - 1}", fix))
         if fmt == "one_hot":
             if values.ndim == 2:
                 if values.shape[1] != units:
@@ -199,6 +214,39 @@ class Preprocessor:
 
     def _output(self, name: str) -> OutputSpec:
         return next(o for o in self.io.outputs if o.name == name)
+
+
+CLASSIFICATION_LOSSES = (*BINARY_LOSSES, *ONE_HOT_LOSSES, *SPARSE_LOSSES)
+
+
+def _numbers(values: np.ndarray, spec: OutputSpec) -> np.ndarray:
+    """Regression targets as float64; labels such as 'no' mean the loss was meant to classify."""
+    if values.dtype.kind in "biuf":
+        return values.astype("float64")
+    labels = sorted({str(v) for v in values.reshape(-1).tolist() if not _is_number(v)})
+    if labels:
+        hint = did_you_mean(spec.loss_name, CLASSIFICATION_LOSSES) or "labels take a classification loss: " + ", ".join(CLASSIFICATION_LOSSES)
+        raise ConfigError(Problem(f"model.outputs.{spec.name}.loss", f"the targets are labels like {labels[0]!r} but {spec.loss_name!r} treats them as numbers", hint))
+    return values.astype("float64")
+
+
+def _check_whole(values: np.ndarray, spec: OutputSpec, which: str) -> None:
+    """Class labels must be whole numbers or strings: 94.475 means the loss was meant to regress."""
+    if values.dtype.kind != "f" or not values.size:
+        return
+    fractional = np.mod(values, 1) != 0
+    if fractional.any():
+        example = values.flat[int(np.argmax(fractional))].item()  # 94.475, not np.float64(94.475)
+        distinct = len(np.unique(values))
+        raise ConfigError(Problem(f"model.outputs.{spec.name}.loss", f"{spec.loss_name} takes class labels, which must be whole numbers or strings; {which} are not ({distinct} distinct values, e.g. {example!r})", "use a regression loss such as mean_squared_error"))
+
+
+def _is_number(value: Any) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def _numeric(values: set) -> bool:

@@ -314,7 +314,7 @@ def _read_npz(path: Path, key: str, cfg, model_io: ModelIO, pool: bool, targets:
         x = {name: _named_array(f, spec, path, _key("data.features", cfg.features, name)) for name, spec in features.items()}
         target = target if targets else {name: spec for name, spec in target.items() if str(spec) in f.files}
         y = {name: _named_array(f, spec, path, _key("data.target", cfg.target, name)) for name, spec in target.items()}
-    _check_rows(x, y, path, key)
+    _check_rows(x, y, path, key, {**{n: str(features[n]) for n in x}, **{n: str(target[n]) for n in y}})
     for name, a in x.items():
         if a.dtype.kind == "f":
             bad = np.isnan(a.reshape(len(a), -1)).sum(axis=0)
@@ -337,10 +337,11 @@ def _array(f, name: str, path: Path) -> np.ndarray:
         raise ConfigError(Problem("data.path", f"{path.name}: array {name!r} holds Python objects", "save it as a numeric array (pad sequences to one length first)")) from exc
 
 
-def _check_rows(x: dict, y: dict, path: Path, key: str) -> None:
-    counts = {name: len(a) for name, a in [*x.items(), *y.items()]}
+def _check_rows(x: dict, y: dict, path: Path, key: str, arrays: dict[str, str]) -> None:
+    """Every array has one row per sample; `arrays` maps model input/output names to the file's array names."""
+    counts = {arrays.get(name, name): len(a) for name, a in [*x.items(), *y.items()]}
     if len(set(counts.values())) > 1:
-        raise ConfigError(Problem(key, f"{path.name}: the arrays have different numbers of samples: " + ", ".join(f"{k} {v}" for k, v in counts.items())))
+        raise ConfigError(Problem(key, f"{path.name}: the arrays have different numbers of samples: " + ", ".join(f"{k!r} {v}" for k, v in counts.items()), "every array needs one row per sample"))
     if not next(iter(counts.values()), 0):
         raise ConfigError(Problem(key, f"{path.name} has no samples: that split would be empty"))
 
@@ -353,19 +354,24 @@ def _read_csv(path: Path, key: str, cfg, model_io: ModelIO, targets: bool = True
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise ConfigError(Problem(key, f"cannot read {path.name} as CSV: {str(exc).splitlines()[0]}", "check data.delimiter and data.header")) from exc
     columns = [str(c) for c in frame.columns]
+    first_row = None if cfg.header or frame.empty else [str(v) for v in frame.iloc[0]]
     target = _specs(cfg.target, model_io.outputs, lambda s: -1 if len(model_io.outputs) == 1 else s.name, "data.target")
     if targets:
-        target_cols = {name: _columns(spec, columns, _key("data.target", cfg.target, name)) for name, spec in target.items()}
+        target_cols = {name: _columns(spec, columns, _key("data.target", cfg.target, name), path, first_row) for name, spec in target.items()}
     else:
-        target_cols = _present_targets(target, columns, cfg, model_io)
+        target_cols = _present_targets(target, columns, cfg, model_io, path)
     used = {c for cols in target_cols.values() for c in cols}
     features = _specs(cfg.features, model_io.inputs, lambda s: [c for c in range(len(columns)) if c not in used], "data.features")
-    feature_cols = {name: _columns(spec, columns, _key("data.features", cfg.features, name)) for name, spec in features.items()}
+    feature_cols = {name: _columns(spec, columns, _key("data.features", cfg.features, name), path, first_row) for name, spec in features.items()}
+    if not targets:  # new samples may lack the targets: a target position (-1) that lands on a feature is no target
+        chosen = {c for cols in feature_cols.values() for c in cols}
+        target_cols = {name: cols for name, cols in target_cols.items() if not chosen & set(cols)}
+    _check_selection(feature_cols, target_cols, columns, cfg, path)
     if not all(feature_cols.values()):
-        raise ConfigError(Problem("data.features", f"{path.name} has no feature columns besides the target ({', '.join(columns)})", "check data.target and data.header"))
+        raise ConfigError(Problem("data.features", f"{path.name} has no feature columns besides the target ({', '.join(columns)})", _delimiter_hint(columns, path) or "check data.target and data.header"))
     if frame.empty:
         raise ConfigError(Problem(key, f"{path.name} has no rows: that split would be empty"))
-    x = {name: _numeric(frame, cols, columns, path, _key("data.features", cfg.features, name)) for name, cols in feature_cols.items()}
+    x = {name: _numeric(frame, cols, columns, path, _key("data.features", cfg.features, name), cfg.header) for name, cols in feature_cols.items()}
     y = {}
     for name, cols in target_cols.items():
         values = frame.iloc[:, cols]
@@ -378,51 +384,101 @@ def _read_csv(path: Path, key: str, cfg, model_io: ModelIO, targets: bool = True
     return Part(x, y)
 
 
-def _present_targets(target: dict, columns: list[str], cfg, model_io: ModelIO) -> dict[str, list[int]]:
+def _present_targets(target: dict, columns: list[str], cfg, model_io: ModelIO, path: Path) -> dict[str, list[int]]:
     """The target columns a file of new samples has; none when its columns are exactly the model's features."""
     found = {}
     for name, spec in target.items():
         with contextlib.suppress(ConfigError):
-            found[name] = _columns(spec, columns, "data.target")
+            found[name] = _columns(spec, columns, "data.target", path)
     shapes = [i.shape for i in model_io.inputs]
     if cfg.features is None and len(shapes) == 1 and None not in shapes[0] and len(columns) <= int(np.prod(shapes[0])):
         return {}  # no more columns than the model's features: all are features
     return found
 
 
-def _columns(spec: Any, columns: list[str], key: str) -> list[int]:
-    """Column indices from a name, an index, a list of either, or a slice string like '0:9'."""
+def _columns(spec: Any, columns: list[str], key: str, path: Path, first_row: list[str] | None = None) -> list[int]:
+    """Column indices from a name, an index, a list of either, or a slice string like '0:9'.
+
+    `first_row`: the file's first row when data.header=false, so that a column
+    name found there says the file has a header after all.
+    """
     spec = _plain(spec)
+    n = len(columns)
     if isinstance(spec, str) and ":" in spec and spec not in columns:
         start, _, stop = spec.partition(":")
         try:
-            picked = list(range(len(columns)))[slice(int(start) if start else None, int(stop) if stop else None)]
+            bounds = [int(start) if start else None, int(stop) if stop else None]
         except ValueError:
             raise ConfigError(Problem(key, f"{spec!r} is not a column slice", "slices are integer positions such as '0:9' or '1:'")) from None
+        if any(b is not None and not -n <= b <= n for b in bounds):
+            raise ConfigError(Problem(key, f"the slice {spec!r} runs past the columns: {path.name} has {n} ({_span(n)})", f"a slice such as '0:{n - 1}' or '1:' stays within them"))
+        picked = list(range(n))[slice(*bounds)]
         if not picked:
-            raise ConfigError(Problem(key, f"{spec!r} selects none of the {len(columns)} columns"))
+            raise ConfigError(Problem(key, f"{spec!r} selects none of the {n} columns of {path.name}"))
         return picked
     picked = []
     for item in spec if isinstance(spec, list) else [spec]:
-        if isinstance(item, int) and not isinstance(item, bool) and -len(columns) <= item < len(columns):
-            picked.append(item % len(columns))
+        if isinstance(item, int) and not isinstance(item, bool):
+            if not -n <= item < n:
+                hint = f"YAML reads an unquoted slice such as {item // 60}:{item % 60} as the base-60 number {item}: quote slices, features: '{item // 60}:{item % 60}'" if item >= 60 else f"columns are numbered 0 to {n - 1} (or -{n} to -1 from the end)"
+                raise ConfigError(Problem(key, f"no column {item}: {path.name} has {n} columns ({_span(n)})", hint))
+            picked.append(item % n)
         elif str(item) in columns:
             picked.append(columns.index(str(item)))
         else:
-            listing = ", ".join(columns) if len(columns) <= 20 else ", ".join(columns[:20]) + f", ... ({len(columns)} in all)"
-            hint = did_you_mean(str(item), columns)
-            raise ConfigError(Problem(key, f"no column {item!r}", f"{hint} columns: {listing}" if hint else f"columns: {listing}"))
+            listing = ", ".join(columns) if n <= 20 else ", ".join(columns[:20]) + f", ... ({n} in all)"
+            close = did_you_mean(str(item), columns)
+            if first_row is not None and str(item) in first_row:
+                hint = f"{item!r} is in the first row of {path.name}, so the file has a header: set data.header=true"
+            else:
+                hint = _delimiter_hint(columns, path) or (f"{close} columns of {path.name}: {listing}" if close else f"columns of {path.name}: {listing}")
+            # The file is named in the hint (data.path and data.test_path may differ); the error line stays short.
+            raise ConfigError(Problem(key, f"no column {item!r}", hint))
     return picked
 
 
-def _numeric(frame, cols: list[int], columns: list[str], path: Path, key: str) -> np.ndarray:
+def _span(n: int) -> str:
+    return f"positions 0 to {n - 1}" if n > 1 else "position 0"
+
+
+def _delimiter_hint(columns: list[str], path: Path) -> str | None:
+    """One column whose name holds ';' or a tab: the file was split on the wrong delimiter."""
+    if len(columns) == 1:
+        for sep, shown in ((";", ";"), ("\t", "\\t"), ("|", "|")):
+            if sep in columns[0]:
+                return f"{path.name} was read as one column, {columns[0][:60]!r}: set data.delimiter='{shown}'"
+    return None
+
+
+def _check_selection(feature_cols: dict[str, list[int]], target_cols: dict[str, list[int]], columns: list[str], cfg, path: Path) -> None:
+    """No label among the features (the model would see its answer), and no column twice in one input."""
+    targets = {c: name for name, cols in target_cols.items() for c in cols}
+    for name, cols in feature_cols.items():
+        key = _key("data.features", cfg.features, name)
+        for c in cols:
+            if c in targets:
+                rest = [i for i in range(len(columns)) if i not in targets]
+                example = f", e.g. data.features=[{','.join(str(i) for i in rest)}]" if len(feature_cols) == 1 and len(rest) <= 12 else ""
+                where = _key("data.target", cfg.target, targets[c])
+                raise ConfigError(Problem(key, f"column {columns[c]!r} of {path.name} is the target ({where}) and also a feature: the model would see its own label", f"leave it out of {key}{example}"))
+    for name, cols in feature_cols.items():  # two inputs may share columns (a wide and a deep branch)
+        twice = sorted({c for c in cols if cols.count(c) > 1})
+        if twice:
+            which = ", ".join(repr(columns[c]) for c in twice)
+            raise ConfigError(Problem(_key("data.features", cfg.features, name), f"column {which} of {path.name} is selected twice", "select each column once"))
+
+
+def _numeric(frame, cols: list[int], columns: list[str], path: Path, key: str, header: bool = True) -> np.ndarray:
     import pandas as pd
 
     part = frame.iloc[:, cols]
     for c in cols:
         if not pd.api.types.is_numeric_dtype(frame.dtypes.iloc[c]):
             sample = frame.iloc[0, c]
-            raise ConfigError(Problem(key, f"{path.name}: column {columns[c]!r} is not numeric (first value {sample!r})", "leave it out of data.features"))
+            hint = "leave it out of data.features"
+            if not header and len(frame) > 1 and pd.to_numeric(frame.iloc[1:, c], errors="coerce").notna().all():
+                hint = "only its first value is not a number: that row is a header, so set data.header=true"
+            raise ConfigError(Problem(key, f"{path.name}: column {columns[c]!r} is not numeric (first value {sample!r})", hint))
     x = part.to_numpy(dtype="float32")
     bad = np.isnan(x).sum(axis=0)
     if bad.any():

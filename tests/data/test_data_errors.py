@@ -71,11 +71,11 @@ CASES = [
     # (id, args, expected fragments, may import keras)
     ("missing-file", ["train", "recipe=seizure_binary"], ["error: data.path: no such file 'data/epileptic_seizure_recognition.csv' (resolved to ", "Epileptic Seizure Recognition", "put it there, or pass data.path=..."], False),
     ("missing-split-files", ["train", "recipe=wine_quality"], ["error: data.train_path: no such file 'data/train/train_data.csv'", "error: data.val_path: no such file", "error: data.test_path: no such file", "data=wine_quality_csv"], False),
-    ("unknown-column", ["train", "recipe=./tiny.yaml", "data.target=lable"], ["error: data.target: no column 'lable'", "did you mean 'label'?", "columns: id, alpha, beta, gamma, label"], False),
+    ("unknown-column", ["train", "recipe=./tiny.yaml", "data.target=lable"], ["error: data.target: no column 'lable'", "did you mean 'label'?", "columns of table.csv: id, alpha, beta, gamma, label"], False),
     ("unknown-output", ["train", "recipe=./tiny.yaml", "data.target={outt: label}"], ["error: data.target.outt: the model has no output 'outt'", "did you mean 'out'?"], False),
     ("feature-count", ["train", "recipe=./tiny.yaml", "data.features=[alpha,beta]"], ["error: model.inputs.input.shape: the model takes 3 features per sample; the data has 2"], False),
     ("not-numeric", ["train", "recipe=./tiny.yaml", "data.features=[id,beta,gamma]"], ["error: data.features: table.csv: column 'id' is not numeric (first value 'r0')"], False),
-    ("labels-out-of-range", ["train", "recipe=./tiny.yaml", "model.nodes.out.units=2"], ["error: model.outputs.out: labels run from 0 to 2 (3 classes) but the output has 2 unit(s)", "give the output layer 3 units"], True),
+    ("labels-out-of-range", ["train", "recipe=./tiny.yaml", "model.nodes.out.units=2"], ["error: model.outputs.out: labels run from 0 to 2 (3 classes), but an output of 2 unit(s) takes labels 0 to 1", "hint: give the output layer 3 units, or check data.target"], True),
     ("binary-labels", ["train", "recipe=seizure_binary", "data.path=seizure.csv", "data.preprocess.positive=null"], ["error: model.outputs.final: binary_crossentropy takes labels 0 and 1; the train split has 1, 2, 3, 4, 5", "data.preprocess.positive=LABEL"], False),
     ("fractions", ["train", "recipe=./tiny.yaml", "data.val_split=0.6", "data.test_split=0.5"], ["error: data.val_split: data.val_split + data.test_split = 1.1: the fractions must sum to less than 1"], False),
     ("empty-split", ["train", "recipe=./tiny.yaml", "data.val_path=empty.csv"], ["error: data.val_path: empty.csv has no rows: that split would be empty"], False),
@@ -123,3 +123,171 @@ def test_mnist_offline_falls_back_to_the_shipped_subset_and_says_so(results):
     assert result["code"] == 0, result["out"]
     text = " ".join(result["out"].split())
     assert "MNIST could not be downloaded (no network" in text and "5,000-sample MNIST subset" in text
+
+
+# --- One mistake at a time, in this interpreter: each test writes its own tiny file ---------
+
+FIVE = """\
+description: five features, one output
+model:
+  inputs: {input: {shape: [5]}}
+  nodes: {out: {class: Dense, units: 1, activation: sigmoid}}
+  outputs: {out: {loss: binary_crossentropy}}
+data:
+  source: csv
+  path: five.csv
+  target: label
+train: {epochs: 1}
+"""
+
+
+def five_columns(where, label, name="five.csv", rows=60):
+    """a..e normal floats and a `label` column from `label(i)`; the recipe five.yaml beside it."""
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame({c: rng.normal(size=rows) for c in "abcde"})
+    table["label"] = [label(i) for i in range(rows)]
+    table.to_csv(where / name, index=False)
+    (where / "five.yaml").write_text(FIVE)
+    return where / name
+
+
+def failing(cli, *args):
+    """The one screen a data mistake prints (exit 2, no traceback), spaces normalised."""
+    code, out, err = cli("train", "recipe=./five.yaml", *args)
+    text = out + err
+    assert code == 2, text
+    assert "Traceback" not in text
+    return " ".join(text.split())
+
+
+@pytest.mark.parametrize(
+    "loss, hint",
+    [
+        ("binary_crossentropi", "did you mean 'binary_crossentropy'"),
+        ("mse", "labels take a classification loss: binary_crossentropy, "),
+        ("kl_divergence", "sparse_categorical_crossentropy"),
+    ],
+)
+def test_string_labels_with_a_regression_loss_name_the_loss(cli, in_tmp, loss, hint):
+    five_columns(in_tmp, lambda i: "yes" if i % 2 else "no")
+    text = failing(cli, f"model.outputs.out.loss={loss}")
+    assert f"error: model.outputs.out.loss: the targets are labels like 'no' but '{loss}' treats them as numbers" in text
+    assert f"hint: {hint}" in text or hint in text.split("hint: ", 1)[1]
+
+
+def test_string_labels_with_a_scaled_regression_target_name_the_loss(cli, in_tmp):
+    five_columns(in_tmp, lambda i: "yes" if i % 2 else "no")
+    text = failing(cli, "model.outputs.out.loss=mse", "data.preprocess.target_scaler=standard")
+    assert "error: model.outputs.out.loss: the targets are labels like 'no' but 'mse' treats them as numbers" in text
+
+
+@pytest.mark.parametrize("stratify", ["true", "false"])
+def test_continuous_target_with_a_classification_loss_is_caught_before_the_split(cli, in_tmp, stratify):
+    five_columns(in_tmp, lambda i: 50 + 1.125 * i)  # a price: 60 distinct values
+    text = failing(cli, f"data.stratify={stratify}")
+    assert "error: model.outputs.out.loss: binary_crossentropy takes class labels, which must be whole numbers or strings; the targets are not (60 distinct values, e.g. 51.125)" in text
+    assert "hint: use a regression loss such as mean_squared_error" in text
+    assert "np.float64" not in text and "stratified" not in text and "too few members" not in text
+
+
+def yes_no(i):
+    return "yes" if i % 2 else "no"
+
+
+@pytest.mark.parametrize(
+    "features, fragments",
+    [
+        ("[0,a,-1,b]", ["error: data.features: column 'label' of five.csv is the target (data.target) and also a feature: the model would see its own label", "hint: leave it out of data.features, e.g. data.features=[0,1,2,3,4]"]),
+        ("[a,b,c,d,a]", ["error: data.features: column 'a' of five.csv is selected twice", "hint: select each column once"]),
+        ("[0,b,c,d,a]", ["error: data.features: column 'a' of five.csv is selected twice"]),
+        ("'0:40'", ["error: data.features: the slice '0:40' runs past the columns: five.csv has 6 (positions 0 to 5)"]),
+        ("[0,1,2,3,9]", ["error: data.features: no column 9: five.csv has 6 columns (positions 0 to 5)", "hint: columns are numbered 0 to 5 (or -6 to -1 from the end)"]),
+    ],
+    ids=["target-among-features", "column-twice", "index-and-name-twice", "slice-past-the-end", "index-out-of-range"],
+)
+def test_csv_column_selection_mistakes(cli, in_tmp, features, fragments):
+    five_columns(in_tmp, yes_no)
+    text = failing(cli, f"data.features={features}")
+    for fragment in fragments:
+        assert fragment in text
+
+
+def test_a_slice_covering_the_target_is_label_leakage(cli, in_tmp):
+    table = pd.read_csv(five_columns(in_tmp, yes_no))
+    table[["a", "b", "label", "c", "d", "e"]].to_csv(in_tmp / "middle.csv", index=False)
+    text = failing(cli, "data.path=middle.csv", "data.features='0:5'")
+    assert "error: data.features: column 'label' of middle.csv is the target (data.target) and also a feature" in text
+    assert "data.features=[0,1,3,4,5]" in text
+
+
+def test_an_unquoted_yaml_slice_is_a_base_60_number(cli, in_tmp):
+    five_columns(in_tmp, yes_no)
+    (in_tmp / "five.yaml").write_text(FIVE.replace("  target: label\n", "  target: label\n  features: 1:4\n"))  # YAML 1.1: 1*60 + 4
+    text = failing(cli)
+    assert "error: data.features: no column 64: five.csv has 6 columns" in text
+    assert "hint: YAML reads an unquoted slice such as 1:4 as the base-60 number 64: quote slices, features: '1:4'" in text
+
+
+def test_labels_numbered_from_1_say_the_output_takes_0_to_k_minus_1(cli, in_tmp):
+    five_columns(in_tmp, lambda i: i % 3 + 1)  # classes 1, 2, 3
+    text = failing(cli, "model.nodes.out.units=3", "model.nodes.out.activation=softmax", "model.outputs.out.loss=sparse_categorical_crossentropy")
+    assert "error: model.outputs.out: labels run from 1 to 3 (3 classes), but an output of 3 unit(s) takes labels 0 to 2" in text
+    assert "hint: number the classes from 0, or give the output layer 4 units" in text
+
+
+def test_a_missing_column_names_the_file_it_is_missing_from(cli, in_tmp):
+    table = pd.read_csv(five_columns(in_tmp, yes_no))
+    table.drop(columns="label").to_csv(in_tmp / "unlabelled.csv", index=False)
+    text = failing(cli, "data.test_path=unlabelled.csv")
+    assert "error: data.target: no column 'label'" in text
+    assert "hint: columns of unlabelled.csv: a, b, c, d, e" in text
+
+
+@pytest.mark.parametrize(
+    "args, fragments",
+    [
+        (["data.header=false", "data.target=-1"], ["error: data.features: five.csv: column '0' is not numeric (first value 'a')", "hint: only its first value is not a number: that row is a header, so set data.header=true"]),
+        (["data.header=false"], ["error: data.target: no column 'label'", "hint: 'label' is in the first row of five.csv, so the file has a header: set data.header=true"]),
+    ],
+    ids=["numeric-column", "named-column"],
+)
+def test_a_header_read_as_data_hints_header_true(cli, in_tmp, args, fragments):
+    five_columns(in_tmp, yes_no)
+    text = failing(cli, *args)
+    for fragment in fragments:
+        assert fragment in text
+
+
+@pytest.mark.parametrize("sep, shown", [(";", ";"), ("\t", "\\t")], ids=["semicolon", "tab"])
+@pytest.mark.parametrize("target", ["label", "null"], ids=["named-target", "default-target"])
+def test_one_column_holding_the_separator_hints_the_delimiter(cli, in_tmp, sep, shown, target):
+    pd.read_csv(five_columns(in_tmp, yes_no)).to_csv(in_tmp / "five.csv", sep=sep, index=False)
+    text = failing(cli, f"data.target={target}")
+    assert f"hint: five.csv was read as one column, 'a{shown}b{shown}c" in text
+    assert f"set data.delimiter='{shown}'" in text
+
+
+@pytest.mark.parametrize("stratify", ["true", "false"])
+def test_a_limit_that_leaves_a_class_out_of_training_blames_the_limit(cli, in_tmp, stratify):
+    five_columns(in_tmp, yes_no)
+    text = failing(cli, "data.limit=1", f"data.stratify={stratify}")
+    assert "error: data.limit: keeps only 1 training sample(s), too few: they never have label(s) " in text
+    assert "hint: raise data.limit (it keeps the first N training samples), or set it to null" in text
+    assert "data.stratify=true" not in text
+
+
+def test_a_given_val_file_with_labels_training_never_has_names_the_file(cli, in_tmp):
+    table = pd.read_csv(five_columns(in_tmp, yes_no))
+    table[table.label == "no"].to_csv(in_tmp / "train-no.csv", index=False)
+    text = failing(cli, "data.path=null", "data.train_path=train-no.csv", "data.val_path=five.csv")
+    assert "error: data.val_path: five.csv has label(s) yes that the training data never has" in text
+    assert "data.stratify" not in text
+
+
+def test_npz_arrays_of_different_lengths_are_named_as_in_the_file(cli, in_tmp):
+    rng = np.random.default_rng(0)
+    np.savez(in_tmp / "pairs.npz", x=rng.normal(size=(90, 5)), y=np.arange(100) % 2)
+    five_columns(in_tmp, yes_no)
+    text = failing(cli, "data.source=npz", "data.path=pairs.npz", "data.target=null")
+    assert "error: data.path: pairs.npz: the arrays have different numbers of samples: 'x' 90, 'y' 100" in text
+    assert "'out'" not in text

@@ -79,7 +79,7 @@ def test_unseen_class_in_val_is_an_error(tmp_path):
     pd.DataFrame({"a": [1.0, 2, 3, 4], "y": ["a", "b", "a", "b"]}).to_csv(tmp_path / "t.csv", index=False)
     pd.DataFrame({"a": [1.0], "y": ["c"]}).to_csv(tmp_path / "v.csv", index=False)
     cfg = data_cfg(source="csv", train_path=str(tmp_path / "t.csv"), val_path=str(tmp_path / "v.csv"), test_split=0.0)
-    with pytest.raises(ConfigError, match="the val split has label"):
+    with pytest.raises(ConfigError, match=r"data.val_path: v.csv has label\(s\) c that the training data never has"):
         data.read(cfg, graph(1, units=2), 0)
 
 

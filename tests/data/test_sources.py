@@ -83,7 +83,7 @@ def test_csv_defaults_to_last_column_as_target(tmp_path):
 def test_csv_feeds_every_input_and_output_of_a_multi_io_model(table):
     path, frame = table
     model, built = two_by_two()
-    cfg = data_cfg(source="csv", path=str(path), features={"a": "1:4", "b": ["alpha", "size"]}, target={"kind": "label", "size": "size"}, **NO_SPLITS)
+    cfg = data_cfg(source="csv", path=str(path), features={"a": "1:4", "b": ["alpha", "beta"]}, target={"kind": "label", "size": "size"}, **NO_SPLITS)
     ds = data.load(cfg, built, 0, done=data.read(cfg, model, 0))
     assert set(ds.train.x) == {"a", "b"} and ds.train.x["a"].shape == (30, 3) and ds.train.x["b"].shape == (30, 2)
     assert ds.train.y["kind"].tolist() == [0, 1, 2] * 10
