@@ -143,7 +143,11 @@ def _override_problem(message: str, user: list[str], base: DictConfig | None) ->
         return Problem(key, f"already set, so it cannot be added{_FROM_COMMAND_LINE}", f"drop the '+': {key}=VALUE")
     found = re.search(r"Could not delete from config. '([^']+)' does not exist", first)
     if found:
-        return unknown_key(found.group(1), f"nothing to delete{_FROM_COMMAND_LINE}", base)
+        key = found.group(1)
+        parent, _, name = key.rpartition(".")
+        if name in _keys_at(parent):
+            return Problem(key, f"is part of the schema and cannot be deleted{_FROM_COMMAND_LINE}", f"set it to null instead: {key}=null")
+        return unknown_key(key, f"nothing to delete{_FROM_COMMAND_LINE}", base)
     return Problem("overrides", first)
 
 
@@ -243,6 +247,8 @@ def unknown_key(key: str, message: str, base: DictConfig | None = None) -> Probl
             hint = did_you_mean(name, list(node.keys()))
             return Problem(key, message, f"{hint} {has}" if hint else f"{has}; to add {name!r}, write +{key}=VALUE")
     hint = did_you_mean(name, siblings)
+    if parent == "optimizer" and not hint:  # Keras arguments beyond name and learning rate
+        return Problem(key, message, f"the optimizer's other Keras arguments go in optimizer.options: +optimizer.options.{name}=VALUE")
     valid = f"valid keys: {', '.join(siblings)}" if siblings else f"if you mean to add it, write +{key}=VALUE"
     return Problem(key, message, " ".join(x for x in (hint, valid) if x))
 

@@ -447,7 +447,7 @@ def _parse_outputs(model: dict, path: str, problems: Collector, require_losses: 
             problems.add(f"{where}.{name}.loss", "every output needs a loss", "e.g. loss: categorical_crossentropy (here or in model.loss)")
         metrics = spec.get("metrics", [])
         if not isinstance(metrics, list):
-            problems.add(f"{where}.{name}.metrics", f"expected a list, got {metrics!r}")
+            problems.add(f"{where}.{name}.metrics", f"expected a list, got {metrics!r}", f"metrics: [{metrics}]" if isinstance(metrics, str) else None)
         weight = spec.get("loss_weight", 1.0)
         if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
             problems.add(f"{where}.{name}.loss_weight", f"expected a non-negative number, got {weight!r}")
