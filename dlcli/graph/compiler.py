@@ -9,13 +9,15 @@ re-raised as a ConfigError naming the node (the Keras text chained).
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import keras
 
 from dlcli.errors import Collector, ConfigError, Problem, did_you_mean
 from dlcli.graph import registry
-from dlcli.graph.spec import Graph, Node, Ref, raise_unique
+from dlcli.graph.spec import WIRING, Graph, Node, Ref, raise_unique
 
 _ELEMENTWISE = (keras.layers.Add, keras.layers.Subtract, keras.layers.Multiply, keras.layers.Average, keras.layers.Maximum, keras.layers.Minimum)
 
@@ -68,15 +70,76 @@ def _prepare(graph: Graph, problems: Collector) -> dict[str, tuple[Callable, dic
 
 
 def _resolve_values(kwargs: dict[str, Any], where: str, problems: Collector) -> dict[str, Any]:
-    """`kernel_regularizer: {class: L2, l2: 0.01}` -> keras.regularizers.L2(l2=0.01); names checked."""
+    """`kernel_regularizer: {class: L2, l2: 0.01}` -> keras.regularizers.L2(l2=0.01); names checked.
+
+    Any other argument given as `{class: ..., ...}` (or a list of them) is a layer the
+    layer takes as an argument, like Bidirectional's `layer`: checked like a node here,
+    built with its wrapper (`_Inner`).
+    """
     resolved = {}
     for key, value in kwargs.items():
         kind = registry.kind_of(key)
         try:
-            resolved[key] = registry.component(kind, value, f"{where}.{key}") if kind and value is not None else value
+            if kind and value is not None:
+                resolved[key] = registry.component(kind, value, f"{where}.{key}")
+            elif _is_layer_spec(value):
+                resolved[key] = _inner(value, f"{where}.{key}", problems)
+            elif isinstance(value, list) and value and all(_is_layer_spec(v) for v in value):
+                resolved[key] = [_inner(v, f"{where}.{key}.{i}", problems) for i, v in enumerate(value)]
+            else:
+                resolved[key] = value
         except ConfigError as exc:
             problems.problems.extend(exc.problems)
     return resolved
+
+
+@dataclass
+class _Inner:
+    """A layer given as another layer's argument (`layer: {class: GRU, units: 8}`), built when its wrapper is."""
+
+    factory: Callable
+    target: str
+    kwargs: dict[str, Any]  # resolved
+    raw: dict[str, Any]  # as configured, for messages
+
+
+def _is_layer_spec(value: Any) -> bool:
+    return isinstance(value, dict) and "class" in value
+
+
+def _inner(spec: dict, where: str, problems: Collector) -> _Inner | None:
+    target = str(spec["class"])
+    raw = {k: v for k, v in spec.items() if k != "class"}
+    for key in WIRING[1:]:
+        if key in raw:
+            problems.add(f"{where}.{key}", f"a layer given as an argument is built inside the layer that takes it; `{key}:` does not apply", "wire the outer node instead")
+            del raw[key]
+    if "name" in raw:
+        problems.add(f"{where}.name", "an inner layer is named after its node and argument; remove `name:`")
+        del raw["name"]
+    factory = registry.get(target, where, problems)
+    if factory is None:
+        return None
+    registry.check_kwargs(factory, target, raw, where, problems)
+    return _Inner(factory, target, _resolve_values(raw, where, problems), raw)
+
+
+def _build_inner(value: Any, node: Node, key: str) -> Any:
+    """Build the `_Inner` layers inside an argument value, each named `<node>_<argument>`."""
+    if isinstance(value, list):
+        return [_build_inner(v, node, f"{key}.{i}") for i, v in enumerate(value)]
+    if not isinstance(value, _Inner):
+        return value
+    kwargs = {k: _build_inner(v, node, f"{key}.{k}") for k, v in value.kwargs.items()}
+    try:
+        return value.factory(**kwargs, name=f"{node.name}_{key.replace('.', '_')}")
+    except ConfigError:
+        raise
+    except Exception as exc:
+        text = _keras_text(exc)
+        blamed = _argument_named(text, value.raw)
+        message = f"{value.target}({_fmt_kwargs(value.raw)}) failed: {text}"
+        raise ConfigError(node.problem(message, key=f"{key}.{blamed}" if blamed else key)) from exc
 
 
 def _shared(graph: Graph, problems: Collector) -> dict[str, Any]:
@@ -105,6 +168,7 @@ def _instantiate(factory: Callable, kwargs: dict[str, Any], node: Node):
     application = registry.is_application(factory)
     if application:
         kwargs = {"weights": None, **kwargs}  # pretrained weights only when asked for
+    kwargs = {k: _build_inner(v, node, k) for k, v in kwargs.items()}
     names, _ = registry.accepted(factory)
     if "name" in names or isinstance(factory, type):
         kwargs = {**kwargs, "name": node.name}
@@ -114,7 +178,26 @@ def _instantiate(factory: Callable, kwargs: dict[str, Any], node: Node):
         hint = None
         if application and kwargs.get("weights"):
             hint = "pretrained weights are downloaded on first use; without network use weights: null, or pass weights: /path/to/weights.h5"
-        raise ConfigError(node.problem(f"{node.target}({_fmt_kwargs(node.kwargs)}) failed: {_keras_text(exc)}", hint)) from exc
+        text = _keras_text(exc)
+        message = f"{node.target}({_fmt_kwargs(node.kwargs)}) failed: {text}"
+        raise ConfigError(node.problem(message, hint, key=_argument_named(text, node.kwargs))) from exc
+
+
+def _argument_named(text: str, kwargs: dict[str, Any]) -> str | None:
+    """The given keyword a Keras error is about ("invalid value for `units`", "Received kernel_size=-1"), if any.
+
+    Quoted (`units`) or assigned (units=) mentions win over a bare word; the earliest one in the text wins.
+    """
+    for patterns in ((r"`{}`", r"(?<![\w.]){}="), (r"(?<![\w.]){}(?!\w)",)):
+        found = []
+        for key in kwargs:
+            for pattern in patterns:
+                match = re.search(pattern.format(re.escape(str(key))), text)
+                if match:
+                    found.append((match.start(), str(key)))
+        if found:
+            return min(found)[1]
+    return None
 
 
 def _pick(tensors: dict, ref: Ref, node: Node):
@@ -145,8 +228,9 @@ def _shape(tensor) -> str:
 
 
 def _keras_text(exc: Exception) -> str:
-    """The informative line of a Keras error (Keras wraps them in 'Exception encountered when calling ...')."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    """The informative line of a Keras error (Keras wraps them in 'Exception encountered when calling ...'),
+    without terminal escapes (Keras makes the message bold with ANSI codes)."""
+    lines = [line.strip() for line in registry.strip_ansi(str(exc)).splitlines() if line.strip()]
     lines = [line for line in lines if not line.startswith(("Exception encountered when calling", "Arguments received by", "•"))]
     text = lines[0] if lines else type(exc).__name__
     return text if len(text) <= 300 else text[:297] + "..."
@@ -189,12 +273,65 @@ def _merge_hint(graph: Graph, prepared: dict, node: Node, a: tuple, b: tuple, ve
     if len(a) != len(b):
         return "the inputs have different ranks; Flatten or Reshape one of them first"
     if len(a) >= 3 and a[1:-1] != b[1:-1]:
-        unpadded = _unpadded_windows(graph, prepared, node)
+        strided = _downsampling(graph, prepared, node)
+        unpadded = [n for n in _unpadded_windows(graph, prepared, node) if n not in strided]
+        if strided:
+            nodes = _join([f"{n} ({prepared[n][0].__name__}, {how})" for n, how in strided.items()])
+            them = "it" if len(strided) == 1 else "them"
+            also = f"; and give the convolutions padding: same (now 'valid' on {_join(unpadded)})" if unpadded else ""
+            return f"the spatial sizes differ; {nodes} shrink{'s' if len(strided) == 1 else ''} one branch more than the others: downsample every branch alike, or give {them} strides: 1 and padding: same{also}"
         where = f" (now 'valid' on {_join(unpadded)})" if unpadded else " and matching strides"
         return f"the spatial sizes differ; give the convolutions padding: same{where}"
     if a[-1] != b[-1] and verb != "Concatenate":
         return f"the channel counts differ ({a[-1]} vs {b[-1]}); project one side to the other's size (a 1x1 Conv2D or a Dense)"
     return "make the inputs' shapes agree on every axis but the concatenation axis" if verb == "Concatenate" else "make the inputs' shapes equal"
+
+
+def _stride(factory: Callable, kwargs: dict) -> tuple[int, str] | None:
+    """A node's largest stride and how it is set ("strides 2", "pool_size 2": a pooling's strides default to its pool size)."""
+    accepted = registry.accepted(factory)[0]
+    if "strides" not in accepted:
+        return None
+    key = "strides" if kwargs.get("strides") is not None or "pool_size" not in accepted else "pool_size"
+    value = kwargs.get(key, 2 if key == "pool_size" else 1)  # Keras' poolings default to pool_size 2
+    step = max(value) if isinstance(value, (list, tuple)) else value
+    return (step, f"{key} {value if not isinstance(value, list) else tuple(value)}") if isinstance(step, int) and step > 1 else None
+
+
+def _downsampling(graph: Graph, prepared: dict, node: Node) -> dict[str, str]:
+    """Strided convolutions and poolings that make the merged branches' sizes differ: name -> "strides 2".
+
+    Each branch's downsampling factor is the product of the strides on its way from where
+    the branches split; when the factors agree (every branch strides by 2), strides are not
+    the cause and this returns nothing.
+    """
+    by_name = {n.name: n for n in graph.nodes}
+    branches = [graph.ancestors(r.node) | {r.node} for r in node.inputs]
+    common = set.intersection(*branches)
+    factors: dict[str, int] = {}
+
+    def factor(name: str) -> int:
+        if name in common or name not in by_name:
+            return 1
+        if name not in factors:
+            own = _stride(*prepared[name]) if name in prepared else None
+            factors[name] = (own[0] if own else 1) * max([factor(r.node) for r in by_name[name].inputs] or [1])
+        return factors[name]
+
+    per_branch = [factor(r.node) for r in node.inputs]
+    if len(set(per_branch)) == 1:
+        return {}
+    smallest = min(per_branch)
+    found = {}
+    for ref, branch, f in zip(node.inputs, branches, per_branch):
+        if f == smallest:
+            continue
+        for candidate in graph.nodes:  # declaration order
+            if candidate.name in branch - common and candidate.name in prepared:
+                own = _stride(*prepared[candidate.name])
+                if own:
+                    found.setdefault(candidate.name, own[1])
+    return found
 
 
 def _unpadded_windows(graph: Graph, prepared: dict, node: Node) -> list[str]:

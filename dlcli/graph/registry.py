@@ -9,6 +9,7 @@ also what makes saved models reload. Configs never name import paths.
 from __future__ import annotations
 
 import inspect
+import re
 from functools import lru_cache
 from typing import Any, Callable
 
@@ -144,6 +145,14 @@ def component(kind: str, value: Any, where: str) -> Any:
     raise ConfigError(Problem(where, f"unknown {kind} {value!r}", did_you_mean(value, [*names, *plugins]) or f"see https://keras.io/api/{module.__name__.split('.')[-1]}/"))
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+
+
+def strip_ansi(text: str) -> str:
+    """Keras' text without terminal escapes (it makes messages bold with `\\x1b[1m`)."""
+    return _ANSI.sub("", text)
+
+
 def _keras_knows(module, name: str) -> bool:
     try:
         module.get(name)
@@ -167,5 +176,6 @@ def _from_class(kind: str, module, base: type | None, value: dict, where: str) -
         return classes[name](**kwargs)
     except Exception as exc:
         arguments = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        text = strip_ansi(str(exc)).strip()
+        reason = text.splitlines()[0] if text else type(exc).__name__
         raise ConfigError(Problem(where, f"{name}({arguments}) failed: {reason}")) from exc

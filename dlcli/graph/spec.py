@@ -47,10 +47,19 @@ class Node:
     inputs: list[Ref]
     shared: bool = False
     via: str | None = None  # the block instance that made it, e.g. "model.nodes.stage1, copy 2 of 3"
+    # In a block copy, where each "$param" argument's value was set ("kernel_size" -> "model.nodes.stem.kernel_size");
+    # nested keys are dotted ("layer.units").
+    origins: dict[str, str] = field(default_factory=dict)
 
     def problem(self, message: str, hint: str | None = None, key: str | None = None) -> Problem:
-        """A problem at this node's config path (a block copy also says which instance made it)."""
+        """A problem at this node's config path (a block copy also says which instance made it).
+
+        For an argument `key` whose value a block instance passed in, the problem is
+        the instance's key (where the value can be fixed), and says which template node failed.
+        """
         where = f"{self.path}.{key}" if key else self.path
+        if key and key in self.origins and not self.origins[key].startswith(self.path + "."):
+            where, message = self.origins[key], f"{message} (at {self.path})"
         return Problem(where, f"{message} [block copy: {self.via}]" if self.via else message, hint)
 
 
@@ -121,12 +130,32 @@ def parse(model: Any, path: str = "model", *, require_losses: bool = True, block
     entry = Ref(next(iter(inputs))) if len(inputs) == 1 else None
     expander.expand(raw_nodes, paths, {n: Ref(n) for n in inputs}, entry)
     sources: dict[tuple[str, str], str] = {}
-    outputs = _parse_outputs(model, path, problems, require_losses, sources)
+    derived = Collector()
+    outputs = _parse_outputs(model, path, derived, require_losses, sources)
+    _check_output_names(outputs, expander.nodes, raw_nodes, path, derived, problems)
     graph = Graph(inputs, expander.nodes, outputs, shared, path, sources)
     if not problems.problems:
         _check_wiring(graph, problems)
     raise_unique(problems)
     return graph
+
+
+def _check_output_names(outputs: dict, nodes: list[Node], raw_nodes: dict, path: str, derived: Collector, problems: Collector) -> None:
+    """An output must name a node. A misspelt one is the problem to report: the model-level
+    `loss:`/`metrics:`/`loss_weights:` entries keyed by the right name then look like mistakes
+    ("not an output of the model"), and the misspelt output like one without a loss; those are dropped."""
+    names = [n.name for n in nodes]
+    missing = [name for name in outputs if name not in names and name not in raw_nodes]  # (a node that failed is reported on its own)
+    for name in missing:
+        problems.add(f"{path}.outputs.{name}", f"no node {name!r}", did_you_mean(name, names) or "outputs name the nodes that produce them: " + ", ".join(names))
+    if missing:
+        known = set(names) | set(raw_nodes)
+        missing_keys = {f"{path}.outputs.{name}.loss" for name in missing}
+        derived.problems = [
+            p for p in derived.problems
+            if not (p.message == "not an output of the model" and p.key.rsplit(".", 1)[-1] in known) and p.key not in missing_keys
+        ]  # fmt: skip
+    problems.problems.extend(derived.problems)
 
 
 def raise_unique(problems: Collector) -> None:
@@ -267,6 +296,18 @@ def _substitute(value: Any, params: dict[str, Any]) -> Any:
     return value
 
 
+def _origins(value: Any, set_at: dict[str, str], at: str = "") -> dict[str, str]:
+    """{dotted key inside `value`: where its value was set} for each "$param" in it."""
+    if isinstance(value, str):
+        match = _PARAM.match(value)
+        return {at: set_at[match[1]]} if match and match[1] in set_at and at else {}
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    found: dict[str, str] = {}
+    for key, item in items:
+        found.update(_origins(item, set_at, f"{at}.{key}" if at else str(key)))
+    return found
+
+
 def _parse_shared(raw: Any, path: str, blocks: dict[str, _Block], problems: Collector) -> dict[str, Any]:
     shared: dict[str, Any] = {}
     for name, spec in _mapping(raw, path, problems).items():
@@ -302,9 +343,13 @@ class _Expander:
         self.names: dict[str, str] = {}  # layer name -> where it was defined, to catch clashes
         self.stack: list[str] = []  # blocks being expanded, to catch a block that contains itself
 
-    def expand(self, raw: dict, paths: dict[str, str], scope: dict[str, Ref], entry: Ref | None, prefix: str = "", rename: dict | None = None, via: str | None = None) -> None:
-        """Add the nodes of `raw` (config paths in `paths`), seeing the names in `scope` and each other."""
+    def expand(self, raw: dict, paths: dict[str, str], scope: dict[str, Ref], entry: Ref | None, prefix: str = "", rename: dict | None = None, via: str | None = None, origins: dict | None = None) -> None:
+        """Add the nodes of `raw` (config paths in `paths`), seeing the names in `scope` and each other.
+
+        `origins` says, per node of a block copy, where its "$param" arguments were set.
+        """
         rename = rename or {}
+        origins = origins or {}
         full = {name: rename.get(name, f"{prefix}{name}") for name in raw}
         local = {**scope, **{name: Ref(full[name]) for name in raw}}
         previous = entry
@@ -315,14 +360,25 @@ class _Expander:
                 continue
             kinds = [k for k in ("class", "use", "block") if k in spec]
             if len(kinds) != 1:
-                self.problems.add(where, "a node needs exactly one of `class:`, `use:` or `block:`", "e.g. {class: Dense, units: 64}")
+                self.problems.add(where, "a node needs exactly one of `class:`, `use:` or `block:`", self._no_kind_hint(name, kinds, raw))
                 continue
-            refs = self._refs(spec.get("inputs"), previous, where, {k: v for k, v in local.items() if k != name})
+            # A node naming itself resolves to itself: the cycle check reports it as `name -> name`.
+            refs = self._refs(spec.get("inputs"), previous, where, local)
             if kinds[0] == "block":
-                self._instantiate(spec, where, refs, full[name], via)
+                self._instantiate(spec, where, refs, full[name], via, origins.get(name, {}))
             else:
-                self._plain(spec, kinds[0], where, refs, full[name], via)
+                self._plain(spec, kinds[0], where, refs, full[name], via, origins.get(name, {}))
             previous = Ref(full[name])
+
+    @staticmethod
+    def _no_kind_hint(name: str, kinds: list[str], raw: dict) -> str:
+        """A node with no class is usually an override that misspelt an existing node (`+model.nodes.dense1.x=...`)."""
+        if not kinds:
+            others = [n for n, s in raw.items() if n != name and isinstance(s, dict) and any(k in s for k in ("class", "use", "block"))]
+            close = did_you_mean(name, others)
+            if close:
+                return f"no node {name!r} in the recipe: {close}"
+        return "e.g. {class: Dense, units: 64}"
 
     def _add(self, node: Node) -> None:
         if node.name in self.names:
@@ -348,7 +404,7 @@ class _Expander:
                 refs.append(Ref(target.node, int(match["index"]) if match["index"] else target.index))
         return refs
 
-    def _plain(self, spec: dict, kind: str, where: str, refs: list[Ref], name: str, via: str | None) -> None:
+    def _plain(self, spec: dict, kind: str, where: str, refs: list[Ref], name: str, via: str | None, origins: dict[str, str]) -> None:
         kwargs = {k: v for k, v in spec.items() if k not in WIRING}
         if "repeat" in spec:
             self.problems.add(f"{where}.repeat", "`repeat:` applies to `block:` nodes", "wrap the layer in a block to repeat it")
@@ -364,9 +420,9 @@ class _Expander:
                 self.problems.add(f"{where}.inputs", f"{spec['class']} merges two or more inputs", "list them: inputs: [a, b]")
             if "name" in kwargs:
                 self.problems.add(f"{where}.name", "the node's key is the layer's name; remove `name:`")
-            self._add(Node(name, where, str(spec["class"]), kwargs, refs, via=via))
+            self._add(Node(name, where, str(spec["class"]), kwargs, refs, via=via, origins=origins))
 
-    def _instantiate(self, spec: dict, where: str, refs: list[Ref], name: str, via: str | None) -> None:
+    def _instantiate(self, spec: dict, where: str, refs: list[Ref], name: str, via: str | None, origins: dict[str, str]) -> None:
         block_name = str(spec["block"])
         block = self.blocks.get(block_name)
         if block is None:
@@ -395,6 +451,10 @@ class _Expander:
         if len(self.problems.problems) > problems_before or len(refs) != len(block.inputs):
             return  # (an input that did not resolve has been reported)
         body = _substitute(block.nodes, values)
+        # Where each parameter's value was set: this instance's own key (or, when the instance sits in
+        # another block, wherever that block's parameter was set), else the block's default.
+        set_at = {key: origins.get(key, f"{where}.{key}") if key in args else f"{block.path}.params.{key}" for key in values}
+        body_origins = {n: _origins(block.nodes[n], set_at) for n in body}
         self.stack.append(block_name)
         for k in range(1, repeat + 1):
             last = k == repeat
@@ -402,7 +462,7 @@ class _Expander:
             context = where if repeat == 1 else f"{where}, copy {k} of {repeat}"
             self.expand(
                 body, {n: f"{block.path}.nodes.{n}" for n in body}, dict(zip(block.inputs, refs)), refs[0] if len(refs) == 1 else None,
-                prefix, rename={block.output: name} if last else None, via=context if via is None else f"{context} in {via}",
+                prefix, rename={block.output: name} if last else None, via=context if via is None else f"{context} in {via}", origins=body_origins,
             )
             refs = [Ref(name if last else f"{prefix}{block.output}")]
         self.stack.pop()
@@ -486,9 +546,7 @@ def _spread(raw: Any, key: str, where: str, *, outputs: dict[str, dict], problem
 
 def _check_wiring(graph: Graph, problems: Collector) -> None:
     names = {n.name: n for n in graph.nodes}
-    missing = [name for name in graph.outputs if name not in names]
-    for name in missing:
-        problems.add(f"{graph.path}.outputs.{name}", "no node of that name", did_you_mean(name, names) or "outputs name the nodes that produce them")
+    missing = [name for name in graph.outputs if name not in names]  # (reported by _check_output_names)
     cycle = _find_cycle(graph)
     if cycle:
         problems.add(f"{graph.path}.nodes", "the graph has a cycle: " + " -> ".join(cycle), "a node cannot depend on its own output")

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 AS_PRINTED = Path(__file__).parent / "recipes" / "inception_as_printed.yaml"
+POOL_BRANCH = Path(__file__).parent / "recipes" / "pool_branch.yaml"
 
 CASES = [
     # (id, check arguments, fragments the error screen must contain)
@@ -21,7 +22,7 @@ CASES = [
     ("shared-incompatible-shapes", ["recipe=siamese_lstm", "model.inputs.right.shape=[null,64]"],
      ["error: model.nodes.right_output: shared 'lstm' is called with (None, None, 64) from 'right', but its weights were built for (None, None, 128) from 'left' (at 'left_output')"]),
     ("output-does-not-exist", ["recipe=news_main_aux", "model.outputs=[main_output,aux_outptu]"],
-     ["error: model.outputs.aux_outptu: no node of that name", "did you mean 'aux_output'"]),
+     ["error: model.outputs.aux_outptu: no node 'aux_outptu'", "did you mean 'aux_output'"]),
     ("loss-key-not-an-output", ["recipe=social_multi_output", "+model.loss.agee=mse"],
      ["error: model.loss.agee: not an output of the model", "did you mean 'age'"]),
     ("loss-weight-key-not-an-output", ["recipe=social_multi_output", "+model.loss_weights.gendre=2"],
@@ -51,6 +52,23 @@ CASES = [
      ["error: model.outputs.predictions.metrics.0: unknown metric 'acuracy'", "did you mean 'accuracy'"]),
     ("import-path-is-not-a-class", ["recipe=siamese_lstm", "model.nodes.predictions.class=my_pkg.layers.Dense"],
      ["error: model.nodes.predictions.class: unknown layer 'my_pkg.layers.Dense'", "register your own through plugins:"]),
+    ("bad-value-names-its-key", ["recipe=mnist_dropout", "model.nodes.hidden1.units=abc"],
+     ["error: model.nodes.hidden1.units: Dense(units='abc', activation='relu') failed: Received an invalid value for `units`"]),
+    ("negative-value-names-its-key", ["recipe=mnist_dropout", "model.nodes.hidden1.units=-3"],
+     ["error: model.nodes.hidden1.units: Dense(units=-3, activation='relu') failed:", "Received: units=-3"]),
+    ("bad-value-from-a-block-instance", ["recipe=residual_cnn", "+model.nodes.stem.kernel_size=-1"],
+     ["error: model.nodes.stem.kernel_size: Conv2D(filters=32, kernel_size=-1,", "(at model.blocks.conv_bn_relu.nodes.conv) [block copy: model.nodes.stem]"]),
+    ("bad-value-from-a-nested-block-instance", ["recipe=residual_cnn", "model.nodes.stage1.filters=-1"],
+     ["error: model.nodes.stage1.filters: Conv2D(filters=-1,", "[block copy: model.blocks.residual_identity.nodes.conv1 in model.nodes.stage1, copy 1 of 2]"]),
+    ("keras-bold-text-shown-plain", ["recipe=mnist_dropout", "+model.nodes.r={class: Reshape, target_shape: [7], inputs: input}", "+model.nodes.hidden1.inputs=r"],
+     ["error: model.nodes.r: Reshape cannot take (None, 784) from 'input': The total size of the tensor must be unchanged."]),
+    ("self-loop", ["recipe=mnist_dropout", "+model.nodes.hidden1.inputs=hidden1"],
+     ["error: model.nodes: the graph has a cycle: hidden1 -> hidden1"]),
+    ("node-without-class-is-a-misspelt-node", ["recipe=mnist_dropout", "+model.nodes.dense1.kernel_regularizer=l2"],
+     ["error: model.nodes.dense1: a node needs exactly one of `class:`, `use:` or `block:`", "hint: no node 'dense1' in the recipe: did you mean 'hidden1'?"]),
+    ("merge-after-pooling", [f"recipe={POOL_BRANCH}"],
+     ["error: model.nodes.merge: cannot Concatenate (None, 8, 8, 4) from 'c1' with (None, 4, 4, 3) from 'p1'",
+      "hint: the spatial sizes differ; p1 (MaxPooling2D, pool_size 2) shrinks one branch more than the others"]),
 ]  # fmt: skip
 
 
@@ -66,5 +84,20 @@ def test_graph_error_exits_2_naming_node_and_key(cli, in_tmp, args, fragments):
     for fragment in fragments:
         assert flat(fragment) in flat(err)
     assert "Traceback" not in err
+    assert "\x1b" not in err  # Keras' own text reaches users without terminal escapes
     assert len(err.splitlines()) <= 25  # one screen
     assert out == ""  # no table for a model that does not build
+
+
+def test_misspelt_output_is_the_one_error_not_the_losses_keyed_by_the_right_name(cli, in_tmp):
+    # social_multi_output lists its outputs and keys loss and loss_weights by output name.
+    code, out, err = cli("check", "recipe=social_multi_output", "model.outputs=[age,income,gendr]")
+    assert code == 2, out + err
+    assert flat("error: model.outputs.gendr: no node 'gendr' (set on the command line)\nhint: did you mean 'gender'?") in flat(err)
+    assert err.count("error:") == 1, err  # not model.loss.gender / model.loss_weights.gender "not an output", nor "needs a loss"
+
+
+def test_pooling_with_stride_one_keeps_the_padding_hint(cli, in_tmp):
+    code, out, err = cli("check", f"recipe={POOL_BRANCH}", "+model.nodes.p1.strides=1")
+    assert code == 2, out + err
+    assert flat("hint: the spatial sizes differ; give the convolutions padding: same (now 'valid' on p1)") in flat(err)

@@ -191,7 +191,20 @@ def test_output_errors(extra, expected):
 
 
 def test_a_misspelt_output_is_the_only_problem_reported():
-    assert problems(model(nodes={"out_": DENSE})) == [("model.outputs.out", "no node of that name")]
+    assert problems(model(nodes={"out_": DENSE})) == [("model.outputs.out", "no node 'out'")]
+
+
+def test_a_misspelt_listed_output_is_blamed_not_the_losses_keyed_by_the_right_name():
+    config = {"inputs": {"x": {"shape": [8]}}, "nodes": {"reg": DENSE, "cls": {**DENSE, "inputs": "x"}}, "outputs": ["reg", "clss"],
+              "loss": {"reg": "mse", "cls": "binary_crossentropy"}, "metrics": {"cls": ["accuracy"]}, "loss_weights": {"reg": 1, "cls": 2}}  # fmt: skip
+    with pytest.raises(ConfigError) as info:
+        parse(config)
+    assert [(p.key, p.message, p.hint) for p in info.value.problems] == [("model.outputs.clss", "no node 'clss'", "did you mean 'cls'?")]
+
+
+def test_a_key_that_is_neither_output_nor_node_is_still_reported_beside_a_misspelt_output():
+    config = {"inputs": {"x": {"shape": [8]}}, "nodes": {"reg": DENSE, "cls": {**DENSE, "inputs": "x"}}, "outputs": ["reg", "clss"], "loss": {"reg": "mse", "cls": "mse", "rgb": "mse"}}
+    assert problems(config) == [("model.outputs.clss", "no node 'clss'"), ("model.loss.rgb", "not an output of the model")]
 
 
 # --- graph checks -----------------------------------------------------------------------
@@ -200,6 +213,28 @@ def test_a_misspelt_output_is_the_only_problem_reported():
 def test_cycle_is_printed_as_a_path():
     found = problems(model(nodes={"a": {**DENSE, "inputs": "c"}, "b": DENSE, "c": DENSE, "out": {**DENSE, "inputs": "x"}}))
     assert found == [("model.nodes", "the graph has a cycle: a -> b -> c -> a")]
+
+
+def test_a_node_that_names_itself_is_a_cycle():
+    found = problems(model(nodes={"a": DENSE, "b": {**DENSE, "inputs": "b"}, "out": DENSE}))
+    assert found == [("model.nodes", "the graph has a cycle: b -> b")]
+
+
+def test_a_node_without_a_class_suggests_the_node_it_probably_meant():
+    with pytest.raises(ConfigError) as info:
+        parse(model(nodes={"hidden1": DENSE, "dense1": {"kernel_regularizer": "l2"}, "out": DENSE}))
+    (problem,) = info.value.problems
+    assert (problem.key, problem.hint) == ("model.nodes.dense1", "no node 'dense1' in the recipe: did you mean 'hidden1'?")
+
+
+def test_block_copies_know_where_each_parameter_was_set():
+    conv = {"params": {"filters": "???", "size": 3}, "nodes": {"conv": {"class": "Conv2D", "filters": "$filters", "kernel_size": "$size", "layer": {"units": "$filters"}}}}
+    outer = {"params": {"width": "???"}, "nodes": {"inner": {"block": "conv", "filters": "$width"}}}
+    graph = parse(model(blocks={"conv": conv, "outer": outer}, nodes={"a": {"block": "conv", "filters": 4}, "out": {"block": "outer", "width": 8}}))
+    assert graph.node("a").origins == {"filters": "model.nodes.a.filters", "kernel_size": "model.blocks.conv.params.size", "layer.units": "model.nodes.a.filters"}
+    assert graph.node("out").origins["filters"] == "model.nodes.out.width"  # through the outer block's parameter
+    problem = graph.node("out").problem("bad", key="filters")
+    assert (problem.key, problem.message) == ("model.nodes.out.width", "bad (at model.blocks.conv.nodes.conv) [block copy: model.blocks.outer.nodes.inner in model.nodes.out]")
 
 
 def test_unused_nodes_and_inputs():
