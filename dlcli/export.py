@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import re
 from pathlib import Path
 
 import numpy as np
@@ -64,7 +63,9 @@ def write_and_predict(fmt: str, model, target: Path, sample: dict) -> list[np.nd
             with contextlib.redirect_stdout(io.StringIO()):  # Keras prints the temporary name
                 model.export(str(tmp), format="onnx")
         except Exception as exc:
-            lines = [line.strip() for line in re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).splitlines() if line.strip()]
+            from dlcli.graph.registry import strip_ansi
+
+            lines = [line.strip() for line in strip_ansi(str(exc)).splitlines() if line.strip()]
             reason = " ".join(lines[:3])[:400] or type(exc).__name__
             raise RunFailed(Problem("export", f"Keras could not export this model to ONNX: {reason}", "--format keras exports every model; run with --debug for the exporter's traceback")) from exc
     session = onnxruntime.InferenceSession(str(target))

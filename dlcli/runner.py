@@ -8,7 +8,6 @@ creates the run directory and fills it as DESIGN.md ("Runs") lists.
 from __future__ import annotations
 
 import math
-import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -186,7 +185,9 @@ def _first_batch(model, split, batch_size: int) -> set[str]:
     try:
         return set(model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True))
     except Exception as exc:
-        text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip().splitlines()
+        from dlcli.graph.registry import strip_ansi
+
+        text = strip_ansi(str(exc)).strip().splitlines()
         raise ConfigError(
             Problem("model.outputs", f"Keras cannot compute the losses and metrics on a batch of this data: {text[0] if text else type(exc).__name__}", "each output's loss and metrics must suit its labels (data.preprocess.labels: one_hot, sparse)")
         ) from exc
