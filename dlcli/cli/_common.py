@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import traceback
 from contextlib import contextmanager
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, List, Optional
 
@@ -25,6 +26,20 @@ ConfigDirs = Annotated[
     typer.Option("--config-dir", help="extra conf/-style directory (groups, recipes/); repeatable; also $DLCLI_CONFIG_PATH", show_default=False),
 ]
 RunsRoot = Annotated[Path, typer.Option("--runs-dir", help="where run ids and `latest` are looked up")]
+Run = Annotated[str, typer.Argument(help="run directory, run id (RECIPE/STAMP), latest or RECIPE/latest")]
+RunOverrides = Annotated[
+    Optional[List[str]],
+    typer.Argument(help="data.* overrides of the run's config, e.g. data.test_path=other.csv", show_default=False),
+]
+
+
+class Splits(str, Enum):
+    test = "test"
+    val = "val"
+    train = "train"
+
+
+SplitName = Annotated[Splits, typer.Option(help="without --input: which of the run's splits")]
 
 
 class State:

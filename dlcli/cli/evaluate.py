@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, List, Optional
+from typing import Annotated, Optional
 
 import typer
 
-from dlcli.cli._common import RunsRoot, out, user_errors
+from dlcli.cli._common import Run, RunOverrides, RunsRoot, SplitName, Splits, out, user_errors
 
 NAME = "evaluate"
 HELP = "Reload a run's model and preprocessing and evaluate on its test split; writes eval.json."
 
 
 def command(
-    run: Annotated[str, typer.Argument(help="run directory, run id (RECIPE/STAMP), latest or RECIPE/latest")],
-    overrides: Annotated[Optional[List[str]], typer.Argument(help="overrides of the run's config, e.g. data.test_path=other.csv", show_default=False)] = None,
+    run: Run,
+    overrides: RunOverrides = None,
     input: Annotated[Optional[Path], typer.Option("--input", "-i", help="CSV or .npz of labelled samples, with the training data's columns or arrays: every row is scored")] = None,
-    split: Annotated[str, typer.Option(help="without --input: which split to evaluate (test, val or train)")] = "test",
+    split: SplitName = Splits.test,
     runs_dir: RunsRoot = Path("outputs"),
 ) -> None:
     from rich.table import Table
@@ -27,9 +27,8 @@ def command(
     from dlcli.runs import find, write_json
     from dlcli.runs.load import open_run
 
+    split = split.value  # a plain name from here on
     with user_errors():
-        if split not in ("test", "val", "train"):
-            raise ConfigError(Problem("--split", f"expected test, val or train, got {split!r}"))
         opened = open_run(find(run, runs_dir), list(overrides or []))
         if input is not None:
             chosen, what, pre = opened.labelled(input), str(input), opened.preprocessor()

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from dlcli.cli._common import RunsRoot, out, user_errors
+from dlcli.cli._common import Run, RunsRoot, out, user_errors
 
 NAME = "export"
 HELP = "Write a run's model in a format and check that the exported model predicts what the Keras model predicts."
@@ -16,7 +16,7 @@ FORMATS = ("keras", "onnx")
 
 
 def command(
-    run: Annotated[str, typer.Argument(help="run directory, run id, latest or RECIPE/latest")],
+    run: Run,
     format: Annotated[str, typer.Option("--format", "-f", help="keras or onnx")] = "keras",
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="file to write (default RUN/export/model.<ext>)")] = None,
     tolerance: Annotated[float, typer.Option(help="largest allowed absolute difference between predictions")] = 1e-5,

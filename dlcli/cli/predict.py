@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, List, Optional
+from typing import Annotated, Optional
 
 import typer
 
-from dlcli.cli._common import RunsRoot, out, user_errors
+from dlcli.cli._common import Run, RunOverrides, RunsRoot, SplitName, Splits, out, user_errors
 
 NAME = "predict"
 HELP = "Predict with a run's model and preprocessing, on a file of new samples or one of its splits; writes a CSV."
 
 
 def command(
-    run: Annotated[str, typer.Argument(help="run directory, run id (RECIPE/STAMP), latest or RECIPE/latest")],
-    overrides: Annotated[Optional[List[str]], typer.Argument(help="overrides of the run's config, e.g. data.features=[a,b]", show_default=False)] = None,
+    run: Run,
+    overrides: RunOverrides = None,
     input: Annotated[Optional[Path], typer.Option("--input", "-i", help="CSV or .npz of samples, with the training data's columns or arrays (targets optional)")] = None,
-    split: Annotated[str, typer.Option(help="without --input: which of the run's splits to predict (test, val or train)")] = "test",
+    split: SplitName = Splits.test,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="file to write, .csv or .npz (default RUN/predictions/NAME.csv)")] = None,
     force: Annotated[bool, typer.Option(help="replace --output if it exists")] = False,
     rows: Annotated[int, typer.Option(help="how many rows to show")] = 10,
@@ -28,9 +28,8 @@ def command(
     from dlcli.runs import find
     from dlcli.runs.load import open_run
 
+    split = split.value  # a plain name from here on
     with user_errors():
-        if split not in ("test", "val", "train"):
-            raise ConfigError(Problem("--split", f"expected test, val or train, got {split!r}"))
         if output is not None and output.exists() and not force:
             raise ConfigError(Problem("--output", f"{output} exists", "choose another path, or add --force to replace it"))
         opened = open_run(find(run, runs_dir), list(overrides or []))
