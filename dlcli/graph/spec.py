@@ -398,7 +398,8 @@ class _Expander:
             if not match:
                 self.problems.add(f"{where}.inputs", f"{item!r} is not a node name or node[i]")
             elif match["node"] not in local:
-                self.problems.add(f"{where}.inputs", f"no input or node produces {match['node']!r}", did_you_mean(match["node"], local) or "inputs and nodes: " + ", ".join(local))
+                others = [name for name in local if name != where.rpartition(".")[2]]  # not the node itself
+                self.problems.add(f"{where}.inputs", f"no input or node produces {match['node']!r}", did_you_mean(match["node"], others) or "inputs and nodes: " + ", ".join(others))
             else:
                 target = local[match["node"]]
                 refs.append(Ref(target.node, int(match["index"]) if match["index"] else target.index))
