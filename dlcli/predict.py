@@ -49,7 +49,8 @@ def write(predictions: Predictions, path: Path) -> None:
     frame = predictions.frame
     with atomic_write(path) as tmp:
         if path.suffix == ".npz":
-            np.savez_compressed(tmp, **{str(c): frame[c].to_numpy() for c in frame.columns})
+            arrays = {str(c): frame[c].to_numpy() for c in frame.columns}
+            np.savez_compressed(tmp, **{k: v.astype(str) if v.dtype == object else v for k, v in arrays.items()})  # loads without pickle
         else:
             frame.to_csv(tmp, index=False)
 

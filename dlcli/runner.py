@@ -183,7 +183,7 @@ def _first_batch(model, split, batch_size: int) -> set[str]:
     if split.rows is None:
         x, y = (_head(v, batch_size) for v in (x, y))
     try:
-        return set(model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True))
+        logs = model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True)
     except Exception as exc:
         from dlcli.graph.registry import strip_ansi
 
@@ -191,6 +191,10 @@ def _first_batch(model, split, batch_size: int) -> set[str]:
         raise ConfigError(
             Problem("model.outputs", f"Keras cannot compute the losses and metrics on a batch of this data: {text[0] if text else type(exc).__name__}", "each output's loss and metrics must suit its labels (data.preprocess.labels: one_hot, sparse)")
         ) from exc
+    several = [name for name, value in logs.items() if getattr(value, "ndim", 0) > 0]
+    if several:  # e.g. F1Score per class: history, checkpoints and callbacks take one number a metric
+        raise ConfigError(Problem("model.outputs", f"metric {several[0]!r} gives one value per class, not one number", "average it: metrics: [{class: F1Score, average: macro}]"))
+    return set(logs)
 
 
 def _head(values, n: int):

@@ -46,6 +46,9 @@ def test_new_samples_get_word_labels_through_the_saved_scaler(cli, in_tmp):
     assert list(written.columns) == ["pet", "pet_prob_dog"]
     assert list(written.pet[:2]) == ["cat", "dog"]
     assert list(written.pet) == ["dog" if p > 0.5 else "cat" for p in written.pet_prob_dog]
+    assert cli("predict", str(run), "-i", "new.csv", "-o", "new.npz")[0] == 0
+    with np.load(in_tmp / "new.npz") as saved:  # labels as strings: no pickle needed
+        assert saved["pet"].tolist() == list(written.pet)
 
     import keras
 
@@ -75,8 +78,9 @@ def test_new_samples_get_word_labels_through_the_saved_scaler(cli, in_tmp):
     ]:
         code, _, err = cli("predict", str(run), *args)
         assert code == 2 and message in " ".join(err.split())
-    code, _, err = cli("evaluate", str(run), "train.epochs=3")
-    assert code == 2 and "error: train.epochs: a finished run keeps its model and training settings: only data.* may be overridden" in " ".join(err.split())
+    for override in ("train.epochs=3", "data.preprocess.scaler=minmax"):
+        code, _, err = cli("evaluate", str(run), override)
+        assert code == 2 and f"error: {override.split('=')[0]}: a finished run keeps its model, preprocessing and training settings" in " ".join(err.split())
     code, _, err = cli("evaluate", str(run), "data.lmit=3")
     assert code == 2 and "did you mean 'limit'" in err
     pd.DataFrame({"weight": [1.0]}).to_csv("narrow.csv", index=False)

@@ -126,13 +126,20 @@ class Preprocessor:
             ids = ids.reshape(len(ids)) if ids.ndim == 2 and ids.shape[1] == 1 else ids
         else:
             ids = values.argmax(axis=-1) if values.ndim == 2 else values.astype("int64")
-        classes = self.state.get("classes", {}).get(name)
+        classes = self._classes(name)
         return np.asarray(classes, dtype=object)[ids] if classes else ids
 
     def class_names(self, name: str, units: int) -> list[str]:
         """Names of an output's classes, for probability columns: the data's labels, else 0..units-1."""
-        classes = self.state.get("classes", {}).get(name)
+        classes = self._classes(name)
         return [str(c) for c in classes] if classes else [str(i) for i in range(units)]
+
+    def _classes(self, name: str) -> list | None:
+        """Class labels by id: the data's own, or with `positive`, ['not <positive>', <positive>]."""
+        positive = self.config.get("positive")
+        if positive is not None and self._output(name).kind != "regression":
+            return [f"not {positive}", positive]
+        return self.state.get("classes", {}).get(name)
 
     @property
     def scales_targets(self) -> bool:

@@ -390,9 +390,10 @@ def _present_targets(target: dict, columns: list[str], cfg, model_io: ModelIO, p
     for name, spec in target.items():
         with contextlib.suppress(ConfigError):
             found[name] = _columns(spec, columns, "data.target", path)
+    named = any(isinstance(spec, str) and spec in columns for spec in target.values())
     shapes = [i.shape for i in model_io.inputs]
-    if cfg.features is None and len(shapes) == 1 and None not in shapes[0] and len(columns) <= int(np.prod(shapes[0])):
-        return {}  # no more columns than the model's features: all are features
+    if not named and cfg.features is None and len(shapes) == 1 and None not in shapes[0] and len(columns) <= int(np.prod(shapes[0])):
+        return {}  # a positional target, and no more columns than the model's features: all are features
     return found
 
 

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from omegaconf import OmegaConf
 
-from dlcli.errors import Interrupted
+from dlcli.errors import ConfigError, Interrupted
 from dlcli.runs import rundir
 
 
@@ -44,7 +45,8 @@ def train_folds(prepared, console=None, quiet: bool = False, parent: Path | None
     k = int(cfg.train.kfold)
     first = _fold(prepared, 1)
     runner.read_data(first)  # data mistakes surface before Keras is imported, and before any run directory exists
-    if parent is None:
+    created = parent is None
+    if created:
         parent = rundir.create(cfg.run.dir, cfg.run.name)
         rundir.write_text(parent / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
         rundir.write_text(parent / "overrides.yaml", OmegaConf.to_yaml(OmegaConf.create({"recipe": str(prepared.composed.recipe.path), "overrides": prepared.composed.overrides})))
@@ -64,6 +66,10 @@ def train_folds(prepared, console=None, quiet: bool = False, parent: Path | None
             result = runner.train(runner.build(fold), console=console, quiet=quiet, run_dir=fold_dir, resume=resume)
         except Interrupted as exc:  # the whole K-fold run resumes, not the fold alone
             exc.problems[-1].hint = f"resume with: dlcli train --resume {parent}"
+            raise
+        except ConfigError:  # found before the first fold trained: the new parent holds nothing of the user's
+            if created and not folds:
+                shutil.rmtree(parent, ignore_errors=True)
             raise
         folds.append(result.metrics)
         if console is not None:

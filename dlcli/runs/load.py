@@ -66,8 +66,8 @@ def open_run(path: Path, overrides: list[str] = ()) -> Run:
     cfg = OmegaConf.merge(OmegaConf.structured(Config), OmegaConf.load(path / "config.yaml"))
     for item in overrides:  # the model is trained: only where its data comes from may change
         key = item.lstrip("+~").split("=", 1)[0]
-        if not key.startswith("data."):
-            raise ConfigError(Problem(key, "a finished run keeps its model and training settings: only data.* may be overridden", "e.g. data.test_path=other.csv, or score a file with --input"))
+        if not key.startswith("data.") or key.startswith("data.preprocess"):
+            raise ConfigError(Problem(key, "a finished run keeps its model, preprocessing and training settings: only where its data comes from (data.*) may be overridden", "e.g. data.test_path=other.csv, or score a file with --input"))
     apply(cfg, list(overrides))
     graph = validate(cfg)
     model_file = path / "model.keras"

@@ -17,6 +17,8 @@ from typing import Any
 from dlcli.errors import ConfigError, Problem
 
 MARKER = "config.yaml"  # every run directory has one
+_UMASK = os.umask(0o022)  # read once (os.umask can only be read by setting it) and put back
+os.umask(_UMASK)
 
 
 def create(root: str | Path, name: str, when: float | None = None) -> Path:
@@ -42,6 +44,8 @@ def atomic_write(path: str | Path, suffix: str | None = None):
     os.close(fd)
     try:
         yield Path(tmp)
+        if os.path.isfile(tmp):  # mkstemp makes 0600 files; runs are shared like any file the user writes
+            os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

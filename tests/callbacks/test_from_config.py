@@ -208,8 +208,10 @@ def test_a_misspelt_callback_is_a_usage_error(cli, in_tmp):
         (["callbacks=early_stopping", "data.val_split=0"], "callbacks.early_stopping.monitor: 'val_loss' needs a validation split, and this run has none", "monitor 'loss'"),
         (["+callbacks.ck={class: ModelCheckpoint, filepath: 'w-{val_acuracy:.3f}.keras'}"], "callbacks.ck.filepath: the run logs no 'val_acuracy'", "did you mean 'val_accuracy'"),
         (["model.outputs.predictions.metrics=[auc]", "model.outputs.predictions.loss=sparse_categorical_crossentropy"], "model.outputs: Keras cannot compute the losses and metrics on a batch of this data", "must suit its labels"),
+        (["model.outputs.predictions.metrics=[f1_score]"], "model.outputs: metric 'f1_score' gives one value per class, not one number", "average: macro"),
+        (["train.kfold=2", "callbacks=early_stopping", "callbacks.early_stopping.monitor=val_los"], "callbacks.early_stopping.monitor: the run logs no 'val_los'", "did you mean 'val_loss'"),
     ],
-    ids=["monitor-typo", "val-without-validation", "template-typo", "metric-unsuited-to-labels"],
+    ids=["monitor-typo", "val-without-validation", "template-typo", "metric-unsuited-to-labels", "metric-per-class", "kfold-parent-not-left-behind"],
 )
 def test_what_callbacks_monitor_and_metrics_compute_is_checked_before_any_run_exists(cli, in_tmp, args, message, hint):
     code, _, err = cli("-q", "train", "recipe=digits_mlp", "train.epochs=1", *args)

@@ -71,6 +71,9 @@ def test_positive_label_against_the_rest(tmp_path):
     np.savez(tmp_path / "five.npz", x=np.zeros((50, 4)), y=np.arange(50) % 5 + 1)
     ds = data.load(data_cfg(source="npz", path=str(tmp_path / "five.npz"), val_split=0.0, test_split=0.0, preprocess={"positive": 1}), io(4, "binary_crossentropy", 1), 0)
     assert ds.train.y.tolist() == [1.0, 0.0, 0.0, 0.0, 0.0] * 10
+    # Predictions come back as the data spelt the positive label, and its complement.
+    assert ds.preprocessor.decode(np.array([[0.9], [0.2]]), "out").tolist() == [1, "not 1"]
+    assert ds.preprocessor.class_names("out", 2) == ["not 1", "1"]
 
 
 def test_unseen_class_in_val_is_an_error(tmp_path):

@@ -215,3 +215,13 @@ def test_csv_files_stream_through_a_glob_with_the_scaler_fit_on_training_rows(tm
     assert ds.preprocessor.state["x"]["input"]["offset"] == pytest.approx(by_hand.mean_.tolist())
     batches = [b for b in ds.test.sequence(8, shuffle=False)]  # batches never cross a file
     assert sum(len(x) for x, _ in batches) == 15 and all(len(x) <= 8 and x.shape[1] == 3 and x.dtype == np.float32 for x, _ in batches)
+
+
+def test_new_samples_keep_a_target_named_by_its_column(tmp_path):
+    """A file to predict that lacks a feature still has its named target read as the target, never as a feature."""
+    pd.DataFrame({"a": [1.0, 2.0], "b": [3.0, 4.0], "price": [5.0, 6.0]}).to_csv(tmp_path / "short.csv", index=False)
+    part = sources.new_samples(tmp_path / "short.csv", data_cfg(source="csv", target="price"), io(3, "mse", 1))
+    assert part.x["input"].shape == (2, 2) and part.y["out"].tolist() == [5.0, 6.0]
+    pd.DataFrame({"a": [1.0], "b": [3.0], "c": [4.0]}).to_csv(tmp_path / "features.csv", index=False)
+    part = sources.new_samples(tmp_path / "features.csv", data_cfg(source="csv"), io(3, "mse", 1))
+    assert part.x["input"].shape == (1, 3) and part.y == {}  # exactly the model's features, positional target

@@ -32,6 +32,12 @@ def test_atomic_write_leaves_the_old_file_when_writing_fails(tmp_path):
     assert os.listdir(tmp_path) == ["metrics.json"]
 
 
+def test_atomic_files_get_the_permissions_of_any_file_the_user_writes(tmp_path):
+    rundir.write_text(tmp_path / "a.txt", "x")
+    (tmp_path / "b.txt").write_text("x")
+    assert (tmp_path / "a.txt").stat().st_mode == (tmp_path / "b.txt").stat().st_mode  # not mkstemp's 0600
+
+
 def test_find_by_dir_id_and_latest(tmp_path):
     older = rundir.create(tmp_path, "a", 1_700_000_000.0)
     newer = rundir.create(tmp_path, "b", 1_700_000_100.0)
