@@ -51,6 +51,7 @@ def main() -> None:
                     ]
                 results[side]["run"].append(timed(cmd, work))
                 results[side]["epoch"].append(statistics.median(json.loads(times.read_text())[1:]))
+                print(f"{side:6} repeat {i + 1}: steady epoch {results[side]['epoch'][-1]:.3f}s  whole run {results[side]['run'][-1]:.2f}s", flush=True)
     epoch = {s: statistics.median(r["epoch"]) for s, r in results.items()}
     run = {s: statistics.median(r["run"]) for s, r in results.items()}
     print(f"steady epoch: dlcli {epoch['dlcli']:.3f}s  keras {epoch['keras']:.3f}s  ratio {epoch['dlcli'] / epoch['keras']:.3f}x (target <= 1.03)")

@@ -111,6 +111,10 @@ def test_a_split_is_predicted_as_evaluate_scores_it_and_never_overwritten(cli, i
     assert cli("predict", str(run))[0] == 0
     assert (run / "predictions" / "test-1.csv").is_file()
     pd.testing.assert_frame_equal(pd.read_csv(run / "predictions" / "test.csv"), first)
+    code, out, err = cli("evaluate", str(run), "--split", "val")  # a second evaluation goes beside the first
+    assert code == 0 and f"wrote {run / 'eval-1.json'}" in " ".join(out.split()), err
+    assert json.loads((run / "eval.json").read_text())["metrics"]["accuracy"] == accuracy
+    assert json.loads((run / "eval-1.json").read_text())["split"] == "val"
 
 
 @pytest.mark.slow

@@ -10,7 +10,7 @@ import typer
 from dlcli.cli._common import Run, RunOverrides, RunsRoot, SplitName, Splits, out, user_errors
 
 NAME = "evaluate"
-HELP = "Reload a run's model and preprocessing and evaluate on its test split; writes eval.json."
+HELP = "Reload a run's model and preprocessing and evaluate on its test split; writes eval.json (eval-1.json, ... next time)."
 
 
 def command(
@@ -24,7 +24,7 @@ def command(
 
     from dlcli.errors import ConfigError, Problem
     from dlcli.runner import evaluate_split
-    from dlcli.runs import find, write_json
+    from dlcli.runs import find, unused, write_json
     from dlcli.runs.load import open_run
 
     split = split.value  # a plain name from here on
@@ -38,11 +38,12 @@ def command(
             if chosen is None:
                 raise ConfigError(Problem("--split", f"the run has no {split} split", "try --split val, or score a file with --input"))
         metrics = evaluate_split(opened.model, chosen, opened.cfg.train.batch_size, pre)
-        write_json(opened.path / "eval.json", {"split": what, "samples": len(chosen), "metrics": metrics, "overrides": list(overrides or [])})
+        target = unused(opened.path / "eval.json")
+        write_json(target, {"split": what, "samples": len(chosen), "metrics": metrics, "overrides": list(overrides or [])})
         table = Table(title=f"{what} metrics ({len(chosen)} samples)", title_justify="left")
         table.add_column("metric")
         table.add_column("value", justify="right")
         for name, value in metrics.items():
             table.add_row(name, f"{value:.4f}")
         out.print(table)
-        out.print(f"wrote {opened.path / 'eval.json'}", highlight=False, soft_wrap=True)
+        out.print(f"wrote {target}", highlight=False, soft_wrap=True)

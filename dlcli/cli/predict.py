@@ -25,7 +25,7 @@ def command(
 ) -> None:
     from dlcli import predict
     from dlcli.errors import ConfigError, Problem
-    from dlcli.runs import find
+    from dlcli.runs import find, unused
     from dlcli.runs.load import open_run
 
     split = split.value  # a plain name from here on
@@ -34,7 +34,7 @@ def command(
             raise ConfigError(Problem("--output", f"{output} exists", "choose another path, or add --force to replace it"))
         opened = open_run(find(run, runs_dir), list(overrides or []))
         result = predict.on_file(opened, input) if input is not None else predict.on_split(opened, split)
-        target = output or _free(opened.path / "predictions" / f"{input.stem if input is not None else split}.csv")
+        target = output or unused(opened.path / "predictions" / f"{input.stem if input is not None else split}.csv")
         predict.write(result, target)
         out.print(f"{len(result.frame)} predictions of {input or f'the {split} split'}", highlight=False, soft_wrap=True)
         if rows > 0:
@@ -42,15 +42,6 @@ def command(
         for name, (metric, value) in result.scores.items():
             out.print(f"{name}: {metric} {value:.4f} against the given targets", highlight=False)
         out.print(f"wrote {target}", highlight=False, soft_wrap=True)
-
-
-def _free(path: Path) -> Path:
-    """`path`, or `stem-1`, `stem-2`, ... beside it: earlier predictions are never replaced."""
-    candidate, n = path, 0
-    while candidate.exists():
-        n += 1
-        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
-    return candidate
 
 
 def _show(frame, rows: int) -> None:

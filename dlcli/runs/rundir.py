@@ -52,6 +52,16 @@ def atomic_write(path: str | Path, suffix: str | None = None):
             os.unlink(tmp)
 
 
+def unused(path: str | Path) -> Path:
+    """`path`, or `stem-1`, `stem-2`, ... beside it: earlier results (evaluations, predictions) are never replaced."""
+    path = candidate = Path(path)
+    n = 0
+    while candidate.exists():
+        n += 1
+        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
+    return candidate
+
+
 def write_text(path: str | Path, text: str) -> None:
     with atomic_write(path) as tmp:
         tmp.write_text(text)
