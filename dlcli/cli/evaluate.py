@@ -29,7 +29,7 @@ def command(
 
     split = split.value  # a plain name from here on
     with user_errors():
-        opened = open_run(find(run, runs_dir), list(overrides or []))
+        opened = open_run(find(run, runs_dir, finished=True), list(overrides or []))
         if input is not None:
             chosen, what, pre = opened.labelled(input), str(input), opened.preprocessor()
         else:

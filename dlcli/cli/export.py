@@ -32,7 +32,7 @@ def command(
     with user_errors():
         if format not in FORMATS:
             raise ConfigError(Problem("--format", f"unknown format {format!r}", did_you_mean(format, FORMATS) or "valid: " + ", ".join(FORMATS)))
-        opened = open_run(find(run, runs_dir))
+        opened = open_run(find(run, runs_dir, finished=True))
         target = output or opened.path / "export" / f"model.{'keras' if format == 'keras' else 'onnx'}"
         sample = exporting.sample_inputs(opened)
         expected = exporting.predict_keras(opened.model, sample)

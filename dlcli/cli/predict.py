@@ -32,7 +32,7 @@ def command(
     with user_errors():
         if output is not None and output.exists() and not force:
             raise ConfigError(Problem("--output", f"{output} exists", "choose another path, or add --force to replace it"))
-        opened = open_run(find(run, runs_dir), list(overrides or []))
+        opened = open_run(find(run, runs_dir, finished=True), list(overrides or []))
         result = predict.on_file(opened, input) if input is not None else predict.on_split(opened, split)
         target = output or unused(opened.path / "predictions" / f"{input.stem if input is not None else split}.csv")
         predict.write(result, target)

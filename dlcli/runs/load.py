@@ -74,7 +74,7 @@ def open_run(path: Path, overrides: list[str] = ()) -> Run:
     if not model_file.is_file() and (path / "fold-1").is_dir():
         raise ConfigError(Problem("RUN", f"{path} is a K-fold run: its models are in fold-1/ ... fold-{cfg.train.kfold}/", f"give one fold instead, e.g. {path / 'fold-1'}"))
     if not model_file.is_file():
-        raise ConfigError(Problem("RUN", f"{path} has no model.keras (the run did not finish)", "resume it or evaluate a finished run"))
+        raise ConfigError(Problem("RUN", f"{path} has no model.keras (the run did not finish)", f"resume it (dlcli train --resume {path}) or evaluate a finished run"))
     keras = backend.setup()
     from dlcli.data.io import ModelIO
     from dlcli.graph import registry

@@ -86,14 +86,22 @@ def runs(root: str | Path) -> list[Path]:
     return sorted(found, key=lambda p: (p.name, str(p)))
 
 
-def latest(root: str | Path, recipe: str | None = None) -> Path | None:
+def latest(root: str | Path, recipe: str | None = None, finished: bool = False) -> Path | None:
+    """The newest run; plain `latest` skips `--smoke` runs (`smoke/latest` finds those).
+
+    `finished`: only runs that wrote their metrics, for commands that need a trained model
+    (a run still training in another terminal is not the one a user means).
+    """
     base = Path(root) / recipe if recipe else Path(root)
-    candidates = [p for p in runs(base) if "fold-" not in p.name]
+    candidates = [
+        p for p in runs(base)
+        if "fold-" not in p.name and (recipe or p.relative_to(base).parts[0] != "smoke") and (not finished or (p / "metrics.json").is_file())
+    ]
     return candidates[-1] if candidates else None
 
 
-def find(run: str, root: str | Path = "outputs") -> Path:
-    """A run by directory, id (`recipe/stamp`), `latest` or `RECIPE/latest`."""
+def find(run: str, root: str | Path = "outputs", finished: bool = False) -> Path:
+    """A run by directory, id (`recipe/stamp`), `latest` or `RECIPE/latest` (see `latest` for `finished`)."""
     path = Path(run).expanduser()
     if (path / MARKER).is_file():
         return path
@@ -101,8 +109,9 @@ def find(run: str, root: str | Path = "outputs") -> Path:
         return Path(root) / run
     if run == "latest" or run.endswith("/latest"):
         recipe = run[: -len("/latest")] if run != "latest" else None
-        found = latest(root, recipe)
+        found = latest(root, recipe, finished)
         if found is not None:
             return found
-        raise ConfigError(Problem("RUN", f"no runs{' of ' + recipe if recipe else ''} under {Path(root).resolve()}", "train one first: dlcli train recipe=NAME"))
+        what = f"{'finished ' if finished else ''}runs{' of ' + recipe if recipe else ''}"
+        raise ConfigError(Problem("RUN", f"no {what} under {Path(root).resolve()}", "train one first: dlcli train recipe=NAME"))
     raise ConfigError(Problem("RUN", f"no run {run!r}: not a run directory, nor a run id under {Path(root).resolve()}", "give a run directory, RECIPE/STAMP, latest or RECIPE/latest"))

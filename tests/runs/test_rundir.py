@@ -49,3 +49,17 @@ def test_find_by_dir_id_and_latest(tmp_path):
     assert rundir.find("a/latest", tmp_path) == older
     with pytest.raises(ConfigError, match="no runs of c"):
         rundir.find("c/latest", tmp_path)
+
+
+def test_latest_skips_smoke_runs_and_for_a_trained_model_unfinished_ones(tmp_path):
+    done = rundir.create(tmp_path, "a", 1_700_000_000.0)
+    running = rundir.create(tmp_path, "a", 1_700_000_100.0)
+    smoke = rundir.create(tmp_path / "smoke", "a", 1_700_000_200.0)
+    for d in (done, running, smoke):
+        (d / "config.yaml").write_text("{}")
+    (done / "metrics.json").write_text("{}")
+    assert rundir.find("latest", tmp_path) == running  # --resume continues the run that was cut short
+    assert rundir.find("latest", tmp_path, finished=True) == done  # evaluate/predict/export need a model
+    assert rundir.find("smoke/latest", tmp_path) == smoke
+    with pytest.raises(ConfigError, match="no finished runs of b"):
+        rundir.find("b/latest", tmp_path, finished=True)
