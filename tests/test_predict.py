@@ -85,7 +85,15 @@ def test_new_samples_get_word_labels_through_the_saved_scaler(cli, in_tmp):
     assert code == 2 and "did you mean 'limit'" in err
     pd.DataFrame({"weight": [1.0]}).to_csv("narrow.csv", index=False)
     code, _, err = cli("predict", str(run), "-i", "narrow.csv")
-    assert code == 2 and "error: --input: narrow.csv: the model takes 2 features per sample; the data has 1" in " ".join(err.split())
+    assert code == 2 and "error: --input: narrow.csv has no column 'height' (the run trained on weight, height)" in " ".join(err.split())
+
+    # Training read its columns by position, and kept their names: a file with them in
+    # another order, or with more columns, is read by name; other names keep the positions.
+    new[["height", "weight"]].assign(id=[7, 8, 9]).to_csv("shuffled.csv", index=False)
+    new.set_axis(["w", "h"], axis=1).to_csv("renamed.csv", index=False)
+    for name in ("shuffled", "renamed"):
+        assert cli("predict", str(run), "-i", f"{name}.csv", "--rows", "0")[0] == 0
+        pd.testing.assert_frame_equal(pd.read_csv(run / "predictions" / f"{name}.csv"), written)
 
 
 @pytest.mark.slow

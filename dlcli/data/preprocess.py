@@ -40,7 +40,9 @@ class Preprocessor:
         x_scalers = {name: kinds[x_kind]() for name in scaled_inputs}
         y_scalers = {name: kinds[y_kind]() for name in scaled_outputs}
         seen: dict[str, set] = {o.name: set() for o in self.io.outputs if o.kind != "regression"}
+        columns = {}
         for part in parts:
+            columns = columns or part.columns
             x = self._shape(part.x)
             for name, scaler in x_scalers.items():
                 scaler.partial_fit(_flat(x[name]))
@@ -52,6 +54,7 @@ class Preprocessor:
             "x": {name: _scaler_state(x_kind, s) for name, s in x_scalers.items()},
             "y": {name: _scaler_state(y_kind, s) for name, s in y_scalers.items()},
             "classes": {name: sorted(values) for name, values in seen.items() if values and not _numeric(values)},
+            "columns": columns,
         }
         self._check_positive(seen)
         return self

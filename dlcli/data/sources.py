@@ -16,7 +16,7 @@ import io as _io
 import os
 import tarfile
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 from unittest import mock
@@ -37,10 +37,11 @@ class Raw:
     val: Part | None = None  # splits the source brings itself
     test: Part | None = None
     note: str | None = None  # said to the user once (a fallback, say)
+    columns: dict = field(default_factory=dict)  # see Part.columns
 
     @property
     def pool(self) -> Part:
-        return Part(self.x, self.y)
+        return Part(self.x, self.y, self.columns)
 
 
 _SOURCES: dict[str, Callable[..., Raw]] = {}
@@ -255,19 +256,21 @@ def local_files(cfg, model_io, seed) -> Raw:
         raise ConfigError(Problem("data.path", f"the {cfg.source} source needs data.path (or data.train_path, data.val_path, data.test_path)"))
     pool, own_test = read(resolve_path(cfg.train_path or cfg.path, pool_key, cfg.origin), pool_key, True)
     given = {split: read(resolve_path(cfg[f"{split}_path"], f"data.{split}_path", cfg.origin), f"data.{split}_path", False)[0] for split in ("val", "test") if cfg[f"{split}_path"]}
-    return Raw(pool.x, pool.y, val=given.get("val"), test=given.get("test", own_test))
+    return Raw(pool.x, pool.y, val=given.get("val"), test=given.get("test", own_test), columns=pool.columns)
 
 
-def new_samples(path: Path, cfg, model_io: ModelIO) -> Part:
+def new_samples(path: Path, cfg, model_io: ModelIO, trained: dict | None = None) -> Part:
     """A file of samples to predict, read with the run's column or array names (`.npz`, else CSV).
 
     Targets are optional: a file may hold exactly the model's features, or
     features and the targets it was labelled with, as the training data did.
+    `trained`: the training CSV's column names (Part.columns); a CSV with a
+    header that has them is read by those names, so column order does not matter.
     """
     key = "INPUT"
     if path.suffix == ".npz":
         return _read_npz(path, key, cfg, model_io, pool=False, targets=False)[0]
-    return _read_csv(path, key, cfg, model_io, targets=False)
+    return _read_csv(path, key, cfg, model_io, targets=False, trained=trained)
 
 
 def reader(cfg, model_io: ModelIO) -> Callable[[Path, str, bool], tuple[Part, Part | None]]:
@@ -346,7 +349,7 @@ def _check_rows(x: dict, y: dict, path: Path, key: str, arrays: dict[str, str]) 
         raise ConfigError(Problem(key, f"{path.name} has no samples: that split would be empty"))
 
 
-def _read_csv(path: Path, key: str, cfg, model_io: ModelIO, targets: bool = True) -> Part:
+def _read_csv(path: Path, key: str, cfg, model_io: ModelIO, targets: bool = True, trained: dict | None = None) -> Part:
     import pandas as pd
 
     try:
@@ -356,12 +359,18 @@ def _read_csv(path: Path, key: str, cfg, model_io: ModelIO, targets: bool = True
     columns = [str(c) for c in frame.columns]
     first_row = None if cfg.header or frame.empty else [str(v) for v in frame.iloc[0]]
     target = _specs(cfg.target, model_io.outputs, lambda s: -1 if len(model_io.outputs) == 1 else s.name, "data.target")
+    # New samples from a header that has the training file's feature names are read by those names.
+    by_name = bool(trained) and cfg.header and any(c in columns for names in trained.get("x", {}).values() for c in names)
+    if by_name:
+        target = _by_trained_names(target, trained.get("y", {}), columns, path, required=False)
     if targets:
         target_cols = {name: _columns(spec, columns, _key("data.target", cfg.target, name), path, first_row) for name, spec in target.items()}
     else:
         target_cols = _present_targets(target, columns, cfg, model_io, path)
     used = {c for cols in target_cols.values() for c in cols}
     features = _specs(cfg.features, model_io.inputs, lambda s: [c for c in range(len(columns)) if c not in used], "data.features")
+    if by_name:
+        features = _by_trained_names(features, trained.get("x", {}), columns, path)
     feature_cols = {name: _columns(spec, columns, _key("data.features", cfg.features, name), path, first_row) for name, spec in features.items()}
     if not targets:  # new samples may lack the targets: a target position (-1) that lands on a feature is no target
         chosen = {c for cols in feature_cols.values() for c in cols}
@@ -381,7 +390,25 @@ def _read_csv(path: Path, key: str, cfg, model_io: ModelIO, targets: bool = True
             raise ConfigError(Problem(_key("data.target", cfg.target, name), f"{path.name} has missing targets in column {which}", "drop those rows before training"))
         values = values.to_numpy()
         y[name] = values[:, 0] if values.shape[1] == 1 else values
-    return Part(x, y)
+    names = {"x": {n: [columns[c] for c in cols] for n, cols in feature_cols.items()}, "y": {n: [columns[c] for c in cols] for n, cols in target_cols.items()}}
+    return Part(x, y, names if cfg.header else {})
+
+
+def _by_trained_names(specs: dict[str, Any], trained: dict[str, list[str]], columns: list[str], path: Path, required: bool = True) -> dict[str, Any]:
+    """Specs of new samples' columns as the names training read (which were positions, perhaps).
+
+    Only positions are replaced: names a user gives are used as given. A
+    feature the file lacks is reported by name; a target it lacks is no target.
+    """
+    out = dict(specs)
+    for name, names in trained.items():
+        if name not in out or not _positional(out[name], columns):
+            continue
+        missing = [c for c in names if c not in columns]
+        if missing and required:
+            raise ConfigError(Problem("--input", f"{path.name} has no column {', '.join(map(repr, missing))} (the run trained on {', '.join(names)})", "give the training data's columns, in any order; other columns are left out"))
+        out[name] = names[0] if len(names) == 1 else names
+    return out
 
 
 def _present_targets(target: dict, columns: list[str], cfg, model_io: ModelIO, path: Path) -> dict[str, list[int]]:
@@ -436,6 +463,12 @@ def _columns(spec: Any, columns: list[str], key: str, path: Path, first_row: lis
             # The file is named in the hint (data.path and data.test_path may differ); the error line stays short.
             raise ConfigError(Problem(key, f"no column {item!r}", hint))
     return picked
+
+
+def _positional(spec: Any, columns: list[str]) -> bool:
+    """A column spec by position only: an index, a slice string or a list of indices."""
+    items = _plain(spec) if isinstance(_plain(spec), list) else [spec]
+    return all((isinstance(i, int) and not isinstance(i, bool)) or (isinstance(i, str) and ":" in i and i not in columns) for i in items)
 
 
 def _span(n: int) -> str:

@@ -8,7 +8,7 @@ seeded and stratified by class for classification outputs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -21,12 +21,15 @@ class Part:
 
     x: dict[str, np.ndarray]
     y: dict[str, np.ndarray]
+    # The header names of a CSV's columns, {"x": {input: [...]}, "y": {output: [...]}}:
+    # kept with the run, so that new samples are read by name, in any column order.
+    columns: dict[str, dict[str, list[str]]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(next(iter(self.x.values())))
 
     def take(self, index: np.ndarray) -> "Part":
-        return Part({k: v[index] for k, v in self.x.items()}, {k: v[index] for k, v in self.y.items()})
+        return Part({k: v[index] for k, v in self.x.items()}, {k: v[index] for k, v in self.y.items()}, self.columns)
 
     @staticmethod
     def concat(parts: list["Part"]) -> "Part":
@@ -34,6 +37,7 @@ class Part:
         return Part(
             {k: np.concatenate([p.x[k] for p in parts]) for k in first.x},
             {k: np.concatenate([p.y[k] for p in parts]) for k in first.y},
+            first.columns,
         )
 
 

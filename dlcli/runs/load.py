@@ -28,7 +28,7 @@ class Run:
 
         if not path.is_file():
             raise ConfigError(Problem("--input", f"no file {str(path)!r} (resolved: {path.resolve()})"))
-        part = sources.new_samples(path, self.cfg.data, self.io)
+        part = sources.new_samples(path, self.cfg.data, self.io, (self.preprocess.get("state") or {}).get("columns"))
         try:
             return part, self.preprocessor().features(part.x)
         except ConfigError as exc:  # the trained model cannot change: the file has to
