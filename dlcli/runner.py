@@ -213,7 +213,7 @@ def _write_run_files(built: Built, run_dir: Path, dataset) -> None:
     from dlcli.runs import env
 
     composed = built.prepared.composed
-    rundir.write_text(run_dir / "config.yaml", OmegaConf.to_yaml(composed.cfg, resolve=True))
+    rundir.write_text(run_dir / "config.yaml", rundir.config_yaml(composed.cfg))
     rundir.write_text(run_dir / "overrides.yaml", OmegaConf.to_yaml(OmegaConf.create({"recipe": str(composed.recipe.path), "overrides": composed.overrides})))
     rundir.write_json(run_dir / "env.json", env.describe())
     rundir.write_text(run_dir / "summary.txt", summary_text(built.model, built.prepared.graph))

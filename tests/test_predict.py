@@ -30,7 +30,7 @@ def _train(cli, *args) -> str:
 
 
 @pytest.mark.slow
-def test_new_samples_get_word_labels_through_the_saved_scaler(cli, in_tmp):
+def test_new_samples_get_word_labels_through_the_saved_scaler(cli, in_tmp, monkeypatch):
     rng = np.random.default_rng(0)
     weight, height = rng.normal(10, 3, 300), rng.normal(30, 8, 300)
     pet = np.where(2 * weight + 0.5 * height > 35, "dog", "cat")
@@ -58,6 +58,11 @@ def test_new_samples_get_word_labels_through_the_saved_scaler(cli, in_tmp):
     np.testing.assert_allclose(written.pet_prob_dog, expected, rtol=1e-5)
 
     new.assign(pet=["cat", "dog", "dog"]).to_csv("labelled.csv", index=False)
+    (in_tmp / "elsewhere").mkdir()  # the run keeps its data file's absolute path: evaluate works from anywhere
+    monkeypatch.chdir(in_tmp / "elsewhere")
+    code, _, err = cli("evaluate", str(run))
+    assert code == 0 and "pets.csv" not in err, err
+    monkeypatch.chdir(in_tmp)
     code, out, err = cli("predict", str(run), "-i", "labelled.csv", "--rows", "0")
     assert code == 0, err
     labelled = pd.read_csv(run / "predictions" / "labelled.csv")
@@ -65,7 +70,7 @@ def test_new_samples_get_word_labels_through_the_saved_scaler(cli, in_tmp):
     assert f"pet: accuracy {np.mean(labelled.pet == labelled.pet_true):.4f} against the given targets" in out
     code, _, err = cli("evaluate", str(run), "--input", "labelled.csv")  # every row scored, none re-split
     assert code == 0, err
-    scored = json.loads((run / "eval.json").read_text())
+    scored = json.loads((run / "eval-1.json").read_text())
     assert scored["samples"] == 3 and scored["metrics"]["accuracy"] == pytest.approx(np.mean(labelled.pet == labelled.pet_true))
     code, _, err = cli("evaluate", str(run), "--input", "new.csv")
     assert code == 2 and "error: --input: new.csv has no targets for pet (data.target)" in " ".join(err.split())
@@ -85,7 +90,7 @@ def test_new_samples_get_word_labels_through_the_saved_scaler(cli, in_tmp):
     assert code == 2 and "did you mean 'limit'" in err
     pd.DataFrame({"weight": [1.0]}).to_csv("narrow.csv", index=False)
     code, _, err = cli("predict", str(run), "-i", "narrow.csv")
-    assert code == 2 and "error: --input: narrow.csv has no column 'height' (the run trained on weight, height)" in " ".join(err.split())
+    assert code == 2 and "error: --input: narrow.csv has no column 'height' (training read weight, height)" in " ".join(err.split())
 
     # Training read its columns by position, and kept their names: a file with them in
     # another order, or with more columns, is read by name; other names keep the positions.

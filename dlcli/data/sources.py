@@ -255,7 +255,8 @@ def local_files(cfg, model_io, seed) -> Raw:
     if not (cfg.train_path or cfg.path):
         raise ConfigError(Problem("data.path", f"the {cfg.source} source needs data.path (or data.train_path, data.val_path, data.test_path)"))
     pool, own_test = read(resolve_path(cfg.train_path or cfg.path, pool_key, cfg.origin), pool_key, True)
-    given = {split: read(resolve_path(cfg[f"{split}_path"], f"data.{split}_path", cfg.origin), f"data.{split}_path", False)[0] for split in ("val", "test") if cfg[f"{split}_path"]}
+    # Given val and test files are read by the training file's column names, as new samples are.
+    given = {split: read(resolve_path(cfg[f"{split}_path"], f"data.{split}_path", cfg.origin), f"data.{split}_path", False, pool.columns)[0] for split in ("val", "test") if cfg[f"{split}_path"]}
     return Raw(pool.x, pool.y, val=given.get("val"), test=given.get("test", own_test), columns=pool.columns)
 
 
@@ -267,17 +268,20 @@ def new_samples(path: Path, cfg, model_io: ModelIO, trained: dict | None = None)
     `trained`: the training CSV's column names (Part.columns); a CSV with a
     header that has them is read by those names, so column order does not matter.
     """
-    key = "INPUT"
+    key = "--input"
     if path.suffix == ".npz":
         return _read_npz(path, key, cfg, model_io, pool=False, targets=False)[0]
     return _read_csv(path, key, cfg, model_io, targets=False, trained=trained)
 
 
-def reader(cfg, model_io: ModelIO) -> Callable[[Path, str, bool], tuple[Part, Part | None]]:
-    """A function reading one npz or csv file into (samples, the file's own test split or None)."""
+def reader(cfg, model_io: ModelIO) -> Callable[..., tuple[Part, Part | None]]:
+    """A function reading one npz or csv file into (samples, the file's own test split or None).
+
+    `trained`: the training file's column names, to read a CSV by (see new_samples).
+    """
     if cfg.source == "npz":
-        return lambda path, key, pool: _read_npz(path, key, cfg, model_io, pool)
-    return lambda path, key, pool: (_read_csv(path, key, cfg, model_io), None)
+        return lambda path, key, pool, trained=None: _read_npz(path, key, cfg, model_io, pool)
+    return lambda path, key, pool, trained=None: (_read_csv(path, key, cfg, model_io, trained=trained), None)
 
 
 def _plain(value: Any) -> Any:
@@ -362,7 +366,7 @@ def _read_csv(path: Path, key: str, cfg, model_io: ModelIO, targets: bool = True
     # New samples from a header that has the training file's feature names are read by those names.
     by_name = bool(trained) and cfg.header and any(c in columns for names in trained.get("x", {}).values() for c in names)
     if by_name:
-        target = _by_trained_names(target, trained.get("y", {}), columns, path, required=False)
+        target = _by_trained_names(target, trained.get("y", {}), columns, path, key, required=False)
     if targets:
         target_cols = {name: _columns(spec, columns, _key("data.target", cfg.target, name), path, first_row) for name, spec in target.items()}
     else:
@@ -370,7 +374,7 @@ def _read_csv(path: Path, key: str, cfg, model_io: ModelIO, targets: bool = True
     used = {c for cols in target_cols.values() for c in cols}
     features = _specs(cfg.features, model_io.inputs, lambda s: [c for c in range(len(columns)) if c not in used], "data.features")
     if by_name:
-        features = _by_trained_names(features, trained.get("x", {}), columns, path)
+        features = _by_trained_names(features, trained.get("x", {}), columns, path, key)
     feature_cols = {name: _columns(spec, columns, _key("data.features", cfg.features, name), path, first_row) for name, spec in features.items()}
     if not targets:  # new samples may lack the targets: a target position (-1) that lands on a feature is no target
         chosen = {c for cols in feature_cols.values() for c in cols}
@@ -394,7 +398,7 @@ def _read_csv(path: Path, key: str, cfg, model_io: ModelIO, targets: bool = True
     return Part(x, y, names if cfg.header else {})
 
 
-def _by_trained_names(specs: dict[str, Any], trained: dict[str, list[str]], columns: list[str], path: Path, required: bool = True) -> dict[str, Any]:
+def _by_trained_names(specs: dict[str, Any], trained: dict[str, list[str]], columns: list[str], path: Path, key: str, required: bool = True) -> dict[str, Any]:
     """Specs of new samples' columns as the names training read (which were positions, perhaps).
 
     Only positions are replaced: names a user gives are used as given. A
@@ -406,7 +410,7 @@ def _by_trained_names(specs: dict[str, Any], trained: dict[str, list[str]], colu
             continue
         missing = [c for c in names if c not in columns]
         if missing and required:
-            raise ConfigError(Problem("--input", f"{path.name} has no column {', '.join(map(repr, missing))} (the run trained on {', '.join(names)})", "give the training data's columns, in any order; other columns are left out"))
+            raise ConfigError(Problem(key, f"{path.name} has no column {', '.join(map(repr, missing))} (training read {', '.join(names)})", "give the training data's columns, in any order; other columns are left out"))
         out[name] = names[0] if len(names) == 1 else names
     return out
 

@@ -48,7 +48,7 @@ def train_folds(prepared, console=None, quiet: bool = False, parent: Path | None
     created = parent is None
     if created:
         parent = rundir.create(cfg.run.dir, cfg.run.name)
-        rundir.write_text(parent / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+        rundir.write_text(parent / "config.yaml", rundir.config_yaml(cfg))
         rundir.write_text(parent / "overrides.yaml", OmegaConf.to_yaml(OmegaConf.create({"recipe": str(prepared.composed.recipe.path), "overrides": prepared.composed.overrides})))
     folds = []
     for index in range(1, k + 1):

@@ -331,7 +331,7 @@ def _check_progress(run_dir: Path, cfg: DictConfig) -> None:
 
 def record(run_dir: Path, cfg: DictConfig, overrides: list[str], epoch: int) -> None:
     """Write the config the run continues with, and note the resume in overrides.yaml."""
-    rundir.write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+    rundir.write_text(run_dir / "config.yaml", rundir.config_yaml(cfg))
     history = OmegaConf.load(run_dir / "overrides.yaml")
     resumes = list(history.get("resumed") or [])
     resumes.append({"after_epoch": epoch, "overrides": list(overrides)})

@@ -67,6 +67,19 @@ def write_text(path: str | Path, text: str) -> None:
         tmp.write_text(text)
 
 
+def config_yaml(cfg) -> str:
+    """A run's config.yaml: resolved, with its data files as absolute paths, so that
+    evaluate, predict and --resume find them from any working directory."""
+    from omegaconf import OmegaConf
+
+    saved = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
+    for key in ("path", "train_path", "val_path", "test_path"):
+        value = saved.data.get(key)
+        if isinstance(value, str) and value and "://" not in value:
+            saved.data[key] = os.path.abspath(os.path.expanduser(value))
+    return OmegaConf.to_yaml(saved)
+
+
 def write_json(path: str | Path, data: Any) -> None:
     write_text(path, json.dumps(data, indent=2, sort_keys=False, default=_jsonable) + "\n")
 

@@ -125,6 +125,16 @@ def test_given_split_files(tmp_path):
     assert (len(ds.train), len(ds.val), len(ds.test)) == (30, 7, 5)
     assert ds.test.x[:, 0].tolist() == [0, 1, 2, 3, 4]
 
+    # Read by the training file's column names, in any order, extra columns left out.
+    test = pd.read_csv(tmp_path / "test.csv")
+    test[["y", "b", "a"]].assign(id=range(5)).to_csv(tmp_path / "test.csv", index=False)
+    reordered = data.load(cfg, io(2), 0)
+    np.testing.assert_array_equal(reordered.test.x, ds.test.x)
+    np.testing.assert_array_equal(reordered.test.y, ds.test.y)
+    test[["a", "y"]].to_csv(tmp_path / "test.csv", index=False)
+    with pytest.raises(ConfigError, match=r"data.test_path: test.csv has no column 'b' \(training read a, b\)"):
+        data.load(cfg, io(2), 0)
+
 
 def test_synthetic_matches_every_output_loss():
     from dlcli.data.io import InputSpec, ModelIO, OutputSpec
