@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from dlcli.cli._common import ConfigDirs, Overrides, RunsRoot, State, dirs, err, out, user_errors
+from dlcli.cli._common import ConfigDirs, Overrides, State, dirs, err, out, user_errors
 
 NAME = "train"
 HELP = "Compose, validate, build and train a recipe; prints the run directory at the end."
@@ -18,7 +18,7 @@ def command(
     smoke: Annotated[bool, typer.Option("--smoke", help="synthetic data from the model's specs, one short epoch: proves the recipe end to end")] = False,
     config_dir: ConfigDirs = None,
     resume: Annotated[Optional[str], typer.Option("--resume", help="continue an interrupted run (run directory, run id, latest or RECIPE/latest) from its last finished epoch; overrides may raise train.epochs", show_default=False)] = None,
-    runs_dir: RunsRoot = Path("outputs"),
+    runs_dir: Annotated[Optional[Path], typer.Option("--runs-dir", help="where new runs go (run.dir, default outputs) and --resume looks runs up", show_default=False)] = None,
 ) -> None:
     from dlcli import runner
     from dlcli.config import split_recipe
@@ -31,10 +31,12 @@ def command(
 
             if smoke:
                 raise ConfigError(Problem("--smoke", "--smoke makes a new throw-away run; it cannot resume one"))
-            prepared, run_dir = reopen(resume, list(overrides or []), runs_dir)
+            prepared, run_dir = reopen(resume, list(overrides or []), runs_dir or Path("outputs"))
         else:
             recipe, rest = split_recipe(list(overrides or []))
             prepared, run_dir = runner.prepare(recipe, rest, dirs(config_dir), smoke=smoke), None
+            if runs_dir is not None:
+                prepared.cfg.run.dir = str(runs_dir / "smoke" if smoke else runs_dir)
         if kfold.wanted(prepared.cfg):
             result = kfold.train_folds(prepared, console=err, quiet=State.quiet, parent=run_dir)
             out.print(kfold.table(result))

@@ -23,3 +23,11 @@ def test_smoke_command_reports_each_recipe(cli, in_tmp):
     code, out, _ = cli("smoke", "digits_mlp", "no_such_recipe")
     assert code == 1
     assert "FAIL" in out and "1 passed, 1 failed" in out
+
+
+def test_runs_dir_says_where_new_runs_go(cli, in_tmp):
+    code, out, err = cli("-q", "train", "recipe=digits_mlp", "--smoke", "--runs-dir", "mine")
+    assert code == 0, err
+    run_dir = in_tmp / out.strip().splitlines()[-1].removeprefix("run: ")
+    assert run_dir.parent == in_tmp / "mine" / "smoke" / "digits_mlp" and not (in_tmp / "outputs").exists()
+    assert cli("evaluate", "smoke/latest", "--runs-dir", "mine")[0] == 0
