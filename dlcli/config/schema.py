@@ -61,7 +61,8 @@ class DataConfig:
     delimiter: str = ","
     # Use only the first N training samples.
     limit: Optional[int] = None
-    # Fractions held out from the training data.
+    # test_split: the fraction of all samples held out for testing; val_split: the
+    # fraction of the rest held out for validation (as Keras' validation_split).
     val_split: float = 0.1
     test_split: float = 0.2
     # Stratify fraction splits and K-fold by class (classification outputs only).

@@ -90,9 +90,8 @@ def _fractions(cfg: DictConfig, problems: Collector) -> None:
     data, train = cfg.data, cfg.train
     for key in ("val_split", "test_split"):
         if not 0 <= data[key] < 1:
-            problems.add(f"data.{key}", f"expected a fraction in [0, 1), got {data[key]}")
-    if data.val_split + data.test_split >= 1:
-        problems.add("data.val_split", f"data.val_split + data.test_split = {data.val_split + data.test_split:g}: the fractions must sum to less than 1, or nothing is left to train on")
+            percent = 1 <= data[key] < 100
+            problems.add(f"data.{key}", f"expected a fraction in [0, 1), got {data[key]:g}", f"for {data[key]:g}%, write {data[key] / 100:g}" if percent else None)
     if train.kfold == 1 or train.kfold < 0:
         problems.add("train.kfold", f"expected 0 (off) or a number of folds of 2 or more, got {train.kfold}")
     if train.fold is not None and not 1 <= train.fold <= max(train.kfold, 1):

@@ -87,3 +87,10 @@ def test_kfold_folds_given_train_and_val_files_together(tmp_path):
     cfg = data_cfg(source="csv", train_path=str(tmp_path / "train.csv"), val_path=str(tmp_path / "val.csv"), test_split=0.0)
     vals = [ids_of(data.load(cfg, io(2, "binary_crossentropy", 1), 0, fold=Fold(i, 4)).val) for i in (1, 2, 3, 4)]
     assert set().union(*vals) == set(range(40)) and sum(map(len, vals)) == 40
+
+
+def test_val_split_is_a_fraction_of_what_the_test_split_leaves_as_in_keras():
+    from dlcli.data import splits
+
+    out = splits.assign(100, None, data_cfg(val_split=0.5, test_split=0.6), 0)
+    assert (len(out["test"]), len(out["val"]), len(out["train"])) == (60, 20, 20)
