@@ -40,9 +40,12 @@ class Preprocessor:
         x_scalers = {name: kinds[x_kind]() for name in scaled_inputs}
         y_scalers = {name: kinds[y_kind]() for name in scaled_outputs}
         seen: dict[str, set] = {o.name: set() for o in self.io.outputs if o.kind != "regression"}
+        raw: dict[str, set] = {name: set() for name in seen}  # labels before `positive` makes them 0/1
         columns = {}
         for part in parts:
             columns = columns or part.columns
+            for name in raw:
+                raw[name].update(v.item() if hasattr(v, "item") else v for v in np.unique(np.asarray(part.y[name]).reshape(-1)))
             x = self._shape(part.x)
             for name, scaler in x_scalers.items():
                 scaler.partial_fit(_flat(x[name]))
@@ -56,6 +59,9 @@ class Preprocessor:
             "classes": {name: sorted(values) for name, values in seen.items() if values and not _numeric(values)},
             "columns": columns,
         }
+        positive = self.config.get("positive")
+        if positive is not None:  # two labels: the other keeps its own name ('no', not 'not yes')
+            self.state["negative"] = {name: (values - {positive}).pop() for name, values in raw.items() if len(values) == 2 and positive in values}
         self._check_positive(seen)
         return self
 
@@ -64,7 +70,8 @@ class Preprocessor:
         positive = self.config.get("positive")
         for name, values in seen.items():
             if positive is not None and 1 not in values:
-                raise ConfigError(Problem("data.preprocess.positive", f"no training label of output {name!r} equals {positive!r}", "set it to one of the target column's values"))
+                hint = 'YAML reads yes, no, on and off as true and false: quote the label (positive: "no")' if isinstance(positive, bool) else "set it to one of the target column's values"
+                raise ConfigError(Problem("data.preprocess.positive", f"no training label of output {name!r} equals {positive!r}", hint))
 
     # -- applying, to any split -------------------------------------------------------
 
@@ -141,7 +148,7 @@ class Preprocessor:
         """Class labels by id: the data's own, or with `positive`, ['not <positive>', <positive>]."""
         positive = self.config.get("positive")
         if positive is not None and self._output(name).kind != "regression":
-            return [f"not {positive}", positive]
+            return [self.state.get("negative", {}).get(name, f"not {positive}"), positive]
         return self.state.get("classes", {}).get(name)
 
     @property

@@ -74,6 +74,12 @@ def test_positive_label_against_the_rest(tmp_path):
     # Predictions come back as the data spelt the positive label, and its complement.
     assert ds.preprocessor.decode(np.array([[0.9], [0.2]]), "out").tolist() == [1, "not 1"]
     assert ds.preprocessor.class_names("out", 2) == ["not 1", "1"]
+    # With two labels, the other one keeps its own name.
+    np.savez(tmp_path / "two.npz", x=np.zeros((50, 4)), y=np.where(np.arange(50) % 2, "yes", "no"))
+    ds = data.load(data_cfg(source="npz", path=str(tmp_path / "two.npz"), val_split=0.0, test_split=0.0, preprocess={"positive": "yes"}), io(4, "binary_crossentropy", 1), 0)
+    assert ds.preprocessor.decode(np.array([[0.9], [0.2]]), "out").tolist() == ["yes", "no"]
+    with pytest.raises(ConfigError, match='quote the label'):  # YAML's `positive: no` is False
+        data.load(data_cfg(source="npz", path=str(tmp_path / "two.npz"), val_split=0.0, test_split=0.0, preprocess={"positive": False}), io(4, "binary_crossentropy", 1), 0)
 
 
 def test_unseen_class_in_val_is_an_error(tmp_path):
