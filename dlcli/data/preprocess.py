@@ -137,12 +137,16 @@ class Preprocessor:
         else:
             ids = values.argmax(axis=-1) if values.ndim == 2 else values.astype("int64")
         classes = self._classes(name)
-        return np.asarray(classes, dtype=object)[ids] if classes else ids
+        if not classes:
+            return ids
+        # An output with more units than the data has labels: the extra units keep their ids.
+        labels = list(classes) + list(range(len(classes), int(ids.max(initial=0)) + 1))
+        return np.asarray(labels, dtype=object)[ids]
 
     def class_names(self, name: str, units: int) -> list[str]:
-        """Names of an output's classes, for probability columns: the data's labels, else 0..units-1."""
-        classes = self._classes(name)
-        return [str(c) for c in classes] if classes else [str(i) for i in range(units)]
+        """Names of an output's classes, for probability columns: the data's labels (then ids), else 0..units-1."""
+        classes = [str(c) for c in self._classes(name) or []]
+        return classes + [str(i) for i in range(len(classes), units)]
 
     def _classes(self, name: str) -> list | None:
         """Class labels by id: the data's own, or with `positive`, ['not <positive>', <positive>]."""

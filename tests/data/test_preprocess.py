@@ -78,6 +78,7 @@ def test_positive_label_against_the_rest(tmp_path):
     np.savez(tmp_path / "two.npz", x=np.zeros((50, 4)), y=np.where(np.arange(50) % 2, "yes", "no"))
     ds = data.load(data_cfg(source="npz", path=str(tmp_path / "two.npz"), val_split=0.0, test_split=0.0, preprocess={"positive": "yes"}), io(4, "binary_crossentropy", 1), 0)
     assert ds.preprocessor.decode(np.array([[0.9], [0.2]]), "out").tolist() == ["yes", "no"]
+    assert ds.preprocessor.class_names("out", 3) == ["no", "yes", "2"]  # a unit no label trained keeps its id
     with pytest.raises(ConfigError, match='quote the label'):  # YAML's `positive: no` is False
         data.load(data_cfg(source="npz", path=str(tmp_path / "two.npz"), val_split=0.0, test_split=0.0, preprocess={"positive": False}), io(4, "binary_crossentropy", 1), 0)
 
