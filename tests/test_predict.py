@@ -79,6 +79,7 @@ def test_new_samples_get_word_labels_through_the_saved_scaler(cli, in_tmp, monke
         (["-i", "nothing.csv"], "error: --input: no file 'nothing.csv'"),
         (["-i", "pets.csv", "data.features=[weight,hieght]"], "error: data.features: no column 'hieght' hint: did you mean 'height'"),
         (["-i", "labelled.csv", "-o", "new.csv"], "error: --output: new.csv exists hint: choose another path, or add --force to replace it"),
+        (["-i", "labelled.csv", "-o", "p.json"], "error: --output: p.json is neither .csv nor .npz"),
         (["--split", "dev"], "Invalid value for '--split'"),
     ]:
         code, _, err = cli("predict", str(run), *args)

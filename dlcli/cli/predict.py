@@ -30,6 +30,8 @@ def command(
 
     split = split.value  # a plain name from here on
     with user_errors():
+        if output is not None and output.suffix not in (".csv", ".npz"):
+            raise ConfigError(Problem("--output", f"{output} is neither .csv nor .npz", "predictions are written as CSV or as an .npz of one array per column"))
         if output is not None and output.exists() and not force:
             raise ConfigError(Problem("--output", f"{output} exists", "choose another path, or add --force to replace it"))
         opened = open_run(find(run, runs_dir, finished=True), list(overrides or []))

@@ -98,12 +98,15 @@ def _load_recipe(recipe: recipes.Recipe) -> DictConfig:
     return loaded
 
 
+OVERRIDE_HINT = "overrides look like key=value, +key=value or ~key; quote values with characters such as ; or spaces: \"key='a;b'\""
+
+
 def _parse(overrides: list[str]) -> None:
     try:
         OverridesParser.create().parse_overrides(overrides)
     except OverrideParseException as exc:
         raise ConfigError(
-            Problem("overrides", str(exc).splitlines()[0], "overrides look like key=value, +key=value or ~key")
+            Problem("overrides", str(exc).splitlines()[0], OVERRIDE_HINT)
         ) from exc
 
 

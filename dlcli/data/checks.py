@@ -56,6 +56,11 @@ def _paths(data: DictConfig, problems: Collector) -> None:
         problems.add("data.path", "both data.path (one file split by fractions) and data.train_path (given splits) are set", "set one of them to null")
     if data.source in FILE_SOURCES and not (data.path or data.train_path):
         problems.add("data.path", f"the {data.source} source needs data.path (or data.train_path, data.val_path, data.test_path)")
+    if data.source in FILE_SOURCES:
+        for key in ("path", "train_path", "val_path", "test_path"):
+            other = next((s for s in FILE_SOURCES if s != data.source and str(data.get(key) or "").endswith(f".{s}")), None)
+            if other:
+                problems.add(f"data.{key}", f"{data[key]} ends in .{other}, but data.source is {data.source}", f"read it with data={other}")
     if data.stream and data.source not in FILE_SOURCES:
         problems.add("data.stream", f"streaming reads npz or csv files; source {data.source!r} is loaded into memory", "set data.stream=false, or save the data as npz/csv files")
     if data.source not in FILE_SOURCES and data.source in sources.names():
@@ -77,6 +82,8 @@ def _options(data: DictConfig, problems: Collector) -> None:
     for key, options in (("scaler", SCALERS), ("target_scaler", SCALERS), ("labels", LABELS), ("padding", SIDES), ("truncating", SIDES)):
         if pre[key] not in options:
             problems.add(f"data.preprocess.{key}", f"expected one of {', '.join(options)}, got {pre[key]!r}", did_you_mean(pre[key], options))
+    if data.source == "csv" and len(sources.delimiter(data)) != 1:
+        problems.add("data.delimiter", f"expected one character, got {data.delimiter!r}", "for a tab: data.delimiter=tab; for ';' on the command line: \"data.delimiter=';'\"")
     for key, node in (("limit", data), ("workers", data), ("samples", data), ("maxlen", pre), ("divide_by", pre)):
         value = node[key]
         if value is not None and value <= 0:

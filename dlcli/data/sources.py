@@ -357,9 +357,10 @@ def _read_csv(path: Path, key: str, cfg, model_io: ModelIO, targets: bool = True
     import pandas as pd
 
     try:
-        frame = pd.read_csv(path, header=0 if cfg.header else None, sep=cfg.delimiter)
+        frame = pd.read_csv(path, header=0 if cfg.header else None, sep=delimiter(cfg))
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise ConfigError(Problem(key, f"cannot read {path.name} as CSV: {str(exc).splitlines()[0]}", "check data.delimiter and data.header")) from exc
+        hint = "--input takes a CSV with the training data's columns, or an .npz of its arrays" if key == "--input" else "check data.delimiter and data.header"
+        raise ConfigError(Problem(key, f"cannot read {path.name} as CSV: {str(exc).splitlines()[0]}", hint)) from exc
     columns = [str(c) for c in frame.columns]
     first_row = None if cfg.header or frame.empty else [str(v) for v in frame.iloc[0]]
     target = _specs(cfg.target, model_io.outputs, lambda s: -1 if len(model_io.outputs) == 1 else s.name, "data.target")
@@ -482,10 +483,15 @@ def _span(n: int) -> str:
 def _delimiter_hint(columns: list[str], path: Path) -> str | None:
     """One column whose name holds ';' or a tab: the file was split on the wrong delimiter."""
     if len(columns) == 1:
-        for sep, shown in ((";", ";"), ("\t", "\\t"), ("|", "|")):
+        for sep, shown, typed in ((";", ";", "\"data.delimiter=';'\""), ("\t", "\\t", "data.delimiter=tab"), ("|", "|", "\"data.delimiter='|'\"")):
             if sep in columns[0]:
-                return f"{path.name} was read as one column, {columns[0][:60]!r}: set data.delimiter='{shown}'"
+                return f"{path.name} was read as one column, {columns[0][:60]!r}: pass {typed} (in a recipe, delimiter: \"{shown}\")"
     return None
+
+
+def delimiter(cfg) -> str:
+    """data.delimiter; `tab` (or a typed backslash-t) for the tab that shells make hard to pass."""
+    return {"tab": "\t", "\\t": "\t"}.get(cfg.delimiter, cfg.delimiter)
 
 
 def _check_selection(feature_cols: dict[str, list[int]], target_cols: dict[str, list[int]], columns: list[str], cfg, path: Path) -> None:

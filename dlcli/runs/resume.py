@@ -262,14 +262,14 @@ def apply(cfg: DictConfig, overrides: list[str]) -> None:
     """Hydra's override grammar (key=value, +key=value, ~key) on a saved config."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    from dlcli.config.compose import unknown_key
+    from dlcli.config.compose import OVERRIDE_HINT, unknown_key
     from hydra.errors import OverrideParseException
     from omegaconf.errors import OmegaConfBaseException
 
     try:
         parsed = OverridesParser.create().parse_overrides(overrides)
     except OverrideParseException as exc:
-        raise ConfigError(Problem("overrides", str(exc).splitlines()[0], "overrides look like key=value, +key=value or ~key")) from exc
+        raise ConfigError(Problem("overrides", str(exc).splitlines()[0], OVERRIDE_HINT)) from exc
     for override in parsed:
         key = override.key_or_group
         exists = OmegaConf.select(cfg, key, default=_ABSENT) is not _ABSENT

@@ -77,6 +77,8 @@ CASES = [
     ("not-numeric", ["train", "recipe=./tiny.yaml", "data.features=[id,beta,gamma]"], ["error: data.features: table.csv: column 'id' is not numeric (first value 'r0')"], False),
     ("labels-out-of-range", ["train", "recipe=./tiny.yaml", "model.nodes.out.units=2"], ["error: model.outputs.out: labels run from 0 to 2 (3 classes), but an output of 2 unit(s) takes labels 0 to 1", "hint: give the output layer 3 units, or check data.target"], True),
     ("binary-labels", ["train", "recipe=seizure_binary", "data.path=seizure.csv", "data.preprocess.positive=null"], ["error: model.outputs.final: binary_crossentropy takes labels 0 and 1; the train split has 1, 2, 3, 4, 5", "data.preprocess.positive=LABEL"], False),
+    ("npz-as-csv", ["train", "recipe=./tiny.yaml", "data.path=x.npz"], ["error: data.path: x.npz ends in .npz, but data.source is csv", "hint: read it with data=npz"], False),
+    ("delimiter", ["train", "recipe=./tiny.yaml", "data.delimiter=ab"], ["error: data.delimiter: expected one character, got 'ab'", "hint: for a tab: data.delimiter=tab"], False),
     ("fractions", ["train", "recipe=./tiny.yaml", "data.test_split=20"], ["error: data.test_split: expected a fraction in [0, 1), got 20", "hint: for 20%, write 0.2"], False),
     ("empty-split", ["train", "recipe=./tiny.yaml", "data.val_path=empty.csv"], ["error: data.val_path: empty.csv has no rows: that split would be empty"], False),
     ("directory-without-stream", ["train", "recipe=./tiny.yaml", "data.path=."], ["error: data.path: '.' is a directory", "set data.stream=true to read every .csv file in it"], False),
@@ -264,7 +266,7 @@ def test_one_column_holding_the_separator_hints_the_delimiter(cli, in_tmp, sep, 
     pd.read_csv(five_columns(in_tmp, yes_no)).to_csv(in_tmp / "five.csv", sep=sep, index=False)
     text = failing(cli, f"data.target={target}")
     assert f"hint: five.csv was read as one column, 'a{shown}b{shown}c" in text
-    assert f"set data.delimiter='{shown}'" in text
+    assert ("data.delimiter=tab" if sep == "\t" else "\"data.delimiter=';'\"") in text
 
 
 @pytest.mark.parametrize("stratify", ["true", "false"])

@@ -131,6 +131,8 @@ def test_given_split_files(tmp_path):
     reordered = data.load(cfg, io(2), 0)
     np.testing.assert_array_equal(reordered.test.x, ds.test.x)
     np.testing.assert_array_equal(reordered.test.y, ds.test.y)
+    test.to_csv(tmp_path / "tabbed.csv", sep="\t", index=False)  # data.delimiter=tab: shells mangle a typed tab
+    assert len(data.load(data_cfg(source="csv", path=str(tmp_path / "tabbed.csv"), delimiter="tab", **NO_SPLITS), io(2), 0).train) == 5
     test[["a", "y"]].to_csv(tmp_path / "test.csv", index=False)
     with pytest.raises(ConfigError, match=r"data.test_path: test.csv has no column 'b' \(training read a, b\)"):
         data.load(cfg, io(2), 0)
