@@ -34,6 +34,8 @@ def validate(cfg: DictConfig) -> Graph:
 
 
 def _check_train(cfg: DictConfig, problems: Collector) -> None:
+    if not 0 <= cfg.seed < 2**32:  # what NumPy, scikit-learn and Keras' set_random_seed take
+        problems.add("seed", f"expected an integer from 0 to 4294967295 (2**32 - 1), got {cfg.seed}")
     for key in ("epochs", "batch_size"):
         if cfg.train[key] < 1:
             problems.add(f"train.{key}", f"expected a positive integer, got {cfg.train[key]}")

@@ -36,6 +36,8 @@ CASES = [
     ("bad-group-option", ["train", "recipe=mnist_dropout", "optimizer=adma"], ["error: optimizer: no config 'adma' in group 'optimizer'", "did you mean 'adam'"], False),
     ("bad-lr", ["train", "recipe=mnist_dropout", "optimizer.learning_rate=fast"], ["error: optimizer.learning_rate: expected a number"], False),
     ("no-recipe", ["train"], ["error: recipe: no recipe given"], False),
+    ("negative-seed", ["train", "recipe=digits_mlp", "seed=-1"], ["error: seed: expected an integer from 0 to 4294967295"], False),
+    ("semicolon-unquoted", ["train", "recipe=digits_mlp", "data.delimiter=;"], ["error: overrides:", "quote values with characters such as ; or spaces"], False),
     ("bad-override-syntax", ["train", "recipe=mnist_dropout", "train.epochs"], ["error: overrides:"], False),
     ("add-needs-plus", ["check", "recipe=digits_mlp", "model.nodes.dense2.inputs=dense1"], ["error: model.nodes.dense2.inputs: unknown key (set on the command line)", "write +model.nodes.dense2.inputs=VALUE"], False),
     ("unknown-input", ["check", "recipe=digits_mlp", "+model.nodes.dense2.inputs=dense9"], ["error: model.nodes.dense2.inputs: no input or node produces 'dense9' (set on the command line)", "did you mean 'dense1'"], False),
