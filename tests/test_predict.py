@@ -97,6 +97,14 @@ def test_new_samples_get_word_labels_through_the_saved_scaler(cli, in_tmp, monke
     # another order, or with more columns, is read by name; other names keep the positions.
     new[["height", "weight"]].assign(id=[7, 8, 9]).to_csv("shuffled.csv", index=False)
     new.set_axis(["w", "h"], axis=1).to_csv("renamed.csv", index=False)
+    new.to_csv("noheader.csv", index=False, header=False)
+    new.to_csv("semicolons.csv", index=False, sep=";")
+    for name, message in [
+        ("noheader", "error: --input: noheader.csv has no header line: its first row is numbers (4.0, 20.0, ...) hint: give it the training file's header (weight, height)"),
+        ("semicolons", "error: --input: semicolons.csv was read as one column hint: semicolons.csv was read as one column, 'weight;height': pass \"data.delimiter=';'\""),
+    ]:
+        code, _, err = cli("predict", str(run), "-i", f"{name}.csv")
+        assert code == 2 and message in " ".join(err.split()), err
     for name in ("shuffled", "renamed"):
         assert cli("predict", str(run), "-i", f"{name}.csv", "--rows", "0")[0] == 0
         pd.testing.assert_frame_equal(pd.read_csv(run / "predictions" / f"{name}.csv"), written)

@@ -244,7 +244,7 @@ def _numbers(values: np.ndarray, spec: OutputSpec) -> np.ndarray:
     """Regression targets as float64; labels such as 'no' mean the loss was meant to classify."""
     if values.dtype.kind in "biuf":
         return values.astype("float64")
-    labels = sorted({str(v) for v in values.reshape(-1).tolist() if not _is_number(v)})
+    labels = sorted({str(v) for v in values.reshape(-1).tolist() if not is_number(v)})
     if labels:
         hint = did_you_mean(spec.loss_name, CLASSIFICATION_LOSSES) or "labels take a classification loss: " + ", ".join(CLASSIFICATION_LOSSES)
         raise ConfigError(Problem(f"model.outputs.{spec.name}.loss", f"the targets are labels like {labels[0]!r} but {spec.loss_name!r} treats them as numbers", hint))
@@ -262,7 +262,7 @@ def _check_whole(values: np.ndarray, spec: OutputSpec, which: str) -> None:
         raise ConfigError(Problem(f"model.outputs.{spec.name}.loss", f"{spec.loss_name} takes class labels, which must be whole numbers or strings; {which} are not ({distinct} distinct values, e.g. {example!r})", "use a regression loss such as mean_squared_error"))
 
 
-def _is_number(value: Any) -> bool:
+def is_number(value: Any) -> bool:
     try:
         float(value)
     except (TypeError, ValueError):

@@ -24,6 +24,7 @@ from unittest import mock
 import numpy as np
 
 from dlcli.data.io import ModelIO
+from dlcli.data.preprocess import is_number
 from dlcli.data.splits import Part
 from dlcli.errors import ConfigError, Problem, did_you_mean
 
@@ -361,11 +362,19 @@ def _read_csv(path: Path, key: str, cfg, model_io: ModelIO, targets: bool = True
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         hint = "--input takes a CSV with the training data's columns, or an .npz of its arrays" if key == "--input" else "check data.delimiter and data.header"
         raise ConfigError(Problem(key, f"cannot read {path.name} as CSV: {str(exc).splitlines()[0]}", hint)) from exc
+    # A delimiter at the end of every line makes an empty, unnamed last column: it is no column.
+    while len(frame.columns) > 1 and not frame.empty and frame.iloc[:, -1].isna().all() and (not cfg.header or str(frame.columns[-1]).startswith("Unnamed: ")):
+        frame = frame.iloc[:, :-1]
     columns = [str(c) for c in frame.columns]
     first_row = None if cfg.header or frame.empty else [str(v) for v in frame.iloc[0]]
     target = _specs(cfg.target, model_io.outputs, lambda s: -1 if len(model_io.outputs) == 1 else s.name, "data.target")
     # New samples from a header that has the training file's feature names are read by those names.
     by_name = bool(trained) and cfg.header and any(c in columns for names in trained.get("x", {}).values() for c in names)
+    if key == "--input" and _delimiter_hint(columns, path):
+        raise ConfigError(Problem(key, f"{path.name} was read as one column", _delimiter_hint(columns, path)))
+    if trained and cfg.header and not by_name and sum(map(is_number, columns)) > len(columns) / 2:
+        names = [c for names in trained.get("x", {}).values() for c in names]
+        raise ConfigError(Problem(key, f"{path.name} has no header line: its first row is numbers ({', '.join(columns[:4])}, ...)", f"give it the training file's header ({', '.join(names[:8])}{', ...' if len(names) > 8 else ''})"))
     if by_name:
         target = _by_trained_names(target, trained.get("y", {}), columns, path, key, required=False)
     if targets:

@@ -131,6 +131,9 @@ def test_given_split_files(tmp_path):
     reordered = data.load(cfg, io(2), 0)
     np.testing.assert_array_equal(reordered.test.x, ds.test.x)
     np.testing.assert_array_equal(reordered.test.y, ds.test.y)
+    (tmp_path / "trailing.csv").write_text("".join(line + ",\n" for line in test.to_csv(index=False).splitlines()))
+    trailing = data.load(data_cfg(source="csv", path=str(tmp_path / "trailing.csv"), **NO_SPLITS), io(2), 0)
+    np.testing.assert_array_equal(trailing.train.x, ds.test.x)  # the empty column a trailing comma makes is dropped
     test.to_csv(tmp_path / "tabbed.csv", sep="\t", index=False)  # data.delimiter=tab: shells mangle a typed tab
     assert len(data.load(data_cfg(source="csv", path=str(tmp_path / "tabbed.csv"), delimiter="tab", **NO_SPLITS), io(2), 0).train) == 5
     test[["a", "y"]].to_csv(tmp_path / "test.csv", index=False)
