@@ -220,6 +220,10 @@ class Preprocessor:
             return values
         units = spec.units or 1
         if values.ndim == 1 and fmt in ("one_hot", "sparse") and values.size and values.max() >= units:
+            classes = self.state.get("classes", {}).get(spec.name)
+            if classes:  # the data's own labels: show them (a label spelt two ways is two classes)
+                shown = ", ".join(map(str, classes[:12])) + (f", ... ({len(classes)} in all)" if len(classes) > 12 else "")
+                raise ConfigError(Problem(f"model.outputs.{spec.name}", f"the data has {len(classes)} labels ({shown}), but the output has {units} unit(s)", f"give the output layer {len(classes)} units, or check data.target"))
             lo, hi, distinct = int(values.min()), int(values.max()), len(np.unique(values))
             fix = f"number the classes from 0, or give the output layer {hi + 1} units" if lo > 0 else f"give the output layer {hi + 1} units, or check data.target"
             raise ConfigError(Problem(f"model.outputs.{spec.name}", f"labels run from {lo} to {hi} ({distinct} classes), but an output of {units} unit(s) takes labels 0 to {units - 1}", fix))

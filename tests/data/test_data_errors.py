@@ -237,6 +237,12 @@ def test_labels_numbered_from_1_say_the_output_takes_0_to_k_minus_1(cli, in_tmp)
     assert "hint: number the classes from 0, or give the output layer 4 units" in text
 
 
+def test_too_few_units_for_word_labels_lists_the_labels(cli, in_tmp):
+    five_columns(in_tmp, lambda i: ["cat", "Cat", "dog"][i % 3])  # one label spelt two ways
+    text = failing(cli, "model.nodes.out.units=2", "model.nodes.out.activation=softmax", "model.outputs.out.loss=sparse_categorical_crossentropy")
+    assert "error: model.outputs.out: the data has 3 labels (Cat, cat, dog), but the output has 2 unit(s)" in text
+
+
 def test_a_missing_column_names_the_file_it_is_missing_from(cli, in_tmp):
     table = pd.read_csv(five_columns(in_tmp, yes_no))
     table.drop(columns="label").to_csv(in_tmp / "unlabelled.csv", index=False)
