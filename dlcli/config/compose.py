@@ -196,8 +196,9 @@ _FROM_COMMAND_LINE = " (set on the command line)"
 def _origin(key: str, user: list[str]) -> str:
     """Where a value came from, for keys the user's overrides set (OmegaConf keeps no line numbers)."""
     for item in user:
-        set_key = item.lstrip("+~").split("=", 1)[0]
-        if key == set_key or key.startswith(set_key + "."):
+        set_key, _, value = item.lstrip("+~").partition("=")
+        choice = "." not in set_key and not value.lstrip().startswith("{")  # data=npz picks a group option: its values are defaults
+        if key == set_key or (key.startswith(set_key + ".") and not choice):
             return _FROM_COMMAND_LINE
     return ""
 

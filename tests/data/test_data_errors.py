@@ -237,6 +237,14 @@ def test_labels_numbered_from_1_say_the_output_takes_0_to_k_minus_1(cli, in_tmp)
     assert "hint: number the classes from 0, or give the output layer 4 units" in text
 
 
+def test_a_group_option_s_defaults_are_not_blamed_on_the_command_line(cli, in_tmp):
+    five_columns(in_tmp, yes_no)
+    (in_tmp / "five.yaml").write_text(FIVE.replace("  source: csv\n  path: five.csv\n  target: label\n", "").replace("data:\n", "defaults:\n  - override /data: csv\n"))
+    np.savez(in_tmp / "five.npz", features=np.zeros((60, 5)), label=np.zeros(60))
+    text = failing(cli, "data=npz", "data.path=five.npz")
+    assert "error: data.features: five.npz has no array 'x' hint: arrays: features, label" in text
+
+
 def test_too_few_units_for_word_labels_lists_the_labels(cli, in_tmp):
     five_columns(in_tmp, lambda i: ["cat", "Cat", "dog"][i % 3])  # one label spelt two ways
     text = failing(cli, "model.nodes.out.units=2", "model.nodes.out.activation=softmax", "model.outputs.out.loss=sparse_categorical_crossentropy")
