@@ -103,11 +103,27 @@ OVERRIDE_HINT = "overrides look like key=value, +key=value or ~key; quote values
 
 def _parse(overrides: list[str]) -> None:
     try:
-        OverridesParser.create().parse_overrides(overrides)
+        parsed = OverridesParser.create().parse_overrides(overrides)
     except OverrideParseException as exc:
         raise ConfigError(
             Problem("overrides", str(exc).splitlines()[0], OVERRIDE_HINT)
         ) from exc
+    for override in parsed:
+        if override.is_sweep_override():
+            raise ConfigError(Problem(override.key_or_group, f"{override.input_line!r} is a sweep (several values); a command trains one config", "give one value; sweeps over several runs are not supported yet"))
+        parent, _, name = override.key_or_group.rpartition(".")
+        if override.is_delete() and name in _keys_at(parent):  # Hydra deletes top-level schema keys, which breaks later
+            raise ConfigError(_undeletable(override.key_or_group))
+
+
+def _undeletable(key: str) -> Problem:
+    nullable = OmegaConf.structured(schema.Config)
+    try:
+        OmegaConf.update(nullable, key, None)
+        hint = f"set it to null instead: {key}=null"
+    except OmegaConfBaseException:
+        hint = f"give it another value: {key}=VALUE"
+    return Problem(key, f"is part of the schema and cannot be deleted{_FROM_COMMAND_LINE}", hint)
 
 
 def _compose(hydra_overrides: list[str], user: list[str], recipe: recipes.Recipe) -> DictConfig:
@@ -149,7 +165,7 @@ def _override_problem(message: str, user: list[str], base: DictConfig | None) ->
         key = found.group(1)
         parent, _, name = key.rpartition(".")
         if name in _keys_at(parent):
-            return Problem(key, f"is part of the schema and cannot be deleted{_FROM_COMMAND_LINE}", f"set it to null instead: {key}=null")
+            return _undeletable(key)
         return unknown_key(key, f"nothing to delete{_FROM_COMMAND_LINE}", base)
     return Problem("overrides", first)
 

@@ -45,6 +45,8 @@ CASES = [
     ("name-into-a-list", ["check", "recipe=social_multi_output", "model.outputs.gender.loss_weight=5"], ["error: model.outputs: is a list in this config ([age, income, gender]), so 'gender' cannot index it (set on the command line)", "model.loss_weights.gender="], False),
     ("add-what-exists", ["check", "recipe=digits_mlp", "+train.epochs=3"], ["error: train.epochs: already set, so it cannot be added (set on the command line)", "drop the '+': train.epochs=VALUE"], False),
     ("delete-what-is-not-there", ["check", "recipe=digits_mlp", "~train.epoch"], ["error: train.epoch: nothing to delete (set on the command line)", "did you mean 'epochs'"], False),
+    ("delete-a-top-level-schema-key", ["check", "recipe=digits_mlp", "~seed"], ["error: seed: is part of the schema and cannot be deleted", "hint: give it another value: seed=VALUE"], False),
+    ("sweep", ["train", "recipe=digits_mlp", "train.epochs=1,2"], ["error: train.epochs: 'train.epochs=1,2' is a sweep", "give one value"], False),
     ("delete-a-schema-key", ["check", "recipe=digits_mlp", "~data.preprocess.reshape"], ["error: data.preprocess.reshape: is part of the schema and cannot be deleted", "data.preprocess.reshape=null"], False),
     ("optimizer-argument", ["check", "recipe=digits_mlp", "optimizer=sgd", "optimizer.momentum=0.9"], ["error: optimizer.momentum: unknown key", "+optimizer.options.momentum=VALUE"], False),
     ("metrics-not-a-list", ["check", "recipe=digits_mlp", "model.outputs.predictions.metrics=accuracy"], ["expected a list, got 'accuracy'", "metrics: [accuracy]"], False),
