@@ -216,6 +216,10 @@ def _call(layer, node: Node, args: list):
     except Exception as exc:
         shapes = ", ".join(f"{_shape(a)} from {r.node!r}" for a, r in zip(args, node.inputs))
         hint = "check the shapes and arguments of this node and its inputs (dlcli check shows every shape)"
+        several = next(((a, r) for a, r in zip(args, node.inputs) if isinstance(a, (list, tuple))), None)
+        if several is not None:  # an LSTM with return_state, a sub-model with two outputs
+            outputs, ref = several
+            hint = f"{ref.node!r} gives {len(outputs)} outputs: take one as inputs: {ref.node}[0] (up to {ref.node}[{len(outputs) - 1}])"
         raise ConfigError(node.problem(f"{node.target} cannot take {shapes}: {_keras_text(exc)}", hint)) from exc
 
 
@@ -223,7 +227,14 @@ def _is_merge(layer) -> bool:
     return isinstance(layer, (keras.layers.Concatenate, *_ELEMENTWISE))
 
 
+def _dims(tensor) -> tuple:
+    """A tensor's shape; for a layer's several outputs, the tuple of their shapes."""
+    return tuple(_dims(t) for t in tensor) if isinstance(tensor, (list, tuple)) else tuple(tensor.shape)
+
+
 def _shape(tensor) -> str:
+    if isinstance(tensor, (list, tuple)):
+        return "[" + ", ".join(_shape(t) for t in tensor) + "]"
     return str(tuple(tensor.shape))
 
 
@@ -257,8 +268,8 @@ def _mergeable(layer, a: tuple, b: tuple) -> bool:
 
 
 def _check_merge(graph: Graph, prepared: dict, layer, node: Node, args: list) -> None:
-    if not _is_merge(layer) or len(args) < 2:
-        return
+    if not _is_merge(layer) or len(args) < 2 or any(isinstance(a, (list, tuple)) for a in args):
+        return  # (an input of several outputs fails in _call, which says to pick one)
     shapes = [tuple(a.shape) for a in args]
     bad = [i for i in range(1, len(shapes)) if not _mergeable(layer, shapes[0], shapes[i])]
     if not bad:
@@ -357,7 +368,7 @@ def _check_shared(layer, node: Node, args: list, first_calls: dict) -> None:
     symbolically), so a fresh copy of the layer is built on the new input and
     its weight shapes compared with the shared instance's.
     """
-    shapes = [tuple(a.shape) for a in args]
+    shapes = [_dims(a) for a in args]
     if node.target not in first_calls:
         first_calls[node.target] = (node, shapes)
         return
