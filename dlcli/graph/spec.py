@@ -522,6 +522,10 @@ def _spread(raw: Any, key: str, where: str, *, outputs: dict[str, dict], problem
     names = list(outputs)
     if one(raw):  # a default: outputs' own values win
         given = {name: (raw, where) for name in names if key not in outputs[name]}
+        if names and not given:  # a default that reaches no output was surely meant to change something
+            outputs_path = f"{where.rsplit('.', 1)[0]}.outputs"
+            problems.add(where, f"every output sets its own {key}, so this applies to none of them", f"set {outputs_path}.<name>.{key} (for {', '.join(names)}), or remove theirs")
+            return
     elif by_order and isinstance(raw, list):
         if len(raw) != len(names):
             problems.add(where, f"{len(raw)} values for {len(names)} outputs ({', '.join(names)})", "give one per output, in the order of model.outputs, or a mapping by output name")
