@@ -265,6 +265,8 @@ def unknown_key(key: str, message: str, base: DictConfig | None = None) -> Probl
         if isinstance(node, DictConfig) and node:
             has = f"{parent or 'the config'} has: {', '.join(map(str, node.keys()))}"
             hint = did_you_mean(name, list(node.keys()))
+            if hint and "class" in node:  # a layer's (or callback's) arguments: a new one is as likely as a typo
+                return Problem(key, message, f"{hint} {has}; or, to add {name!r}, write +{key}=VALUE")
             return Problem(key, message, f"{hint} {has}" if hint else f"{has}; to add {name!r}, write +{key}=VALUE")
     hint = did_you_mean(name, siblings)
     if parent == "optimizer" and not hint:  # Keras arguments beyond name and learning rate
