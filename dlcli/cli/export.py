@@ -22,22 +22,17 @@ def command(
     tolerance: Annotated[float, typer.Option(help="largest allowed absolute difference between predictions")] = 1e-5,
     runs_dir: RunsRoot = Path("outputs"),
 ) -> None:
-    import numpy as np
-
     from dlcli import export as exporting
-    from dlcli.errors import ConfigError, Problem, RunFailed, did_you_mean
+    from dlcli.errors import ConfigError, Problem, did_you_mean
     from dlcli.runs import find
     from dlcli.runs.load import open_run
 
     with user_errors():
         if format not in FORMATS:
             raise ConfigError(Problem("--format", f"unknown format {format!r}", did_you_mean(format, FORMATS) or "valid: " + ", ".join(FORMATS)))
+        ext = exporting.EXTENSIONS[format]
         opened = open_run(find(run, runs_dir, finished=True))
-        target = output or opened.path / "export" / f"model.{'keras' if format == 'keras' else 'onnx'}"
+        target = output or opened.path / "export" / f"model{ext}"
         sample = exporting.sample_inputs(opened)
-        expected = exporting.predict_keras(opened.model, sample)
-        got = exporting.write_and_predict(format, opened.model, target, sample)
-        worst = max(float(np.max(np.abs(np.asarray(e) - np.asarray(g)))) for e, g in zip(expected, got))
-        if worst > tolerance:
-            raise RunFailed(Problem("export", f"the exported model's predictions differ by up to {worst:.3g} (tolerance {tolerance:g})"))
+        worst = exporting.export(format, opened.model, target, sample, tolerance)
         out.print(f"wrote {target}\nparity: max |keras - {format}| = {worst:.3g} on {len(next(iter(sample.values())))} samples (tolerance {tolerance:g})", highlight=False, soft_wrap=True)
