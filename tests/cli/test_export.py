@@ -65,3 +65,18 @@ def test_export_failing_the_parity_check_leaves_no_file(digits, cli):
     assert code == 1
     assert "the exported model's predictions differ by up to" in err and "(tolerance 0); nothing was written" in err
     assert list((digits / "export").iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--output", "exp/m.onnx"], "error: --output: --format keras writes a .keras file, not 'm.onnx'\nhint: --output exp/m.keras"),
+        (["-f", "onnx", "--output", "m.keras"], "error: --output: --format onnx writes a .onnx file, not 'm.keras'\nhint: --output m.onnx"),
+        (["--tolerance", "-1"], "error: --tolerance: must be a number >= 0, not -1"),
+    ],
+)
+def test_export_options_that_cannot_work_are_usage_errors(digits, cli, in_tmp, args, message):
+    code, _, err = cli("export", digits, *args)
+    assert code == 2 and message in err
+    assert not (digits / "export").exists() or list((digits / "export").iterdir()) == []
+    assert list(in_tmp.iterdir()) == []
