@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
 from pathlib import Path
 
 import numpy as np
 
 from dlcli.errors import ConfigError, Problem, RunFailed
 from dlcli.runs.rundir import atomic_write
+
+EXTENSIONS = {"keras": ".keras", "onnx": ".onnx"}
 
 
 def sample_inputs(run, n: int = 32) -> dict[str, np.ndarray]:
@@ -45,33 +48,76 @@ def predict_keras(model, sample: dict) -> list[np.ndarray]:
     return _flat(model.predict(_as_model_input(model, sample), verbose=0))
 
 
-def write_and_predict(fmt: str, model, target: Path, sample: dict) -> list[np.ndarray]:
+def export(fmt: str, model, target: Path, sample: dict, tolerance: float) -> float:
+    """Write `model` to `target` and return the largest prediction difference from the written copy.
+
+    The copy is checked under a temporary name and renamed only once it loads and agrees
+    within `tolerance`: a file at `target` is always one that was proven to work.
+    """
+    expected = predict_keras(model, sample)
+    with atomic_write(target) as tmp:
+        got = _write_keras(model, tmp, sample) if fmt == "keras" else _write_onnx(model, tmp, sample)
+        worst = max(float(np.max(np.abs(np.asarray(e) - np.asarray(g)))) for e, g in zip(expected, got))
+        if not worst <= tolerance:  # NaN predictions fail too
+            raise RunFailed(Problem("export", f"the exported model's predictions differ by up to {worst:.3g} (tolerance {tolerance:g}); nothing was written"))
+    return worst
+
+
+def _write_keras(model, path: Path, sample: dict) -> list[np.ndarray]:
     import keras
 
-    if fmt == "keras":
-        with atomic_write(target) as tmp:
-            model.save(tmp)
-        reloaded = keras.saving.load_model(target, safe_mode=True)
-        return predict_keras(reloaded, sample)
+    model.save(path)
+    return predict_keras(keras.saving.load_model(path, safe_mode=True), sample)
+
+
+def _write_onnx(model, path: Path, sample: dict) -> list[np.ndarray]:
     try:
         import onnxruntime
     except ImportError as exc:
         raise ConfigError(Problem("--format", f"ONNX export needs the onnx extra ({exc.name} is missing)", "pip install 'dlcli[onnx]'")) from exc
     model(_as_model_input(model, {k: v[:1] for k, v in sample.items()}))  # Keras exports only called models
-    with atomic_write(target) as tmp:
-        try:
-            with contextlib.redirect_stdout(io.StringIO()):  # Keras prints the temporary name
-                model.export(str(tmp), format="onnx")
-        except Exception as exc:
-            from dlcli.graph.registry import strip_ansi
-
-            lines = [line.strip() for line in strip_ansi(str(exc)).splitlines() if line.strip()]
-            reason = " ".join(lines[:3])[:400] or type(exc).__name__
-            raise RunFailed(Problem("export", f"Keras could not export this model to ONNX: {reason}", "--format keras exports every model; run with --debug for the exporter's traceback")) from exc
-    session = onnxruntime.InferenceSession(str(target))
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # Keras prints the temporary name
+            model.export(str(path), format="onnx")
+    except Exception as exc:
+        raise RunFailed(Problem("export", f"Keras could not export this model to ONNX: {_reason(exc)}", "--format keras exports every model; run with --debug for the exporter's traceback")) from exc
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 4  # warnings ('Removing initializer') are noise; errors are raised, and reported below
+    try:
+        session = onnxruntime.InferenceSession(str(path), options)
+    except Exception as exc:
+        raise _unrunnable(model, exc) from exc
     ordered = list(sample.values())
-    feeds = {
-        spec.name: np.asarray(sample.get(spec.name, ordered[i])).astype(np.float32 if "float" in spec.type else np.int64)
-        for i, spec in enumerate(session.get_inputs())
-    }
-    return [np.asarray(o) for o in session.run(None, feeds)]
+    feeds = {spec.name: np.asarray(sample.get(spec.name, ordered[i])).astype(_numpy_dtype(spec.type)) for i, spec in enumerate(session.get_inputs())}
+    try:
+        return [np.asarray(o) for o in session.run(None, feeds)]
+    except Exception as exc:
+        raise _unrunnable(model, exc) from exc
+
+
+def _unrunnable(model, exc: Exception) -> RunFailed:
+    """The exporter's fault, not the user's: say so, and which layer if onnxruntime names the failing op."""
+    reason = _reason(exc)
+    op = re.search(r"running (\w+) node", reason)
+    reason = re.sub(r"^.*Status Message: |^\[ONNXRuntimeError\] : \d+ : \w+ : ", "", reason).rstrip(".")
+    where = f" at its {op[1]} node{_layers_like(model, op[1])}" if op else ""
+    return RunFailed(Problem("export", f"the ONNX exporter produced a model onnxruntime cannot run{where}: {reason}; nothing was written", "a bug of the exporter (jax2onnx), worth reporting upstream; --format keras exports every model"))
+
+
+def _numpy_dtype(onnx_type: str) -> np.dtype:
+    """The numpy dtype of an onnxruntime input type such as 'tensor(int32)'."""
+    name = onnx_type.removeprefix("tensor(").removesuffix(")")
+    return np.dtype({"float": "float32", "double": "float64"}.get(name, name))
+
+
+def _layers_like(model, op: str) -> str:
+    """' (layer pool1, MaxPooling2D)': the model's layers whose class is named like the ONNX op, if any."""
+    layers = [f"{layer.name}, {type(layer).__name__}" for layer in model.layers if type(layer).__name__.lower().startswith(op.lower())]
+    return f" (layer {'; '.join(layers)})" if layers else ""
+
+
+def _reason(exc: Exception) -> str:
+    from dlcli.graph.registry import strip_ansi
+
+    lines = [line.strip() for line in strip_ansi(str(exc)).splitlines() if line.strip()]
+    return " ".join(lines[:3])[:400] or type(exc).__name__
