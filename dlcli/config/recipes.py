@@ -24,10 +24,12 @@ class Recipe:
 
 
 def _describe(path: Path) -> str:
+    """The recipe's description; a file that is not valid YAML is listed as such (using it reports the error)."""
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
-        raise ConfigError(Problem("recipe", f"{path} is not valid YAML: {exc}")) from exc
+        mark = getattr(exc, "problem_mark", None)
+        return f"(not valid YAML{f', line {mark.line + 1}' if mark else ''}: {path})"
     return str(data.get("description", "")).strip() if isinstance(data, dict) else ""
 
 

@@ -155,8 +155,12 @@ def test_user_recipe_by_path_and_config_dir(cli, in_tmp):
     (team / "recipes" / "tiny_digits.yaml").write_text(
         "description: a team recipe\ndefaults:\n  - override /model: tiny\n  - override /data: digits\ntrain: {epochs: 1}\n"
     )
+    (team / "recipes" / "broken.yaml").write_text("description: half-written\nmodel: {inputs: [\n")
     code, out, _ = cli("recipes", "--config-dir", team)
     assert code == 0 and "tiny_digits" in out and "a team recipe" in out
+    assert "(not valid YAML, line 3" in " ".join(out.split())  # listed, not fatal to the others
+    code, _, err = cli("check", "recipe=broken", "--config-dir", team)
+    assert code == 2 and "error: recipe: cannot read" in err and "line 3" in err
     code, out, _ = cli("check", "recipe=tiny_digits", "--config-dir", team, "--json")
     assert code == 0 and json.loads(out)["total_params"] == 650
     mine = in_tmp / "experiments" / "my_net.yaml"
