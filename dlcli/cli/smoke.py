@@ -20,9 +20,12 @@ def command(
 ) -> None:
     from dlcli import runner
     from dlcli.config import config_dirs, discover
+    from dlcli.config.recipes import resolve
     from dlcli.errors import DlcliError
 
     with user_errors():
+        for name in only or []:  # a misspelt name is a usage error (did you mean), found before any recipe runs
+            resolve(name, config_dirs(dirs(config_dir)))
         names = list(only or discover(config_dirs(dirs(config_dir))))
         failed = []
         with tempfile.TemporaryDirectory(prefix="dlcli-smoke-") as root:

@@ -17,10 +17,14 @@ def test_recipe_passes_smoke(recipe, cli, in_tmp):
 
 
 def test_smoke_command_reports_each_recipe(cli, in_tmp):
+    (in_tmp / "team").mkdir()
+    (in_tmp / "team" / "broken.yaml").write_text("description: no model\ntrain: {epochs: 1}\nmodel: {nodes: {}}\n")
     code, out, _ = cli("smoke", "digits_mlp", "mnist")
     assert code == 0
     assert "ok" in out and "digits_mlp" in out and "2 passed, 0 failed" in out
-    code, out, _ = cli("smoke", "digits_mlp", "no_such_recipe")
+    code, out, err = cli("smoke", "digits_mlp", "mnist_dropot")
+    assert code == 2 and "did you mean 'mnist_dropout'" in err and "passed" not in out
+    code, out, _ = cli("smoke", "digits_mlp", "--config-dir", "team", "broken")
     assert code == 1
     assert "FAIL" in out and "1 passed, 1 failed" in out
 
