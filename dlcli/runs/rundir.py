@@ -120,6 +120,9 @@ def find(run: str, root: str | Path = "outputs", finished: bool = False) -> Path
         return path
     if (Path(root) / run / MARKER).is_file():
         return Path(root) / run
+    head, sep, inside = run.partition("latest/")
+    if sep and (head == "" or head.endswith("/")) and inside:  # latest/fold-2, RECIPE/latest/fold-2
+        return find(str(find(head + "latest", root, finished) / inside), root)
     if run == "latest" or run.endswith("/latest"):
         recipe = run[: -len("/latest")] if run != "latest" else None
         found = latest(root, recipe, finished)

@@ -61,5 +61,9 @@ def test_latest_skips_smoke_runs_and_for_a_trained_model_unfinished_ones(tmp_pat
     assert rundir.find("latest", tmp_path) == running  # --resume continues the run that was cut short
     assert rundir.find("latest", tmp_path, finished=True) == done  # evaluate/predict/export need a model
     assert rundir.find("smoke/latest", tmp_path) == smoke
+    fold = running / "fold-2"
+    fold.mkdir()
+    (fold / "config.yaml").write_text("{}")
+    assert rundir.find("a/latest/fold-2", tmp_path) == rundir.find("latest/fold-2", tmp_path) == fold
     with pytest.raises(ConfigError, match="no finished runs of b"):
         rundir.find("b/latest", tmp_path, finished=True)
