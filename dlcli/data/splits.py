@@ -106,6 +106,8 @@ def kfold(index: np.ndarray, labels: np.ndarray | None, fold: Fold, seed: int) -
 
     if not 1 <= fold.index <= fold.k:
         raise ConfigError(Problem("train.fold", f"expected a fold in 1..{fold.k}, got {fold.index}"))
+    if fold.k > len(index):
+        raise ConfigError(Problem("train.kfold", f"{fold.k} folds of {len(index)} samples: a fold would be empty", f"use at most {len(index)} folds (5 or 10 is usual)"))
     splitter = KFold(fold.k, shuffle=True, random_state=seed) if labels is None else StratifiedKFold(fold.k, shuffle=True, random_state=seed)
     try:
         folds = list(splitter.split(index, None if labels is None else labels[index]))
