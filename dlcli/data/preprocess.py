@@ -123,7 +123,8 @@ class Preprocessor:
         if s is None:
             return np.asarray(values)
         flat = np.asarray(values, dtype="float64").reshape(len(values), -1)
-        return (flat * np.asarray(s["scale"]) + np.asarray(s["offset"])).reshape(np.shape(values))
+        # float32, the precision the scaled values had: a target of 219 reads 219.0, not 219.00000116
+        return (flat * np.asarray(s["scale"]) + np.asarray(s["offset"])).reshape(np.shape(values)).astype("float32")
 
     def decode(self, values: np.ndarray, name: str) -> np.ndarray:
         """Model outputs (or encoded targets) as the data gave them: original units, or class labels."""
