@@ -210,8 +210,10 @@ def test_a_misspelt_callback_is_a_usage_error(cli, in_tmp):
         (["model.outputs.predictions.metrics=[auc]", "model.outputs.predictions.loss=sparse_categorical_crossentropy"], "model.outputs: Keras cannot compute the losses and metrics on a batch of this data", "must suit its labels"),
         (["model.outputs.predictions.metrics=[f1_score]"], "model.outputs: metric 'f1_score' gives one value per class, not one number", "average: macro"),
         (["train.kfold=2", "callbacks=early_stopping", "callbacks.early_stopping.monitor=val_los"], "callbacks.early_stopping.monitor: the run logs no 'val_los'", "did you mean 'val_loss'"),
+        (["callbacks=early_stopping", "callbacks.early_stopping.patience=abc"], "callbacks.early_stopping.patience: expected an integer (EarlyStopping's default is 0), got 'abc'", ""),
+        (["callbacks=checkpoint", "callbacks.checkpoint.save_best_only=maybe"], "callbacks.checkpoint.save_best_only: expected true or false (ModelCheckpoint's default is false), got 'maybe'", ""),
     ],
-    ids=["monitor-typo", "val-without-validation", "template-typo", "metric-unsuited-to-labels", "metric-per-class", "kfold-parent-not-left-behind"],
+    ids=["monitor-typo", "val-without-validation", "template-typo", "metric-unsuited-to-labels", "metric-per-class", "kfold-parent-not-left-behind", "integer-argument", "bool-argument"],
 )
 def test_what_callbacks_monitor_and_metrics_compute_is_checked_before_any_run_exists(cli, in_tmp, args, message, hint):
     code, _, err = cli("-q", "train", "recipe=digits_mlp", "train.epochs=1", *args)
