@@ -79,6 +79,7 @@ def build(prepared: Prepared) -> Built:
 
     backend.setup()
     backend.seed_everything(prepared.cfg.seed)
+    from dlcli import callbacks
     from dlcli.data.io import ModelIO
     from dlcli.graph import compiler, registry
 
@@ -87,8 +88,10 @@ def build(prepared: Prepared) -> Built:
         registry.load_plugins(list(cfg.plugins))
         name = str(cfg.model.get("name") or cfg.run.name).replace("/", "_")
         model = compiler.build(prepared.graph, name=name)
-        optimizer = compiler.optimizer_from_config(OmegaConf.to_container(cfg.optimizer, resolve=True))
+        opt = OmegaConf.to_container(cfg.optimizer, resolve=True)
+        optimizer = compiler.optimizer_from_config(opt)
         compiler.compile_model(model, prepared.graph, optimizer)
+        callbacks.check(OmegaConf.to_container(cfg.callbacks, resolve=True), opt.get("learning_rate", 0.001), cfg.train.epochs)
     return Built(prepared, model, ModelIO.of(model, prepared.graph))
 
 

@@ -95,6 +95,30 @@ def from_config(specs: dict[str, Any], run_dir: Path, run: RunData | None = None
     return {**first, **{n: c for n, c in made.items() if n not in first}}
 
 
+def check(specs: dict[str, Any], learning_rate: Any, epochs: int) -> None:
+    """Build the callbacks once when the model is built (nothing is written before training), so
+    `dlcli check` and every run find their mistakes before a run directory exists; and what only
+    shows mid-run: a learning rate set on a schedule Keras cannot set, a formula that fails or goes
+    non-positive at some epoch (run, as Keras will, from optimizer.learning_rate)."""
+    made = from_config(specs, Path("."))
+    problems = Collector()
+    for name, callback in made.items():
+        where = f"callbacks.{name}"
+        setter = isinstance(callback, (keras.callbacks.LearningRateScheduler, keras.callbacks.ReduceLROnPlateau))
+        if setter and isinstance(learning_rate, dict):
+            problems.add(
+                where,
+                f"{type(callback).__name__} sets the learning rate, but optimizer.learning_rate is a schedule ({learning_rate.get('class')}), which Keras cannot set",
+                f"use one or the other: a number for optimizer.learning_rate, or remove the callback (~{where})",
+            )
+        elif isinstance(callback, keras.callbacks.LearningRateScheduler):
+            try:
+                schedule.check_epochs(callback.schedule, float(learning_rate), epochs, f"{where}.schedule")
+            except ConfigError as exc:
+                problems.problems.extend(exc.problems)
+    problems.raise_if_any()
+
+
 def _arguments(cls: type, kwargs: dict[str, Any], run_dir: Path) -> dict[str, Any]:
     """Config values -> constructor arguments: run-dir paths, schedules from formulas, a mode Keras cannot infer."""
     kwargs = dict(kwargs)
