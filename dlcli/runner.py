@@ -150,7 +150,7 @@ def train(
     if losses and not math.isfinite(losses[-1]):
         raise RunFailed(Problem("train", f"the loss became {losses[-1]} in epoch {len(losses)}; training stopped (partial run in {run_dir})", "lower optimizer.learning_rate, or check the data for NaN or huge values"))
     _save_model(model, run_dir / "model.keras")
-    metrics = _final_metrics(history, model, dataset, cfg)
+    metrics = _final_metrics(history, model, dataset, cfg, callbacks.restored_epoch())
     rundir.write_json(run_dir / "metrics.json", metrics)
     from dlcli.runs import plots
 
@@ -229,13 +229,16 @@ def _save_model(model, path: Path) -> None:
         model.save(tmp)
 
 
-def _final_metrics(history: dict, model, dataset, cfg) -> dict[str, dict[str, float]]:
+def _final_metrics(history: dict, model, dataset, cfg, epoch: int | None) -> dict[str, dict[str, float]]:
+    """train and val describe the saved model: the history row of `epoch` when EarlyStopping restored
+    that epoch's weights (the last epoch's row would describe weights that were thrown away), else
+    the last row. test (and val in original units) are evaluated on the model itself."""
     from dlcli.data import original_units
 
-    last = {k: float(v[-1]) for k, v in history.items() if v}
+    row = {k: float(v[-1 if epoch is None else epoch]) for k, v in history.items() if v}
     metrics = {
-        "train": {k: v for k, v in last.items() if not k.startswith("val_")},
-        "val": {k[4:]: v for k, v in last.items() if k.startswith("val_")},
+        "train": {k: v for k, v in row.items() if not k.startswith("val_")},
+        "val": {k[4:]: v for k, v in row.items() if k.startswith("val_")},
     }
     if dataset.test is not None and cfg.train.evaluate_test:
         metrics["test"] = evaluate_split(model, dataset.test, cfg.train.batch_size, dataset.preprocessor)

@@ -146,6 +146,14 @@ class ForRun:
     ordered: list  # for `fit`
     history: HistoryWriter  # every epoch of the run, resumed ones included
     state: Any  # RunState: what `--resume` continues from
+    users: dict[str, keras.callbacks.Callback]
+
+    def restored_epoch(self) -> int | None:
+        """The epoch (from 0) whose weights the model ended `fit` with, when an EarlyStopping with
+        restore_best_weights put them back (Keras does at train end, stopped early or not; the
+        last such callback wins), else None: the last epoch's."""
+        restored = [c for c in self.users.values() if isinstance(c, keras.callbacks.EarlyStopping) and c.restore_best_weights and c.best_weights is not None]
+        return restored[-1].best_epoch if restored else None
 
 
 def for_run(specs: dict[str, Any], run_dir: Path, run: RunData, logged: set[str], console=None, quiet: bool = False) -> ForRun:
@@ -164,4 +172,4 @@ def for_run(specs: dict[str, Any], run_dir: Path, run: RunData, logged: set[str]
     # bookkeeping records it, the state is saved after everything it holds, and
     # the display comes last.
     ordered = [last, aliases, *users.values(), aliases.remover, logs.StopOnNaN(), history, best, state, *progress]
-    return ForRun(ordered, history, state)
+    return ForRun(ordered, history, state, users)
