@@ -8,6 +8,7 @@ creates the run directory and fills it as DESIGN.md ("Runs") lists.
 from __future__ import annotations
 
 import math
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -191,9 +192,12 @@ def _first_batch(model, split, batch_size: int) -> set[str]:
         from dlcli.graph.registry import strip_ansi
 
         text = strip_ansi(str(exc)).strip().splitlines()
-        raise ConfigError(
-            Problem("model.outputs", f"Keras cannot compute the losses and metrics on a batch of this data: {text[0] if text else type(exc).__name__}", "each output's loss and metrics must suit its labels (data.preprocess.labels: one_hot, sparse)")
-        ) from exc
+        reason = text[0] if text else type(exc).__name__
+        if re.search(r"shape|dimension|rank|dtype|broadcast|incompatible", reason, re.I):
+            hint = "each output's loss and metrics must suit its labels (data.preprocess.labels: one_hot, sparse)"
+        else:  # not the labels' form: a custom loss or metric's own code, say
+            hint = "check each output's loss and metrics, a plugin's own code included (--debug shows the traceback)"
+        raise ConfigError(Problem("model.outputs", f"Keras cannot compute the losses and metrics on a batch of this data: {reason}", hint)) from exc
     several = [name for name, value in logs.items() if getattr(value, "ndim", 0) > 0]
     if several:  # e.g. F1Score per class: history, checkpoints and callbacks take one number a metric
         raise ConfigError(Problem("model.outputs", f"metric {several[0]!r} gives one value per class, not one number", "average it: metrics: [{class: F1Score, average: macro}]"))
