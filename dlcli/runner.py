@@ -8,6 +8,7 @@ creates the run directory and fills it as DESIGN.md ("Runs") lists.
 from __future__ import annotations
 
 import math
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,6 +80,7 @@ def build(prepared: Prepared) -> Built:
 
     backend.setup()
     backend.seed_everything(prepared.cfg.seed)
+    from dlcli import callbacks
     from dlcli.data.io import ModelIO
     from dlcli.graph import compiler, registry
 
@@ -87,8 +89,10 @@ def build(prepared: Prepared) -> Built:
         registry.load_plugins(list(cfg.plugins))
         name = str(cfg.model.get("name") or cfg.run.name).replace("/", "_")
         model = compiler.build(prepared.graph, name=name)
-        optimizer = compiler.optimizer_from_config(OmegaConf.to_container(cfg.optimizer, resolve=True))
+        opt = OmegaConf.to_container(cfg.optimizer, resolve=True)
+        optimizer = compiler.optimizer_from_config(opt)
         compiler.compile_model(model, prepared.graph, optimizer)
+        callbacks.check(OmegaConf.to_container(cfg.callbacks, resolve=True), opt.get("learning_rate", 0.001), cfg.train.epochs)
     return Built(prepared, model, ModelIO.of(model, prepared.graph))
 
 
@@ -147,7 +151,7 @@ def train(
     if losses and not math.isfinite(losses[-1]):
         raise RunFailed(Problem("train", f"the loss became {losses[-1]} in epoch {len(losses)}; training stopped (partial run in {run_dir})", "lower optimizer.learning_rate, or check the data for NaN or huge values"))
     _save_model(model, run_dir / "model.keras")
-    metrics = _final_metrics(history, model, dataset, cfg)
+    metrics = _final_metrics(history, model, dataset, cfg, callbacks.restored_epoch())
     rundir.write_json(run_dir / "metrics.json", metrics)
     from dlcli.runs import plots
 
@@ -188,9 +192,12 @@ def _first_batch(model, split, batch_size: int) -> set[str]:
         from dlcli.graph.registry import strip_ansi
 
         text = strip_ansi(str(exc)).strip().splitlines()
-        raise ConfigError(
-            Problem("model.outputs", f"Keras cannot compute the losses and metrics on a batch of this data: {text[0] if text else type(exc).__name__}", "each output's loss and metrics must suit its labels (data.preprocess.labels: one_hot, sparse)")
-        ) from exc
+        reason = text[0] if text else type(exc).__name__
+        if re.search(r"shape|dimension|rank|dtype|broadcast|incompatible", reason, re.I):
+            hint = "each output's loss and metrics must suit its labels (data.preprocess.labels: one_hot, sparse)"
+        else:  # not the labels' form: a custom loss or metric's own code, say
+            hint = "check each output's loss and metrics, a plugin's own code included (--debug shows the traceback)"
+        raise ConfigError(Problem("model.outputs", f"Keras cannot compute the losses and metrics on a batch of this data: {reason}", hint)) from exc
     several = [name for name, value in logs.items() if getattr(value, "ndim", 0) > 0]
     if several:  # e.g. F1Score per class: history, checkpoints and callbacks take one number a metric
         raise ConfigError(Problem("model.outputs", f"metric {several[0]!r} gives one value per class, not one number", "average it: metrics: [{class: F1Score, average: macro}]"))
@@ -226,13 +233,16 @@ def _save_model(model, path: Path) -> None:
         model.save(tmp)
 
 
-def _final_metrics(history: dict, model, dataset, cfg) -> dict[str, dict[str, float]]:
+def _final_metrics(history: dict, model, dataset, cfg, epoch: int | None) -> dict[str, dict[str, float]]:
+    """train and val describe the saved model: the history row of `epoch` when EarlyStopping restored
+    that epoch's weights (the last epoch's row would describe weights that were thrown away), else
+    the last row. test (and val in original units) are evaluated on the model itself."""
     from dlcli.data import original_units
 
-    last = {k: float(v[-1]) for k, v in history.items() if v}
+    row = {k: float(v[-1 if epoch is None else epoch]) for k, v in history.items() if v}
     metrics = {
-        "train": {k: v for k, v in last.items() if not k.startswith("val_")},
-        "val": {k[4:]: v for k, v in last.items() if k.startswith("val_")},
+        "train": {k: v for k, v in row.items() if not k.startswith("val_")},
+        "val": {k[4:]: v for k, v in row.items() if k.startswith("val_")},
     }
     if dataset.test is not None and cfg.train.evaluate_test:
         metrics["test"] = evaluate_split(model, dataset.test, cfg.train.batch_size, dataset.preprocessor)

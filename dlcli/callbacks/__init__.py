@@ -95,6 +95,30 @@ def from_config(specs: dict[str, Any], run_dir: Path, run: RunData | None = None
     return {**first, **{n: c for n, c in made.items() if n not in first}}
 
 
+def check(specs: dict[str, Any], learning_rate: Any, epochs: int) -> None:
+    """Build the callbacks once when the model is built (nothing is written before training), so
+    `dlcli check` and every run find their mistakes before a run directory exists; and what only
+    shows mid-run: a learning rate set on a schedule Keras cannot set, a formula that fails or goes
+    non-positive at some epoch (run, as Keras will, from optimizer.learning_rate)."""
+    made = from_config(specs, Path("."))
+    problems = Collector()
+    for name, callback in made.items():
+        where = f"callbacks.{name}"
+        setter = isinstance(callback, (keras.callbacks.LearningRateScheduler, keras.callbacks.ReduceLROnPlateau))
+        if setter and isinstance(learning_rate, dict):
+            problems.add(
+                where,
+                f"{type(callback).__name__} sets the learning rate, but optimizer.learning_rate is a schedule ({learning_rate.get('class')}), which Keras cannot set",
+                f"use one or the other: a number for optimizer.learning_rate, or remove the callback (~{where})",
+            )
+        elif isinstance(callback, keras.callbacks.LearningRateScheduler):
+            try:
+                schedule.check_epochs(callback.schedule, float(learning_rate), epochs, f"{where}.schedule")
+            except ConfigError as exc:
+                problems.problems.extend(exc.problems)
+    problems.raise_if_any()
+
+
 def _arguments(cls: type, kwargs: dict[str, Any], run_dir: Path) -> dict[str, Any]:
     """Config values -> constructor arguments: run-dir paths, schedules from formulas, a mode Keras cannot infer."""
     kwargs = dict(kwargs)
@@ -122,6 +146,14 @@ class ForRun:
     ordered: list  # for `fit`
     history: HistoryWriter  # every epoch of the run, resumed ones included
     state: Any  # RunState: what `--resume` continues from
+    users: dict[str, keras.callbacks.Callback]
+
+    def restored_epoch(self) -> int | None:
+        """The epoch (from 0) whose weights the model ended `fit` with, when an EarlyStopping with
+        restore_best_weights put them back (Keras does at train end, stopped early or not; the
+        last such callback wins), else None: the last epoch's."""
+        restored = [c for c in self.users.values() if isinstance(c, keras.callbacks.EarlyStopping) and c.restore_best_weights and c.best_weights is not None]
+        return restored[-1].best_epoch if restored else None
 
 
 def for_run(specs: dict[str, Any], run_dir: Path, run: RunData, logged: set[str], console=None, quiet: bool = False) -> ForRun:
@@ -140,4 +172,4 @@ def for_run(specs: dict[str, Any], run_dir: Path, run: RunData, logged: set[str]
     # bookkeeping records it, the state is saved after everything it holds, and
     # the display comes last.
     ordered = [last, aliases, *users.values(), aliases.remover, logs.StopOnNaN(), history, best, state, *progress]
-    return ForRun(ordered, history, state)
+    return ForRun(ordered, history, state, users)

@@ -15,6 +15,8 @@ import math
 import operator
 from typing import Any, Callable
 
+import numpy as np
+
 from dlcli.errors import ConfigError, Problem, did_you_mean
 
 _NAMES = ("epoch", "lr")
@@ -52,11 +54,14 @@ class Formula:
     def __call__(self, epoch: int, lr: float) -> float:
         try:
             return float(self._eval(self._tree, {"epoch": float(epoch), "lr": float(lr)}))
-        except (ArithmeticError, ValueError) as exc:  # never TypeError: Keras would retry with schedule(epoch)
+        except (ArithmeticError, ValueError, TypeError) as exc:  # never TypeError (`exp(1, 2)`): Keras would retry with schedule(epoch)
             raise ValueError(f"learning-rate schedule {self.text!r} at epoch {epoch}: {exc}") from None
 
     def __repr__(self) -> str:
         return f"Formula({self.text!r})"
+
+    def __str__(self) -> str:
+        return repr(self.text)
 
     def _check(self, node: ast.AST, where: str) -> None:
         allowed = (*_NAMES, *_CONSTANTS, *_FUNCTIONS)
@@ -122,6 +127,26 @@ class EpochSchedule:
 
     def __repr__(self) -> str:
         return f"EpochSchedule({type(self.schedule).__name__})"
+
+    def __str__(self) -> str:
+        return type(self.schedule).__name__
+
+
+_EPOCHS = "it runs for epoch 0, 1, ... with lr the rate of the epoch before (optimizer.learning_rate at epoch 0)"
+
+
+def check_epochs(schedule: Callable[[int, float], float], learning_rate: float, epochs: int, where: str) -> None:
+    """The rate for every epoch, each from the last as Keras chains them (the optimizer keeps
+    it as float32): an error or a rate that is not a positive number is a config mistake."""
+    lr = learning_rate
+    for epoch in range(epochs):
+        try:
+            value = schedule(epoch, lr)
+        except ValueError as exc:
+            raise ConfigError(Problem(where, str(exc), _EPOCHS)) from None
+        if not (math.isfinite(value) and value > 0):
+            raise ConfigError(Problem(where, f"learning-rate schedule {schedule} gives {value:.6g} at epoch {epoch}, and a learning rate must be a positive number", f"{_EPOCHS}; keep it above 0, e.g. max(1e-6, lr - 0.01)"))
+        lr = float(np.float32(value))
 
 
 def from_config(value: Any, where: str) -> Callable[[int, float], float]:

@@ -81,7 +81,7 @@ def compose(recipe_id: str | None, overrides: list[str], extra_dirs: list[str] |
     store.store(group="recipe", name=recipe.name, node=_load_recipe(recipe), package="_global_")
     search = ",".join(f"file://{d}" for d in [*reversed(dirs), paths.conf_dir()])
     hydra_overrides = [f"hydra.searchpath=[{search}]", f"+recipe={recipe.name}", *overrides]
-    cfg = _compose(hydra_overrides, overrides, recipe)
+    cfg = _compose(hydra_overrides, overrides, recipe, dirs)
     _check_schema(cfg, overrides)
     if cfg.run.name is None:
         cfg.run.name = recipe.name
@@ -126,16 +126,16 @@ def _undeletable(key: str) -> Problem:
     return Problem(key, f"is part of the schema and cannot be deleted{_FROM_COMMAND_LINE}", hint)
 
 
-def _compose(hydra_overrides: list[str], user: list[str], recipe: recipes.Recipe) -> DictConfig:
+def _compose(hydra_overrides: list[str], user: list[str], recipe: recipes.Recipe, dirs: list[Path]) -> DictConfig:
     GlobalHydra.instance().clear()
     try:
         with initialize(config_path=None, version_base="1.3"):
             return hydra_compose(config_name=_ROOT, overrides=hydra_overrides)
     except MissingConfigException as exc:
-        raise ConfigError(_missing_option(exc)) from exc
+        raise ConfigError(_missing_option(exc, dirs)) from exc
     except ConfigCompositionException as exc:
         cause = exc.__cause__ or exc.__context__  # Hydra chains a config file's error implicitly
-        base = _compose(hydra_overrides[: len(hydra_overrides) - len(user)], [], recipe) if user else None
+        base = _compose(hydra_overrides[: len(hydra_overrides) - len(user)], [], recipe, dirs) if user else None
         listed = _list_problem(user, base)
         if listed is not None:
             raise ConfigError(listed) from exc
@@ -147,7 +147,7 @@ def _compose(hydra_overrides: list[str], user: list[str], recipe: recipes.Recipe
     except yaml.YAMLError as exc:  # a group file that is not valid YAML
         raise ConfigError(Problem("", f"a config file is not valid YAML: {' '.join(str(exc).split())}")) from exc
     except (TypeError, ValueError, KeyError) as exc:  # OmegaConf's own, when an override walks into a list
-        base = _compose(hydra_overrides[: len(hydra_overrides) - len(user)], [], recipe) if user else None
+        base = _compose(hydra_overrides[: len(hydra_overrides) - len(user)], [], recipe, dirs) if user else None
         raise ConfigError(_list_problem(user, base) or Problem("overrides", f"{type(exc).__name__}: {exc}")) from exc
     finally:
         GlobalHydra.instance().clear()
@@ -192,10 +192,11 @@ def _brief(items: ListConfig) -> str:
     return f"{len(items)} items"
 
 
-def _missing_option(exc: MissingConfigException) -> Problem:
+def _missing_option(exc: MissingConfigException, dirs: list[Path]) -> Problem:
     missing = str(exc.missing_cfg_file or "")
     group, _, option = missing.rpartition("/")
-    options = exc.options or []
+    # Hydra lists a group's options for `callbacks=x` but not for `callbacks=[x]`
+    options = exc.options or sorted({p.stem for d in [*dirs, paths.conf_dir()] for p in (d / group).glob("*.yaml")})
     if not group:
         return Problem("", str(exc).splitlines()[0])
     hint = did_you_mean(option, options)

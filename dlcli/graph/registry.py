@@ -92,10 +92,13 @@ def get(name: str, where: str, problems: Collector) -> Callable | None:
     return None
 
 
+def _parameters(factory: Callable) -> list[inspect.Parameter]:
+    return list(inspect.signature(factory.__init__ if isinstance(factory, type) else factory).parameters.values())
+
+
 def accepted(factory: Callable) -> tuple[set[str], set[str]]:
     """(every keyword the factory takes, the ones it requires)."""
-    init = factory.__init__ if isinstance(factory, type) else factory
-    params = list(inspect.signature(init).parameters.values())
+    params = _parameters(factory)
     names = {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self"}
     required = {p.name for p in params if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self"}
     if isinstance(factory, type) and issubclass(factory, keras.layers.Layer):
@@ -113,6 +116,45 @@ def check_kwargs(factory: Callable, name: str, kwargs: dict[str, Any], where: st
     missing = sorted(required - set(kwargs) - {"name"})
     if missing:
         problems.add(where, f"{name} needs {', '.join(repr(m) for m in missing)}")
+    _check_kinds(factory, name, kwargs, where, problems)
+
+
+def _check_kinds(factory: Callable, name: str, kwargs: dict[str, Any], where: str, problems: Collector) -> None:
+    """A single value must be of the kind of the signature's default where that is a bool, int or float.
+
+    Keras takes `patience='abc'` or `save_best_only='maybe'` without a word and
+    fails (or misbehaves) mid-training. Only bool, int and float values are
+    judged against bool, int and float defaults: None, lists and mappings are
+    left to Keras, which documents many numbers as "int or tuple" or optional.
+    """
+    for param in _parameters(factory):
+        default, value = param.default, kwargs.get(param.name)
+        if param.name not in kwargs or type(default) not in (bool, int, float) or not isinstance(value, (str, bool, int, float)):
+            continue
+        expected = _expected_kind(factory, param.name, default)
+        whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+        fits = {"true or false": isinstance(value, bool), "an integer": whole and not isinstance(value, bool)}.get(expected, isinstance(value, (int, float)) and not isinstance(value, bool))
+        if not fits:
+            shown = str(default).lower() if isinstance(default, bool) else repr(default)
+            problems.add(f"{where}.{param.name}", f"expected {expected} ({name}'s default is {shown}), got {value!r}")
+
+
+def _expected_kind(factory: Callable, argument: str, default: bool | int | float) -> str:
+    """What a bool, int or float default asks for. An int default asks for an integer only where
+    the docstring says so: Keras gives thresholds like EarlyStopping's `min_delta` an int default."""
+    if isinstance(default, bool):
+        return "true or false"
+    if isinstance(default, float):
+        return "a number"
+    said = _documented(factory, argument)
+    integer = re.search(r"\bint(eger)?s?\b|\bnumber of\b", said, re.I) and not re.search(r"\bfloat", said, re.I)
+    return "an integer" if integer else "a number"
+
+
+def _documented(factory: Callable, argument: str) -> str:
+    """The docstring's entry for `argument` (Keras documents each under `Args:` as `name: text`), or ''."""
+    found = re.search(rf"^([ \t]*){re.escape(argument)}:(.*(?:\n\1[ \t]+\S.*)*)", inspect.getdoc(factory) or "", re.M)
+    return " ".join(found.group(2).split()) if found else ""
 
 
 def kind_of(argument: str) -> str | None:

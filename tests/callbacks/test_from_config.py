@@ -210,11 +210,49 @@ def test_a_misspelt_callback_is_a_usage_error(cli, in_tmp):
         (["model.outputs.predictions.metrics=[auc]", "model.outputs.predictions.loss=sparse_categorical_crossentropy"], "model.outputs: Keras cannot compute the losses and metrics on a batch of this data", "must suit its labels"),
         (["model.outputs.predictions.metrics=[f1_score]"], "model.outputs: metric 'f1_score' gives one value per class, not one number", "average: macro"),
         (["train.kfold=2", "callbacks=early_stopping", "callbacks.early_stopping.monitor=val_los"], "callbacks.early_stopping.monitor: the run logs no 'val_los'", "did you mean 'val_loss'"),
+        (["callbacks=early_stopping", "callbacks.early_stopping.patience=abc"], "callbacks.early_stopping.patience: expected an integer (EarlyStopping's default is 0), got 'abc'", ""),
+        (["callbacks=checkpoint", "callbacks.checkpoint.save_best_only=maybe"], "callbacks.checkpoint.save_best_only: expected true or false (ModelCheckpoint's default is false), got 'maybe'", ""),
+        (["callbacks=lr_schedule", "callbacks.lr_schedule.schedule='1 / epoch'"], "callbacks.lr_schedule.schedule: learning-rate schedule '1 / epoch' at epoch 0: float division by zero", "optimizer.learning_rate at epoch 0"),
     ],
-    ids=["monitor-typo", "val-without-validation", "template-typo", "metric-unsuited-to-labels", "metric-per-class", "kfold-parent-not-left-behind"],
+    ids=["monitor-typo", "val-without-validation", "template-typo", "metric-unsuited-to-labels", "metric-per-class", "kfold-parent-not-left-behind", "integer-argument", "bool-argument", "schedule-fails"],
 )
 def test_what_callbacks_monitor_and_metrics_compute_is_checked_before_any_run_exists(cli, in_tmp, args, message, hint):
     code, _, err = cli("-q", "train", "recipe=digits_mlp", "train.epochs=1", *args)
     flat = " ".join(err.split())
     assert code == 2 and f"error: {message}" in flat and hint in flat, err
     assert not (in_tmp / "outputs").exists() or not any((in_tmp / "outputs").rglob("config.yaml"))
+
+
+SCHEDULE = "optimizer.learning_rate={class: ExponentialDecay, initial_learning_rate: 0.01, decay_steps: 10, decay_rate: 0.9}"
+
+
+@pytest.mark.parametrize(
+    "args, messages, hint",
+    [
+        (
+            [SCHEDULE, "callbacks=[lr_schedule,reduce_lr]"],
+            [
+                "callbacks.lr_schedule: LearningRateScheduler sets the learning rate, but optimizer.learning_rate is a schedule (ExponentialDecay), which Keras cannot set",
+                "callbacks.reduce_lr: ReduceLROnPlateau sets the learning rate, but optimizer.learning_rate is a schedule (ExponentialDecay), which Keras cannot set",
+            ],
+            "use one or the other: a number for optimizer.learning_rate, or remove the callback (~callbacks.lr_schedule)",
+        ),
+        (
+            ["callbacks=lr_schedule", "callbacks.lr_schedule.schedule='lr - 0.0004'", "train.epochs=5"],  # 0.001 (adam's), 0.0006, 0.0002, then below 0
+            ["callbacks.lr_schedule.schedule: learning-rate schedule 'lr - 0.0004' gives -0.0002 at epoch 2, and a learning rate must be a positive number"],
+            "max(1e-6, lr - 0.01)",
+        ),
+        (["callbacks=early_stopping", "callbacks.early_stopping.patience=abc"], ["callbacks.early_stopping.patience: expected an integer (EarlyStopping's default is 0), got 'abc'"], ""),
+    ],
+    ids=["schedule-set-by-callbacks", "rate-below-zero", "argument-kind"],
+)
+def test_check_finds_what_callbacks_would_fail_on_mid_run(cli, args, messages, hint):
+    code, out, err = cli("check", "recipe=digits_mlp", *args)
+    flat = " ".join(err.split())
+    assert code == 2 and out == "", err
+    assert all(f"error: {m}" in flat for m in messages) and hint in flat, err
+
+
+def test_a_schedule_that_stays_positive_passes_check(cli):
+    code, _, err = cli("check", "recipe=digits_mlp", "callbacks=[lr_schedule,reduce_lr]", "callbacks.lr_schedule.schedule='max(1e-6, lr - 0.0004)'", "train.epochs=50")
+    assert code == 0, err

@@ -95,3 +95,21 @@ callbacks:
     assert code == 1
     assert "the loss became" in err and "in epoch 1" in err
     assert not list((tmp_path / "outputs").rglob("model.keras"))
+
+
+def test_restored_best_weights_are_what_the_final_metrics_describe(tmp_path):
+    """EarlyStopping puts the best epoch's weights back: model.keras, and so the train and val rows, are that epoch's."""
+    from dlcli.runner import evaluate_split
+    from dlcli.runs.load import open_run
+
+    args = ["recipe=digits_mlp", "callbacks=early_stopping", "callbacks.early_stopping.patience=1", "optimizer.learning_rate=0.05", "train.epochs=10"]
+    code, run_dir, err = train_in(tmp_path, *args)
+    assert code == 0, err
+    rows = history(run_dir)
+    best = min(range(len(rows)), key=lambda i: rows[i]["val_loss"])
+    assert best < len(rows) - 1  # it stopped after the best epoch
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["train"] == pytest.approx({"accuracy": rows[best]["accuracy"], "loss": rows[best]["loss"]})
+    assert metrics["val"] == pytest.approx({"accuracy": rows[best]["val_accuracy"], "loss": rows[best]["val_loss"]})
+    run = open_run(run_dir)
+    assert evaluate_split(run.model, run.dataset().val, 32)["loss"] == pytest.approx(rows[best]["val_loss"], rel=1e-4)

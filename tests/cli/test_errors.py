@@ -34,6 +34,7 @@ CASES = [
     ("new-key-on-schema", ["train", "recipe=mnist_dropout", "+train.new=1"], ["error: train.new: not a key of the schema (set on the command line)", "valid keys: epochs"], False),
     ("missing-data-file", ["train", "recipe=mnist_dropout", "data.path=/nonexistent/mnist.npz"], ["error: data.path: no such file '/nonexistent/mnist.npz'"], False),
     ("bad-group-option", ["train", "recipe=mnist_dropout", "optimizer=adma"], ["error: optimizer: no config 'adma' in group 'optimizer'", "did you mean 'adam'"], False),
+    ("bad-group-option-in-a-list", ["train", "recipe=digits_mlp", "callbacks=[early_stopping,early_stoping]"], ["error: callbacks: no config 'early_stoping' in group 'callbacks'", "did you mean 'early_stopping'? options for callbacks: activations, backup,"], False),
     ("bad-lr", ["train", "recipe=mnist_dropout", "optimizer.learning_rate=fast"], ["error: optimizer.learning_rate: expected a number"], False),
     ("no-recipe", ["train"], ["error: recipe: no recipe given"], False),
     ("negative-seed", ["train", "recipe=digits_mlp", "seed=-1"], ["error: seed: expected an integer from 0 to 4294967295"], False),

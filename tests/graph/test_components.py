@@ -41,6 +41,46 @@ def test_regularizers_initializers_and_constraints_by_name_or_class(tmp_path):
     assert again.kernel_regularizer.l2 == pytest.approx(0.01) and again.kernel_constraint.max_value == 2.0
 
 
+@pytest.mark.parametrize(
+    "factory, kwargs",
+    [
+        ("callbacks.EarlyStopping", {"min_delta": 0.01, "patience": 3.0, "baseline": None, "mode": "max"}),  # min_delta's default is 0
+        ("constraints.MaxNorm", {"max_value": 2.5, "axis": [0, 1]}),  # default 2; axis an int or a list
+        ("layers.Conv1D", {"filters": 4, "kernel_size": 3, "strides": [2], "dilation_rate": 1}),
+        ("layers.LayerNormalization", {"axis": None, "epsilon": 1}),  # an int where the default is a float
+        ("layers.ZeroPadding1D", {"padding": [1, 2]}),
+        ("metrics.BinaryCrossentropy", {"label_smoothing": 0.1}),  # documented as a float, default 0
+    ],
+)
+def test_values_keras_takes_besides_the_kind_of_its_default_are_accepted(factory, kwargs):
+    import keras
+
+    from dlcli.errors import Collector
+    from dlcli.graph import registry
+
+    module, name = factory.split(".")
+    problems = Collector()
+    registry.check_kwargs(getattr(getattr(keras, module), name), name, kwargs, "x", problems)
+    assert problems.problems == []
+
+
+def test_values_of_another_kind_than_the_default_are_refused():
+    import keras
+
+    from dlcli.errors import Collector
+    from dlcli.graph import registry
+
+    problems = Collector()
+    registry.check_kwargs(keras.callbacks.ReduceLROnPlateau, "ReduceLROnPlateau", {"patience": 2.5, "cooldown": True, "factor": "0.5", "verbose": 1}, "cb", problems)
+    registry.check_kwargs(keras.layers.GRU, "GRU", {"units": 3, "return_sequences": 1}, "node", problems)
+    assert [p.render() for p in problems.problems] == [
+        "error: cb.factor: expected a number (ReduceLROnPlateau's default is 0.1), got '0.5'",
+        "error: cb.patience: expected an integer (ReduceLROnPlateau's default is 10), got 2.5",
+        "error: cb.cooldown: expected an integer (ReduceLROnPlateau's default is 0), got True",
+        "error: node.return_sequences: expected true or false (GRU's default is false), got 1",
+    ]
+
+
 @pytest.mark.slow
 def test_sub_models_are_called_like_layers_and_share_their_weights(cli, in_tmp):
     import keras

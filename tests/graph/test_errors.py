@@ -73,6 +73,10 @@ CASES = [
     ("merge-after-pooling", [f"recipe={POOL_BRANCH}"],
      ["error: model.nodes.merge: cannot Concatenate (None, 8, 8, 4) from 'c1' with (None, 4, 4, 3) from 'p1'",
       "hint: the spatial sizes differ; p1 (MaxPooling2D, pool_size 2) shrinks one branch more than the others"]),
+    ("value-of-the-wrong-kind", ["recipe=mnist_dropout", "+model.nodes.hidden1.use_bias=maybe"],
+     ["error: model.nodes.hidden1.use_bias: expected true or false (Dense's default is true), got 'maybe' (set on the command line)"]),
+    ("optimizer-option-of-the-wrong-kind", ["recipe=digits_mlp", "+optimizer.options.beta_1=abc"],
+     ["error: optimizer.options.beta_1: expected a number (Adam's default is 0.9), got 'abc' (set on the command line)"]),
 ]  # fmt: skip
 
 

@@ -65,7 +65,7 @@ callbacks:
   checkpoint: {class: ModelCheckpoint, filepath: "ckpt/model-weights.{epoch:02d}-{val_acc:.6f}.keras", monitor: val_acc, save_best_only: true}
   losses: {class: LossHistory}
   csv: {class: CSVLogger, filename: training.log}
-  tensorboard: {class: TensorBoard}
+  tensorboard: {class: TensorBoard, update_freq: 5}
 """
 
 
@@ -143,7 +143,7 @@ def test_a_run_killed_in_mid_epoch_resumes_to_the_same_result(tmp_path, jax_cach
         assert (run_dir / name).read_text() == (ref_dir / name).read_text(), name
     assert [int(r["epoch"]) for r in history(run_dir)] == list(range(1, 7))  # each epoch once
     assert sorted(p.name for p in (run_dir / "ckpt").iterdir()) == sorted(p.name for p in (ref_dir / "ckpt").iterdir())
-    for part, tag in (("train", "epoch_learning_rate"), ("validation", "epoch_loss")):
+    for part, tag in (("train", "epoch_learning_rate"), ("validation", "epoch_loss"), ("batch", "batch_loss")):
         assert _scalars(run_dir / "tensorboard" / part, tag) == _scalars(ref_dir / "tensorboard" / part, tag)
     assert "after_epoch: 3" in (run_dir / "overrides.yaml").read_text()
 
