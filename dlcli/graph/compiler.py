@@ -180,7 +180,12 @@ def _instantiate(factory: Callable, kwargs: dict[str, Any], node: Node):
             hint = "pretrained weights are downloaded on first use; without network use weights: null, or pass weights: /path/to/weights.h5"
         text = _keras_text(exc)
         message = f"{node.target}({_fmt_kwargs(node.kwargs)}) failed: {text}"
-        raise ConfigError(node.problem(message, hint, key=_argument_named(text, node.kwargs))) from exc
+        key = _argument_named(text, node.kwargs)
+        if key is None and "'str'" in text:  # LSTM(units='abc') compares a str: the text given where a number is required
+            texts = [k for k in sorted(registry.accepted(factory)[1]) if isinstance(node.kwargs.get(k), str)]
+            if len(texts) == 1:
+                key, hint = texts[0], f"{texts[0]} takes a number, not {node.kwargs[texts[0]]!r}"
+        raise ConfigError(node.problem(message, hint, key=key)) from exc
 
 
 def _argument_named(text: str, kwargs: dict[str, Any]) -> str | None:

@@ -40,6 +40,8 @@ CASES = [
      ["error: model.nodes.merged: Concatenate cannot take [(None, 32), (None, 32), (None, 32)] from 'left_output'", "hint: 'left_output' gives 3 outputs: take one as inputs: left_output[0] (up to left_output[2])"]),
     ("model-loss-reaching-no-output", ["recipe=siamese_lstm", "+model.loss=mae"],
      ["error: model.loss: every output sets its own loss, so this applies to none of them", "hint: set model.outputs.<name>.loss (for predictions), or remove theirs"]),
+    ("text-for-a-required-number", ["recipe=siamese_lstm", "model.shared.lstm.units=abc"],
+     ["error: model.shared.lstm.units: LSTM(units='abc') failed", "hint: units takes a number, not 'abc'"]),
     ("block-parameter", ["recipe=residual_cnn", "+model.nodes.stage1.filter=32"],
      ["error: model.nodes.stage1.filter: block 'residual_identity' has no parameter 'filter'", "did you mean 'filters'?"]),
     ("keyword-inside-a-block", ["recipe=residual_cnn", "+model.blocks.residual_identity.nodes.conv2.filterz=3"],
