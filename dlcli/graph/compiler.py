@@ -439,6 +439,25 @@ def _learning_rate(value: Any, where: str):
     return schedules[name](**kwargs)
 
 
+# Cross-entropies that take probabilities: (the activation that makes them, the loss class taking scores).
+_PROBABILITY_LOSSES = {
+    "binary_crossentropy": ("sigmoid", "BinaryCrossentropy"),
+    "categorical_crossentropy": ("softmax", "CategoricalCrossentropy"),
+    "sparse_categorical_crossentropy": ("softmax", "SparseCategoricalCrossentropy"),
+}
+
+
+def _check_probabilities(model: keras.Model, out: str, loss: Any, where: str, problems: Collector) -> None:
+    """A cross-entropy on an output with no activation (seed 000's IMDB model): Keras reads the
+    unbounded scores as probabilities, clips them, and the model does not learn. Nothing fails, so say it here."""
+    name = loss if isinstance(loss, str) else getattr(getattr(loss, "fn", None), "__name__", "")
+    if name not in _PROBABILITY_LOSSES or getattr(loss, "_fn_kwargs", {}).get("from_logits"):
+        return
+    if getattr(getattr(model.get_layer(out), "activation", None), "__name__", None) == "linear":
+        activation, cls = _PROBABILITY_LOSSES[name]
+        problems.add(where, f"{name} expects probabilities, but output {out!r} has no activation: its values are unbounded scores", f"give {out!r} activation: {activation}, or let the loss take scores: {{class: {cls}, from_logits: true}}")
+
+
 def compile_model(model: keras.Model, graph: Graph, optimizer) -> None:
     """Compile with per-output losses, weights and metrics keyed by output name (Keras matches them by key)."""
     problems = Collector()
@@ -455,6 +474,7 @@ def compile_model(model: keras.Model, graph: Graph, optimizer) -> None:
         where = graph.source(out, "metrics")
         metrics[out] = [resolve("metric", m, f"{where}.{i}") for i, m in enumerate(spec.get("metrics", []))]
         weights[out] = float(spec.get("loss_weight", 1.0))
+        _check_probabilities(model, out, losses[out], graph.source(out, "loss"), problems)
     problems.raise_if_any()
     if len(graph.outputs) == 1:
         (out,) = graph.outputs

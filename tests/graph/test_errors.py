@@ -42,6 +42,8 @@ CASES = [
      ["error: model.loss: every output sets its own loss, so this applies to none of them", "hint: set model.outputs.<name>.loss (for predictions), or remove theirs"]),
     ("text-for-a-required-number", ["recipe=siamese_lstm", "model.shared.lstm.units=abc"],
      ["error: model.shared.lstm.units: LSTM(units='abc') failed", "hint: units takes a number, not 'abc'"]),
+    ("imdb-as-printed", ["recipe=imdb_conv1d", "model.layers.5.activation=linear"],  # seed 000: Dense(1), binary_crossentropy
+     ["error: model.outputs.sentiment.loss: binary_crossentropy expects probabilities, but output 'sentiment' has no activation", "hint: give 'sentiment' activation: sigmoid, or let the loss take scores: {class: BinaryCrossentropy, from_logits: true}"]),
     ("block-parameter", ["recipe=residual_cnn", "+model.nodes.stage1.filter=32"],
      ["error: model.nodes.stage1.filter: block 'residual_identity' has no parameter 'filter'", "did you mean 'filters'?"]),
     ("keyword-inside-a-block", ["recipe=residual_cnn", "+model.blocks.residual_identity.nodes.conv2.filterz=3"],
