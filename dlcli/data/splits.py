@@ -94,7 +94,8 @@ def holdout(index: np.ndarray, fraction: float, labels: np.ndarray | None, seed:
     except ValueError as exc:
         if labels is None:
             raise ConfigError(Problem(key, f"cannot hold out {fraction:g} of {len(index)} samples: {exc}")) from exc
-        raise ConfigError(Problem(key, f"cannot hold out {fraction:g} of {len(index)} samples stratified by class: {exc}", "some class is too rare; set data.stratify=false or use more data")) from exc
+        reason = str(exc).split(" Classes with too few members are:")[0]  # scikit-learn then lists every class: not one screen
+        raise ConfigError(Problem(key, f"cannot hold out {fraction:g} of {len(index)} samples stratified by class: {reason}", "some class is too rare; set data.stratify=false or use more data")) from exc
     if len(kept) == 0 or len(held) == 0:
         raise ConfigError(Problem(key, f"holding out {fraction:g} of {len(index)} samples leaves an empty split"))
     return kept, held
