@@ -167,6 +167,12 @@ def test_model_level_loss_weights_and_metrics_mirror_compile():
     assert graph.source("a", "loss") == "model.loss"
 
 
+def test_a_list_of_losses_goes_to_the_outputs_in_order_as_in_compile():
+    graph = parse({"inputs": {"x": {"shape": [8]}}, "nodes": TWO_HEADS, "outputs": ["a", "b"], "loss": ["mse", "binary_crossentropy"]})
+    assert (graph.outputs["a"]["loss"], graph.outputs["b"]["loss"]) == ("mse", "binary_crossentropy")
+    assert graph.source("b", "loss") == "model.loss.1"
+
+
 def test_an_outputs_own_loss_wins_over_the_model_default():
     graph = parse({"inputs": {"x": {"shape": [8]}}, "nodes": TWO_HEADS, "outputs": {"a": {"loss": "mae"}, "b": {}}, "loss": "mse"})
     assert (graph.outputs["a"]["loss"], graph.outputs["b"]["loss"]) == ("mae", "mse")
@@ -179,11 +185,12 @@ def test_an_outputs_own_loss_wins_over_the_model_default():
         ({"loss": {"a": "mse", "bb": "mse"}}, ("model.loss.bb", "not an output of the model")),
         ({"loss": "mse", "loss_weights": {"c": 1.0}}, ("model.loss_weights.c", "not an output of the model")),
         ({"loss": "mse", "loss_weights": [1.0]}, ("model.loss_weights", "1 values for 2 outputs (a, b)")),
+        ({"loss": ["mse"]}, ("model.loss", "1 values for 2 outputs (a, b)")),
         ({"loss": {"a": "mse"}}, ("model.outputs.b.loss", "every output needs a loss")),
         ({"loss": "mse", "loss_weights": [1.0, -1]}, ("model.outputs.b.loss_weight", "expected a non-negative number, got -1")),
         ({"outputs": {"a": {"loss": "mse", "loss_weight": 2}, "b": {"loss": "mse"}}, "loss_weights": {"a": 1}}, ("model.loss_weights.a", "set twice: here and in model.outputs.a.loss_weight")),
     ],
-    ids=["loss-key", "weight-key", "weight-count", "missing-loss", "negative-weight", "set-twice"],
+    ids=["loss-key", "weight-key", "weight-count", "loss-count", "missing-loss", "negative-weight", "set-twice"],
 )
 def test_output_errors(extra, expected):
     config = {"inputs": {"x": {"shape": [8]}}, "nodes": TWO_HEADS, "outputs": ["a", "b"], **extra}
