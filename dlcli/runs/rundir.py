@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 import time
 from contextlib import contextmanager
@@ -96,7 +97,13 @@ def runs(root: str | Path) -> list[Path]:
     if not root.is_dir():
         return []
     found = [p.parent for p in root.rglob(MARKER) if not p.parent.name.startswith(".")]
-    return sorted(found, key=lambda p: (p.name, str(p)))
+    return sorted(found, key=lambda p: (_stamp_order(p.name), str(p)))
+
+
+def _stamp_order(name: str) -> tuple[str, int]:
+    """STAMP-10 after STAMP-9: the suffix counts runs started in the same second."""
+    found = re.fullmatch(r"(\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d)-(\d+)", name)
+    return (found[1], int(found[2])) if found else (name, 0)
 
 
 def latest(root: str | Path, recipe: str | None = None, finished: bool = False) -> Path | None:

@@ -67,3 +67,10 @@ def test_latest_skips_smoke_runs_and_for_a_trained_model_unfinished_ones(tmp_pat
     assert rundir.find("a/latest/fold-2", tmp_path) == rundir.find("latest/fold-2", tmp_path) == fold
     with pytest.raises(ConfigError, match="no finished runs of b"):
         rundir.find("b/latest", tmp_path, finished=True)
+
+
+def test_latest_counts_same_second_suffixes_as_numbers(tmp_path):
+    made = [rundir.create(tmp_path, "a", 1_700_000_000.0) for _ in range(12)]
+    for d in made:
+        (d / "config.yaml").write_text("{}")
+    assert made[-1].name.endswith("-11") and rundir.find("latest", tmp_path) == made[-1]
