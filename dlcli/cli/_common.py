@@ -6,6 +6,7 @@ their bodies, after the config has been checked.
 
 from __future__ import annotations
 
+import errno
 import traceback
 from contextlib import contextmanager
 from enum import Enum
@@ -15,7 +16,7 @@ from typing import Annotated, List, Optional
 import typer
 from rich.console import Console
 
-from dlcli.errors import EXIT_FAILED, EXIT_INTERRUPTED, DlcliError
+from dlcli.errors import EXIT_FAILED, EXIT_INTERRUPTED, DlcliError, Problem
 
 Overrides = Annotated[
     Optional[List[str]],
@@ -71,6 +72,13 @@ def user_errors():
     except KeyboardInterrupt:
         err.print("[yellow]interrupted[/]")
         raise typer.Exit(EXIT_INTERRUPTED) from None
+    except OSError as exc:  # a read-only or full disk, a permission: the file and the reason, not a traceback
+        if State.debug:
+            traceback.print_exc()
+        where = f"{exc.filename}: " if exc.filename else ""
+        hint = {errno.ENOSPC: "free some space; an interrupted run continues with dlcli train --resume RUN", errno.EROFS: "write elsewhere: --runs-dir DIR", errno.EACCES: "write elsewhere (--runs-dir DIR), or fix the permissions"}.get(exc.errno)
+        err.print(_style(Problem("", f"{where}{exc.strerror or exc}", hint).render()), highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_FAILED) from None
     except Exception as exc:  # a component raised during the run: exit 1
         if State.debug:
             traceback.print_exc()

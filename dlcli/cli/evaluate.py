@@ -38,12 +38,12 @@ def command(
             if chosen is None:
                 raise ConfigError(Problem("--split", f"the run has no {split} split", "try --split val, or score a file with --input"))
         metrics = evaluate_split(opened.model, chosen, opened.cfg.train.batch_size, pre)
-        target = unused(opened.path / "eval.json")
-        write_json(target, {"split": what, "samples": len(chosen), "metrics": metrics, "overrides": list(overrides or [])})
         table = Table(title=f"{what} metrics ({len(chosen)} samples)", title_justify="left")
         table.add_column("metric")
         table.add_column("value", justify="right")
         for name, value in metrics.items():
             table.add_row(name, f"{value:.4f}")
-        out.print(table)
+        out.print(table)  # before writing: a read-only run directory still shows the numbers
+        target = unused(opened.path / "eval.json")
+        write_json(target, {"split": what, "samples": len(chosen), "metrics": metrics, "overrides": list(overrides or [])})
         out.print(f"wrote {target}", highlight=False, soft_wrap=True)

@@ -20,6 +20,7 @@ def command(
     format: Annotated[str, typer.Option("--format", "-f", help="keras or onnx")] = "keras",
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="file to write, ending .keras or .onnx as the format (default RUN/export/model.<ext>)")] = None,
     tolerance: Annotated[float, typer.Option(help="largest allowed absolute difference between predictions")] = 1e-5,
+    force: Annotated[bool, typer.Option(help="replace --output if it exists")] = False,
     runs_dir: RunsRoot = Path("outputs"),
 ) -> None:
     from dlcli import export as exporting
@@ -33,6 +34,8 @@ def command(
         ext = exporting.EXTENSIONS[format]
         if output is not None and output.suffix != ext:
             raise ConfigError(Problem("--output", f"--format {format} writes a {ext} file, not {output.name!r}", f"--output {output.with_suffix(ext)}"))
+        if output is not None and output.exists() and not force:
+            raise ConfigError(Problem("--output", f"{output} exists", "choose another path, or add --force to replace it"))
         if not tolerance >= 0:  # NaN too: every comparison with it passes
             raise ConfigError(Problem("--tolerance", f"must be a number >= 0, not {tolerance:g}", "--tolerance 1e-5 (the default)"))
         opened = open_run(find(run, runs_dir, finished=True))

@@ -80,3 +80,11 @@ def test_export_options_that_cannot_work_are_usage_errors(digits, cli, in_tmp, a
     assert code == 2 and message in err
     assert not (digits / "export").exists() or list((digits / "export").iterdir()) == []
     assert list(in_tmp.iterdir()) == []
+
+
+def test_export_replaces_an_existing_file_only_with_force(digits, cli, in_tmp):
+    (in_tmp / "mine.keras").write_text("mine")
+    code, _, err = cli("export", digits, "-o", "mine.keras")
+    assert code == 2 and "error: --output: mine.keras exists" in err and (in_tmp / "mine.keras").read_text() == "mine"
+    code, _, err = cli("export", digits, "-o", "mine.keras", "--force")
+    assert code == 0 and (in_tmp / "mine.keras").read_bytes()[:2] == b"PK", err  # a .keras file is a zip

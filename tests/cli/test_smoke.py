@@ -35,3 +35,9 @@ def test_runs_dir_says_where_new_runs_go(cli, in_tmp):
     run_dir = in_tmp / out.strip().splitlines()[-1].removeprefix("run: ")
     assert run_dir.parent == in_tmp / "mine" / "smoke" / "digits_mlp" and not (in_tmp / "outputs").exists()
     assert cli("evaluate", "smoke/latest", "--runs-dir", "mine")[0] == 0
+
+
+def test_a_runs_dir_that_cannot_be_written_is_one_line_not_a_traceback(cli, in_tmp):
+    (in_tmp / "afile").write_text("")
+    code, _, err = cli("train", "recipe=digits_mlp", "--smoke", "--runs-dir", "afile/runs")
+    assert code == 1 and "error: afile/runs/smoke/digits_mlp: Not a directory" in err and "Traceback" not in err
