@@ -251,7 +251,7 @@ def reopen(run: str, overrides: list[str], root: str | Path):
     cfg = saved.copy()
     apply(cfg, overrides)
     _refuse_changes(OmegaConf.to_container(saved, resolve=True), OmegaConf.to_container(cfg, resolve=True))
-    _check_progress(run_dir, cfg)
+    _check_progress(run_dir, cfg, saved)
     graph = validate(cfg)
     first = OmegaConf.load(run_dir / "overrides.yaml")
     recipe = Recipe(str(cfg.run.name), Path(str(first.recipe)), str(cfg.description))
@@ -316,8 +316,14 @@ def _refuse_changes(before: dict, after: dict) -> None:
     raise ConfigError(problems)
 
 
-def _check_progress(run_dir: Path, cfg: DictConfig) -> None:
+def _check_progress(run_dir: Path, cfg: DictConfig, saved: DictConfig) -> None:
     """Refuse a resume that has nothing to do: the run finished and train.epochs did not grow."""
+    if (run_dir / "fold-1").is_dir():  # a K-fold parent: its folds are averaged, so they must train alike
+        if cfg.train.epochs != saved.train.epochs:
+            raise ConfigError(Problem("train.epochs", f"the folds of a K-fold run train alike: {run_dir} resumes with its own train.epochs={saved.train.epochs}", "drop the override; to train longer, start a new K-fold run"))
+        if (run_dir / "metrics.json").is_file():
+            raise ConfigError(Problem("RUN", f"{run_dir} finished: all {saved.train.kfold} folds trained", "start a new run to train differently"))
+        return
     snapshot = read_snapshot(run_dir)
     if snapshot is None:
         return

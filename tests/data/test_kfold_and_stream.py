@@ -49,6 +49,9 @@ def test_kfold_trains_each_fold_into_one_run_and_reports_mean_and_std(cli, in_tm
     for name in ("model.keras", "metrics.json"):
         (parent / "fold-2" / name).unlink()
     shutil.rmtree(parent / "fold-3")
+    (parent / "metrics.json").unlink()
+    code, _, err = cli("train", "--resume", str(parent), "train.epochs=9")  # averaged folds must train alike
+    assert code == 2 and "error: train.epochs: the folds of a K-fold run train alike" in " ".join(err.split())
     kept = (parent / "fold-1" / "model.keras").stat().st_mtime_ns
     code, out, err = cli("-q", "train", "--resume", str(parent))
     assert code == 0, err
@@ -58,6 +61,8 @@ def test_kfold_trains_each_fold_into_one_run_and_reports_mean_and_std(cli, in_tm
     for k in (1, 2):
         for split, metrics in summary["folds"][k].items():
             assert resumed["folds"][k][split] == pytest.approx(metrics, abs=1e-6)
+    code, _, err = cli("train", "--resume", str(parent))
+    assert code == 2 and "finished: all 3 folds trained" in err
 
 
 @pytest.fixture
