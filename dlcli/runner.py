@@ -126,37 +126,38 @@ def train(
         run_dir = rundir.create(run_root or cfg.run.dir, cfg.run.name)
     else:
         run_dir.mkdir(parents=True)
-    try:
-        callbacks = _callbacks(built, run_dir, dataset, logged, console, quiet)
-    except ConfigError:
+    with rundir.lock(run_dir):  # one process writes a run: two --resume of it would interleave its files
+        try:
+            callbacks = _callbacks(built, run_dir, dataset, logged, console, quiet)
+        except ConfigError:
+            if resume is None:
+                shutil.rmtree(run_dir, ignore_errors=True)  # nothing of the user's is in it yet
+            raise
         if resume is None:
-            shutil.rmtree(run_dir, ignore_errors=True)  # nothing of the user's is in it yet
-        raise
-    if resume is None:
-        _write_run_files(built, run_dir, dataset)
-    else:
-        resuming.record(run_dir, cfg, built.prepared.composed.overrides, callbacks.state.epochs_done)
-    try:
-        model.fit(
-            **dataset.train.fit_args(cfg.train.batch_size, cfg.train.shuffle),
-            epochs=cfg.train.epochs,
-            validation_data=dataset.val.validation_data(cfg.train.batch_size) if dataset.val else None,
-            callbacks=callbacks.ordered,
-            verbose=0,
-        )
-    except KeyboardInterrupt:
-        raise resuming.interrupted(run_dir, callbacks.state.epochs_done) from None
-    history = callbacks.history.history()  # every epoch, those before a resume included
-    losses = history.get("loss", [])
-    if losses and not math.isfinite(losses[-1]):
-        raise RunFailed(Problem("train", f"the loss became {losses[-1]} in epoch {len(losses)}; training stopped (partial run in {run_dir})", "lower optimizer.learning_rate, or check the data for NaN or huge values"))
-    _save_model(model, run_dir / "model.keras")
-    metrics = _final_metrics(history, model, dataset, cfg, callbacks.restored_epoch())
-    rundir.write_json(run_dir / "metrics.json", metrics)
-    from dlcli.runs import plots
+            _write_run_files(built, run_dir, dataset)
+        else:
+            resuming.record(run_dir, cfg, built.prepared.composed.overrides, callbacks.state.epochs_done)
+        try:
+            model.fit(
+                **dataset.train.fit_args(cfg.train.batch_size, cfg.train.shuffle),
+                epochs=cfg.train.epochs,
+                validation_data=dataset.val.validation_data(cfg.train.batch_size) if dataset.val else None,
+                callbacks=callbacks.ordered,
+                verbose=0,
+            )
+            history = callbacks.history.history()  # every epoch, those before a resume included
+            losses = history.get("loss", [])
+            if losses and not math.isfinite(losses[-1]):
+                raise RunFailed(Problem("train", f"the loss became {losses[-1]} in epoch {len(losses)}; training stopped (partial run in {run_dir})", "lower optimizer.learning_rate, or check the data for NaN or huge values"))
+            _save_model(model, run_dir / "model.keras")
+            metrics = _final_metrics(history, model, dataset, cfg, callbacks.restored_epoch())
+            from dlcli.runs import plots
 
-    plots.training_curves(history, run_dir / "plots", outputs=list(built.prepared.graph.outputs))
-    return Result(run_dir, metrics, dataset.note)
+            plots.training_curves(history, run_dir / "plots", outputs=list(built.prepared.graph.outputs))
+            rundir.write_json(run_dir / "metrics.json", metrics)  # last: a run with metrics.json is finished
+        except KeyboardInterrupt:  # in an epoch, or in the final evaluation and saving: resume finishes it
+            raise resuming.interrupted(run_dir, callbacks.state.epochs_done) from None
+        return Result(run_dir, metrics, dataset.note)
 
 
 def _adapt(model, split) -> None:

@@ -12,6 +12,7 @@ import typer
 from typer.core import TyperGroup
 
 import dlcli
+from dlcli import interrupt
 from dlcli.cli import check, evaluate, export, predict, recipes, show, smoke, train
 from dlcli.cli._common import State
 
@@ -57,4 +58,5 @@ for module in (train, check, show, recipes, evaluate, predict, export, smoke):
 
 
 def main() -> None:
+    interrupt.install()
     app()

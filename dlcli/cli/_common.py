@@ -59,8 +59,11 @@ def dirs(config_dir: list[Path] | None) -> list[str]:
 @contextmanager
 def user_errors():
     """Turn dlcli's errors into one screen and an exit code; tracebacks only with --debug."""
+    from dlcli import interrupt
+
     try:
         yield
+        interrupt.check()  # a Ctrl-C something swallowed still ends the command as interrupted
     except (typer.Exit, typer.Abort):
         raise
     except DlcliError as exc:

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from dlcli import interrupt
 from dlcli.errors import ConfigError, Interrupted, Problem
 from dlcli.runs import rundir
 
@@ -200,6 +201,10 @@ def _run_state_class():
             # it saved its model) trains no further: fit only finishes it.
             self.model._initial_epoch = self.params["epochs"] if meta["stopped"] else self.epochs_done
 
+        def on_epoch_begin(self, epoch, logs=None):
+            interrupt.check()  # a Ctrl-C swallowed while starting up stops the run here
+            super().on_epoch_begin(epoch, logs)
+
         def _save_model(self):
             self.epochs_done = self._current_epoch
             arrays: dict[str, np.ndarray] = {}
@@ -328,7 +333,7 @@ def _check_progress(run_dir: Path, cfg: DictConfig, saved: DictConfig) -> None:
     if snapshot is None:
         return
     meta = snapshot[0]
-    done, finished = meta["epoch"], (run_dir / "model.keras").is_file()
+    done, finished = meta["epoch"], (run_dir / "metrics.json").is_file()  # written last
     if meta["stopped"] and finished:
         raise ConfigError(Problem("RUN", f"{run_dir} finished: a callback stopped it after epoch {done}", "start a new run (early stopping would stop it again)"))
     if cfg.train.epochs < done or (finished and cfg.train.epochs == done):

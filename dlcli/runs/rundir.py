@@ -53,6 +53,19 @@ def atomic_write(path: str | Path, suffix: str | None = None):
             os.unlink(tmp)
 
 
+@contextmanager
+def lock(run_dir: Path):
+    """Hold the run for this process; another dlcli writing it (a second --resume) is refused."""
+    import fcntl
+
+    with open(Path(run_dir) / ".lock", "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ConfigError(Problem("RUN", f"{run_dir} is in use: another dlcli process is writing it", "wait for that one to finish (or stop it), then resume")) from None
+        yield
+
+
 def unused(path: str | Path) -> Path:
     """`path`, or `stem-1`, `stem-2`, ... beside it: earlier results (evaluations, predictions) are never replaced."""
     path = candidate = Path(path)

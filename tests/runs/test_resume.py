@@ -222,6 +222,18 @@ def test_resume_refuses_what_would_make_it_another_run(finished, cli, monkeypatc
         assert word in text
 
 
+def test_a_run_another_process_is_writing_is_not_resumed_over_it(finished, cli, monkeypatch):
+    from dlcli.runs import rundir
+
+    where, run_dir = finished
+    monkeypatch.chdir(where)
+    before = (run_dir / "config.yaml").read_text()
+    with rundir.lock(run_dir):  # as a training (or a first --resume) of it holds it
+        code, _, err = cli("train", "--resume", str(run_dir), "train.epochs=3")
+    assert code == 2 and "is in use: another dlcli process is writing it" in " ".join(err.split())
+    assert (run_dir / "config.yaml").read_text() == before
+
+
 def test_resume_of_an_unknown_run_is_a_usage_error(cli, in_tmp):
     code, _, err = cli("train", "--resume", "latest")
     assert code == 2 and "no runs" in err
