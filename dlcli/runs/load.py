@@ -80,6 +80,9 @@ def open_run(path: Path, overrides: list[str] = ()) -> Run:
     from dlcli.graph import registry
 
     registry.load_plugins(list(cfg.plugins))
-    model = keras.saving.load_model(model_file)
+    try:
+        model = keras.saving.load_model(model_file)
+    except Exception as exc:  # Keras says "File not found" of a file that is there but damaged
+        raise ConfigError(Problem("RUN", f"{model_file} cannot be read: it is damaged or not a .keras file", f"{path / 'checkpoints' / 'last.keras'} holds the same final weights: copy it over model.keras")) from exc
     preprocess = json.loads((path / "preprocess.json").read_text()) if (path / "preprocess.json").is_file() else {}
     return Run(path, cfg, model, ModelIO.of(model, graph), preprocess)

@@ -67,14 +67,17 @@ def read_snapshot(run_dir: Path) -> tuple[dict, dict[str, np.ndarray]] | None:
     pointer = Path(run_dir) / STATE_DIR / POINTER
     if not pointer.is_file():
         return None
-    meta = json.loads(pointer.read_text())
-    buffer = (pointer.parent / f"slot-{meta['slot']}.bin").read_bytes()
-    arrays = {}
-    for key, dtype, shape, offset in meta.pop("arrays"):
-        dtype = np.dtype(dtype)
-        if dtype.hasobject:
-            raise ConfigError(Problem("RUN", f"{pointer} is not a dlcli state file"))
-        arrays[key] = np.frombuffer(buffer, dtype, math.prod(shape), offset).reshape(shape)
+    try:
+        meta = json.loads(pointer.read_text())
+        buffer = (pointer.parent / f"slot-{meta['slot']}.bin").read_bytes()
+        arrays = {}
+        for key, dtype, shape, offset in meta.pop("arrays"):
+            dtype = np.dtype(dtype)
+            if dtype.hasobject:
+                raise ValueError("object arrays")
+            arrays[key] = np.frombuffer(buffer, dtype, math.prod(shape), offset).reshape(shape)
+    except (ValueError, KeyError, TypeError, OSError) as exc:  # truncated or edited by hand
+        raise ConfigError(Problem("RUN", f"the saved state in {pointer.parent} is damaged ({type(exc).__name__}: {exc})", "it cannot be resumed; start a new run (checkpoints/ keep the weights of a run that finished)")) from exc
     return meta, arrays
 
 

@@ -169,3 +169,15 @@ def test_user_recipe_by_path_and_config_dir(cli, in_tmp):
     code, out, err = cli("train", "recipe=./experiments/my_net.yaml")
     assert code == 0, err
     assert "outputs/my_net/" in out
+
+
+def test_a_damaged_model_file_is_named_with_its_spare(digits_run, cli, tmp_path):
+    import shutil
+
+    _, run_dir, _ = digits_run
+    copy = tmp_path / "copy"
+    shutil.copytree(run_dir, copy)
+    (copy / "model.keras").write_bytes((copy / "model.keras").read_bytes()[:100])  # cut short
+    code, _, err = cli("evaluate", str(copy))
+    text = " ".join(err.split())
+    assert code == 2 and "model.keras cannot be read: it is damaged" in text and "last.keras holds the same final weights" in text
