@@ -129,8 +129,8 @@ def _arguments(cls: type, kwargs: dict[str, Any], run_dir: Path) -> dict[str, An
             path = Path(str(value)).expanduser()
             kwargs[key] = str(path if path.is_absolute() else run_dir / path)
     path = str(kwargs.get("filepath", ""))
-    if issubclass(cls, keras.callbacks.ModelCheckpoint) and path.endswith((".h5", ".hdf5")) and not path.endswith(".weights.h5"):
-        raise ConfigError(Problem("filepath", f"Keras 3 does not save models as HDF5 ({Path(path).suffix}, as in seed 001)", "end the file name in .keras (the whole model), or in .weights.h5 with save_weights_only: true"))
+    if issubclass(cls, keras.callbacks.ModelCheckpoint) and path.endswith(".hdf5"):  # (.h5 Keras 3 still writes, as legacy HDF5)
+        raise ConfigError(Problem("filepath", "Keras 3 does not save models as .hdf5 (seed 001's name)", "end the file name in .keras (or the legacy .h5), or in .weights.h5 with save_weights_only: true"))
     if issubclass(cls, keras.callbacks.LearningRateScheduler) and "schedule" in kwargs:
         kwargs["schedule"] = schedule.from_config(kwargs["schedule"], "schedule")
     names, _ = registry.accepted(cls)

@@ -412,6 +412,8 @@ def optimizer_from_config(opt: dict[str, Any], where: str = "optimizer"):
         problems.add(f"{where}.name", f"unknown optimizer {name!r}", did_you_mean(name.lower(), classes) or "valid: " + ", ".join(sorted(classes)))
         problems.raise_if_any()
     kwargs = dict(opt.get("options") or {})
+    if "learning_rate" in kwargs:  # it would be silently replaced by optimizer.learning_rate
+        problems.add(f"{where}.options.learning_rate", "the learning rate is optimizer.learning_rate, not an option", f"{where}.learning_rate={kwargs['learning_rate']}")
     kwargs["learning_rate"] = _learning_rate(opt.get("learning_rate", 0.001), f"{where}.learning_rate")
     registry.check_kwargs(cls, cls.__name__, kwargs, where + ".options", problems)
     problems.raise_if_any()

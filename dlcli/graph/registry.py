@@ -102,15 +102,26 @@ def accepted(factory: Callable) -> tuple[set[str], set[str]]:
     names = {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self"}
     required = {p.name for p in params if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self"}
     if isinstance(factory, type) and issubclass(factory, keras.layers.Layer):
-        names |= set(_LAYER_BASE_KWARGS)
+        names |= set(_LAYER_BASE_KWARGS) | _STILL_TAKEN.get(factory.__name__, set())
     return names, required
+
+
+# Keras 2 arguments the seeds use, and where Keras 3 has them.
+_KERAS2 = {
+    "lr": "learning_rate (optimizer.learning_rate)",
+    "decay": "a learning-rate schedule: optimizer.learning_rate={class: InverseTimeDecay, ...}",
+    "period": "save_freq (in batches; 'epoch' is the default)",
+    "write_grads": "nothing: Keras 3's TensorBoard logs no gradients",
+}
+# Keras 2 arguments Keras 3 layers still take through **kwargs (and ignore, with a warning).
+_STILL_TAKEN = {"Embedding": {"input_length"}}
 
 
 def check_kwargs(factory: Callable, name: str, kwargs: dict[str, Any], where: str, problems: Collector) -> None:
     names, required = accepted(factory)
     for key in kwargs:
         if key not in names:
-            hint = did_you_mean(key, names)
+            hint = f"{key!r} is Keras 2's; Keras 3 has {_KERAS2[key]}." if key in _KERAS2 else did_you_mean(key, names)
             valid = "valid: " + ", ".join(sorted(names - {"name"}))
             problems.add(f"{where}.{key}", f"{name} takes no argument {key!r}", f"{hint} {valid}" if hint else valid)
     missing = sorted(required - set(kwargs) - {"name"})

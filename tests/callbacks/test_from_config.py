@@ -137,7 +137,9 @@ def test_problems_found_when_attaching_name_the_config_key(tmp_path):
 
 def test_seed_hdf5_checkpoints_get_the_keras3_extension(tmp_path):
     (problem,) = _problems({"ck": {"class": "ModelCheckpoint", "filepath": "model-weights.{epoch:02d}-{val_acc:.6f}.hdf5"}}, tmp_path)
-    assert problem[0] == "callbacks.ck.filepath" and "(.hdf5" in problem[1] and ".keras" in problem[2]
+    assert problem[0] == "callbacks.ck.filepath" and ".hdf5" in problem[1] and ".keras" in problem[2]
+    made = cb.from_config({"ck": {"class": "ModelCheckpoint", "filepath": "my_model.h5"}}, tmp_path)  # seed 000's: legacy, still written
+    assert made["ck"].filepath == str(tmp_path / "my_model.h5")
     made = cb.from_config({"ck": {"class": "ModelCheckpoint", "filepath": "w.weights.h5", "save_weights_only": True}}, tmp_path)
     assert made["ck"].filepath == str(tmp_path / "w.weights.h5")
 
