@@ -455,7 +455,11 @@ def _check_probabilities(model: keras.Model, out: str, loss: Any, where: str, pr
     name = loss if isinstance(loss, str) else getattr(getattr(loss, "fn", None), "__name__", "")
     if name not in _PROBABILITY_LOSSES or getattr(loss, "_fn_kwargs", {}).get("from_logits"):
         return
-    if getattr(getattr(model.get_layer(out), "activation", None), "__name__", None) == "linear":
+    try:
+        layer = model.get_layer(out)
+    except ValueError:  # an output a sub-model gives: its own layers are not the outer model's
+        return
+    if getattr(getattr(layer, "activation", None), "__name__", None) == "linear":
         activation, cls = _PROBABILITY_LOSSES[name]
         problems.add(where, f"{name} expects probabilities, but output {out!r} has no activation: its values are unbounded scores", f"give {out!r} activation: {activation}, or let the loss take scores: {{class: {cls}, from_logits: true}}")
 
