@@ -292,6 +292,8 @@ def apply(cfg: DictConfig, overrides: list[str]) -> None:
                 raise ConfigError(Problem(key, "a resumed run takes one value, not a sweep"))
             elif not exists and not override.is_add():
                 raise ConfigError(unknown_key(key, "the run's config has no such key", cfg))
+            elif key == "callbacks" and isinstance(override.value(), (str, list)):  # callbacks=early_stopping, as for train
+                cfg.callbacks = _callback_options(override.value())
             else:
                 OmegaConf.update(cfg, key, override.value(), merge=False, force_add=override.is_add())
         except OmegaConfBaseException as exc:
@@ -299,6 +301,21 @@ def apply(cfg: DictConfig, overrides: list[str]) -> None:
 
 
 _ABSENT = object()
+
+
+def _callback_options(chosen: str | list) -> DictConfig:
+    """What `callbacks=[a, b]` picks from the shipped callbacks group (a saved run has no Hydra defaults to pick from)."""
+    from dlcli import paths
+    from dlcli.errors import did_you_mean
+
+    group = paths.conf_dir() / "callbacks"
+    options = sorted(p.stem for p in group.glob("*.yaml"))
+    merged = OmegaConf.create({})
+    for name in [chosen] if isinstance(chosen, str) else chosen:
+        if name not in options:
+            raise ConfigError(Problem("callbacks", f"no callbacks option {name!r}", did_you_mean(str(name), options) or "options: " + ", ".join(options)))
+        merged = OmegaConf.merge(merged, OmegaConf.load(group / f"{name}.yaml"))
+    return merged
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:

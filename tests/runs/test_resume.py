@@ -222,6 +222,18 @@ def test_resume_refuses_what_would_make_it_another_run(finished, cli, monkeypatc
         assert word in text
 
 
+def test_resume_picks_callbacks_from_the_group_as_train_does(finished, cli, monkeypatch, tmp_path):
+    where, original = finished
+    run_dir = tmp_path / "copy"
+    shutil.copytree(original, run_dir)
+    monkeypatch.chdir(where)
+    code, _, err = cli("-q", "train", "--resume", str(run_dir), "train.epochs=3", "callbacks=[early_stopping]")
+    assert code == 0, err
+    assert "class: EarlyStopping" in (run_dir / "config.yaml").read_text()
+    code, _, err = cli("train", "--resume", str(run_dir), "train.epochs=4", "callbacks=early_stoping")
+    assert code == 2 and "did you mean 'early_stopping'" in err
+
+
 def test_a_run_another_process_is_writing_is_not_resumed_over_it(finished, cli, monkeypatch):
     from dlcli.runs import rundir
 
