@@ -202,7 +202,8 @@ def _run_state_class():
             random.setstate((version, tuple(internal), gauss))
             # What BackupAndRestore tells fit. A run stopped by a callback (and killed before
             # it saved its model) trains no further: fit only finishes it.
-            self.model._initial_epoch = self.params["epochs"] if meta["stopped"] else self.epochs_done
+            stopper = any(isinstance(c, keras.callbacks.EarlyStopping) for c in self.tracked.values())
+            self.model._initial_epoch = self.params["epochs"] if meta["stopped"] and stopper else self.epochs_done
 
         def on_epoch_begin(self, epoch, logs=None):
             interrupt.check()  # a Ctrl-C swallowed while starting up stops the run here
@@ -354,8 +355,9 @@ def _check_progress(run_dir: Path, cfg: DictConfig, saved: DictConfig) -> None:
         return
     meta = snapshot[0]
     done, finished = meta["epoch"], (run_dir / "metrics.json").is_file()  # written last
-    if meta["stopped"] and finished:
-        raise ConfigError(Problem("RUN", f"{run_dir} finished: a callback stopped it after epoch {done}", "start a new run (early stopping would stop it again)"))
+    stoppers = [n for n, c in (cfg.callbacks or {}).items() if c is not None and str(c.get("class")) == "EarlyStopping"]
+    if meta["stopped"] and finished and stoppers:
+        raise ConfigError(Problem("RUN", f"{run_dir} finished: {stoppers[0]} stopped it after epoch {done}", f"it would stop it again: to train on, remove it (~callbacks.{stoppers[0]}) and raise train.epochs; or start a new run"))
     if cfg.train.epochs < done or (finished and cfg.train.epochs == done):
         raise ConfigError(Problem("train.epochs", f"{run_dir} has trained {done} epochs; train.epochs={cfg.train.epochs} leaves nothing to do", f"to train longer, pass train.epochs=N with N > {done}"))
 

@@ -234,6 +234,19 @@ def test_resume_picks_callbacks_from_the_group_as_train_does(finished, cli, monk
     assert code == 2 and "did you mean 'early_stopping'" in err
 
 
+def test_a_run_early_stopping_ended_trains_on_once_the_callback_is_removed(cli, in_tmp):
+    (in_tmp / "digits_small.yaml").write_text(DIGITS)
+    stop = "+callbacks.es={class: EarlyStopping, monitor: loss, min_delta: 100, patience: 0}"  # stops after epoch 2
+    code, out, err = cli("-q", "train", "recipe=digits_small.yaml", "train.epochs=5", stop)
+    assert code == 0, err
+    run_dir = in_tmp / out.strip().splitlines()[-1].removeprefix("run: ")
+    code, _, err = cli("train", "--resume", str(run_dir), "train.epochs=6")
+    assert code == 2 and "es stopped it after epoch 2" in err and "~callbacks.es" in err
+    code, _, err = cli("-q", "train", "--resume", str(run_dir), "train.epochs=4", "~callbacks.es")
+    assert code == 0, err
+    assert [int(r.split(",")[0]) for r in (run_dir / "history.csv").read_text().splitlines()[1:]] == [1, 2, 3, 4]
+
+
 def test_a_run_another_process_is_writing_is_not_resumed_over_it(finished, cli, monkeypatch):
     from dlcli.runs import rundir
 
