@@ -42,8 +42,11 @@ class Built:
     io: Any
 
 
-def prepare(recipe: str | None, overrides: list[str], config_dirs: list[str] | None = None, smoke: bool = False) -> Prepared:
+def prepare(recipe: str | None, overrides: list[str], config_dirs: list[str] | None = None, smoke: bool = False, runs_dir: Path | None = None) -> Prepared:
+    """`runs_dir`: where new runs go (train --runs-dir), in place of the config's run.dir."""
     composed = compose(recipe, overrides, config_dirs)
+    if runs_dir is not None:
+        composed.cfg.run.dir = str(runs_dir)
     if smoke:
         _shrink_for_smoke(composed.cfg)
     with blaming_overrides(overrides):

@@ -16,7 +16,8 @@ from typing import Annotated, List, Optional
 import typer
 from rich.console import Console
 
-from dlcli.errors import EXIT_FAILED, EXIT_INTERRUPTED, DlcliError, Problem
+from dlcli import interrupt
+from dlcli.errors import EXIT_FAILED, EXIT_INTERRUPTED, ConfigError, DlcliError, Problem
 
 Overrides = Annotated[
     Optional[List[str]],
@@ -59,8 +60,6 @@ def dirs(config_dir: list[Path] | None) -> list[str]:
 @contextmanager
 def user_errors():
     """Turn dlcli's errors into one screen and an exit code; tracebacks only with --debug."""
-    from dlcli import interrupt
-
     try:
         yield
         interrupt.check()  # a Ctrl-C something swallowed still ends the command as interrupted
@@ -88,6 +87,12 @@ def user_errors():
         else:
             err.print(f"[bold red]error:[/] {type(exc).__name__}: {exc}\n(run with --debug for the traceback)", highlight=False)
         raise typer.Exit(EXIT_FAILED) from None
+
+
+def refuse_to_replace(output: Path | None, force: bool) -> None:
+    """An --output that exists is replaced only with --force: nothing a user made is lost."""
+    if output is not None and output.exists() and not force:
+        raise ConfigError(Problem("--output", f"{output} exists", "choose another path, or add --force to replace it"))
 
 
 def _style(text: str) -> str:

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from dlcli.cli._common import Run, RunsRoot, out, user_errors
+from dlcli.cli._common import Run, RunsRoot, out, refuse_to_replace, user_errors
 
 NAME = "export"
 HELP = "Write a run's model in a format and check that the exported model predicts what the Keras model predicts."
@@ -34,8 +34,7 @@ def command(
         ext = exporting.EXTENSIONS[format]
         if output is not None and output.suffix != ext:
             raise ConfigError(Problem("--output", f"--format {format} writes a {ext} file, not {output.name!r}", f"--output {output.with_suffix(ext)}"))
-        if output is not None and output.exists() and not force:
-            raise ConfigError(Problem("--output", f"{output} exists", "choose another path, or add --force to replace it"))
+        refuse_to_replace(output, force)
         if not tolerance >= 0:  # NaN too: every comparison with it passes
             raise ConfigError(Problem("--tolerance", f"must be a number >= 0, not {tolerance:g}", "--tolerance 1e-5 (the default)"))
         opened = open_run(find(run, runs_dir, finished=True))

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from dlcli.cli._common import Run, RunOverrides, RunsRoot, SplitName, Splits, out, user_errors
+from dlcli.cli._common import Run, RunOverrides, RunsRoot, SplitName, Splits, out, refuse_to_replace, user_errors
 
 NAME = "predict"
 HELP = "Predict with a run's model and preprocessing, on a file of new samples or one of its splits; writes a CSV."
@@ -32,8 +32,7 @@ def command(
     with user_errors():
         if output is not None and output.suffix not in (".csv", ".npz"):
             raise ConfigError(Problem("--output", f"{output} is neither .csv nor .npz", "predictions are written as CSV or as an .npz of one array per column"))
-        if output is not None and output.exists() and not force:
-            raise ConfigError(Problem("--output", f"{output} exists", "choose another path, or add --force to replace it"))
+        refuse_to_replace(output, force)
         opened = open_run(find(run, runs_dir, finished=True), list(overrides or []))
         result = predict.on_file(opened, input) if input is not None else predict.on_split(opened, split)
         target = output or unused(opened.path / "predictions" / f"{input.stem if input is not None else split}.csv")

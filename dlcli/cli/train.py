@@ -34,9 +34,7 @@ def command(
             prepared, run_dir = reopen(resume, list(overrides or []), runs_dir or Path("outputs"))
         else:
             recipe, rest = split_recipe(list(overrides or []))
-            prepared, run_dir = runner.prepare(recipe, rest, dirs(config_dir), smoke=smoke), None
-            if runs_dir is not None:
-                prepared.cfg.run.dir = str(runs_dir / "smoke" if smoke else runs_dir)
+            prepared, run_dir = runner.prepare(recipe, rest, dirs(config_dir), smoke=smoke, runs_dir=runs_dir), None
         if kfold.wanted(prepared.cfg):
             result = kfold.train_folds(prepared, console=err, quiet=State.quiet, parent=run_dir)
             out.print(kfold.table(result))

@@ -39,20 +39,18 @@ class Preprocessor:
         scaled_outputs = [o.name for o in self.io.outputs if y_kind != "none" and o.kind == "regression"]
         x_scalers = {name: kinds[x_kind]() for name in scaled_inputs}
         y_scalers = {name: kinds[y_kind]() for name in scaled_outputs}
-        seen: dict[str, set] = {o.name: set() for o in self.io.outputs if o.kind != "regression"}
-        raw: dict[str, set] = {name: set() for name in seen}  # labels before `positive` makes them 0/1
+        raw: dict[str, set] = {o.name: set() for o in self.io.outputs if o.kind != "regression"}  # labels as the data spells them
         columns = {}
         for part in parts:
             columns = columns or part.columns
             for name in raw:
-                raw[name].update(v.item() if hasattr(v, "item") else v for v in np.unique(np.asarray(part.y[name]).reshape(-1)))
+                raw[name].update(np.unique(np.asarray(part.y[name])).tolist())
             x = self._shape(part.x)
             for name, scaler in x_scalers.items():
                 scaler.partial_fit(_flat(x[name]))
-            for name in seen:
-                seen[name].update(np.unique(self.relabel(np.asarray(part.y[name]), name)).tolist())
             for name, scaler in y_scalers.items():
                 scaler.partial_fit(_flat(_numbers(np.asarray(part.y[name]), self._output(name))))
+        seen = {name: set(np.unique(self.relabel(np.asarray(sorted(values)), name)).tolist()) for name, values in raw.items()}  # as the model sees them
         self.state = {
             "x": {name: _scaler_state(x_kind, s) for name, s in x_scalers.items()},
             "y": {name: _scaler_state(y_kind, s) for name, s in y_scalers.items()},

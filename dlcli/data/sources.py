@@ -369,11 +369,11 @@ def _read_csv(path: Path, key: str, cfg, model_io: ModelIO, targets: bool = True
     first_row = None if cfg.header or frame.empty else [str(v) for v in frame.iloc[0]]
     target = _specs(cfg.target, model_io.outputs, lambda s: -1 if len(model_io.outputs) == 1 else s.name, "data.target")
     # New samples from a header that has the training file's feature names are read by those names.
-    by_name = bool(trained) and cfg.header and any(c in columns for names in trained.get("x", {}).values() for c in names)
-    if key == "--input" and _delimiter_hint(columns, path):
-        raise ConfigError(Problem(key, f"{path.name} was read as one column", _delimiter_hint(columns, path)))
-    if trained and cfg.header and not by_name and sum(map(is_number, columns)) > len(columns) / 2:
-        names = [c for names in trained.get("x", {}).values() for c in names]
+    names = [c for cols in (trained or {}).get("x", {}).values() for c in cols] if cfg.header else []
+    by_name = any(c in columns for c in names)
+    if key == "--input" and (hint := _delimiter_hint(columns, path)):
+        raise ConfigError(Problem(key, f"{path.name} was read as one column", hint))
+    if names and not by_name and sum(map(is_number, columns)) > len(columns) / 2:
         raise ConfigError(Problem(key, f"{path.name} has no header line: its first row is numbers ({', '.join(columns[:4])}, ...)", f"give it the training file's header ({', '.join(names[:8])}{', ...' if len(names) > 8 else ''})"))
     if by_name:
         target = _by_trained_names(target, trained.get("y", {}), columns, path, key, required=False)
@@ -481,7 +481,8 @@ def _columns(spec: Any, columns: list[str], key: str, path: Path, first_row: lis
 
 def _positional(spec: Any, columns: list[str]) -> bool:
     """A column spec by position only: an index, a slice string or a list of indices."""
-    items = _plain(spec) if isinstance(_plain(spec), list) else [spec]
+    spec = _plain(spec)
+    items = spec if isinstance(spec, list) else [spec]
     return all((isinstance(i, int) and not isinstance(i, bool)) or (isinstance(i, str) and ":" in i and i not in columns) for i in items)
 
 

@@ -500,11 +500,10 @@ def _parse_outputs(model: dict, path: str, problems: Collector, require_losses: 
                 problems.add(f"{where}.{name}.{key}", "a sub-model is not compiled: give its outputs as a list of node names")
         return outputs
     spread = {"outputs": outputs, "problems": problems, "sources": sources}
-    found = len(problems.problems)
     _spread(model.get("loss"), "loss", f"{path}.loss", one=lambda v: isinstance(v, str) or (isinstance(v, dict) and "class" in v), by_order=True, **spread)
     _spread(model.get("loss_weights"), "loss_weight", f"{path}.loss_weights", one=lambda v: False, by_order=True, **spread)
     _spread(model.get("metrics"), "metrics", f"{path}.metrics", one=lambda v: isinstance(v, list), **spread)
-    loss_reported = any(p.key == f"{path}.loss" for p in problems.problems[found:])
+    loss_reported = any(p.key == f"{path}.loss" for p in problems.problems)
     for name, spec in outputs.items():
         if not spec.get("loss") and not loss_reported:  # (a wrong model.loss is the one problem)
             problems.add(f"{where}.{name}.loss", "every output needs a loss", "e.g. loss: categorical_crossentropy (here or in model.loss)")

@@ -347,14 +347,14 @@ def _check_progress(run_dir: Path, cfg: DictConfig, saved: DictConfig) -> None:
     if (run_dir / "fold-1").is_dir():  # a K-fold parent: its folds are averaged, so they must train alike
         if cfg.train.epochs != saved.train.epochs:
             raise ConfigError(Problem("train.epochs", f"the folds of a K-fold run train alike: {run_dir} resumes with its own train.epochs={saved.train.epochs}", "drop the override; to train longer, start a new K-fold run"))
-        if (run_dir / "metrics.json").is_file():
+        if rundir.is_finished(run_dir):
             raise ConfigError(Problem("RUN", f"{run_dir} finished: all {saved.train.kfold} folds trained", "start a new run to train differently"))
         return
     snapshot = read_snapshot(run_dir)
     if snapshot is None:
         return
     meta = snapshot[0]
-    done, finished = meta["epoch"], (run_dir / "metrics.json").is_file()  # written last
+    done, finished = meta["epoch"], rundir.is_finished(run_dir)
     stoppers = [n for n, c in (cfg.callbacks or {}).items() if c is not None and str(c.get("class")) == "EarlyStopping"]
     if meta["stopped"] and finished and stoppers:
         raise ConfigError(Problem("RUN", f"{run_dir} finished: {stoppers[0]} stopped it after epoch {done}", f"it would stop it again: to train on, remove it (~callbacks.{stoppers[0]}) and raise train.epochs; or start a new run"))

@@ -113,6 +113,11 @@ def runs(root: str | Path) -> list[Path]:
     return sorted(found, key=lambda p: (_stamp_order(p.name), str(p)))
 
 
+def is_finished(run_dir: Path) -> bool:
+    """Whether a run (or a K-fold parent) finished: metrics.json is the last file it writes."""
+    return (Path(run_dir) / "metrics.json").is_file()
+
+
 def _stamp_order(name: str) -> tuple[str, int]:
     """STAMP-10 after STAMP-9: the suffix counts runs started in the same second."""
     found = re.fullmatch(r"(\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d)-(\d+)", name)
@@ -128,7 +133,7 @@ def latest(root: str | Path, recipe: str | None = None, finished: bool = False) 
     base = Path(root) / recipe if recipe else Path(root)
     candidates = [
         p for p in runs(base)
-        if "fold-" not in p.name and (recipe or p.relative_to(base).parts[0] != "smoke") and (not finished or (p / "metrics.json").is_file())
+        if "fold-" not in p.name and (recipe or p.relative_to(base).parts[0] != "smoke") and (not finished or is_finished(p))
     ]
     return candidates[-1] if candidates else None
 
