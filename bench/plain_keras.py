@@ -36,6 +36,8 @@ h = keras.layers.Dropout(0.5)(h)
 outputs = keras.layers.Dense(10, activation="softmax", name="output")(h)
 model = keras.Model(inputs, outputs)
 model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
-model.fit(x, y, batch_size=30, epochs=epochs, validation_data=(x_val, y_val), verbose=0, callbacks=[EpochTimer(times_path)])
+model.fit(
+    x, y, batch_size=30, epochs=epochs, validation_data=(x_val, y_val), verbose=0, callbacks=[EpochTimer(times_path)]
+)
 print(model.evaluate(x_test, y_test, verbose=0))
 model.save(os.path.join(os.path.dirname(times_path), "plain.keras"))

@@ -45,17 +45,29 @@ def main() -> None:
                     cmd = [sys.executable, str(ROOT / "bench" / "plain_keras.py"), str(args.epochs), str(times)]
                 else:
                     cmd = [
-                        sys.executable, "-m", "dlcli", "train", "recipe=mnist_dropout",
-                        f"train.epochs={args.epochs}", "plugins=[bench.timing]",
+                        sys.executable,
+                        "-m",
+                        "dlcli",
+                        "train",
+                        "recipe=mnist_dropout",
+                        f"train.epochs={args.epochs}",
+                        "plugins=[bench.timing]",
                         f"+callbacks.timer={{class: EpochTimer, path: '{times}'}}",
                     ]
                 results[side]["run"].append(timed(cmd, work))
                 results[side]["epoch"].append(statistics.median(json.loads(times.read_text())[1:]))
-                print(f"{side:6} repeat {i + 1}: steady epoch {results[side]['epoch'][-1]:.3f}s  whole run {results[side]['run'][-1]:.2f}s", flush=True)
+                print(
+                    f"{side:6} repeat {i + 1}: steady epoch {results[side]['epoch'][-1]:.3f}s  whole run {results[side]['run'][-1]:.2f}s",
+                    flush=True,
+                )
     epoch = {s: statistics.median(r["epoch"]) for s, r in results.items()}
     run = {s: statistics.median(r["run"]) for s, r in results.items()}
-    print(f"steady epoch: dlcli {epoch['dlcli']:.3f}s  keras {epoch['keras']:.3f}s  ratio {epoch['dlcli'] / epoch['keras']:.3f}x (target <= 1.03)")
-    print(f"whole run:    dlcli {run['dlcli']:.2f}s  keras {run['keras']:.2f}s  ratio {run['dlcli'] / run['keras']:.3f}x (target <= 1.10)")
+    print(
+        f"steady epoch: dlcli {epoch['dlcli']:.3f}s  keras {epoch['keras']:.3f}s  ratio {epoch['dlcli'] / epoch['keras']:.3f}x (target <= 1.03)"
+    )
+    print(
+        f"whole run:    dlcli {run['dlcli']:.2f}s  keras {run['keras']:.2f}s  ratio {run['dlcli'] / run['keras']:.3f}x (target <= 1.10)"
+    )
 
 
 if __name__ == "__main__":

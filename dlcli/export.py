@@ -59,7 +59,12 @@ def export(fmt: str, model, target: Path, sample: dict, tolerance: float) -> flo
         got = _write_keras(model, tmp, sample) if fmt == "keras" else _write_onnx(model, tmp, sample)
         worst = max(float(np.max(np.abs(np.asarray(e) - np.asarray(g)))) for e, g in zip(expected, got))
         if not worst <= tolerance:  # NaN predictions fail too
-            raise RunFailed(Problem("export", f"the exported model's predictions differ by up to {worst:.3g} (tolerance {tolerance:g}); nothing was written"))
+            raise RunFailed(
+                Problem(
+                    "export",
+                    f"the exported model's predictions differ by up to {worst:.3g} (tolerance {tolerance:g}); nothing was written",
+                )
+            )
     return worst
 
 
@@ -74,13 +79,23 @@ def _write_onnx(model, path: Path, sample: dict) -> list[np.ndarray]:
     try:
         import onnxruntime
     except ImportError as exc:
-        raise ConfigError(Problem("--format", f"ONNX export needs the onnx extra ({exc.name} is missing)", "pip install 'dlcli[onnx]'")) from exc
+        raise ConfigError(
+            Problem(
+                "--format", f"ONNX export needs the onnx extra ({exc.name} is missing)", "pip install 'dlcli[onnx]'"
+            )
+        ) from exc
     model(_as_model_input(model, {k: v[:1] for k, v in sample.items()}))  # Keras exports only called models
     try:
         with contextlib.redirect_stdout(io.StringIO()):  # Keras prints the temporary name
             model.export(str(path), format="onnx")
     except Exception as exc:
-        raise RunFailed(Problem("export", f"Keras could not export this model to ONNX: {_reason(exc)}", "--format keras exports every model; run with --debug for the exporter's traceback")) from exc
+        raise RunFailed(
+            Problem(
+                "export",
+                f"Keras could not export this model to ONNX: {_reason(exc)}",
+                "--format keras exports every model; run with --debug for the exporter's traceback",
+            )
+        ) from exc
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 4  # warnings ('Removing initializer') are noise; errors are raised, and reported below
     try:
@@ -88,7 +103,10 @@ def _write_onnx(model, path: Path, sample: dict) -> list[np.ndarray]:
     except Exception as exc:
         raise _unrunnable(model, exc) from exc
     ordered = list(sample.values())
-    feeds = {spec.name: np.asarray(sample.get(spec.name, ordered[i])).astype(_numpy_dtype(spec.type)) for i, spec in enumerate(session.get_inputs())}
+    feeds = {
+        spec.name: np.asarray(sample.get(spec.name, ordered[i])).astype(_numpy_dtype(spec.type))
+        for i, spec in enumerate(session.get_inputs())
+    }
     try:
         return [np.asarray(o) for o in session.run(None, feeds)]
     except Exception as exc:
@@ -101,7 +119,13 @@ def _unrunnable(model, exc: Exception) -> RunFailed:
     op = re.search(r"running (\w+) node", reason)
     reason = re.sub(r"^.*Status Message: |^\[ONNXRuntimeError\] : \d+ : \w+ : ", "", reason).rstrip(".")
     where = f" at its {op[1]} node{_layers_like(model, op[1])}" if op else ""
-    return RunFailed(Problem("export", f"the ONNX exporter produced a model onnxruntime cannot run{where}: {reason}; nothing was written", "a bug of the exporter (jax2onnx), worth reporting upstream; --format keras exports every model"))
+    return RunFailed(
+        Problem(
+            "export",
+            f"the ONNX exporter produced a model onnxruntime cannot run{where}: {reason}; nothing was written",
+            "a bug of the exporter (jax2onnx), worth reporting upstream; --format keras exports every model",
+        )
+    )
 
 
 def _numpy_dtype(onnx_type: str) -> np.dtype:
@@ -112,7 +136,11 @@ def _numpy_dtype(onnx_type: str) -> np.dtype:
 
 def _layers_like(model, op: str) -> str:
     """' (layer pool1, MaxPooling2D)': the model's layers whose class is named like the ONNX op, if any."""
-    layers = [f"{layer.name}, {type(layer).__name__}" for layer in model.layers if type(layer).__name__.lower().startswith(op.lower())]
+    layers = [
+        f"{layer.name}, {type(layer).__name__}"
+        for layer in model.layers
+        if type(layer).__name__.lower().startswith(op.lower())
+    ]
     return f" (layer {'; '.join(layers)})" if layers else ""
 
 

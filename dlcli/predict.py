@@ -37,7 +37,9 @@ def on_split(run, name: str) -> Predictions:
     dataset = run.dataset()
     split = getattr(dataset, name)
     if split is None:
-        raise ConfigError(Problem("--split", f"the run has no {name} split", "try --split val, or predict a file with --input"))
+        raise ConfigError(
+            Problem("--split", f"the run has no {name} split", "try --split val, or predict a file with --input")
+        )
     predicted, encoded = split.predict(run.model, run.cfg.train.batch_size)
     pre = dataset.preprocessor
     truth = by_name(encoded, [o.name for o in pre.io.outputs])
@@ -50,7 +52,9 @@ def write(predictions: Predictions, path: Path) -> None:
     with atomic_write(path) as tmp:
         if path.suffix == ".npz":
             arrays = {str(c): frame[c].to_numpy() for c in frame.columns}
-            np.savez_compressed(tmp, **{k: v.astype(str) if v.dtype == object else v for k, v in arrays.items()})  # loads without pickle
+            np.savez_compressed(
+                tmp, **{k: v.astype(str) if v.dtype == object else v for k, v in arrays.items()}
+            )  # loads without pickle
         else:
             frame.to_csv(tmp, index=False)
 
@@ -100,5 +104,9 @@ def _columns(name: str, values: np.ndarray) -> dict[str, np.ndarray]:
 
 def _score(kind: str, predicted: np.ndarray, true: np.ndarray) -> tuple[str, float]:
     if kind == "regression":
-        return "mae", float(np.mean(np.abs(np.asarray(predicted, "float64") - np.asarray(true, "float64").reshape(np.shape(predicted)))))
-    return "accuracy", float(np.mean(np.asarray(predicted).astype(str) == np.asarray(true).reshape(np.shape(predicted)).astype(str)))
+        return "mae", float(
+            np.mean(np.abs(np.asarray(predicted, "float64") - np.asarray(true, "float64").reshape(np.shape(predicted))))
+        )
+    return "accuracy", float(
+        np.mean(np.asarray(predicted).astype(str) == np.asarray(true).reshape(np.shape(predicted)).astype(str))
+    )

@@ -42,7 +42,13 @@ class Built:
     io: Any
 
 
-def prepare(recipe: str | None, overrides: list[str], config_dirs: list[str] | None = None, smoke: bool = False, runs_dir: Path | None = None) -> Prepared:
+def prepare(
+    recipe: str | None,
+    overrides: list[str],
+    config_dirs: list[str] | None = None,
+    smoke: bool = False,
+    runs_dir: Path | None = None,
+) -> Prepared:
     """`runs_dir`: where new runs go (train --runs-dir), in place of the config's run.dir."""
     composed = compose(recipe, overrides, config_dirs)
     if runs_dir is not None:
@@ -95,7 +101,9 @@ def build(prepared: Prepared) -> Built:
         opt = OmegaConf.to_container(cfg.optimizer, resolve=True)
         optimizer = compiler.optimizer_from_config(opt)
         compiler.compile_model(model, prepared.graph, optimizer)
-        callbacks.check(OmegaConf.to_container(cfg.callbacks, resolve=True), opt.get("learning_rate", 0.001), cfg.train.epochs)
+        callbacks.check(
+            OmegaConf.to_container(cfg.callbacks, resolve=True), opt.get("learning_rate", 0.001), cfg.train.epochs
+        )
     return Built(prepared, model, ModelIO.of(model, prepared.graph))
 
 
@@ -107,7 +115,12 @@ class Result:
 
 
 def train(
-    built: Built, console=None, quiet: bool = False, run_root: str | None = None, run_dir: Path | None = None, resume: Path | None = None
+    built: Built,
+    console=None,
+    quiet: bool = False,
+    run_root: str | None = None,
+    run_dir: Path | None = None,
+    resume: Path | None = None,
 ) -> Result:
     """Train into a new run directory (or into `run_dir`, as K-fold does for each fold),
     or continue the run in `resume` from its last saved state."""
@@ -151,7 +164,13 @@ def train(
             history = callbacks.history.history()  # every epoch, those before a resume included
             losses = history.get("loss", [])
             if losses and not math.isfinite(losses[-1]):
-                raise RunFailed(Problem("train", f"the loss became {losses[-1]} in epoch {len(losses)}; training stopped (partial run in {run_dir})", "lower optimizer.learning_rate, or check the data for NaN or huge values"))
+                raise RunFailed(
+                    Problem(
+                        "train",
+                        f"the loss became {losses[-1]} in epoch {len(losses)}; training stopped (partial run in {run_dir})",
+                        "lower optimizer.learning_rate, or check the data for NaN or huge values",
+                    )
+                )
             _save_model(model, run_dir / "model.keras")
             metrics = _final_metrics(history, model, dataset, cfg, callbacks.restored_epoch())
             from dlcli.runs import plots
@@ -178,9 +197,21 @@ def _adapt(model, split) -> None:
         where = f"model.nodes.{layer.name}"
         sources = [t._keras_history.operation for node in layer._inbound_nodes for t in node.input_tensors]
         if len(sources) != 1 or not isinstance(sources[0], keras.layers.InputLayer):
-            raise ConfigError(Problem(where, "Normalization learns its mean and variance from data (adapt), and dlcli adapts it only on a model input", "put it right after an input, give mean: and variance:, or scale with data.preprocess.scaler=standard"))
+            raise ConfigError(
+                Problem(
+                    where,
+                    "Normalization learns its mean and variance from data (adapt), and dlcli adapts it only on a model input",
+                    "put it right after an input, give mean: and variance:, or scale with data.preprocess.scaler=standard",
+                )
+            )
         if split.rows is not None:
-            raise ConfigError(Problem(where, "Normalization cannot be adapted on streamed data (data.stream=true)", "give mean: and variance:, or scale with data.preprocess.scaler=standard"))
+            raise ConfigError(
+                Problem(
+                    where,
+                    "Normalization cannot be adapted on streamed data (data.stream=true)",
+                    "give mean: and variance:, or scale with data.preprocess.scaler=standard",
+                )
+            )
         layer.adapt(split.x[sources[0].name] if isinstance(split.x, dict) else split.x)
 
 
@@ -201,10 +232,20 @@ def _first_batch(model, split, batch_size: int) -> set[str]:
             hint = "each output's loss and metrics must suit its labels (data.preprocess.labels: one_hot, sparse)"
         else:  # not the labels' form: a custom loss or metric's own code, say
             hint = "check each output's loss and metrics, a plugin's own code included (--debug shows the traceback)"
-        raise ConfigError(Problem("model.outputs", f"Keras cannot compute the losses and metrics on a batch of this data: {reason}", hint)) from exc
+        raise ConfigError(
+            Problem(
+                "model.outputs", f"Keras cannot compute the losses and metrics on a batch of this data: {reason}", hint
+            )
+        ) from exc
     several = [name for name, value in logs.items() if getattr(value, "ndim", 0) > 0]
     if several:  # e.g. F1Score per class: history, checkpoints and callbacks take one number a metric
-        raise ConfigError(Problem("model.outputs", f"metric {several[0]!r} gives one value per class, not one number", "average it: metrics: [{class: F1Score, average: macro}]"))
+        raise ConfigError(
+            Problem(
+                "model.outputs",
+                f"metric {several[0]!r} gives one value per class, not one number",
+                "average it: metrics: [{class: F1Score, average: macro}]",
+            )
+        )
     return set(logs)
 
 
@@ -216,7 +257,9 @@ def _callbacks(built: Built, run_dir: Path, dataset, logged: set[str], console, 
     from dlcli import callbacks as cb
 
     run = cb.RunData(built.model, dataset.train, dataset.val, built.prepared.cfg.train.batch_size)
-    return cb.for_run(OmegaConf.to_container(built.prepared.cfg.callbacks, resolve=True), run_dir, run, logged, console, quiet)
+    return cb.for_run(
+        OmegaConf.to_container(built.prepared.cfg.callbacks, resolve=True), run_dir, run, logged, console, quiet
+    )
 
 
 def _write_run_files(built: Built, run_dir: Path, dataset) -> None:
@@ -225,7 +268,10 @@ def _write_run_files(built: Built, run_dir: Path, dataset) -> None:
 
     composed = built.prepared.composed
     rundir.write_text(run_dir / "config.yaml", rundir.config_yaml(composed.cfg))
-    rundir.write_text(run_dir / "overrides.yaml", OmegaConf.to_yaml(OmegaConf.create({"recipe": str(composed.recipe.path), "overrides": composed.overrides})))
+    rundir.write_text(
+        run_dir / "overrides.yaml",
+        OmegaConf.to_yaml(OmegaConf.create({"recipe": str(composed.recipe.path), "overrides": composed.overrides})),
+    )
     rundir.write_json(run_dir / "env.json", env.describe())
     rundir.write_text(run_dir / "summary.txt", summary_text(built.model, built.prepared.graph))
     pre = dataset.preprocessor

@@ -71,14 +71,22 @@ def test_new_samples_get_word_labels_through_the_saved_scaler(cli, in_tmp, monke
     code, _, err = cli("evaluate", str(run), "--input", "labelled.csv")  # every row scored, none re-split
     assert code == 0, err
     scored = json.loads((run / "eval-1.json").read_text())
-    assert scored["samples"] == 3 and scored["metrics"]["accuracy"] == pytest.approx(np.mean(labelled.pet == labelled.pet_true))
+    assert scored["samples"] == 3 and scored["metrics"]["accuracy"] == pytest.approx(
+        np.mean(labelled.pet == labelled.pet_true)
+    )
     code, _, err = cli("evaluate", str(run), "--input", "new.csv")
     assert code == 2 and "error: --input: new.csv has no targets for pet (data.target)" in " ".join(err.split())
 
     for args, message in [
         (["-i", "nothing.csv"], "error: --input: no file 'nothing.csv'"),
-        (["-i", "pets.csv", "data.features=[weight,hieght]"], "error: data.features: no column 'hieght' hint: did you mean 'height'"),
-        (["-i", "labelled.csv", "-o", "new.csv"], "error: --output: new.csv exists hint: choose another path, or add --force to replace it"),
+        (
+            ["-i", "pets.csv", "data.features=[weight,hieght]"],
+            "error: data.features: no column 'hieght' hint: did you mean 'height'",
+        ),
+        (
+            ["-i", "labelled.csv", "-o", "new.csv"],
+            "error: --output: new.csv exists hint: choose another path, or add --force to replace it",
+        ),
         (["-i", "labelled.csv", "-o", "p.json"], "error: --output: p.json is neither .csv nor .npz"),
         (["--split", "dev"], "Invalid value for '--split'"),
     ]:
@@ -86,12 +94,18 @@ def test_new_samples_get_word_labels_through_the_saved_scaler(cli, in_tmp, monke
         assert code == 2 and message in " ".join(err.split())
     for override in ("train.epochs=3", "data.preprocess.scaler=minmax"):
         code, _, err = cli("evaluate", str(run), override)
-        assert code == 2 and f"error: {override.split('=')[0]}: a finished run keeps its model, preprocessing and training settings" in " ".join(err.split())
+        assert (
+            code == 2
+            and f"error: {override.split('=')[0]}: a finished run keeps its model, preprocessing and training settings"
+            in " ".join(err.split())
+        )
     code, _, err = cli("evaluate", str(run), "data.lmit=3")
     assert code == 2 and "did you mean 'limit'" in err
     pd.DataFrame({"weight": [1.0]}).to_csv("narrow.csv", index=False)
     code, _, err = cli("predict", str(run), "-i", "narrow.csv")
-    assert code == 2 and "error: --input: narrow.csv has no column 'height' (training read weight, height)" in " ".join(err.split())
+    assert code == 2 and "error: --input: narrow.csv has no column 'height' (training read weight, height)" in " ".join(
+        err.split()
+    )
 
     # Training read its columns by position, and kept their names: a file with them in
     # another order, or with more columns, is read by name; other names keep the positions.
@@ -100,8 +114,14 @@ def test_new_samples_get_word_labels_through_the_saved_scaler(cli, in_tmp, monke
     new.to_csv("noheader.csv", index=False, header=False)
     new.to_csv("semicolons.csv", index=False, sep=";")
     for name, message in [
-        ("noheader", "error: --input: noheader.csv has no header line: its first row is numbers (4.0, 20.0, ...) hint: give it the training file's header (weight, height)"),
-        ("semicolons", "error: --input: semicolons.csv was read as one column hint: semicolons.csv was read as one column, 'weight;height': pass \"data.delimiter=';'\""),
+        (
+            "noheader",
+            "error: --input: noheader.csv has no header line: its first row is numbers (4.0, 20.0, ...) hint: give it the training file's header (weight, height)",
+        ),
+        (
+            "semicolons",
+            "error: --input: semicolons.csv was read as one column hint: semicolons.csv was read as one column, 'weight;height': pass \"data.delimiter=';'\"",
+        ),
     ]:
         code, _, err = cli("predict", str(run), "-i", f"{name}.csv")
         assert code == 2 and message in " ".join(err.split()), err

@@ -34,29 +34,41 @@ def test_normalization_is_adapted_on_the_training_split_only(cli, in_tmp):
 
 
 def test_normalization_that_reads_no_input_must_be_given_its_statistics(cli, in_tmp):
-    (in_tmp / "norm.yaml").write_text(NORMALIZED.replace("    norm: {class: Normalization}\n    hidden:", "    hidden:").replace("    out: {class", "    norm: {class: Normalization}\n    out: {class"))
+    (in_tmp / "norm.yaml").write_text(
+        NORMALIZED.replace("    norm: {class: Normalization}\n    hidden:", "    hidden:").replace(
+            "    out: {class", "    norm: {class: Normalization}\n    out: {class"
+        )
+    )
     code, _, err = cli("-q", "train", "recipe=./norm.yaml")
     assert code == 2
-    assert "error: model.nodes.norm: Normalization learns its mean and variance from data (adapt), and dlcli adapts it only on a model input" in " ".join(err.split())
+    assert (
+        "error: model.nodes.norm: Normalization learns its mean and variance from data (adapt), and dlcli adapts it only on a model input"
+        in " ".join(err.split())
+    )
 
 
-METRIC = '''
+METRIC = """
 import keras
 
 
 @keras.saving.register_keras_serializable(package="{module}")
 def tf_habit(y_true, y_pred):  # a TensorFlow habit: JAX arrays have no .numpy()
     return keras.ops.mean(y_pred) / y_true.numpy().sum()
-'''
+"""
 
 
 def test_a_custom_metric_that_fails_on_its_own_is_not_blamed_on_the_labels(cli, in_tmp, monkeypatch):
     module = f"user_metrics_{uuid.uuid4().hex[:8]}"  # Keras' registry is process-wide
     (in_tmp / f"{module}.py").write_text(METRIC.format(module=module))
     monkeypatch.syspath_prepend(str(in_tmp))
-    code, _, err = cli("-q", "train", "recipe=digits_mlp", f"+plugins=[{module}]", "model.outputs.predictions.metrics=[tf_habit]")
+    code, _, err = cli(
+        "-q", "train", "recipe=digits_mlp", f"+plugins=[{module}]", "model.outputs.predictions.metrics=[tf_habit]"
+    )
     flat = " ".join(err.split())
     assert code == 2
-    assert "error: model.outputs: Keras cannot compute the losses and metrics on a batch of this data:" in flat and "numpy" in flat  # JAX's words
+    assert (
+        "error: model.outputs: Keras cannot compute the losses and metrics on a batch of this data:" in flat
+        and "numpy" in flat
+    )  # JAX's words
     assert "hint: check each output's loss and metrics, a plugin's own code included" in flat and "labels" not in flat
     assert not (in_tmp / "outputs").exists()

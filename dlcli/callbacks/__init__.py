@@ -46,8 +46,12 @@ class RunData:
 
 
 def known() -> dict[str, type]:
-    found = {n: getattr(keras.callbacks, n) for n in dir(keras.callbacks) if isinstance(getattr(keras.callbacks, n), type)}
-    found.update(registry.registered(keras.callbacks.Callback))  # dlcli's TensorBoard replaces Keras' (which needs TensorFlow)
+    found = {
+        n: getattr(keras.callbacks, n) for n in dir(keras.callbacks) if isinstance(getattr(keras.callbacks, n), type)
+    }
+    found.update(
+        registry.registered(keras.callbacks.Callback)
+    )  # dlcli's TensorBoard replaces Keras' (which needs TensorFlow)
     return found
 
 
@@ -58,7 +62,9 @@ def get(identifier: str) -> type:
     return table[identifier]
 
 
-def from_config(specs: dict[str, Any], run_dir: Path, run: RunData | None = None) -> dict[str, keras.callbacks.Callback]:
+def from_config(
+    specs: dict[str, Any], run_dir: Path, run: RunData | None = None
+) -> dict[str, keras.callbacks.Callback]:
     """Callbacks by config name. Those that add metrics to the logs (RocAucScore) come first, so the others can monitor them."""
     problems = Collector()
     table = known()
@@ -72,7 +78,11 @@ def from_config(specs: dict[str, Any], run_dir: Path, run: RunData | None = None
             continue
         cls = table.get(str(spec["class"]))
         if cls is None:
-            problems.add(f"{where}.class", f"unknown callback {spec['class']!r}", did_you_mean(str(spec["class"]), table) or "valid: " + ", ".join(sorted(table)))
+            problems.add(
+                f"{where}.class",
+                f"unknown callback {spec['class']!r}",
+                did_you_mean(str(spec["class"]), table) or "valid: " + ", ".join(sorted(table)),
+            )
             continue
         kwargs = {k: v for k, v in spec.items() if k != "class"}
         found = len(problems.problems)
@@ -84,10 +94,14 @@ def from_config(specs: dict[str, Any], run_dir: Path, run: RunData | None = None
             if run is not None and hasattr(callback, "attach"):
                 callback.attach(run)
         except ConfigError as exc:
-            problems.problems.extend(Problem(f"{where}.{p.key}" if p.key else where, p.message, p.hint) for p in exc.problems)
+            problems.problems.extend(
+                Problem(f"{where}.{p.key}" if p.key else where, p.message, p.hint) for p in exc.problems
+            )
             continue
         except Exception as exc:
-            problems.add(where, f"{cls.__name__} failed: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+            problems.add(
+                where, f"{cls.__name__} failed: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+            )
             continue
         made[name] = callback
     problems.raise_if_any()
@@ -122,15 +136,25 @@ def check(specs: dict[str, Any], learning_rate: Any, epochs: int) -> None:
 def _arguments(cls: type, kwargs: dict[str, Any], run_dir: Path) -> dict[str, Any]:
     """Config values -> constructor arguments: run-dir paths, schedules from formulas, a mode Keras cannot infer."""
     kwargs = dict(kwargs)
-    defaults = {p.name: p.default for p in inspect.signature(cls.__init__).parameters.values() if isinstance(p.default, str)}
+    defaults = {
+        p.name: p.default for p in inspect.signature(cls.__init__).parameters.values() if isinstance(p.default, str)
+    }
     for key in _PATH_ARGS:
         value = kwargs.get(key, defaults.get(key))
         if value is not None:  # a default path lands in the run directory too
             path = Path(str(value)).expanduser()
             kwargs[key] = str(path if path.is_absolute() else run_dir / path)
     path = str(kwargs.get("filepath", ""))
-    if issubclass(cls, keras.callbacks.ModelCheckpoint) and path.endswith(".hdf5"):  # (.h5 Keras 3 still writes, as legacy HDF5)
-        raise ConfigError(Problem("filepath", "Keras 3 does not save models as .hdf5 (seed 001's name)", "end the file name in .keras (or the legacy .h5), or in .weights.h5 with save_weights_only: true"))
+    if issubclass(cls, keras.callbacks.ModelCheckpoint) and path.endswith(
+        ".hdf5"
+    ):  # (.h5 Keras 3 still writes, as legacy HDF5)
+        raise ConfigError(
+            Problem(
+                "filepath",
+                "Keras 3 does not save models as .hdf5 (seed 001's name)",
+                "end the file name in .keras (or the legacy .h5), or in .weights.h5 with save_weights_only: true",
+            )
+        )
     if issubclass(cls, keras.callbacks.LearningRateScheduler) and "schedule" in kwargs:
         kwargs["schedule"] = schedule.from_config(kwargs["schedule"], "schedule")
     names, _ = registry.accepted(cls)
@@ -152,11 +176,17 @@ class ForRun:
         """The epoch (from 0) whose weights the model ended `fit` with, when an EarlyStopping with
         restore_best_weights put them back (Keras does at train end, stopped early or not; the
         last such callback wins), else None: the last epoch's."""
-        restored = [c for c in self.users.values() if isinstance(c, keras.callbacks.EarlyStopping) and c.restore_best_weights and c.best_weights is not None]
+        restored = [
+            c
+            for c in self.users.values()
+            if isinstance(c, keras.callbacks.EarlyStopping) and c.restore_best_weights and c.best_weights is not None
+        ]
         return restored[-1].best_epoch if restored else None
 
 
-def for_run(specs: dict[str, Any], run_dir: Path, run: RunData, logged: set[str], console=None, quiet: bool = False) -> ForRun:
+def for_run(
+    specs: dict[str, Any], run_dir: Path, run: RunData, logged: set[str], console=None, quiet: bool = False
+) -> ForRun:
     """`logged`: the names one evaluated batch logs, to check what users' callbacks monitor."""
     history = HistoryWriter(run_dir / "history.csv")
     best = BestCheckpoint(run_dir / "checkpoints" / "best.keras", monitor="val_loss" if run.val is not None else "loss")
@@ -164,7 +194,9 @@ def for_run(specs: dict[str, Any], run_dir: Path, run: RunData, logged: set[str]
     users = from_config(specs, run_dir, run)
     logs.check_available(users, logged, run.val is not None)
     aliases = logs.LogAliases(logs.wanted(users.values()))
-    state = run_state(run_dir, {**{f"callbacks.{n}": c for n, c in users.items()}, "dlcli.history": history, "dlcli.best": best})
+    state = run_state(
+        run_dir, {**{f"callbacks.{n}": c for n, c in users.items()}, "dlcli.history": history, "dlcli.best": best}
+    )
     progress = [] if quiet else [RichProgress(console=console)]
     # `last` saves the final weights before EarlyStopping may restore its best
     # ones at train end. Users' callbacks see each epoch first (with the Keras-2

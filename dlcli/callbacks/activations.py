@@ -30,7 +30,13 @@ class ActivationLogger(keras.callbacks.Callback):
 
     def attach(self, run) -> None:
         if run.val is None:
-            raise ConfigError(Problem("", "ActivationLogger records the first validation sample, and the run has no validation data", "set data.val_split above 0 (or give data.val_path)"))
+            raise ConfigError(
+                Problem(
+                    "",
+                    "ActivationLogger records the first validation sample, and the run has no validation data",
+                    "set data.val_split above 0 (or give data.val_path)",
+                )
+            )
         x = run.val.x
         self.sample = {k: v[:1] for k, v in x.items()} if isinstance(x, dict) else x[:1]
 

@@ -63,7 +63,11 @@ def check_available(callbacks: dict, logged: set[str], validation: bool) -> None
                 continue
             where = f"callbacks.{name}.{key}"
             if asked.startswith("val_") and not validation and (asked[4:] in available or alias(asked[4:], available)):
-                problems.add(where, f"{asked!r} needs a validation split, and this run has none", f"monitor {asked[4:]!r}, or hold out data with data.val_split")
+                problems.add(
+                    where,
+                    f"{asked!r} needs a validation split, and this run has none",
+                    f"monitor {asked[4:]!r}, or hold out data with data.val_split",
+                )
             else:
                 hint = did_you_mean(asked, sorted(available))
                 listing = "the run logs: " + ", ".join(sorted(k for k in available if k != "lr"))

@@ -63,7 +63,11 @@ class RichProgress(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         self._progress.remove_task(self._task)
         seconds = time.monotonic() - self._started
-        self._progress.console.print(f"[bold]epoch {epoch + 1}/{self._epochs}[/]  {seconds:.1f}s  {_fmt(logs or {})}", soft_wrap=True, highlight=False)
+        self._progress.console.print(
+            f"[bold]epoch {epoch + 1}/{self._epochs}[/]  {seconds:.1f}s  {_fmt(logs or {})}",
+            soft_wrap=True,
+            highlight=False,
+        )
         self._progress.refresh()
 
     def on_train_end(self, logs=None):

@@ -31,9 +31,21 @@ class RocAucScore(keras.callbacks.Callback):
     def attach(self, run) -> None:
         names = list(run.model.output_names)
         if self.output is None and len(names) > 1:
-            raise ConfigError(Problem("output", f"the model has {len(names)} outputs; say which one to score", f"outputs: {', '.join(names)}"))
+            raise ConfigError(
+                Problem(
+                    "output",
+                    f"the model has {len(names)} outputs; say which one to score",
+                    f"outputs: {', '.join(names)}",
+                )
+            )
         if self.output is not None and self.output not in names:
-            raise ConfigError(Problem("output", f"no output {self.output!r}", did_you_mean(self.output, names) or f"outputs: {', '.join(names)}"))
+            raise ConfigError(
+                Problem(
+                    "output",
+                    f"no output {self.output!r}",
+                    did_you_mean(self.output, names) or f"outputs: {', '.join(names)}",
+                )
+            )
         self.splits = {"": run.train, **({"val_": run.val} if run.val is not None else {})}
         self.batch_size = run.batch_size
 

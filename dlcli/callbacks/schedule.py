@@ -22,7 +22,10 @@ from dlcli.errors import ConfigError, Problem, did_you_mean
 _NAMES = ("epoch", "lr")
 _CONSTANTS = {"pi": math.pi, "e": math.e}
 _FUNCTIONS: dict[str, Callable] = {
-    **{n: getattr(math, n) for n in ("exp", "log", "log2", "log10", "sqrt", "sin", "cos", "tan", "floor", "ceil", "pow")},
+    **{
+        n: getattr(math, n)
+        for n in ("exp", "log", "log2", "log10", "sqrt", "sin", "cos", "tan", "floor", "ceil", "pow")
+    },
     "abs": abs,
     "min": min,
     "max": max,
@@ -37,7 +40,14 @@ _BINARY = {
     ast.Pow: operator.pow,
 }
 _UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos}
-_COMPARE = {ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge, ast.Eq: operator.eq, ast.NotEq: operator.ne}
+_COMPARE = {
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+}
 
 
 class Formula:
@@ -48,13 +58,23 @@ class Formula:
         try:
             self._tree = ast.parse(text.strip(), mode="eval").body
         except SyntaxError as exc:
-            raise ConfigError(Problem(where, f"cannot parse {text!r}: {exc.msg}", "write a formula of epoch and lr, e.g. 1 / (1 + epoch) or lr * 0.9")) from None
+            raise ConfigError(
+                Problem(
+                    where,
+                    f"cannot parse {text!r}: {exc.msg}",
+                    "write a formula of epoch and lr, e.g. 1 / (1 + epoch) or lr * 0.9",
+                )
+            ) from None
         self._check(self._tree, where)
 
     def __call__(self, epoch: int, lr: float) -> float:
         try:
             return float(self._eval(self._tree, {"epoch": float(epoch), "lr": float(lr)}))
-        except (ArithmeticError, ValueError, TypeError) as exc:  # never TypeError (`exp(1, 2)`): Keras would retry with schedule(epoch)
+        except (
+            ArithmeticError,
+            ValueError,
+            TypeError,
+        ) as exc:  # never TypeError (`exp(1, 2)`): Keras would retry with schedule(epoch)
             raise ValueError(f"learning-rate schedule {self.text!r} at epoch {epoch}: {exc}") from None
 
     def __repr__(self) -> str:
@@ -67,15 +87,33 @@ class Formula:
         allowed = (*_NAMES, *_CONSTANTS, *_FUNCTIONS)
         for sub in ast.walk(node):  # names first: a misspelt `epoch` or `exp` gets a suggestion
             if isinstance(sub, ast.Name) and sub.id not in allowed:
-                hint = did_you_mean(sub.id, allowed) or f"names: {', '.join(_NAMES)}; functions: {', '.join(_FUNCTIONS)}"
+                hint = (
+                    did_you_mean(sub.id, allowed) or f"names: {', '.join(_NAMES)}; functions: {', '.join(_FUNCTIONS)}"
+                )
                 raise ConfigError(Problem(where, f"unknown name {sub.id!r} in {self.text!r}", hint))
         for sub in ast.walk(node):
-            if isinstance(sub, ast.Call) and not (isinstance(sub.func, ast.Name) and sub.func.id in _FUNCTIONS and not sub.keywords):
-                raise ConfigError(Problem(where, f"only math functions can be called in {self.text!r}", f"functions: {', '.join(_FUNCTIONS)}"))
-            if isinstance(sub, ast.Constant) and (isinstance(sub.value, bool) or not isinstance(sub.value, (int, float))):
+            if isinstance(sub, ast.Call) and not (
+                isinstance(sub.func, ast.Name) and sub.func.id in _FUNCTIONS and not sub.keywords
+            ):
+                raise ConfigError(
+                    Problem(
+                        where,
+                        f"only math functions can be called in {self.text!r}",
+                        f"functions: {', '.join(_FUNCTIONS)}",
+                    )
+                )
+            if isinstance(sub, ast.Constant) and (
+                isinstance(sub.value, bool) or not isinstance(sub.value, (int, float))
+            ):
                 raise ConfigError(Problem(where, f"{sub.value!r} is not a number in {self.text!r}"))
             if not isinstance(sub, _ALLOWED_NODES):
-                raise ConfigError(Problem(where, f"{type(sub).__name__} is not allowed in {self.text!r}", "arithmetic, comparisons, `a if cond else b` and math functions only"))
+                raise ConfigError(
+                    Problem(
+                        where,
+                        f"{type(sub).__name__} is not allowed in {self.text!r}",
+                        "arithmetic, comparisons, `a if cond else b` and math functions only",
+                    )
+                )
 
     def _eval(self, node: ast.AST, env: dict[str, float]) -> Any:
         if isinstance(node, ast.Constant):
@@ -145,7 +183,13 @@ def check_epochs(schedule: Callable[[int, float], float], learning_rate: float, 
         except ValueError as exc:
             raise ConfigError(Problem(where, str(exc), _EPOCHS)) from None
         if not (math.isfinite(value) and value > 0):
-            raise ConfigError(Problem(where, f"learning-rate schedule {schedule} gives {value:.6g} at epoch {epoch}, and a learning rate must be a positive number", f"{_EPOCHS}; keep it above 0, e.g. max(1e-6, lr - 0.01)"))
+            raise ConfigError(
+                Problem(
+                    where,
+                    f"learning-rate schedule {schedule} gives {value:.6g} at epoch {epoch}, and a learning rate must be a positive number",
+                    f"{_EPOCHS}; keep it above 0, e.g. max(1e-6, lr - 0.01)",
+                )
+            )
         lr = float(np.float32(value))
 
 
@@ -158,5 +202,10 @@ def from_config(value: Any, where: str) -> Callable[[int, float], float]:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         value = repr(float(value))
     if not isinstance(value, str):
-        raise ConfigError(Problem(where, f"expected a formula of epoch and lr (e.g. \"1 / (1 + epoch)\") or {{class: ExponentialDecay, ...}}, got {value!r}"))
+        raise ConfigError(
+            Problem(
+                where,
+                f'expected a formula of epoch and lr (e.g. "1 / (1 + epoch)") or {{class: ExponentialDecay, ...}}, got {value!r}',
+            )
+        )
     return Formula(value, where)

@@ -62,16 +62,48 @@ class TensorBoard(keras.callbacks.Callback):
     ):
         super().__init__()
         if profile_batch:
-            raise ConfigError(Problem("profile_batch", f"dlcli's TensorBoard (tensorboardX, no TensorFlow) cannot profile; got {profile_batch!r}", "remove profile_batch (0, the default, is the only value it takes); jax.profiler.trace() writes traces TensorBoard's profile plugin reads"))
-        if not (update_freq in ("epoch", "batch") or (isinstance(update_freq, int) and not isinstance(update_freq, bool) and update_freq > 0)):
-            raise ConfigError(Problem("update_freq", f"expected 'epoch', 'batch' or a positive number of batches, got {update_freq!r}"))
+            raise ConfigError(
+                Problem(
+                    "profile_batch",
+                    f"dlcli's TensorBoard (tensorboardX, no TensorFlow) cannot profile; got {profile_batch!r}",
+                    "remove profile_batch (0, the default, is the only value it takes); jax.profiler.trace() writes traces TensorBoard's profile plugin reads",
+                )
+            )
+        if not (
+            update_freq in ("epoch", "batch")
+            or (isinstance(update_freq, int) and not isinstance(update_freq, bool) and update_freq > 0)
+        ):
+            raise ConfigError(
+                Problem(
+                    "update_freq", f"expected 'epoch', 'batch' or a positive number of batches, got {update_freq!r}"
+                )
+            )
         if write_images and not histogram_freq:
-            raise ConfigError(Problem("write_images", "the weights are drawn with their histograms, and histogram_freq is 0", "set histogram_freq: 1 (every epoch)"))
+            raise ConfigError(
+                Problem(
+                    "write_images",
+                    "the weights are drawn with their histograms, and histogram_freq is 0",
+                    "set histogram_freq: 1 (every epoch)",
+                )
+            )
         if embeddings_metadata is not None and not embeddings_freq:
-            raise ConfigError(Problem("embeddings_metadata", "labels the embedding projector's points, and embeddings_freq is 0", "set embeddings_freq: 1 (every epoch)"))
+            raise ConfigError(
+                Problem(
+                    "embeddings_metadata",
+                    "labels the embedding projector's points, and embeddings_freq is 0",
+                    "set embeddings_freq: 1 (every epoch)",
+                )
+            )
         self.log_dir = Path(log_dir)
-        self.histogram_freq, self.write_graph, self.write_images = int(histogram_freq), bool(write_graph), bool(write_images)
-        self.write_steps_per_second, self.update_freq = bool(write_steps_per_second), 1 if update_freq == "batch" else update_freq
+        self.histogram_freq, self.write_graph, self.write_images = (
+            int(histogram_freq),
+            bool(write_graph),
+            bool(write_images),
+        )
+        self.write_steps_per_second, self.update_freq = (
+            bool(write_steps_per_second),
+            1 if update_freq == "batch" else update_freq,
+        )
         self.embeddings_freq, self.embeddings_layer_names = int(embeddings_freq), embeddings_layer_names
         self.embeddings_metadata = _metadata_files(embeddings_metadata)
         self.start_epoch = 0
@@ -94,19 +126,32 @@ class TensorBoard(keras.callbacks.Callback):
     def attach(self, run) -> None:
         embeddings = {layer.name: layer for layer in run.model.layers if isinstance(layer, keras.layers.Embedding)}
         if self.embeddings_freq and not embeddings:
-            raise ConfigError(Problem("embeddings_freq", "the model has no Embedding layer to project", "drop embeddings_freq"))
-        named = {"embeddings_layer_names": self.embeddings_layer_names or [], "embeddings_metadata": self.embeddings_metadata if isinstance(self.embeddings_metadata, dict) else {}}
+            raise ConfigError(
+                Problem("embeddings_freq", "the model has no Embedding layer to project", "drop embeddings_freq")
+            )
+        named = {
+            "embeddings_layer_names": self.embeddings_layer_names or [],
+            "embeddings_metadata": self.embeddings_metadata if isinstance(self.embeddings_metadata, dict) else {},
+        }
         for key, names in named.items():
             for name in names:
                 if name not in embeddings:
-                    raise ConfigError(Problem(key, f"no Embedding layer {name!r}", did_you_mean(name, embeddings) or f"Embedding layers: {', '.join(embeddings) or 'none'}"))
+                    raise ConfigError(
+                        Problem(
+                            key,
+                            f"no Embedding layer {name!r}",
+                            did_you_mean(name, embeddings) or f"Embedding layers: {', '.join(embeddings) or 'none'}",
+                        )
+                    )
 
     def resumed(self, epoch: int) -> None:
         """Continue after `epoch` epochs: TensorBoard drops what a killed run logged from there on."""
         self.start_epoch = epoch
 
     def on_train_begin(self, logs=None):
-        self._writers = {part: _EventFile(self.log_dir / part, purge_step=self.start_epoch) for part in ("train", "validation")}
+        self._writers = {
+            part: _EventFile(self.log_dir / part, purge_step=self.start_epoch) for part in ("train", "validation")
+        }
         self._step = self.start_epoch * (self.params.get("steps") or 0)
         if self.update_freq != "epoch":  # its own directory: the train one's purge counts epochs, not batches
             self._writers["batch"] = _EventFile(self.log_dir / "batch", purge_step=self._step)
@@ -147,7 +192,9 @@ class TensorBoard(keras.callbacks.Callback):
             logs["steps_per_second"] = self._epoch_steps / max(time.time() - self._epoch_began, 1e-9)
         for key, value in logs.items():
             validation = key.startswith("val_")
-            self._writers["validation" if validation else "train"].add(summary.scalar(f"epoch_{key[4:] if validation else key}", float(value)), epoch)
+            self._writers["validation" if validation else "train"].add(
+                summary.scalar(f"epoch_{key[4:] if validation else key}", float(value)), epoch
+            )
         if self.histogram_freq and epoch % self.histogram_freq == 0:
             for weight in self.model.weights:
                 values = np.asarray(weight.numpy(), dtype="float32")
@@ -168,18 +215,26 @@ class TensorBoard(keras.callbacks.Callback):
     def _write_embeddings(self) -> None:
         """The projector's files for the latest weights: one tensors.tsv per layer and projector_config.pbtxt."""
         root = self.log_dir / "train"
-        names = self.embeddings_layer_names or [l.name for l in self.model.layers if isinstance(l, keras.layers.Embedding)]
+        names = self.embeddings_layer_names or [
+            layer.name for layer in self.model.layers if isinstance(layer, keras.layers.Embedding)
+        ]
         config = []
         for name in names:
             matrix = np.asarray(self.model.get_layer(name).embeddings.numpy())
             with atomic_write(root / "embeddings" / name / "tensors.tsv") as tmp:
                 np.savetxt(tmp, matrix, delimiter="\t", fmt="%.6g")
-            metadata = self.embeddings_metadata.get(name) if isinstance(self.embeddings_metadata, dict) else self.embeddings_metadata
+            metadata = (
+                self.embeddings_metadata.get(name)
+                if isinstance(self.embeddings_metadata, dict)
+                else self.embeddings_metadata
+            )
             line = ""
             if metadata is not None:  # a copy: the run keeps its labels wherever it is moved
                 shutil.copyfile(metadata, root / "embeddings" / name / "metadata.tsv")
                 line = f'  metadata_path: "embeddings/{name}/metadata.tsv"\n'
-            config.append(f'embeddings {{\n  tensor_name: "{name}"\n  tensor_path: "embeddings/{name}/tensors.tsv"\n{line}}}\n')
+            config.append(
+                f'embeddings {{\n  tensor_name: "{name}"\n  tensor_path: "embeddings/{name}/tensors.tsv"\n{line}}}\n'
+            )
         write_text(root / "projector_config.pbtxt", "".join(config))
 
 
@@ -192,7 +247,13 @@ def _metadata_files(value: str | dict[str, str] | None) -> str | dict[str, str] 
     for layer, name in files.items():
         path = Path(str(name)).expanduser().resolve()
         if not path.is_file():
-            raise ConfigError(Problem("embeddings_metadata" if layer is None else f"embeddings_metadata.{layer}", f"no such file {str(name)!r} (resolved to {path})", "one label per line, a line for each row of the embedding"))
+            raise ConfigError(
+                Problem(
+                    "embeddings_metadata" if layer is None else f"embeddings_metadata.{layer}",
+                    f"no such file {str(name)!r} (resolved to {path})",
+                    "one label per line, a line for each row of the embedding",
+                )
+            )
         found[layer] = str(path)
     return found if isinstance(value, dict) else found[None]
 
@@ -224,7 +285,9 @@ class _EventFile:
         self._event = Event
         self._writer = EventsWriter(str(directory / "events"))
         if purge_step:  # TensorBoard drops earlier files' events from this step on
-            self._writer.write_event(Event(wall_time=time.time(), step=purge_step, session_log=SessionLog(status=SessionLog.START)))
+            self._writer.write_event(
+                Event(wall_time=time.time(), step=purge_step, session_log=SessionLog(status=SessionLog.START))
+            )
 
     def add(self, summary, step: int) -> None:
         self._writer.write_event(self._event(wall_time=time.time(), step=step, summary=summary))

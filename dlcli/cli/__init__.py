@@ -48,7 +48,9 @@ def _version(value: bool) -> None:
 def main_options(
     debug: Annotated[bool, typer.Option("--debug", help="show full tracebacks")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars; results only")] = False,
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="print the version")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="print the version")
+    ] = False,
 ) -> None:
     State.debug, State.quiet = debug, quiet
 

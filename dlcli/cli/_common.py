@@ -21,11 +21,18 @@ from dlcli.errors import EXIT_FAILED, EXIT_INTERRUPTED, ConfigError, DlcliError,
 
 Overrides = Annotated[
     Optional[List[str]],
-    typer.Argument(help="recipe=NAME (or recipe=path/to/file.yaml), then Hydra overrides: key=value, +key=value, ~key", show_default=False),
+    typer.Argument(
+        help="recipe=NAME (or recipe=path/to/file.yaml), then Hydra overrides: key=value, +key=value, ~key",
+        show_default=False,
+    ),
 ]
 ConfigDirs = Annotated[
     Optional[List[Path]],
-    typer.Option("--config-dir", help="extra conf/-style directory (groups, recipes/); repeatable; also $DLCLI_CONFIG_PATH", show_default=False),
+    typer.Option(
+        "--config-dir",
+        help="extra conf/-style directory (groups, recipes/); repeatable; also $DLCLI_CONFIG_PATH",
+        show_default=False,
+    ),
 ]
 RunsRoot = Annotated[Path, typer.Option("--runs-dir", help="where run ids and `latest` are looked up")]
 Run = Annotated[str, typer.Argument(help="run directory, run id (RECIPE/STAMP), latest or RECIPE/latest")]
@@ -78,14 +85,21 @@ def user_errors():
         if State.debug:
             traceback.print_exc()
         where = f"{exc.filename}: " if exc.filename else ""
-        hint = {errno.ENOSPC: "free some space; an interrupted run continues with dlcli train --resume RUN", errno.EROFS: "write elsewhere: --runs-dir DIR", errno.EACCES: "write elsewhere (--runs-dir DIR), or fix the permissions"}.get(exc.errno)
+        hint = {
+            errno.ENOSPC: "free some space; an interrupted run continues with dlcli train --resume RUN",
+            errno.EROFS: "write elsewhere: --runs-dir DIR",
+            errno.EACCES: "write elsewhere (--runs-dir DIR), or fix the permissions",
+        }.get(exc.errno)
         err.print(_style(Problem("", f"{where}{exc.strerror or exc}", hint).render()), highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_FAILED) from None
     except Exception as exc:  # a component raised during the run: exit 1
         if State.debug:
             traceback.print_exc()
         else:
-            err.print(f"[bold red]error:[/] {type(exc).__name__}: {exc}\n(run with --debug for the traceback)", highlight=False)
+            err.print(
+                f"[bold red]error:[/] {type(exc).__name__}: {exc}\n(run with --debug for the traceback)",
+                highlight=False,
+            )
         raise typer.Exit(EXIT_FAILED) from None
 
 

@@ -17,7 +17,9 @@ HELP = "Validate and build the model without training: layer table, parameter co
 def command(
     overrides: Overrides = None,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object instead of the table")] = False,
-    plot: Annotated[Optional[Path], typer.Option("--plot", help="also draw the graph to this PNG (needs graphviz and pydot)")] = None,
+    plot: Annotated[
+        Optional[Path], typer.Option("--plot", help="also draw the graph to this PNG (needs graphviz and pydot)")
+    ] = None,
     config_dir: ConfigDirs = None,
 ) -> None:
     from dlcli import runner
@@ -42,6 +44,9 @@ def _plot(model, path: Path) -> None:
 
     problem = plot(model, path)
     if problem:
-        err.print(f"[yellow]warning:[/] could not draw {path}: {problem}\nhint: pip install pydot, and install graphviz (apt-get install graphviz / brew install graphviz)", highlight=False)
+        err.print(
+            f"[yellow]warning:[/] could not draw {path}: {problem}\nhint: pip install pydot, and install graphviz (apt-get install graphviz / brew install graphviz)",
+            highlight=False,
+        )
     else:
         err.print(f"graph drawn to {path}", highlight=False)

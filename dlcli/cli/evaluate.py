@@ -16,7 +16,14 @@ HELP = "Reload a run's model and preprocessing and evaluate on its test split; w
 def command(
     run: Run,
     overrides: RunOverrides = None,
-    input: Annotated[Optional[Path], typer.Option("--input", "-i", help="CSV or .npz of labelled samples, with the training data's columns or arrays: every row is scored")] = None,
+    input: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--input",
+            "-i",
+            help="CSV or .npz of labelled samples, with the training data's columns or arrays: every row is scored",
+        ),
+    ] = None,
     split: SplitName = Splits.test,
     runs_dir: RunsRoot = Path("outputs"),
 ) -> None:
@@ -36,7 +43,9 @@ def command(
             dataset = opened.dataset()
             chosen, what, pre = getattr(dataset, split), split, dataset.preprocessor
             if chosen is None:
-                raise ConfigError(Problem("--split", f"the run has no {split} split", "try --split val, or score a file with --input"))
+                raise ConfigError(
+                    Problem("--split", f"the run has no {split} split", "try --split val, or score a file with --input")
+                )
         metrics = evaluate_split(opened.model, chosen, opened.cfg.train.batch_size, pre)
         table = Table(title=f"{what} metrics ({len(chosen)} samples)", title_justify="left")
         table.add_column("metric")
@@ -45,5 +54,7 @@ def command(
             table.add_row(name, f"{value:.4f}")
         out.print(table)  # before writing: a read-only run directory still shows the numbers
         target = unused(opened.path / "eval.json")
-        write_json(target, {"split": what, "samples": len(chosen), "metrics": metrics, "overrides": list(overrides or [])})
+        write_json(
+            target, {"split": what, "samples": len(chosen), "metrics": metrics, "overrides": list(overrides or [])}
+        )
         out.print(f"wrote {target}", highlight=False, soft_wrap=True)

@@ -18,7 +18,14 @@ FORMATS = ("keras", "onnx")
 def command(
     run: Run,
     format: Annotated[str, typer.Option("--format", "-f", help="keras or onnx")] = "keras",
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="file to write, ending .keras or .onnx as the format (default RUN/export/model.<ext>)")] = None,
+    output: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--output",
+            "-o",
+            help="file to write, ending .keras or .onnx as the format (default RUN/export/model.<ext>)",
+        ),
+    ] = None,
     tolerance: Annotated[float, typer.Option(help="largest allowed absolute difference between predictions")] = 1e-5,
     force: Annotated[bool, typer.Option(help="replace --output if it exists")] = False,
     runs_dir: RunsRoot = Path("outputs"),
@@ -30,15 +37,33 @@ def command(
 
     with user_errors():
         if format not in FORMATS:
-            raise ConfigError(Problem("--format", f"unknown format {format!r}", did_you_mean(format, FORMATS) or "valid: " + ", ".join(FORMATS)))
+            raise ConfigError(
+                Problem(
+                    "--format",
+                    f"unknown format {format!r}",
+                    did_you_mean(format, FORMATS) or "valid: " + ", ".join(FORMATS),
+                )
+            )
         ext = exporting.EXTENSIONS[format]
         if output is not None and output.suffix != ext:
-            raise ConfigError(Problem("--output", f"--format {format} writes a {ext} file, not {output.name!r}", f"--output {output.with_suffix(ext)}"))
+            raise ConfigError(
+                Problem(
+                    "--output",
+                    f"--format {format} writes a {ext} file, not {output.name!r}",
+                    f"--output {output.with_suffix(ext)}",
+                )
+            )
         refuse_to_replace(output, force)
         if not tolerance >= 0:  # NaN too: every comparison with it passes
-            raise ConfigError(Problem("--tolerance", f"must be a number >= 0, not {tolerance:g}", "--tolerance 1e-5 (the default)"))
+            raise ConfigError(
+                Problem("--tolerance", f"must be a number >= 0, not {tolerance:g}", "--tolerance 1e-5 (the default)")
+            )
         opened = open_run(find(run, runs_dir, finished=True))
         target = output or opened.path / "export" / f"model{ext}"
         sample = exporting.sample_inputs(opened)
         worst = exporting.export(format, opened.model, target, sample, tolerance)
-        out.print(f"wrote {target}\nparity: max |keras - {format}| = {worst:.3g} on {len(next(iter(sample.values())))} samples (tolerance {tolerance:g})", highlight=False, soft_wrap=True)
+        out.print(
+            f"wrote {target}\nparity: max |keras - {format}| = {worst:.3g} on {len(next(iter(sample.values())))} samples (tolerance {tolerance:g})",
+            highlight=False,
+            soft_wrap=True,
+        )

@@ -16,9 +16,19 @@ HELP = "Predict with a run's model and preprocessing, on a file of new samples o
 def command(
     run: Run,
     overrides: RunOverrides = None,
-    input: Annotated[Optional[Path], typer.Option("--input", "-i", help="CSV or .npz of samples, with the training data's columns or arrays (targets optional)")] = None,
+    input: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--input",
+            "-i",
+            help="CSV or .npz of samples, with the training data's columns or arrays (targets optional)",
+        ),
+    ] = None,
     split: SplitName = Splits.test,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="file to write, .csv or .npz (default RUN/predictions/NAME.csv)")] = None,
+    output: Annotated[
+        Optional[Path],
+        typer.Option("--output", "-o", help="file to write, .csv or .npz (default RUN/predictions/NAME.csv)"),
+    ] = None,
     force: Annotated[bool, typer.Option(help="replace --output if it exists")] = False,
     rows: Annotated[int, typer.Option(help="how many rows to show")] = 10,
     runs_dir: RunsRoot = Path("outputs"),
@@ -31,13 +41,21 @@ def command(
     split = split.value  # a plain name from here on
     with user_errors():
         if output is not None and output.suffix not in (".csv", ".npz"):
-            raise ConfigError(Problem("--output", f"{output} is neither .csv nor .npz", "predictions are written as CSV or as an .npz of one array per column"))
+            raise ConfigError(
+                Problem(
+                    "--output",
+                    f"{output} is neither .csv nor .npz",
+                    "predictions are written as CSV or as an .npz of one array per column",
+                )
+            )
         refuse_to_replace(output, force)
         opened = open_run(find(run, runs_dir, finished=True), list(overrides or []))
         result = predict.on_file(opened, input) if input is not None else predict.on_split(opened, split)
         target = output or unused(opened.path / "predictions" / f"{input.stem if input is not None else split}.csv")
         predict.write(result, target)
-        out.print(f"{len(result.frame)} predictions of {input or f'the {split} split'}", highlight=False, soft_wrap=True)
+        out.print(
+            f"{len(result.frame)} predictions of {input or f'the {split} split'}", highlight=False, soft_wrap=True
+        )
         if rows > 0:
             _show(result.shown, rows)
         for name, (metric, value) in result.scores.items():

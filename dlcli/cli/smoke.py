@@ -15,7 +15,9 @@ HELP = "Run every recipe on synthetic data for a couple of steps; exit 1 if any 
 
 
 def command(
-    only: Annotated[Optional[List[str]], typer.Argument(help="recipe names to run (default: all)", show_default=False)] = None,
+    only: Annotated[
+        Optional[List[str]], typer.Argument(help="recipe names to run (default: all)", show_default=False)
+    ] = None,
     config_dir: ConfigDirs = None,
 ) -> None:
     from dlcli import runner

@@ -15,10 +15,29 @@ HELP = "Compose, validate, build and train a recipe; prints the run directory at
 
 def command(
     overrides: Overrides = None,
-    smoke: Annotated[bool, typer.Option("--smoke", help="synthetic data from the model's specs, one short epoch: proves the recipe end to end")] = False,
+    smoke: Annotated[
+        bool,
+        typer.Option(
+            "--smoke", help="synthetic data from the model's specs, one short epoch: proves the recipe end to end"
+        ),
+    ] = False,
     config_dir: ConfigDirs = None,
-    resume: Annotated[Optional[str], typer.Option("--resume", help="continue an interrupted run (run directory, run id, latest or RECIPE/latest) from its last finished epoch; overrides may raise train.epochs", show_default=False)] = None,
-    runs_dir: Annotated[Optional[Path], typer.Option("--runs-dir", help="where new runs go (run.dir, default outputs) and --resume looks runs up", show_default=False)] = None,
+    resume: Annotated[
+        Optional[str],
+        typer.Option(
+            "--resume",
+            help="continue an interrupted run (run directory, run id, latest or RECIPE/latest) from its last finished epoch; overrides may raise train.epochs",
+            show_default=False,
+        ),
+    ] = None,
+    runs_dir: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--runs-dir",
+            help="where new runs go (run.dir, default outputs) and --resume looks runs up",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     from dlcli import runner
     from dlcli.config import split_recipe

@@ -94,23 +94,35 @@ def _load_recipe(recipe: recipes.Recipe) -> DictConfig:
     except Exception as exc:  # YAML syntax errors come in several types
         raise ConfigError(Problem("recipe", f"cannot read {recipe.path}: {exc}")) from exc
     if not isinstance(loaded, DictConfig):
-        raise ConfigError(Problem("recipe", f"{recipe.path} holds a YAML list, not a mapping of config keys", "see recipes/mnist_dropout.yaml for the shape of a recipe"))
+        raise ConfigError(
+            Problem(
+                "recipe",
+                f"{recipe.path} holds a YAML list, not a mapping of config keys",
+                "see recipes/mnist_dropout.yaml for the shape of a recipe",
+            )
+        )
     return loaded
 
 
-OVERRIDE_HINT = "overrides look like key=value, +key=value or ~key; quote values with characters such as ; or spaces: \"key='a;b'\""
+OVERRIDE_HINT = (
+    "overrides look like key=value, +key=value or ~key; quote values with characters such as ; or spaces: \"key='a;b'\""
+)
 
 
 def _parse(overrides: list[str]) -> None:
     try:
         parsed = OverridesParser.create().parse_overrides(overrides)
     except OverrideParseException as exc:
-        raise ConfigError(
-            Problem("overrides", str(exc).splitlines()[0], OVERRIDE_HINT)
-        ) from exc
+        raise ConfigError(Problem("overrides", str(exc).splitlines()[0], OVERRIDE_HINT)) from exc
     for override in parsed:
         if override.is_sweep_override():
-            raise ConfigError(Problem(override.key_or_group, f"{override.input_line!r} is a sweep (several values); a command trains one config", "give one value; sweeps over several runs are not supported yet"))
+            raise ConfigError(
+                Problem(
+                    override.key_or_group,
+                    f"{override.input_line!r} is a sweep (several values); a command trains one config",
+                    "give one value; sweeps over several runs are not supported yet",
+                )
+            )
         parent, _, name = override.key_or_group.rpartition(".")
         if override.is_delete() and name in _keys_at(parent):  # Hydra deletes top-level schema keys, which breaks later
             raise ConfigError(_undeletable(override.key_or_group))
@@ -181,8 +193,18 @@ def _list_problem(user: list[str], base: DictConfig | None) -> Problem | None:
                 hint = f"its items are addressed by position ({at}.0, {at}.1, ...)"
                 if at == "model.outputs":
                     hint = f"per-output settings of a list go in model.loss, model.loss_weights and model.metrics (e.g. model.loss_weights.{part}=...)"
-                return Problem(at, f"is a list in this config ({_brief(node)}), so {part!r} cannot index it{_FROM_COMMAND_LINE}", hint)
-            node = node.get(part) if isinstance(node, DictConfig) else node[int(part)] if isinstance(node, ListConfig) and int(part) < len(node) else None
+                return Problem(
+                    at,
+                    f"is a list in this config ({_brief(node)}), so {part!r} cannot index it{_FROM_COMMAND_LINE}",
+                    hint,
+                )
+            node = (
+                node.get(part)
+                if isinstance(node, DictConfig)
+                else node[int(part)]
+                if isinstance(node, ListConfig) and int(part) < len(node)
+                else None
+            )
     return None
 
 
@@ -214,7 +236,9 @@ def _origin(key: str, user: list[str]) -> str:
     """Where a value came from, for keys the user's overrides set (OmegaConf keeps no line numbers)."""
     for item in user:
         set_key, _, value = item.lstrip("+~").partition("=")
-        choice = "." not in set_key and not value.lstrip().startswith("{")  # data=npz picks a group option: its values are defaults
+        choice = "." not in set_key and not value.lstrip().startswith(
+            "{"
+        )  # data=npz picks a group option: its values are defaults
         if key == set_key or (key.startswith(set_key + ".") and not choice):
             return _FROM_COMMAND_LINE
     return ""
@@ -271,7 +295,11 @@ def unknown_key(key: str, message: str, base: DictConfig | None = None) -> Probl
             return Problem(key, message, f"{hint} {has}" if hint else f"{has}; to add {name!r}, write +{key}=VALUE")
     hint = did_you_mean(name, siblings)
     if parent == "optimizer" and not hint:  # Keras arguments beyond name and learning rate
-        return Problem(key, message, f"the optimizer's other Keras arguments go in optimizer.options: +optimizer.options.{name}=VALUE")
+        return Problem(
+            key,
+            message,
+            f"the optimizer's other Keras arguments go in optimizer.options: +optimizer.options.{name}=VALUE",
+        )
     valid = f"valid keys: {', '.join(siblings)}" if siblings else f"if you mean to add it, write +{key}=VALUE"
     return Problem(key, message, " ".join(x for x in (hint, valid) if x))
 

@@ -59,15 +59,11 @@ def resolve(identifier: str, config_dirs: list[Path] = ()) -> Recipe:
     if looks_like_path:
         path = Path(identifier).expanduser()
         if not path.is_file():
-            raise ConfigError(
-                Problem("recipe", f"no recipe file {identifier!r} (resolved to {path.resolve()})")
-            )
+            raise ConfigError(Problem("recipe", f"no recipe file {identifier!r} (resolved to {path.resolve()})"))
         return Recipe(path.stem, path.resolve(), _describe(path))
     known = discover(config_dirs)
     if identifier in known:
         return known[identifier]
     hint = did_you_mean(identifier, known)
     listing = "recipes: " + ", ".join(known)
-    raise ConfigError(
-        Problem("recipe", f"unknown recipe {identifier!r}", f"{hint} {listing}" if hint else listing)
-    )
+    raise ConfigError(Problem("recipe", f"unknown recipe {identifier!r}", f"{hint} {listing}" if hint else listing))

@@ -41,7 +41,9 @@ def _check_train(cfg: DictConfig, problems: Collector) -> None:
             problems.add(f"train.{key}", f"expected a positive integer, got {cfg.train[key]}")
     lr = cfg.optimizer.learning_rate
     if isinstance(lr, bool) or not isinstance(lr, (int, float, DictConfig)):
-        problems.add("optimizer.learning_rate", f"expected a number or a schedule {{class: ExponentialDecay, ...}}, got {lr!r}")
+        problems.add(
+            "optimizer.learning_rate", f"expected a number or a schedule {{class: ExponentialDecay, ...}}, got {lr!r}"
+        )
     elif not isinstance(lr, DictConfig) and lr <= 0:
         problems.add("optimizer.learning_rate", f"expected a positive number, got {lr}")
     for name, spec in (cfg.callbacks or {}).items():

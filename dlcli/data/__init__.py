@@ -103,14 +103,19 @@ def read(data_cfg, graph, seed: int, fold: Fold | None = None, state: dict | Non
     return _read(data_cfg, ModelIO.from_graph(graph), seed, fold, state)
 
 
-def load(data_cfg, io: ModelIO, seed: int, state: dict | None = None, fold: Fold | None = None, done: Read | None = None) -> Dataset:
+def load(
+    data_cfg, io: ModelIO, seed: int, state: dict | None = None, fold: Fold | None = None, done: Read | None = None
+) -> Dataset:
     """Load, split and preprocess (or finish what `read` did). With `state`, reuse it instead of fitting."""
     done = done or _read(data_cfg, io, seed, fold, state)
     pre = done.preprocessor
 
     def finish(name: str, value: Part | Rows) -> Split:
         if isinstance(value, Rows):
-            make_batch = lambda part: (for_model(pre.features(part.x)), for_model(pre.encode(pre.targets(part.y, name), io)))  # noqa: E731
+
+            def make_batch(part):
+                return for_model(pre.features(part.x)), for_model(pre.encode(pre.targets(part.y, name), io))
+
             return Split(rows=value, make_batch=make_batch, workers=data_cfg.workers, seed=seed)
         return Split(for_model(value.x), for_model(pre.encode(value.y, io)))
 
@@ -156,7 +161,11 @@ def _read(cfg, io: ModelIO, seed: int, fold: Fold | None, state: dict | None) ->
     _check_classes({name: part.y for name, part in parts.items()}, tuple(given), cfg, pre)
     if state is None:
         pre.fit([parts["train"]])
-    ready = {name: Part(pre.features(parts[name].x), pre.targets(parts[name].y, name)) for name in ("train", "val", "test") if name in parts}
+    ready = {
+        name: Part(pre.features(parts[name].x), pre.targets(parts[name].y, name))
+        for name in ("train", "val", "test")
+        if name in parts
+    }
     return Read(ready, pre, raw.note, index)
 
 
@@ -179,14 +188,34 @@ def _check_classes(targets: dict[str, dict[str, np.ndarray]], given: tuple[str, 
                 continue  # numeric labels the output has units for: allowed, as before
             labels = ", ".join(unseen[:5]) + (f" (and {len(unseen) - 5} more)" if len(unseen) > 5 else "")
             if cfg.limit is not None and len(train) >= cfg.limit:  # the limit cut the training split
-                raise ConfigError(Problem("data.limit", f"keeps only {len(train)} training sample(s), too few: they never have label(s) {labels}, which the {split} split has", "raise data.limit (it keeps the first N training samples), or set it to null"))
+                raise ConfigError(
+                    Problem(
+                        "data.limit",
+                        f"keeps only {len(train)} training sample(s), too few: they never have label(s) {labels}, which the {split} split has",
+                        "raise data.limit (it keeps the first N training samples), or set it to null",
+                    )
+                )
             if strings is False:
                 continue
             if split in given:
                 where = f"data.{split}_path"
-                raise ConfigError(Problem(where, f"{os.path.basename(str(cfg[f'{split}_path']))} has label(s) {labels} that the training data never has", f"add rows with those labels to the training data, or drop them from {where}"))
-            hint = "drop those rows, or use more data" if cfg.stratify else "split by class (data.stratify=true) or drop those rows"
-            raise ConfigError(Problem("data.target", f"the {split} split has label(s) {labels} that the training split never has", hint))
+                raise ConfigError(
+                    Problem(
+                        where,
+                        f"{os.path.basename(str(cfg[f'{split}_path']))} has label(s) {labels} that the training data never has",
+                        f"add rows with those labels to the training data, or drop them from {where}",
+                    )
+                )
+            hint = (
+                "drop those rows, or use more data"
+                if cfg.stratify
+                else "split by class (data.stratify=true) or drop those rows"
+            )
+            raise ConfigError(
+                Problem(
+                    "data.target", f"the {split} split has label(s) {labels} that the training split never has", hint
+                )
+            )
 
 
 def _read_stream(cfg, io: ModelIO, seed: int, fold: Fold | None, pre: Preprocessor, state: dict | None) -> Read:
@@ -198,14 +227,18 @@ def _read_stream(cfg, io: ModelIO, seed: int, fold: Fold | None, pre: Preprocess
 
     pool_key = "data.train_path" if cfg.train_path else "data.path"
     pool, targets, sample = files(cfg.train_path or cfg.path, pool_key)
-    given = {split: files(cfg[f"{split}_path"], f"data.{split}_path") for split in ("val", "test") if cfg[f"{split}_path"]}
+    given = {
+        split: files(cfg[f"{split}_path"], f"data.{split}_path") for split in ("val", "test") if cfg[f"{split}_path"]
+    }
     if fold is not None and "val" in given:  # the K validation folds come from training and validation files together
         pool, targets = shards.merge((pool, targets), given.pop("val")[:2])
     pre.check_labels(targets)
     labels = splits.class_labels(targets, io) if cfg.stratify else None
     index = splits.assign(len(pool), labels, cfg, seed, fold, tuple(given))
     _check_classes({name: {k: v[idx] for k, v in targets.items()} for name, idx in index.items()}, (), cfg, pre)
-    rows = {name: Rows(pool, idx) for name, idx in index.items()} | {name: Rows(s, np.arange(len(s))) for name, (s, _, _) in given.items()}
+    rows = {name: Rows(pool, idx) for name, idx in index.items()} | {
+        name: Rows(s, np.arange(len(s))) for name, (s, _, _) in given.items()
+    }
     if state is None:
         pre.fit(rows["train"].parts())
     pre.features(sample.x)  # the first file's shapes and labels, checked before training starts

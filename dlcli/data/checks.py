@@ -26,7 +26,11 @@ FILE_SOURCES = ("npz", "csv")
 def check(cfg: DictConfig, graph, problems: Collector) -> None:
     data = cfg.data
     if data.source not in sources.names():
-        problems.add("data.source", f"unknown data source {data.source!r}", did_you_mean(data.source, sources.names()) or "valid: " + ", ".join(sources.names()))
+        problems.add(
+            "data.source",
+            f"unknown data source {data.source!r}",
+            did_you_mean(data.source, sources.names()) or "valid: " + ", ".join(sources.names()),
+        )
     _paths(data, problems)
     _options(data, problems)
     _fractions(cfg, problems)
@@ -40,35 +44,66 @@ def files(data: DictConfig) -> None:
     if data.source in FILE_SOURCES and not data.stream:
         folders = [key for key in keys if Path(data[key]).expanduser().is_dir()]
         if folders:
-            raise ConfigError([Problem(f"data.{key}", f"{data[key]!r} is a directory", f"set data.stream=true to read every .{data.source} file in it batch by batch, or name one file") for key in folders])
+            raise ConfigError(
+                [
+                    Problem(
+                        f"data.{key}",
+                        f"{data[key]!r} is a directory",
+                        f"set data.stream=true to read every .{data.source} file in it batch by batch, or name one file",
+                    )
+                    for key in folders
+                ]
+            )
     missing = [key for key in keys if not _exists(data[key], data.stream)]
     if not missing:
         return
     problems = [sources.missing_file(data[key], f"data.{key}", None) for key in missing]
     keys = " ".join(f"data.{key}=..." for key in missing)
     where = "put it there" if len(missing) == 1 else "put them there"
-    problems[-1].hint = f"{data.origin.rstrip('.')}; {where}, or pass {keys}" if data.origin else f"{where}, or pass {keys}"
+    problems[-1].hint = (
+        f"{data.origin.rstrip('.')}; {where}, or pass {keys}" if data.origin else f"{where}, or pass {keys}"
+    )
     raise ConfigError(problems)
 
 
 def _paths(data: DictConfig, problems: Collector) -> None:
     if data.path and data.train_path:
-        problems.add("data.path", "both data.path (one file split by fractions) and data.train_path (given splits) are set", "set one of them to null")
+        problems.add(
+            "data.path",
+            "both data.path (one file split by fractions) and data.train_path (given splits) are set",
+            "set one of them to null",
+        )
     if data.source in FILE_SOURCES and not (data.path or data.train_path):
-        problems.add("data.path", f"the {data.source} source needs data.path (or data.train_path, data.val_path, data.test_path)")
+        problems.add(
+            "data.path", f"the {data.source} source needs data.path (or data.train_path, data.val_path, data.test_path)"
+        )
     if data.source in FILE_SOURCES:
         for key in ("path", "train_path", "val_path", "test_path"):
-            other = next((s for s in FILE_SOURCES if s != data.source and str(data.get(key) or "").endswith(f".{s}")), None)
+            other = next(
+                (s for s in FILE_SOURCES if s != data.source and str(data.get(key) or "").endswith(f".{s}")), None
+            )
             if other:
-                problems.add(f"data.{key}", f"{data[key]} ends in .{other}, but data.source is {data.source}", f"read it with data={other}")
+                problems.add(
+                    f"data.{key}",
+                    f"{data[key]} ends in .{other}, but data.source is {data.source}",
+                    f"read it with data={other}",
+                )
     if data.stream and data.source not in FILE_SOURCES:
-        problems.add("data.stream", f"streaming reads npz or csv files; source {data.source!r} is loaded into memory", "set data.stream=false, or save the data as npz/csv files")
+        problems.add(
+            "data.stream",
+            f"streaming reads npz or csv files; source {data.source!r} is loaded into memory",
+            "set data.stream=false, or save the data as npz/csv files",
+        )
     if data.source not in FILE_SOURCES and data.source in sources.names():
         for key in ("train_path", "val_path", "test_path"):
             if data.get(key):
-                problems.add(f"data.{key}", f"given split files are read by the npz and csv sources, not {data.source!r}")
+                problems.add(
+                    f"data.{key}", f"given split files are read by the npz and csv sources, not {data.source!r}"
+                )
         if data.path and data.source not in sources.KERAS_SETS:
-            problems.add("data.path", f"source {data.source!r} reads no file", "use source=npz or source=csv for local files")
+            problems.add(
+                "data.path", f"source {data.source!r} reads no file", "use source=npz or source=csv for local files"
+            )
 
 
 def _exists(value: str, stream: bool) -> bool:
@@ -79,11 +114,25 @@ def _exists(value: str, stream: bool) -> bool:
 
 def _options(data: DictConfig, problems: Collector) -> None:
     pre = data.preprocess
-    for key, options in (("scaler", SCALERS), ("target_scaler", SCALERS), ("labels", LABELS), ("padding", SIDES), ("truncating", SIDES)):
+    for key, options in (
+        ("scaler", SCALERS),
+        ("target_scaler", SCALERS),
+        ("labels", LABELS),
+        ("padding", SIDES),
+        ("truncating", SIDES),
+    ):
         if pre[key] not in options:
-            problems.add(f"data.preprocess.{key}", f"expected one of {', '.join(options)}, got {pre[key]!r}", did_you_mean(pre[key], options))
+            problems.add(
+                f"data.preprocess.{key}",
+                f"expected one of {', '.join(options)}, got {pre[key]!r}",
+                did_you_mean(pre[key], options),
+            )
     if data.source == "csv" and len(sources.delimiter(data)) != 1:
-        problems.add("data.delimiter", f"expected one character, got {data.delimiter!r}", "for a tab: data.delimiter=tab; for ';' on the command line: \"data.delimiter=';'\"")
+        problems.add(
+            "data.delimiter",
+            f"expected one character, got {data.delimiter!r}",
+            "for a tab: data.delimiter=tab; for ';' on the command line: \"data.delimiter=';'\"",
+        )
     for key, node in (("limit", data), ("workers", data), ("samples", data), ("maxlen", pre), ("divide_by", pre)):
         value = node[key]
         if value is not None and value <= 0:
@@ -98,11 +147,20 @@ def _fractions(cfg: DictConfig, problems: Collector) -> None:
     for key in ("val_split", "test_split"):
         if not 0 <= data[key] < 1:
             percent = 1 <= data[key] < 100
-            problems.add(f"data.{key}", f"expected a fraction in [0, 1), got {data[key]:g}", f"for {data[key]:g}%, write {data[key] / 100:g}" if percent else None)
+            problems.add(
+                f"data.{key}",
+                f"expected a fraction in [0, 1), got {data[key]:g}",
+                f"for {data[key]:g}%, write {data[key] / 100:g}" if percent else None,
+            )
     if train.kfold == 1 or train.kfold < 0:
         problems.add("train.kfold", f"expected 0 (off) or a number of folds of 2 or more, got {train.kfold}")
     if train.fold is not None and not 1 <= train.fold <= max(train.kfold, 1):
-        problems.add("train.fold", f"expected a fold in 1..{train.kfold}, got {train.fold}" if train.kfold >= 2 else "train.fold picks one fold of train.kfold=K; set train.kfold too")
+        problems.add(
+            "train.fold",
+            f"expected a fold in 1..{train.kfold}, got {train.fold}"
+            if train.kfold >= 2
+            else "train.fold picks one fold of train.kfold=K; set train.kfold too",
+        )
 
 
 def _against_model(data: DictConfig, io: ModelIO, problems: Collector) -> None:
@@ -114,18 +172,40 @@ def _against_model(data: DictConfig, io: ModelIO, problems: Collector) -> None:
             for name in value:
                 if name not in names:
                     kind = "input" if key == "features" else "output"
-                    problems.add(f"data.{key}.{name}", f"the model has no {kind} {name!r}", did_you_mean(name, names) or f"{kind}s: {', '.join(names)}")
+                    problems.add(
+                        f"data.{key}.{name}",
+                        f"the model has no {kind} {name!r}",
+                        did_you_mean(name, names) or f"{kind}s: {', '.join(names)}",
+                    )
     pre = OmegaConf.to_container(data.preprocess)
     for out in io.outputs:
         where = f"model.outputs.{out.name}.loss"
         if pre["labels"] == "one_hot" and out.kind == "sparse":
-            problems.add("data.preprocess.labels", f"one_hot labels do not fit output {out.name!r}: its loss {out.loss_name} takes integer class ids", f"set data.preprocess.labels=auto (or sparse), or {where}=categorical_crossentropy")
+            problems.add(
+                "data.preprocess.labels",
+                f"one_hot labels do not fit output {out.name!r}: its loss {out.loss_name} takes integer class ids",
+                f"set data.preprocess.labels=auto (or sparse), or {where}=categorical_crossentropy",
+            )
         if pre["labels"] == "sparse" and out.kind == "one_hot":
-            problems.add("data.preprocess.labels", f"sparse labels do not fit output {out.name!r}: its loss {out.loss_name} takes one-hot vectors", f"set data.preprocess.labels=auto (or one_hot), or {where}=sparse_categorical_crossentropy")
+            problems.add(
+                "data.preprocess.labels",
+                f"sparse labels do not fit output {out.name!r}: its loss {out.loss_name} takes one-hot vectors",
+                f"set data.preprocess.labels=auto (or one_hot), or {where}=sparse_categorical_crossentropy",
+            )
     kinds = {o.kind for o in io.outputs}
     if pre["positive"] is not None and kinds == {"regression"}:
-        problems.add("data.preprocess.positive", "makes binary labels, but every output has a regression loss", "use binary_crossentropy for a 0/1 target")
+        problems.add(
+            "data.preprocess.positive",
+            "makes binary labels, but every output has a regression loss",
+            "use binary_crossentropy for a 0/1 target",
+        )
     if pre["target_scaler"] != "none" and "regression" not in kinds:
-        problems.add("data.preprocess.target_scaler", "scales regression targets, but every output has a classification loss", "set data.preprocess.target_scaler=none")
+        problems.add(
+            "data.preprocess.target_scaler",
+            "scales regression targets, but every output has a classification loss",
+            "set data.preprocess.target_scaler=none",
+        )
     if len(io.inputs) > 1 and pre["reshape"]:
-        problems.add("data.preprocess.reshape", f"applies to a single input; the model has {len(io.inputs)} ({io.input_names()})")
+        problems.add(
+            "data.preprocess.reshape", f"applies to a single input; the model has {len(io.inputs)} ({io.input_names()})"
+        )

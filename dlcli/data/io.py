@@ -61,7 +61,7 @@ class ModelIO:
     outputs: list[OutputSpec] = field(default_factory=list)
 
     @classmethod
-    def from_graph(cls, graph) -> "ModelIO":
+    def from_graph(cls, graph) -> ModelIO:
         """Names, input shapes and losses as the config declares them (no Keras)."""
         inputs = [
             InputSpec(name, tuple(spec.get("shape") or ()), str(spec.get("dtype", "float32")), spec.get("vocab"))
@@ -71,17 +71,26 @@ class ModelIO:
         return cls(inputs, outputs)
 
     @classmethod
-    def of(cls, model, graph) -> "ModelIO":
+    def of(cls, model, graph) -> ModelIO:
         """Specs from a built Keras model and its graph (vocabularies from the Embeddings the inputs feed)."""
         vocab = _embedding_vocab(model)
         inputs = [
-            InputSpec(name, tuple(spec["shape"]), str(spec.get("dtype", "float32")), spec.get("vocab") or vocab.get(name))
+            InputSpec(
+                name, tuple(spec["shape"]), str(spec.get("dtype", "float32")), spec.get("vocab") or vocab.get(name)
+            )
             for name, spec in graph.inputs.items()
         ]
         out = model.output
-        tensors = [out[name] for name in graph.outputs] if isinstance(out, dict) else list(out) if isinstance(out, (list, tuple)) else [out]
+        tensors = (
+            [out[name] for name in graph.outputs]
+            if isinstance(out, dict)
+            else list(out)
+            if isinstance(out, (list, tuple))
+            else [out]
+        )
         outputs = [
-            OutputSpec(name, tuple(t.shape[1:]), spec.get("loss")) for (name, spec), t in zip(graph.outputs.items(), tensors)
+            OutputSpec(name, tuple(t.shape[1:]), spec.get("loss"))
+            for (name, spec), t in zip(graph.outputs.items(), tensors)
         ]
         return cls(inputs, outputs)
 

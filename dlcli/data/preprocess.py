@@ -29,7 +29,7 @@ class Preprocessor:
 
     # -- fitting, on training data only ------------------------------------------------
 
-    def fit(self, parts: Iterable[Part]) -> "Preprocessor":
+    def fit(self, parts: Iterable[Part]) -> Preprocessor:
         """Learn scalers and class names from the training split (one Part, or a stream of them)."""
         from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
@@ -39,7 +39,9 @@ class Preprocessor:
         scaled_outputs = [o.name for o in self.io.outputs if y_kind != "none" and o.kind == "regression"]
         x_scalers = {name: kinds[x_kind]() for name in scaled_inputs}
         y_scalers = {name: kinds[y_kind]() for name in scaled_outputs}
-        raw: dict[str, set] = {o.name: set() for o in self.io.outputs if o.kind != "regression"}  # labels as the data spells them
+        raw: dict[str, set] = {
+            o.name: set() for o in self.io.outputs if o.kind != "regression"
+        }  # labels as the data spells them
         columns = {}
         for part in parts:
             columns = columns or part.columns
@@ -50,7 +52,10 @@ class Preprocessor:
                 scaler.partial_fit(_flat(x[name]))
             for name, scaler in y_scalers.items():
                 scaler.partial_fit(_flat(_numbers(np.asarray(part.y[name]), self._output(name))))
-        seen = {name: set(np.unique(self.relabel(np.asarray(sorted(values)), name)).tolist()) for name, values in raw.items()}  # as the model sees them
+        seen = {
+            name: set(np.unique(self.relabel(np.asarray(sorted(values)), name)).tolist())
+            for name, values in raw.items()
+        }  # as the model sees them
         self.state = {
             "x": {name: _scaler_state(x_kind, s) for name, s in x_scalers.items()},
             "y": {name: _scaler_state(y_kind, s) for name, s in y_scalers.items()},
@@ -59,7 +64,11 @@ class Preprocessor:
         }
         positive = self.config.get("positive")
         if positive is not None:  # two labels: the other keeps its own name ('no', not 'not yes')
-            self.state["negative"] = {name: (values - {positive}).pop() for name, values in raw.items() if len(values) == 2 and positive in values}
+            self.state["negative"] = {
+                name: (values - {positive}).pop()
+                for name, values in raw.items()
+                if len(values) == 2 and positive in values
+            }
         self._check_positive(seen)
         return self
 
@@ -68,8 +77,16 @@ class Preprocessor:
         positive = self.config.get("positive")
         for name, values in seen.items():
             if positive is not None and 1 not in values:
-                hint = 'YAML reads yes, no, on and off as true and false: quote the label (positive: "no")' if isinstance(positive, bool) else "set it to one of the target column's values"
-                raise ConfigError(Problem("data.preprocess.positive", f"no training label of output {name!r} equals {positive!r}", hint))
+                hint = (
+                    'YAML reads yes, no, on and off as true and false: quote the label (positive: "no")'
+                    if isinstance(positive, bool)
+                    else "set it to one of the target column's values"
+                )
+                raise ConfigError(
+                    Problem(
+                        "data.preprocess.positive", f"no training label of output {name!r} equals {positive!r}", hint
+                    )
+                )
 
     # -- applying, to any split -------------------------------------------------------
 
@@ -170,7 +187,12 @@ class Preprocessor:
             if c.get("reshape"):
                 target = tuple(c["reshape"])
                 if int(np.prod(values.shape[1:])) != int(np.prod(target)):
-                    raise ConfigError(Problem("data.preprocess.reshape", f"cannot reshape samples of shape {list(values.shape[1:])} to {list(target)}"))
+                    raise ConfigError(
+                        Problem(
+                            "data.preprocess.reshape",
+                            f"cannot reshape samples of shape {list(values.shape[1:])} to {list(target)}",
+                        )
+                    )
                 values = values.reshape((len(values), *target))
             if c.get("divide_by") and "int" not in spec.dtype:
                 values = values.astype("float32") / float(c["divide_by"])
@@ -198,19 +220,40 @@ class Preprocessor:
             lookup = {c: i for i, c in enumerate(classes)}
             unseen = sorted({str(v) for v in values.reshape(-1).tolist() if v not in lookup})
             if unseen:
-                raise ConfigError(Problem("data.target", f"the {split} split has label(s) {', '.join(unseen[:5])} that the training split never has", "drop those rows, or train on data that has them"))
-            values = np.vectorize(lookup.__getitem__, otypes=["int64"])(values) if values.size else values.astype("int64")
+                raise ConfigError(
+                    Problem(
+                        "data.target",
+                        f"the {split} split has label(s) {', '.join(unseen[:5])} that the training split never has",
+                        "drop those rows, or train on data that has them",
+                    )
+                )
+            values = (
+                np.vectorize(lookup.__getitem__, otypes=["int64"])(values) if values.size else values.astype("int64")
+            )
         if values.ndim == 2 and values.shape[1] > 1:  # already one-hot (or multi-label)
             return values.astype("float32")
         if not np.issubdtype(values.dtype, np.number) and values.dtype != bool:
-            raise ConfigError(Problem("data.target", f"output {spec.name!r} has non-numeric labels the training split never had"))
+            raise ConfigError(
+                Problem("data.target", f"output {spec.name!r} has non-numeric labels the training split never had")
+            )
         _check_whole(values, spec, f"the {split} targets")
         values = values.astype("int64")
         if values.size and values.min() < 0:
-            raise ConfigError(Problem(f"model.outputs.{spec.name}", f"class labels must be 0 or more; the {split} split has {values.min()}"))
+            raise ConfigError(
+                Problem(
+                    f"model.outputs.{spec.name}",
+                    f"class labels must be 0 or more; the {split} split has {values.min()}",
+                )
+            )
         if spec.kind == "binary" and self._format(spec) == "none" and values.size and values.max() > 1:
             found = ", ".join(str(v) for v in (classes or np.unique(values).tolist())[:10])
-            raise ConfigError(Problem(f"model.outputs.{spec.name}", f"{spec.loss_name} takes labels 0 and 1; the {split} split has {found}", "data.preprocess.positive=LABEL makes that label 1 and every other 0 (seed 001's seizure data: positive=1)"))
+            raise ConfigError(
+                Problem(
+                    f"model.outputs.{spec.name}",
+                    f"{spec.loss_name} takes labels 0 and 1; the {split} split has {found}",
+                    "data.preprocess.positive=LABEL makes that label 1 and every other 0 (seed 001's seizure data: positive=1)",
+                )
+            )
         return values
 
     def _encode(self, values: np.ndarray, spec: OutputSpec) -> np.ndarray:
@@ -221,15 +264,38 @@ class Preprocessor:
         if values.ndim == 1 and fmt in ("one_hot", "sparse") and values.size and values.max() >= units:
             classes = self.state.get("classes", {}).get(spec.name)
             if classes:  # the data's own labels: show them (a label spelt two ways is two classes)
-                shown = ", ".join(map(str, classes[:12])) + (f", ... ({len(classes)} in all)" if len(classes) > 12 else "")
-                raise ConfigError(Problem(f"model.outputs.{spec.name}", f"the data has {len(classes)} labels ({shown}), but the output has {units} unit(s)", f"give the output layer {len(classes)} units, or check data.target"))
+                shown = ", ".join(map(str, classes[:12])) + (
+                    f", ... ({len(classes)} in all)" if len(classes) > 12 else ""
+                )
+                raise ConfigError(
+                    Problem(
+                        f"model.outputs.{spec.name}",
+                        f"the data has {len(classes)} labels ({shown}), but the output has {units} unit(s)",
+                        f"give the output layer {len(classes)} units, or check data.target",
+                    )
+                )
             lo, hi, distinct = int(values.min()), int(values.max()), len(np.unique(values))
-            fix = f"number the classes from 0, or give the output layer {hi + 1} units" if lo > 0 else f"give the output layer {hi + 1} units, or check data.target"
-            raise ConfigError(Problem(f"model.outputs.{spec.name}", f"labels run from {lo} to {hi} ({distinct} classes), but an output of {units} unit(s) takes labels 0 to {units - 1}", fix))
+            fix = (
+                f"number the classes from 0, or give the output layer {hi + 1} units"
+                if lo > 0
+                else f"give the output layer {hi + 1} units, or check data.target"
+            )
+            raise ConfigError(
+                Problem(
+                    f"model.outputs.{spec.name}",
+                    f"labels run from {lo} to {hi} ({distinct} classes), but an output of {units} unit(s) takes labels 0 to {units - 1}",
+                    fix,
+                )
+            )
         if fmt == "one_hot":
             if values.ndim == 2:
                 if values.shape[1] != units:
-                    raise ConfigError(Problem(f"model.outputs.{spec.name}", f"the targets are one-hot with {values.shape[1]} classes but the output has {units} units"))
+                    raise ConfigError(
+                        Problem(
+                            f"model.outputs.{spec.name}",
+                            f"the targets are one-hot with {values.shape[1]} classes but the output has {units} units",
+                        )
+                    )
                 return values
             return np.eye(units, dtype="float32")[values]
         if fmt == "sparse":
@@ -249,8 +315,16 @@ def _numbers(values: np.ndarray, spec: OutputSpec) -> np.ndarray:
         return values.astype("float64")
     labels = sorted({str(v) for v in values.reshape(-1).tolist() if not is_number(v)})
     if labels:
-        hint = did_you_mean(spec.loss_name, CLASSIFICATION_LOSSES) or "labels take a classification loss: " + ", ".join(CLASSIFICATION_LOSSES)
-        raise ConfigError(Problem(f"model.outputs.{spec.name}.loss", f"the targets are labels like {labels[0]!r} but {spec.loss_name!r} treats them as numbers", hint))
+        hint = did_you_mean(spec.loss_name, CLASSIFICATION_LOSSES) or "labels take a classification loss: " + ", ".join(
+            CLASSIFICATION_LOSSES
+        )
+        raise ConfigError(
+            Problem(
+                f"model.outputs.{spec.name}.loss",
+                f"the targets are labels like {labels[0]!r} but {spec.loss_name!r} treats them as numbers",
+                hint,
+            )
+        )
     return values.astype("float64")
 
 
@@ -262,7 +336,13 @@ def _check_whole(values: np.ndarray, spec: OutputSpec, which: str) -> None:
     if fractional.any():
         example = values.flat[int(np.argmax(fractional))].item()  # 94.475, not np.float64(94.475)
         distinct = len(np.unique(values))
-        raise ConfigError(Problem(f"model.outputs.{spec.name}.loss", f"{spec.loss_name} takes class labels, which must be whole numbers or strings; {which} are not ({distinct} distinct values, e.g. {example!r})", "use a regression loss such as mean_squared_error"))
+        raise ConfigError(
+            Problem(
+                f"model.outputs.{spec.name}.loss",
+                f"{spec.loss_name} takes class labels, which must be whole numbers or strings; {which} are not ({distinct} distinct values, e.g. {example!r})",
+                "use a regression loss such as mean_squared_error",
+            )
+        )
 
 
 def is_number(value: Any) -> bool:
@@ -299,7 +379,13 @@ def _pad(values: np.ndarray, name: str, maxlen: int | None, padding: str, trunca
     """Sequences to one length, as keras.utils.pad_sequences does (zeros; 'pre' by default)."""
     if not maxlen:
         lengths = sorted({len(s) for s in values[:1000]})
-        raise ConfigError(Problem("data.preprocess.maxlen", f"input {name!r} holds sequences of different lengths ({lengths[0]} to {lengths[-1]}, and more)", "set data.preprocess.maxlen=N to pad or truncate them to N"))
+        raise ConfigError(
+            Problem(
+                "data.preprocess.maxlen",
+                f"input {name!r} holds sequences of different lengths ({lengths[0]} to {lengths[-1]}, and more)",
+                "set data.preprocess.maxlen=N to pad or truncate them to N",
+            )
+        )
     rows = [np.asarray(s) for s in values]
     dtype = np.result_type(*[r.dtype for r in rows[:100]]) if rows else np.int32
     out = np.zeros((len(rows), maxlen), dtype=dtype if np.issubdtype(dtype, np.number) else np.int32)
@@ -318,9 +404,17 @@ def _check_shape(values: np.ndarray, spec) -> None:
         return
     key = f"model.inputs.{spec.name}.shape"
     if len(expected) == len(got) == 1:
-        raise ConfigError(Problem(key, f"the model takes {expected[0]} features per sample; the data has {got[0]}", f"select {expected[0]} columns with data.features, or set {key}=[{got[0]}]"))
+        raise ConfigError(
+            Problem(
+                key,
+                f"the model takes {expected[0]} features per sample; the data has {got[0]}",
+                f"select {expected[0]} columns with data.features, or set {key}=[{got[0]}]",
+            )
+        )
     if None not in expected and np.prod(got) == np.prod(expected):
         hint = f"add data.preprocess.reshape=[{','.join(str(d) for d in expected)}]"
     else:
         hint = "match model.inputs to the data, or reshape it with data.preprocess.reshape"
-    raise ConfigError(Problem(key, f"the model expects samples of shape {list(expected)}; the data has {list(got)}", hint))
+    raise ConfigError(
+        Problem(key, f"the model expects samples of shape {list(expected)}; the data has {list(got)}", hint)
+    )

@@ -17,8 +17,8 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from dlcli.data.splits import Part
 from dlcli.data.sources import missing_file
+from dlcli.data.splits import Part
 from dlcli.errors import ConfigError, Problem
 
 
@@ -90,4 +90,6 @@ def index(files: list[Path], read: Callable[[Path], Part], io, key: str) -> tupl
 def merge(a: tuple[Shards, dict], b: tuple[Shards, dict]) -> tuple[Shards, dict]:
     """Two sets of files as one pool (K-fold over given training and validation files)."""
     (sa, ya), (sb, yb) = a, b
-    return Shards(sa.files + sb.files, np.concatenate([sa.sizes, sb.sizes]), sa.read), {k: np.concatenate([ya[k], yb[k]]) for k in ya}
+    return Shards(sa.files + sb.files, np.concatenate([sa.sizes, sb.sizes]), sa.read), {
+        k: np.concatenate([ya[k], yb[k]]) for k in ya
+    }

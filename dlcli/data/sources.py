@@ -71,7 +71,13 @@ def needs_model(name: str) -> bool:
 
 def get(name: str) -> Callable[..., Raw]:
     if name not in _SOURCES:
-        raise ConfigError(Problem("data.source", f"unknown data source {name!r}", did_you_mean(name, _SOURCES) or "valid: " + ", ".join(names())))
+        raise ConfigError(
+            Problem(
+                "data.source",
+                f"unknown data source {name!r}",
+                did_you_mean(name, _SOURCES) or "valid: " + ", ".join(names()),
+            )
+        )
     return _SOURCES[name]
 
 
@@ -90,9 +96,21 @@ def missing_file(value: str, key: str, origin: str | None) -> Problem:
 def single(x, y, model_io: ModelIO, what: str) -> tuple[dict, dict]:
     """Name one feature array and one target array after the model's single input and output."""
     if len(model_io.inputs) != 1:
-        raise ConfigError(Problem("data.source", f"{what} gives one feature array but the model has {len(model_io.inputs)} inputs ({model_io.input_names()})", "use an npz or csv source with data.features mapping each input to its arrays or columns, or source=synthetic"))
+        raise ConfigError(
+            Problem(
+                "data.source",
+                f"{what} gives one feature array but the model has {len(model_io.inputs)} inputs ({model_io.input_names()})",
+                "use an npz or csv source with data.features mapping each input to its arrays or columns, or source=synthetic",
+            )
+        )
     if len(model_io.outputs) != 1:
-        raise ConfigError(Problem("data.source", f"{what} gives one target array but the model has {len(model_io.outputs)} outputs ({model_io.output_names()})", "use an npz or csv source with data.target mapping each output to its arrays or columns"))
+        raise ConfigError(
+            Problem(
+                "data.source",
+                f"{what} gives one target array but the model has {len(model_io.outputs)} outputs ({model_io.output_names()})",
+                "use an npz or csv source with data.target mapping each output to its arrays or columns",
+            )
+        )
     return {model_io.inputs[0].name: x}, {model_io.outputs[0].name: y}
 
 
@@ -128,7 +146,11 @@ def keras_dataset(cfg, model_io, seed) -> Raw:
                 return _saved_npz(local, model_io)
             stack.enter_context(mock.patch.dict(load_data.__globals__, {"get_file": _local_copy(local, name, stack)}))
         else:
-            stack.enter_context(mock.patch.dict(load_data.__globals__, {"get_file": _recording(load_data.__globals__["get_file"], calls)}))
+            stack.enter_context(
+                mock.patch.dict(
+                    load_data.__globals__, {"get_file": _recording(load_data.__globals__["get_file"], calls)}
+                )
+            )
         try:
             with contextlib.redirect_stdout(_io.StringIO()):  # Keras prints "Downloading data from ..."
                 (x, y), (x_test, y_test) = load_data(**kwargs)
@@ -136,7 +158,13 @@ def keras_dataset(cfg, model_io, seed) -> Raw:
             raise
         except Exception as exc:
             if cfg.path:
-                raise ConfigError(Problem("data.path", f"keras.datasets.{name} cannot read {cfg.path}: {_reason(exc)}", f"data.path takes Keras' own file(s): {_KERAS_FILES[name]}")) from exc
+                raise ConfigError(
+                    Problem(
+                        "data.path",
+                        f"keras.datasets.{name} cannot read {cfg.path}: {_reason(exc)}",
+                        f"data.path takes Keras' own file(s): {_KERAS_FILES[name]}",
+                    )
+                ) from exc
             if name == "mnist":
                 return _shipped_mnist(_reason(exc), model_io)
             raise ConfigError(_cannot_download(name, calls, exc)) from exc
@@ -150,10 +178,20 @@ def _loader_options(load_data, options: dict, name: str) -> dict:
     params = [p for p in inspect.signature(load_data).parameters if p not in ("path", "kwargs")]
     for key in options:
         if key == "path":
-            raise ConfigError(Problem("data.options.path", "a local copy is given as data.path", f"data.path=/path/to/{_KERAS_FILES[name]}"))
+            raise ConfigError(
+                Problem(
+                    "data.options.path",
+                    "a local copy is given as data.path",
+                    f"data.path=/path/to/{_KERAS_FILES[name]}",
+                )
+            )
         if key not in params:
-            hint = did_you_mean(key, params) or ("valid: " + ", ".join(params) if params else f"keras.datasets.{name}.load_data takes no options")
-            raise ConfigError(Problem(f"data.options.{key}", f"keras.datasets.{name}.load_data takes no argument {key!r}", hint))
+            hint = did_you_mean(key, params) or (
+                "valid: " + ", ".join(params) if params else f"keras.datasets.{name}.load_data takes no options"
+            )
+            raise ConfigError(
+                Problem(f"data.options.{key}", f"keras.datasets.{name}.load_data takes no argument {key!r}", hint)
+            )
     return options
 
 
@@ -174,7 +212,9 @@ def _local_copy(local: Path, name: str, stack: contextlib.ExitStack):
         if not (extract or untar):
             found = local if local.is_file() else local / str(fname)
             if not found.is_file():
-                raise ConfigError(Problem("data.path", f"{local} has no {fname} (keras.datasets.{name} reads {_KERAS_FILES[name]})"))
+                raise ConfigError(
+                    Problem("data.path", f"{local} has no {fname} (keras.datasets.{name} reads {_KERAS_FILES[name]})")
+                )
             return str(found)
         if local.is_file():  # the downloaded archive itself
             where = stack.enter_context(tempfile.TemporaryDirectory(prefix="dlcli-"))
@@ -193,7 +233,9 @@ def _saved_npz(path: Path, model_io: ModelIO) -> Raw:
     with np.load(path, allow_pickle=False) as f:
         keys = set(f.files)
         if not {"x_train", "y_train"} <= keys:
-            raise ConfigError(Problem("data.path", f"{path} holds {sorted(keys)}; expected x_train, y_train (and x_test, y_test)"))
+            raise ConfigError(
+                Problem("data.path", f"{path} holds {sorted(keys)}; expected x_train, y_train (and x_test, y_test)")
+            )
         x, y = single(f["x_train"], f["y_train"], model_io, str(path))
         test = Part(*single(f["x_test"], f["y_test"], model_io, str(path))) if {"x_test", "y_test"} <= keys else None
     return Raw(x, y, test=test)
@@ -254,10 +296,24 @@ def local_files(cfg, model_io, seed) -> Raw:
     read = reader(cfg, model_io)
     pool_key = "data.train_path" if cfg.train_path else "data.path"
     if not (cfg.train_path or cfg.path):
-        raise ConfigError(Problem("data.path", f"the {cfg.source} source needs data.path (or data.train_path, data.val_path, data.test_path)"))
+        raise ConfigError(
+            Problem(
+                "data.path",
+                f"the {cfg.source} source needs data.path (or data.train_path, data.val_path, data.test_path)",
+            )
+        )
     pool, own_test = read(resolve_path(cfg.train_path or cfg.path, pool_key, cfg.origin), pool_key, True)
     # Given val and test files are read by the training file's column names, as new samples are.
-    given = {split: read(resolve_path(cfg[f"{split}_path"], f"data.{split}_path", cfg.origin), f"data.{split}_path", False, pool.columns)[0] for split in ("val", "test") if cfg[f"{split}_path"]}
+    given = {
+        split: read(
+            resolve_path(cfg[f"{split}_path"], f"data.{split}_path", cfg.origin),
+            f"data.{split}_path",
+            False,
+            pool.columns,
+        )[0]
+        for split in ("val", "test")
+        if cfg[f"{split}_path"]
+    }
     return Raw(pool.x, pool.y, val=given.get("val"), test=given.get("test", own_test), columns=pool.columns)
 
 
@@ -300,7 +356,13 @@ def _specs(value: Any, specs: list, default: Callable[[Any], Any], key: str) -> 
     if value is not None and len(specs) != 1:
         kind = "inputs" if key.endswith("features") else "outputs"
         names = ", ".join(s.name for s in specs)
-        raise ConfigError(Problem(key, f"the model has {len(specs)} {kind} ({names}): give a mapping from each to its data", f"{key}={{{specs[0].name}: ..., {specs[1].name}: ...}}"))
+        raise ConfigError(
+            Problem(
+                key,
+                f"the model has {len(specs)} {kind} ({names}): give a mapping from each to its data",
+                f"{key}={{{specs[0].name}: ..., {specs[1].name}: ...}}",
+            )
+        )
     return {s.name: default(s) if value is None else value for s in specs}
 
 
@@ -309,17 +371,30 @@ def _key(base: str, value: Any, name: str) -> str:
     return f"{base}.{name}" if isinstance(_plain(value), dict) else base
 
 
-def _read_npz(path: Path, key: str, cfg, model_io: ModelIO, pool: bool, targets: bool = True) -> tuple[Part, Part | None]:
+def _read_npz(
+    path: Path, key: str, cfg, model_io: ModelIO, pool: bool, targets: bool = True
+) -> tuple[Part, Part | None]:
     with np.load(path, allow_pickle=False) as f:
         arrays = list(f.files)
         defaults = cfg.features is None and cfg.target is None and len(model_io.inputs) == len(model_io.outputs) == 1
         if pool and defaults and "x" not in arrays and {"x_train", "y_train"} <= set(arrays):
             # Keras' own layout (mnist.npz): a train and a test set in one file.
-            test = Part(*single(_array(f, "x_test", path), _array(f, "y_test", path), model_io, str(path))) if {"x_test", "y_test"} <= set(arrays) else None
+            test = (
+                Part(*single(_array(f, "x_test", path), _array(f, "y_test", path), model_io, str(path)))
+                if {"x_test", "y_test"} <= set(arrays)
+                else None
+            )
             return Part(*single(_array(f, "x_train", path), _array(f, "y_train", path), model_io, str(path))), test
-        features = _specs(cfg.features, model_io.inputs, lambda s: "x" if len(model_io.inputs) == 1 else s.name, "data.features")
-        target = _specs(cfg.target, model_io.outputs, lambda s: "y" if len(model_io.outputs) == 1 else s.name, "data.target")
-        x = {name: _named_array(f, spec, path, _key("data.features", cfg.features, name)) for name, spec in features.items()}
+        features = _specs(
+            cfg.features, model_io.inputs, lambda s: "x" if len(model_io.inputs) == 1 else s.name, "data.features"
+        )
+        target = _specs(
+            cfg.target, model_io.outputs, lambda s: "y" if len(model_io.outputs) == 1 else s.name, "data.target"
+        )
+        x = {
+            name: _named_array(f, spec, path, _key("data.features", cfg.features, name))
+            for name, spec in features.items()
+        }
         target = target if targets else {name: spec for name, spec in target.items() if str(spec) in f.files}
         y = {name: _named_array(f, spec, path, _key("data.target", cfg.target, name)) for name, spec in target.items()}
     _check_rows(x, y, path, key, {**{n: str(features[n]) for n in x}, **{n: str(target[n]) for n in y}})
@@ -328,13 +403,25 @@ def _read_npz(path: Path, key: str, cfg, model_io: ModelIO, pool: bool, targets:
             bad = np.isnan(a.reshape(len(a), -1)).sum(axis=0)
             if bad.any():
                 where = ", ".join(f"{i} ({n} NaN)" for i, n in enumerate(bad) if n)
-                raise ConfigError(Problem(_key("data.features", cfg.features, name), f"{path.name}: array {features[name]!r} has NaN at feature index {where}", "fill or drop them before training"))
+                raise ConfigError(
+                    Problem(
+                        _key("data.features", cfg.features, name),
+                        f"{path.name}: array {features[name]!r} has NaN at feature index {where}",
+                        "fill or drop them before training",
+                    )
+                )
     return Part(x, y), None
 
 
 def _named_array(f, name: Any, path: Path, key: str) -> np.ndarray:
     if str(name) not in f.files:
-        raise ConfigError(Problem(key, f"{path.name} has no array {name!r}", did_you_mean(str(name), f.files) or f"arrays: {', '.join(f.files)}"))
+        raise ConfigError(
+            Problem(
+                key,
+                f"{path.name} has no array {name!r}",
+                did_you_mean(str(name), f.files) or f"arrays: {', '.join(f.files)}",
+            )
+        )
     return _array(f, str(name), path)
 
 
@@ -342,14 +429,27 @@ def _array(f, name: str, path: Path) -> np.ndarray:
     try:
         return f[name]
     except ValueError as exc:  # object arrays need pickle, which dlcli never enables
-        raise ConfigError(Problem("data.path", f"{path.name}: array {name!r} holds Python objects", "save it as a numeric array (pad sequences to one length first)")) from exc
+        raise ConfigError(
+            Problem(
+                "data.path",
+                f"{path.name}: array {name!r} holds Python objects",
+                "save it as a numeric array (pad sequences to one length first)",
+            )
+        ) from exc
 
 
 def _check_rows(x: dict, y: dict, path: Path, key: str, arrays: dict[str, str]) -> None:
     """Every array has one row per sample; `arrays` maps model input/output names to the file's array names."""
     counts = {arrays.get(name, name): len(a) for name, a in [*x.items(), *y.items()]}
     if len(set(counts.values())) > 1:
-        raise ConfigError(Problem(key, f"{path.name}: the arrays have different numbers of samples: " + ", ".join(f"{k!r} {v}" for k, v in counts.items()), "every array needs one row per sample"))
+        raise ConfigError(
+            Problem(
+                key,
+                f"{path.name}: the arrays have different numbers of samples: "
+                + ", ".join(f"{k!r} {v}" for k, v in counts.items()),
+                "every array needs one row per sample",
+            )
+        )
     if not next(iter(counts.values()), 0):
         raise ConfigError(Problem(key, f"{path.name} has no samples: that split would be empty"))
 
@@ -360,10 +460,19 @@ def _read_csv(path: Path, key: str, cfg, model_io: ModelIO, targets: bool = True
     try:
         frame = pd.read_csv(path, header=0 if cfg.header else None, sep=delimiter(cfg))
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        hint = "--input takes a CSV with the training data's columns, or an .npz of its arrays" if key == "--input" else "check data.delimiter and data.header"
+        hint = (
+            "--input takes a CSV with the training data's columns, or an .npz of its arrays"
+            if key == "--input"
+            else "check data.delimiter and data.header"
+        )
         raise ConfigError(Problem(key, f"cannot read {path.name} as CSV: {str(exc).splitlines()[0]}", hint)) from exc
     # A delimiter at the end of every line makes an empty, unnamed last column: it is no column.
-    while len(frame.columns) > 1 and not frame.empty and frame.iloc[:, -1].isna().all() and (not cfg.header or str(frame.columns[-1]).startswith("Unnamed: ")):
+    while (
+        len(frame.columns) > 1
+        and not frame.empty
+        and frame.iloc[:, -1].isna().all()
+        and (not cfg.header or str(frame.columns[-1]).startswith("Unnamed: "))
+    ):
         frame = frame.iloc[:, :-1]
     columns = [str(c) for c in frame.columns]
     first_row = None if cfg.header or frame.empty else [str(v) for v in frame.iloc[0]]
@@ -374,41 +483,80 @@ def _read_csv(path: Path, key: str, cfg, model_io: ModelIO, targets: bool = True
     if key == "--input" and (hint := _delimiter_hint(columns, path)):
         raise ConfigError(Problem(key, f"{path.name} was read as one column", hint))
     if names and not by_name and sum(map(is_number, columns)) > len(columns) / 2:
-        raise ConfigError(Problem(key, f"{path.name} has no header line: its first row is numbers ({', '.join(columns[:4])}, ...)", f"give it the training file's header ({', '.join(names[:8])}{', ...' if len(names) > 8 else ''})"))
+        raise ConfigError(
+            Problem(
+                key,
+                f"{path.name} has no header line: its first row is numbers ({', '.join(columns[:4])}, ...)",
+                f"give it the training file's header ({', '.join(names[:8])}{', ...' if len(names) > 8 else ''})",
+            )
+        )
     if by_name:
         target = _by_trained_names(target, trained.get("y", {}), columns, path, key, required=False)
     if targets:
-        target_cols = {name: _columns(spec, columns, _key("data.target", cfg.target, name), path, first_row) for name, spec in target.items()}
+        target_cols = {
+            name: _columns(spec, columns, _key("data.target", cfg.target, name), path, first_row)
+            for name, spec in target.items()
+        }
     else:
         target_cols = _present_targets(target, columns, cfg, model_io, path)
     used = {c for cols in target_cols.values() for c in cols}
-    features = _specs(cfg.features, model_io.inputs, lambda s: [c for c in range(len(columns)) if c not in used], "data.features")
+    features = _specs(
+        cfg.features, model_io.inputs, lambda s: [c for c in range(len(columns)) if c not in used], "data.features"
+    )
     if by_name:
         features = _by_trained_names(features, trained.get("x", {}), columns, path, key)
-    feature_cols = {name: _columns(spec, columns, _key("data.features", cfg.features, name), path, first_row) for name, spec in features.items()}
+    feature_cols = {
+        name: _columns(spec, columns, _key("data.features", cfg.features, name), path, first_row)
+        for name, spec in features.items()
+    }
     if not targets:  # new samples may lack the targets: a target position (-1) that lands on a feature is no target
         chosen = {c for cols in feature_cols.values() for c in cols}
         target_cols = {name: cols for name, cols in target_cols.items() if not chosen & set(cols)}
     _check_selection(feature_cols, target_cols, columns, cfg, path)
     if not all(feature_cols.values()):
-        raise ConfigError(Problem("data.features", f"{path.name} has no feature columns besides the target ({', '.join(columns)})", _delimiter_hint(columns, path) or "check data.target and data.header"))
+        raise ConfigError(
+            Problem(
+                "data.features",
+                f"{path.name} has no feature columns besides the target ({', '.join(columns)})",
+                _delimiter_hint(columns, path) or "check data.target and data.header",
+            )
+        )
     if frame.empty:
         raise ConfigError(Problem(key, f"{path.name} has no rows: that split would be empty"))
-    x = {name: _numeric(frame, cols, columns, path, _key("data.features", cfg.features, name), cfg.header) for name, cols in feature_cols.items()}
+    x = {
+        name: _numeric(frame, cols, columns, path, _key("data.features", cfg.features, name), cfg.header)
+        for name, cols in feature_cols.items()
+    }
     y = {}
     for name, cols in target_cols.items():
         values = frame.iloc[:, cols]
         missing = values.isna().sum()
         if missing.any():
             which = ", ".join(f"{columns[c]} ({n})" for c, n in zip(cols, missing) if n)
-            raise ConfigError(Problem(_key("data.target", cfg.target, name), f"{path.name} has missing targets in column {which}", "drop those rows before training"))
+            raise ConfigError(
+                Problem(
+                    _key("data.target", cfg.target, name),
+                    f"{path.name} has missing targets in column {which}",
+                    "drop those rows before training",
+                )
+            )
         values = values.to_numpy()
         y[name] = values[:, 0] if values.shape[1] == 1 else values
-    names = {"x": {n: [columns[c] for c in cols] for n, cols in feature_cols.items()}, "y": {n: [columns[c] for c in cols] for n, cols in target_cols.items()}}
+    names = {
+        "x": {n: [columns[c] for c in cols] for n, cols in feature_cols.items()},
+        "y": {n: [columns[c] for c in cols] for n, cols in target_cols.items()},
+    }
     return Part(x, y, names if cfg.header else {})
 
 
-def _by_trained_names(specs: dict[str, Any], trained: dict[str, list[str]], columns: list[str], path: Path, key: str, required: bool = True) -> dict[str, Any]:
+def _by_trained_names(
+    specs: dict[str, Any],
+    trained: dict[str, list[str]],
+    columns: list[str],
+    path: Path,
+    key: str,
+    required: bool = True,
+) -> dict[str, Any]:
     """Specs of new samples' columns as the names training read (which were positions, perhaps).
 
     Only positions are replaced: names a user gives are used as given. A
@@ -420,7 +568,13 @@ def _by_trained_names(specs: dict[str, Any], trained: dict[str, list[str]], colu
             continue
         missing = [c for c in names if c not in columns]
         if missing and required:
-            raise ConfigError(Problem(key, f"{path.name} has no column {', '.join(map(repr, missing))} (training read {', '.join(names)})", "give the training data's columns, in any order; other columns are left out"))
+            raise ConfigError(
+                Problem(
+                    key,
+                    f"{path.name} has no column {', '.join(map(repr, missing))} (training read {', '.join(names)})",
+                    "give the training data's columns, in any order; other columns are left out",
+                )
+            )
         out[name] = names[0] if len(names) == 1 else names
     return out
 
@@ -433,7 +587,13 @@ def _present_targets(target: dict, columns: list[str], cfg, model_io: ModelIO, p
             found[name] = _columns(spec, columns, "data.target", path)
     named = any(isinstance(spec, str) and spec in columns for spec in target.values())
     shapes = [i.shape for i in model_io.inputs]
-    if not named and cfg.features is None and len(shapes) == 1 and None not in shapes[0] and len(columns) <= int(np.prod(shapes[0])):
+    if (
+        not named
+        and cfg.features is None
+        and len(shapes) == 1
+        and None not in shapes[0]
+        and len(columns) <= int(np.prod(shapes[0]))
+    ):
         return {}  # a positional target, and no more columns than the model's features: all are features
     return found
 
@@ -451,9 +611,17 @@ def _columns(spec: Any, columns: list[str], key: str, path: Path, first_row: lis
         try:
             bounds = [int(start) if start else None, int(stop) if stop else None]
         except ValueError:
-            raise ConfigError(Problem(key, f"{spec!r} is not a column slice", "slices are integer positions such as '0:9' or '1:'")) from None
+            raise ConfigError(
+                Problem(key, f"{spec!r} is not a column slice", "slices are integer positions such as '0:9' or '1:'")
+            ) from None
         if any(b is not None and not -n <= b <= n for b in bounds):
-            raise ConfigError(Problem(key, f"the slice {spec!r} runs past the columns: {path.name} has {n} ({_span(n)})", f"a slice such as '0:{n - 1}' or '1:' stays within them"))
+            raise ConfigError(
+                Problem(
+                    key,
+                    f"the slice {spec!r} runs past the columns: {path.name} has {n} ({_span(n)})",
+                    f"a slice such as '0:{n - 1}' or '1:' stays within them",
+                )
+            )
         picked = list(range(n))[slice(*bounds)]
         if not picked:
             raise ConfigError(Problem(key, f"{spec!r} selects none of the {n} columns of {path.name}"))
@@ -462,7 +630,11 @@ def _columns(spec: Any, columns: list[str], key: str, path: Path, first_row: lis
     for item in spec if isinstance(spec, list) else [spec]:
         if isinstance(item, int) and not isinstance(item, bool):
             if not -n <= item < n:
-                hint = f"YAML reads an unquoted slice such as {item // 60}:{item % 60} as the base-60 number {item}: quote slices, features: '{item // 60}:{item % 60}'" if item >= 60 else f"columns are numbered 0 to {n - 1} (or -{n} to -1 from the end)"
+                hint = (
+                    f"YAML reads an unquoted slice such as {item // 60}:{item % 60} as the base-60 number {item}: quote slices, features: '{item // 60}:{item % 60}'"
+                    if item >= 60
+                    else f"columns are numbered 0 to {n - 1} (or -{n} to -1 from the end)"
+                )
                 raise ConfigError(Problem(key, f"no column {item}: {path.name} has {n} columns ({_span(n)})", hint))
             picked.append(item % n)
         elif str(item) in columns:
@@ -473,7 +645,9 @@ def _columns(spec: Any, columns: list[str], key: str, path: Path, first_row: lis
             if first_row is not None and str(item) in first_row:
                 hint = f"{item!r} is in the first row of {path.name}, so the file has a header: set data.header=true"
             else:
-                hint = _delimiter_hint(columns, path) or (f"{close} columns of {path.name}: {listing}" if close else f"columns of {path.name}: {listing}")
+                hint = _delimiter_hint(columns, path) or (
+                    f"{close} columns of {path.name}: {listing}" if close else f"columns of {path.name}: {listing}"
+                )
             # The file is named in the hint (data.path and data.test_path may differ); the error line stays short.
             raise ConfigError(Problem(key, f"no column {item!r}", hint))
     return picked
@@ -483,7 +657,10 @@ def _positional(spec: Any, columns: list[str]) -> bool:
     """A column spec by position only: an index, a slice string or a list of indices."""
     spec = _plain(spec)
     items = spec if isinstance(spec, list) else [spec]
-    return all((isinstance(i, int) and not isinstance(i, bool)) or (isinstance(i, str) and ":" in i and i not in columns) for i in items)
+    return all(
+        (isinstance(i, int) and not isinstance(i, bool)) or (isinstance(i, str) and ":" in i and i not in columns)
+        for i in items
+    )
 
 
 def _span(n: int) -> str:
@@ -493,9 +670,13 @@ def _span(n: int) -> str:
 def _delimiter_hint(columns: list[str], path: Path) -> str | None:
     """One column whose name holds ';' or a tab: the file was split on the wrong delimiter."""
     if len(columns) == 1:
-        for sep, shown, typed in ((";", ";", "\"data.delimiter=';'\""), ("\t", "\\t", "data.delimiter=tab"), ("|", "|", "\"data.delimiter='|'\"")):
+        for sep, shown, typed in (
+            (";", ";", "\"data.delimiter=';'\""),
+            ("\t", "\\t", "data.delimiter=tab"),
+            ("|", "|", "\"data.delimiter='|'\""),
+        ):
             if sep in columns[0]:
-                return f"{path.name} was read as one column, {columns[0][:60]!r}: pass {typed} (in a recipe, delimiter: \"{shown}\")"
+                return f'{path.name} was read as one column, {columns[0][:60]!r}: pass {typed} (in a recipe, delimiter: "{shown}")'
     return None
 
 
@@ -504,7 +685,9 @@ def delimiter(cfg) -> str:
     return {"tab": "\t", "\\t": "\t"}.get(cfg.delimiter, cfg.delimiter)
 
 
-def _check_selection(feature_cols: dict[str, list[int]], target_cols: dict[str, list[int]], columns: list[str], cfg, path: Path) -> None:
+def _check_selection(
+    feature_cols: dict[str, list[int]], target_cols: dict[str, list[int]], columns: list[str], cfg, path: Path
+) -> None:
     """No label among the features (the model would see its answer), and no column twice in one input."""
     targets = {c: name for name, cols in target_cols.items() for c in cols}
     for name, cols in feature_cols.items():
@@ -512,14 +695,30 @@ def _check_selection(feature_cols: dict[str, list[int]], target_cols: dict[str, 
         for c in cols:
             if c in targets:
                 rest = [i for i in range(len(columns)) if i not in targets]
-                example = f", e.g. data.features=[{','.join(str(i) for i in rest)}]" if len(feature_cols) == 1 and len(rest) <= 12 else ""
+                example = (
+                    f", e.g. data.features=[{','.join(str(i) for i in rest)}]"
+                    if len(feature_cols) == 1 and len(rest) <= 12
+                    else ""
+                )
                 where = _key("data.target", cfg.target, targets[c])
-                raise ConfigError(Problem(key, f"column {columns[c]!r} of {path.name} is the target ({where}) and also a feature: the model would see its own label", f"leave it out of {key}{example}"))
+                raise ConfigError(
+                    Problem(
+                        key,
+                        f"column {columns[c]!r} of {path.name} is the target ({where}) and also a feature: the model would see its own label",
+                        f"leave it out of {key}{example}",
+                    )
+                )
     for name, cols in feature_cols.items():  # two inputs may share columns (a wide and a deep branch)
         twice = sorted({c for c in cols if cols.count(c) > 1})
         if twice:
             which = ", ".join(repr(columns[c]) for c in twice)
-            raise ConfigError(Problem(_key("data.features", cfg.features, name), f"column {which} of {path.name} is selected twice", "select each column once"))
+            raise ConfigError(
+                Problem(
+                    _key("data.features", cfg.features, name),
+                    f"column {which} of {path.name} is selected twice",
+                    "select each column once",
+                )
+            )
 
 
 def _numeric(frame, cols: list[int], columns: list[str], path: Path, key: str, header: bool = True) -> np.ndarray:
@@ -532,12 +731,16 @@ def _numeric(frame, cols: list[int], columns: list[str], path: Path, key: str, h
             hint = "leave it out of data.features"
             if not header and len(frame) > 1 and pd.to_numeric(frame.iloc[1:, c], errors="coerce").notna().all():
                 hint = "only its first value is not a number: that row is a header, so set data.header=true"
-            raise ConfigError(Problem(key, f"{path.name}: column {columns[c]!r} is not numeric (first value {sample!r})", hint))
+            raise ConfigError(
+                Problem(key, f"{path.name}: column {columns[c]!r} is not numeric (first value {sample!r})", hint)
+            )
     x = part.to_numpy(dtype="float32")
     bad = np.isnan(x).sum(axis=0)
     if bad.any():
         which = ", ".join(f"{columns[cols[i]]!r} ({n} NaN)" for i, n in enumerate(bad) if n)
-        raise ConfigError(Problem(key, f"{path.name} has NaN in feature column {which}", "fill or drop them before training"))
+        raise ConfigError(
+            Problem(key, f"{path.name} has NaN in feature column {which}", "fill or drop them before training")
+        )
     return x
 
 

@@ -28,11 +28,11 @@ class Part:
     def __len__(self) -> int:
         return len(next(iter(self.x.values())))
 
-    def take(self, index: np.ndarray) -> "Part":
+    def take(self, index: np.ndarray) -> Part:
         return Part({k: v[index] for k, v in self.x.items()}, {k: v[index] for k, v in self.y.items()}, self.columns)
 
     @staticmethod
-    def concat(parts: list["Part"]) -> "Part":
+    def concat(parts: list[Part]) -> Part:
         first = parts[0]
         return Part(
             {k: np.concatenate([p.x[k] for p in parts]) for k in first.x},
@@ -49,7 +49,7 @@ class Fold:
     k: int
 
     @classmethod
-    def of(cls, train_cfg) -> "Fold | None":
+    def of(cls, train_cfg) -> Fold | None:
         fold = train_cfg.get("fold")
         return cls(int(fold), int(train_cfg.kfold)) if fold else None
 
@@ -67,7 +67,9 @@ def class_labels(y: dict[str, np.ndarray], io) -> np.ndarray | None:
     return None
 
 
-def assign(n: int, labels: np.ndarray | None, data_cfg, seed: int, fold: Fold | None = None, given: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+def assign(
+    n: int, labels: np.ndarray | None, data_cfg, seed: int, fold: Fold | None = None, given: tuple[str, ...] = ()
+) -> dict[str, np.ndarray]:
     """Indices into a pool of n samples for each split; splits in `given` come from elsewhere (files)."""
     index = np.arange(n)
     out: dict[str, np.ndarray] = {}
@@ -83,19 +85,37 @@ def assign(n: int, labels: np.ndarray | None, data_cfg, seed: int, fold: Fold | 
     return out
 
 
-def holdout(index: np.ndarray, fraction: float, labels: np.ndarray | None, seed: int, key: str) -> tuple[np.ndarray, np.ndarray]:
+def holdout(
+    index: np.ndarray, fraction: float, labels: np.ndarray | None, seed: int, key: str
+) -> tuple[np.ndarray, np.ndarray]:
     """(kept, held out): `fraction` of `index` held out, stratified when labels are given."""
     from sklearn.model_selection import train_test_split
 
     if len(index) < 2:
-        raise ConfigError(Problem(key, f"cannot hold out {fraction:g} of {len(index)} sample(s): a split would be empty", "use more data or fewer splits"))
+        raise ConfigError(
+            Problem(
+                key,
+                f"cannot hold out {fraction:g} of {len(index)} sample(s): a split would be empty",
+                "use more data or fewer splits",
+            )
+        )
     try:
-        kept, held = train_test_split(index, test_size=fraction, random_state=seed, stratify=None if labels is None else labels[index])
+        kept, held = train_test_split(
+            index, test_size=fraction, random_state=seed, stratify=None if labels is None else labels[index]
+        )
     except ValueError as exc:
         if labels is None:
             raise ConfigError(Problem(key, f"cannot hold out {fraction:g} of {len(index)} samples: {exc}")) from exc
-        reason = str(exc).split(" Classes with too few members are:")[0]  # scikit-learn then lists every class: not one screen
-        raise ConfigError(Problem(key, f"cannot hold out {fraction:g} of {len(index)} samples stratified by class: {reason}", "some class is too rare; set data.stratify=false or use more data")) from exc
+        reason = str(exc).split(" Classes with too few members are:")[
+            0
+        ]  # scikit-learn then lists every class: not one screen
+        raise ConfigError(
+            Problem(
+                key,
+                f"cannot hold out {fraction:g} of {len(index)} samples stratified by class: {reason}",
+                "some class is too rare; set data.stratify=false or use more data",
+            )
+        ) from exc
     if len(kept) == 0 or len(held) == 0:
         raise ConfigError(Problem(key, f"holding out {fraction:g} of {len(index)} samples leaves an empty split"))
     return kept, held
@@ -108,12 +128,24 @@ def kfold(index: np.ndarray, labels: np.ndarray | None, fold: Fold, seed: int) -
     if not 1 <= fold.index <= fold.k:
         raise ConfigError(Problem("train.fold", f"expected a fold in 1..{fold.k}, got {fold.index}"))
     if fold.k > len(index):
-        raise ConfigError(Problem("train.kfold", f"{fold.k} folds of {len(index)} samples: a fold would be empty", f"use at most {len(index)} folds (5 or 10 is usual)"))
-    splitter = KFold(fold.k, shuffle=True, random_state=seed) if labels is None else StratifiedKFold(fold.k, shuffle=True, random_state=seed)
+        raise ConfigError(
+            Problem(
+                "train.kfold",
+                f"{fold.k} folds of {len(index)} samples: a fold would be empty",
+                f"use at most {len(index)} folds (5 or 10 is usual)",
+            )
+        )
+    splitter = (
+        KFold(fold.k, shuffle=True, random_state=seed)
+        if labels is None
+        else StratifiedKFold(fold.k, shuffle=True, random_state=seed)
+    )
     try:
         folds = list(splitter.split(index, None if labels is None else labels[index]))
     except ValueError as exc:
         hint = "use fewer folds" + ("" if labels is None else ", or data.stratify=false")
-        raise ConfigError(Problem("train.kfold", f"cannot split {len(index)} samples into {fold.k} folds: {exc}", hint)) from exc
+        raise ConfigError(
+            Problem("train.kfold", f"cannot split {len(index)} samples into {fold.k} folds: {exc}", hint)
+        ) from exc
     train, val = folds[fold.index - 1]
     return index[train], index[val]

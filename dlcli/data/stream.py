@@ -20,7 +20,9 @@ from dlcli.data.splits import Part
 
 
 class ShardSequence(keras.utils.PyDataset):
-    def __init__(self, rows: Rows, make_batch: Callable[[Part], tuple], batch_size: int, shuffle: bool, seed: int, workers: int):
+    def __init__(
+        self, rows: Rows, make_batch: Callable[[Part], tuple], batch_size: int, shuffle: bool, seed: int, workers: int
+    ):
         super().__init__(workers=workers, use_multiprocessing=False, max_queue_size=max(2 * workers, 4))
         self.rows, self.make_batch, self.batch_size = rows, make_batch, batch_size
         self.shuffle, self.seed, self.epoch = shuffle, seed, 0
@@ -33,7 +35,9 @@ class ShardSequence(keras.utils.PyDataset):
         if self.shuffle:
             rng = np.random.default_rng([self.seed, self.epoch])
             groups = [(f, rng.permutation(local)) for f, local in (groups[i] for i in rng.permutation(len(groups)))]
-        return [(f, local[i : i + self.batch_size]) for f, local in groups for i in range(0, len(local), self.batch_size)]
+        return [
+            (f, local[i : i + self.batch_size]) for f, local in groups for i in range(0, len(local), self.batch_size)
+        ]
 
     def __len__(self) -> int:
         return len(self._batches)

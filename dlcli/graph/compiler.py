@@ -19,7 +19,14 @@ from dlcli.errors import Collector, ConfigError, Problem, did_you_mean
 from dlcli.graph import registry
 from dlcli.graph.spec import WIRING, Graph, Node, Ref, raise_unique
 
-_ELEMENTWISE = (keras.layers.Add, keras.layers.Subtract, keras.layers.Multiply, keras.layers.Average, keras.layers.Maximum, keras.layers.Minimum)
+_ELEMENTWISE = (
+    keras.layers.Add,
+    keras.layers.Subtract,
+    keras.layers.Multiply,
+    keras.layers.Average,
+    keras.layers.Maximum,
+    keras.layers.Minimum,
+)
 
 
 def build(graph: Graph, name: str = "model", as_layer: bool = False) -> keras.Model:
@@ -31,7 +38,12 @@ def build(graph: Graph, name: str = "model", as_layer: bool = False) -> keras.Mo
 
     tensors: dict[str, Any] = {}
     for input_name, spec in graph.inputs.items():
-        tensors[input_name] = keras.Input(shape=tuple(spec["shape"]), dtype=spec.get("dtype", "float32"), sparse=spec.get("sparse", False), name=input_name)
+        tensors[input_name] = keras.Input(
+            shape=tuple(spec["shape"]),
+            dtype=spec.get("dtype", "float32"),
+            sparse=spec.get("sparse", False),
+            name=input_name,
+        )
     first_calls: dict[str, tuple[Node, list]] = {}
     for node in graph.topological():
         args = [_pick(tensors, ref, node) for ref in node.inputs]
@@ -49,7 +61,11 @@ def build(graph: Graph, name: str = "model", as_layer: bool = False) -> keras.Mo
     try:
         return keras.Model(
             inputs=inputs[0] if len(inputs) == 1 else inputs,  # a list keeps the declared order
-            outputs=outputs if as_layer and len(outputs) > 1 else outputs[0] if len(outputs) == 1 else dict(zip(graph.outputs, outputs)),
+            outputs=outputs
+            if as_layer and len(outputs) > 1
+            else outputs[0]
+            if len(outputs) == 1
+            else dict(zip(graph.outputs, outputs)),
             name=name,
         )
     except Exception as exc:
@@ -112,7 +128,11 @@ def _inner(spec: dict, where: str, problems: Collector) -> _Inner | None:
     raw = {k: v for k, v in spec.items() if k != "class"}
     for key in WIRING[1:]:
         if key in raw:
-            problems.add(f"{where}.{key}", f"a layer given as an argument is built inside the layer that takes it; `{key}:` does not apply", "wire the outer node instead")
+            problems.add(
+                f"{where}.{key}",
+                f"a layer given as an argument is built inside the layer that takes it; `{key}:` does not apply",
+                "wire the outer node instead",
+            )
             del raw[key]
     if "name" in raw:
         problems.add(f"{where}.name", "an inner layer is named after its node and argument; remove `name:`")
@@ -181,7 +201,9 @@ def _instantiate(factory: Callable, kwargs: dict[str, Any], node: Node):
         text = _keras_text(exc)
         message = f"{node.target}({_fmt_kwargs(node.kwargs)}) failed: {text}"
         key = _argument_named(text, node.kwargs)
-        if key is None and "'str'" in text:  # LSTM(units='abc') compares a str: the text given where a number is required
+        if (
+            key is None and "'str'" in text
+        ):  # LSTM(units='abc') compares a str: the text given where a number is required
             texts = [k for k in sorted(registry.accepted(factory)[1]) if isinstance(node.kwargs.get(k), str)]
             if len(texts) == 1:
                 key, hint = texts[0], f"{texts[0]} takes a number, not {node.kwargs[texts[0]]!r}"
@@ -211,7 +233,11 @@ def _pick(tensors: dict, ref: Ref, node: Node):
         return value
     if not isinstance(value, (list, tuple)) or ref.index >= len(value):
         count = len(value) if isinstance(value, (list, tuple)) else 1
-        raise ConfigError(node.problem(f"{ref} asks for output {ref.index} of {ref.node!r}, which has {count} output(s)", key="inputs"))
+        raise ConfigError(
+            node.problem(
+                f"{ref} asks for output {ref.index} of {ref.node!r}, which has {count} output(s)", key="inputs"
+            )
+        )
     return value[ref.index]
 
 
@@ -247,7 +273,11 @@ def _keras_text(exc: Exception) -> str:
     """The informative line of a Keras error (Keras wraps them in 'Exception encountered when calling ...'),
     without terminal escapes (Keras makes the message bold with ANSI codes)."""
     lines = [line.strip() for line in registry.strip_ansi(str(exc)).splitlines() if line.strip()]
-    lines = [line for line in lines if not line.startswith(("Exception encountered when calling", "Arguments received by", "•"))]
+    lines = [
+        line
+        for line in lines
+        if not line.startswith(("Exception encountered when calling", "Arguments received by", "•"))
+    ]
     text = lines[0] if lines else type(exc).__name__
     return text if len(text) <= 300 else text[:297] + "..."
 
@@ -300,7 +330,11 @@ def _merge_hint(graph: Graph, prepared: dict, node: Node, a: tuple, b: tuple, ve
         return f"the spatial sizes differ; give the convolutions padding: same{where}"
     if a[-1] != b[-1] and verb != "Concatenate":
         return f"the channel counts differ ({a[-1]} vs {b[-1]}); project one side to the other's size (a 1x1 Conv2D or a Dense)"
-    return "make the inputs' shapes agree on every axis but the concatenation axis" if verb == "Concatenate" else "make the inputs' shapes equal"
+    return (
+        "make the inputs' shapes agree on every axis but the concatenation axis"
+        if verb == "Concatenate"
+        else "make the inputs' shapes equal"
+    )
 
 
 def _stride(factory: Callable, kwargs: dict) -> tuple[int, str] | None:
@@ -311,7 +345,11 @@ def _stride(factory: Callable, kwargs: dict) -> tuple[int, str] | None:
     key = "strides" if kwargs.get("strides") is not None or "pool_size" not in accepted else "pool_size"
     value = kwargs.get(key, 2 if key == "pool_size" else 1)  # Keras' poolings default to pool_size 2
     step = max(value) if isinstance(value, (list, tuple)) else value
-    return (step, f"{key} {value if not isinstance(value, list) else tuple(value)}") if isinstance(step, int) and step > 1 else None
+    return (
+        (step, f"{key} {value if not isinstance(value, list) else tuple(value)}")
+        if isinstance(step, int) and step > 1
+        else None
+    )
 
 
 def _downsampling(graph: Graph, prepared: dict, node: Node) -> dict[str, str]:
@@ -339,7 +377,7 @@ def _downsampling(graph: Graph, prepared: dict, node: Node) -> dict[str, str]:
         return {}
     smallest = min(per_branch)
     found = {}
-    for ref, branch, f in zip(node.inputs, branches, per_branch):
+    for _ref, branch, f in zip(node.inputs, branches, per_branch):
         if f == smallest:
             continue
         for candidate in graph.nodes:  # declaration order
@@ -392,8 +430,12 @@ def _check_shared(layer, node: Node, args: list, first_calls: dict) -> None:
     if not fits:
         got = ", ".join(f"{s} from {r.node!r}" for s, r in zip(shapes, node.inputs))
         built = ", ".join(f"{s} from {r.node!r}" for s, r in zip(first_shapes, first.inputs))
-        message = f"shared {node.target!r} is called with {got}, but its weights were built for {built} (at {first.name!r})"
-        raise ConfigError(node.problem(message, "every call of a shared layer needs inputs its weights fit (the same feature size)"))
+        message = (
+            f"shared {node.target!r} is called with {got}, but its weights were built for {built} (at {first.name!r})"
+        )
+        raise ConfigError(
+            node.problem(message, "every call of a shared layer needs inputs its weights fit (the same feature size)")
+        )
 
 
 # --- compile ----------------------------------------------------------------------------
@@ -404,16 +446,25 @@ def optimizer_from_config(opt: dict[str, Any], where: str = "optimizer"):
     classes = {
         name.lower(): getattr(keras.optimizers, name)
         for name in dir(keras.optimizers)
-        if isinstance(getattr(keras.optimizers, name), type) and issubclass(getattr(keras.optimizers, name), keras.optimizers.Optimizer)
+        if isinstance(getattr(keras.optimizers, name), type)
+        and issubclass(getattr(keras.optimizers, name), keras.optimizers.Optimizer)
     }
     name = str(opt.get("name", "adam"))
     cls = classes.get(name.lower())
     if cls is None or cls is keras.optimizers.Optimizer:
-        problems.add(f"{where}.name", f"unknown optimizer {name!r}", did_you_mean(name.lower(), classes) or "valid: " + ", ".join(sorted(classes)))
+        problems.add(
+            f"{where}.name",
+            f"unknown optimizer {name!r}",
+            did_you_mean(name.lower(), classes) or "valid: " + ", ".join(sorted(classes)),
+        )
         problems.raise_if_any()
     kwargs = dict(opt.get("options") or {})
     if "learning_rate" in kwargs:  # it would be silently replaced by optimizer.learning_rate
-        problems.add(f"{where}.options.learning_rate", "the learning rate is optimizer.learning_rate, not an option", f"{where}.learning_rate={kwargs['learning_rate']}")
+        problems.add(
+            f"{where}.options.learning_rate",
+            "the learning rate is optimizer.learning_rate, not an option",
+            f"{where}.learning_rate={kwargs['learning_rate']}",
+        )
     kwargs["learning_rate"] = _learning_rate(opt.get("learning_rate", 0.001), f"{where}.learning_rate")
     registry.check_kwargs(cls, cls.__name__, kwargs, where + ".options", problems)
     problems.raise_if_any()
@@ -425,7 +476,9 @@ def optimizer_from_config(opt: dict[str, Any], where: str = "optimizer"):
 
 def _learning_rate(value: Any, where: str):
     if isinstance(value, bool) or not isinstance(value, (int, float, dict)):
-        raise ConfigError(Problem(where, f"expected a number or a schedule {{class: ExponentialDecay, ...}}, got {value!r}"))
+        raise ConfigError(
+            Problem(where, f"expected a number or a schedule {{class: ExponentialDecay, ...}}, got {value!r}")
+        )
     if not isinstance(value, dict):
         if value <= 0:
             raise ConfigError(Problem(where, f"expected a positive number, got {value!r}"))
@@ -433,7 +486,13 @@ def _learning_rate(value: Any, where: str):
     schedules = {n: getattr(keras.optimizers.schedules, n) for n in dir(keras.optimizers.schedules) if n[:1].isupper()}
     name = str(value.get("class"))
     if name not in schedules:
-        raise ConfigError(Problem(f"{where}.class", f"unknown learning-rate schedule {name!r}", did_you_mean(name, schedules) or "valid: " + ", ".join(sorted(schedules))))
+        raise ConfigError(
+            Problem(
+                f"{where}.class",
+                f"unknown learning-rate schedule {name!r}",
+                did_you_mean(name, schedules) or "valid: " + ", ".join(sorted(schedules)),
+            )
+        )
     kwargs = {k: v for k, v in value.items() if k != "class"}
     problems = Collector()
     registry.check_kwargs(schedules[name], name, kwargs, where, problems)
@@ -461,7 +520,11 @@ def _check_probabilities(model: keras.Model, out: str, loss: Any, where: str, pr
         return
     if getattr(getattr(layer, "activation", None), "__name__", None) == "linear":
         activation, cls = _PROBABILITY_LOSSES[name]
-        problems.add(where, f"{name} expects probabilities, but output {out!r} has no activation: its values are unbounded scores", f"give {out!r} activation: {activation}, or let the loss take scores: {{class: {cls}, from_logits: true}}")
+        problems.add(
+            where,
+            f"{name} expects probabilities, but output {out!r} has no activation: its values are unbounded scores",
+            f"give {out!r} activation: {activation}, or let the loss take scores: {{class: {cls}, from_logits: true}}",
+        )
 
 
 def compile_model(model: keras.Model, graph: Graph, optimizer) -> None:
@@ -484,6 +547,11 @@ def compile_model(model: keras.Model, graph: Graph, optimizer) -> None:
     problems.raise_if_any()
     if len(graph.outputs) == 1:
         (out,) = graph.outputs
-        model.compile(optimizer=optimizer, loss=losses[out], metrics=metrics[out], loss_weights=[weights[out]] if weights[out] != 1.0 else None)
+        model.compile(
+            optimizer=optimizer,
+            loss=losses[out],
+            metrics=metrics[out],
+            loss_weights=[weights[out]] if weights[out] != 1.0 else None,
+        )
     else:
         model.compile(optimizer=optimizer, loss=losses, loss_weights=weights, metrics=metrics)

@@ -35,12 +35,18 @@ _COMPILE_METRICS = ("accuracy", "acc", "crossentropy", "ce")
 
 @lru_cache(maxsize=1)
 def _applications() -> dict[str, Callable]:
-    return {n: getattr(keras.applications, n) for n in dir(keras.applications) if n[:1].isupper() and callable(getattr(keras.applications, n))}
+    return {
+        n: getattr(keras.applications, n)
+        for n in dir(keras.applications)
+        if n[:1].isupper() and callable(getattr(keras.applications, n))
+    }
 
 
 @lru_cache(maxsize=1)
 def _layers() -> dict[str, Callable]:
-    return {n: getattr(keras.layers, n) for n in dir(keras.layers) if n[:1].isupper() and callable(getattr(keras.layers, n))}
+    return {
+        n: getattr(keras.layers, n) for n in dir(keras.layers) if n[:1].isupper() and callable(getattr(keras.layers, n))
+    }
 
 
 # Modules whose registered objects configs may name: dlcli's own, then the current config's `plugins:`.
@@ -57,7 +63,13 @@ def load_plugins(modules: list[str]) -> None:
         try:
             importlib.import_module(module)
         except Exception as exc:
-            raise ConfigError(Problem(f"plugins.{i}", f"cannot import {module!r}: {exc}", "plugins are importable module names (pip install -e your package, or add it to PYTHONPATH)")) from exc
+            raise ConfigError(
+                Problem(
+                    f"plugins.{i}",
+                    f"cannot import {module!r}: {exc}",
+                    "plugins are importable module names (pip install -e your package, or add it to PYTHONPATH)",
+                )
+            ) from exc
     _visible = ("dlcli", *modules)
 
 
@@ -88,7 +100,11 @@ def get(name: str, where: str, problems: Collector) -> Callable | None:
     table = known()
     if name in table:
         return table[name]
-    problems.add(f"{where}.class", f"unknown layer {name!r}", did_you_mean(name, table) or "see https://keras.io/api/layers/ or register your own through plugins:")
+    problems.add(
+        f"{where}.class",
+        f"unknown layer {name!r}",
+        did_you_mean(name, table) or "see https://keras.io/api/layers/ or register your own through plugins:",
+    )
     return None
 
 
@@ -100,7 +116,11 @@ def accepted(factory: Callable) -> tuple[set[str], set[str]]:
     """(every keyword the factory takes, the ones it requires)."""
     params = _parameters(factory)
     names = {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self"}
-    required = {p.name for p in params if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self"}
+    required = {
+        p.name
+        for p in params
+        if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self"
+    }
     if isinstance(factory, type) and issubclass(factory, keras.layers.Layer):
         names |= set(_LAYER_BASE_KWARGS) | _STILL_TAKEN.get(factory.__name__, set())
     return names, required
@@ -140,11 +160,17 @@ def _check_kinds(factory: Callable, name: str, kwargs: dict[str, Any], where: st
     """
     for param in _parameters(factory):
         default, value = param.default, kwargs.get(param.name)
-        if param.name not in kwargs or type(default) not in (bool, int, float) or not isinstance(value, (str, bool, int, float)):
+        if (
+            param.name not in kwargs
+            or type(default) not in (bool, int, float)
+            or not isinstance(value, (str, bool, int, float))
+        ):
             continue
         expected = _expected_kind(factory, param.name, default)
         whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
-        fits = {"true or false": isinstance(value, bool), "an integer": whole and not isinstance(value, bool)}.get(expected, isinstance(value, (int, float)) and not isinstance(value, bool))
+        fits = {"true or false": isinstance(value, bool), "an integer": whole and not isinstance(value, bool)}.get(
+            expected, isinstance(value, (int, float)) and not isinstance(value, bool)
+        )
         if not fits:
             shown = str(default).lower() if isinstance(default, bool) else repr(default)
             problems.add(f"{where}.{param.name}", f"expected {expected} ({name}'s default is {shown}), got {value!r}")
@@ -195,7 +221,13 @@ def component(kind: str, value: Any, where: str) -> Any:
         return obj() if isinstance(obj, type) else obj
     names = [n for n in dir(module) if not n.startswith("_") and n not in ("get", "serialize", "deserialize")]
     names += list(_COMPILE_METRICS) if kind == "metric" else []
-    raise ConfigError(Problem(where, f"unknown {kind} {value!r}", did_you_mean(value, [*names, *plugins]) or f"see https://keras.io/api/{module.__name__.split('.')[-1]}/"))
+    raise ConfigError(
+        Problem(
+            where,
+            f"unknown {kind} {value!r}",
+            did_you_mean(value, [*names, *plugins]) or f"see https://keras.io/api/{module.__name__.split('.')[-1]}/",
+        )
+    )
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
@@ -219,7 +251,9 @@ def _from_class(kind: str, module, base: type | None, value: dict, where: str) -
     classes = {n: getattr(module, n) for n in dir(module) if n[:1].isupper() and isinstance(getattr(module, n), type)}
     classes.update(registered(base) if base else {})
     if base is None or name not in classes:
-        hint = did_you_mean(name, classes) or ("valid: " + ", ".join(sorted(classes)) if classes else f"give the {kind} by name")
+        hint = did_you_mean(name, classes) or (
+            "valid: " + ", ".join(sorted(classes)) if classes else f"give the {kind} by name"
+        )
         raise ConfigError(Problem(f"{where}.class", f"unknown {kind} class {name!r}", hint))
     kwargs = {k: v for k, v in value.items() if k != "class"}
     problems = Collector()

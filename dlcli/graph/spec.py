@@ -126,7 +126,9 @@ def parse(model: Any, path: str = "model", *, require_losses: bool = True, block
     all_blocks = {**(blocks or {}), **own_blocks}
     shared = _parse_shared(model.get("shared"), f"{path}.shared", all_blocks, problems)
     expander = _Expander(all_blocks, shared, problems)
-    expander.names.update({n: f"{path}.inputs.{n}" for n in inputs} | {n: f"{path}.shared.{n}" for n in shared})  # Keras layers too
+    expander.names.update(
+        {n: f"{path}.inputs.{n}" for n in inputs} | {n: f"{path}.shared.{n}" for n in shared}
+    )  # Keras layers too
     entry = Ref(next(iter(inputs))) if len(inputs) == 1 else None
     expander.expand(raw_nodes, paths, {n: Ref(n) for n in inputs}, entry)
     sources: dict[tuple[str, str], str] = {}
@@ -140,14 +142,22 @@ def parse(model: Any, path: str = "model", *, require_losses: bool = True, block
     return graph
 
 
-def _check_output_names(outputs: dict, nodes: list[Node], raw_nodes: dict, path: str, derived: Collector, problems: Collector) -> None:
+def _check_output_names(
+    outputs: dict, nodes: list[Node], raw_nodes: dict, path: str, derived: Collector, problems: Collector
+) -> None:
     """An output must name a node. A misspelt one is the problem to report: the model-level
     `loss:`/`metrics:`/`loss_weights:` entries keyed by the right name then look like mistakes
     ("not an output of the model"), and the misspelt output like one without a loss; those are dropped."""
     names = [n.name for n in nodes]
-    missing = [name for name in outputs if name not in names and name not in raw_nodes]  # (a node that failed is reported on its own)
+    missing = [
+        name for name in outputs if name not in names and name not in raw_nodes
+    ]  # (a node that failed is reported on its own)
     for name in missing:
-        problems.add(f"{path}.outputs.{name}", f"no node {name!r}", did_you_mean(name, names) or "outputs name the nodes that produce them: " + ", ".join(names))
+        problems.add(
+            f"{path}.outputs.{name}",
+            f"no node {name!r}",
+            did_you_mean(name, names) or "outputs name the nodes that produce them: " + ", ".join(names),
+        )
     if missing:
         known = set(names) | set(raw_nodes)
         missing_keys = {f"{path}.outputs.{name}.loss" for name in missing}
@@ -188,7 +198,9 @@ def _parse_inputs(raw: Any, path: str, problems: Collector) -> dict[str, dict]:
     for name, spec in inputs.items():
         where = f"{path}.{name}"
         if not isinstance(spec, dict) or "shape" not in spec:
-            problems.add(where, "an input needs a shape", "for example {shape: [784]} or {shape: [null, 128], dtype: int32}")
+            problems.add(
+                where, "an input needs a shape", "for example {shape: [784]} or {shape: [null, 128], dtype: int32}"
+            )
             continue
         for key in spec:
             if key not in INPUT_KEYS:
@@ -226,7 +238,11 @@ def _raw_nodes(model: dict, path: str, problems: Collector) -> tuple[dict[str, A
             counts[base] = counts.get(base, 0) + 1
             name = base if counts[base] == 1 else f"{base}_{counts[base] - 1}"
         if "inputs" in layer:
-            problems.add(f"{path}.layers.{i}.inputs", "a `layers:` stack feeds each layer the previous one", "use `nodes:` to wire inputs by name")
+            problems.add(
+                f"{path}.layers.{i}.inputs",
+                "a `layers:` stack feeds each layer the previous one",
+                "use `nodes:` to wire inputs by name",
+            )
         if str(name) in nodes:
             problems.add(f"{path}.layers.{i}.name", f"{name!r} names two layers")
         nodes[str(name)] = layer
@@ -262,13 +278,22 @@ def _parse_blocks(raw: Any, path: str, problems: Collector) -> dict[str, _Block]
         block_inputs = spec.get("inputs", ["x"])
         block_inputs = [block_inputs] if isinstance(block_inputs, str) else block_inputs
         if not isinstance(block_inputs, list) or not block_inputs or not all(isinstance(i, str) for i in block_inputs):
-            problems.add(f"{where}.inputs", f"expected the names the block's nodes call its inputs, e.g. [x], got {block_inputs!r}")
+            problems.add(
+                f"{where}.inputs",
+                f"expected the names the block's nodes call its inputs, e.g. [x], got {block_inputs!r}",
+            )
             continue
         output = spec.get("output", list(spec["nodes"])[-1])
         if output not in spec["nodes"]:
-            problems.add(f"{where}.output", f"{output!r} is not a node of the block", did_you_mean(output, spec["nodes"]))
+            problems.add(
+                f"{where}.output", f"{output!r} is not a node of the block", did_you_mean(output, spec["nodes"])
+            )
         for used in sorted(_param_refs(spec["nodes"]) - set(params)):
-            problems.add(f"{where}.nodes", f"${used} is not a parameter of block {name!r}", _hint(used, params) if params else "declare it: params: {" + used + ": <default or ???>}")
+            problems.add(
+                f"{where}.nodes",
+                f"${used} is not a parameter of block {name!r}",
+                _hint(used, params) if params else "declare it: params: {" + used + ": <default or ???>}",
+            )
         blocks[name] = _Block(name, where, dict(params), block_inputs, spec["nodes"], output)
     return blocks
 
@@ -313,10 +338,15 @@ def _parse_shared(raw: Any, path: str, blocks: dict[str, _Block], problems: Coll
     for name, spec in _mapping(raw, path, problems).items():
         where = f"{path}.{name}"
         if not isinstance(spec, dict) or ("class" in spec) == ("model" in spec):
-            problems.add(where, "a shared entry needs either `class:` (a layer or keras.applications model) or `model:` (a graph)")
+            problems.add(
+                where,
+                "a shared entry needs either `class:` (a layer or keras.applications model) or `model:` (a graph)",
+            )
         elif "model" in spec:
             if len(spec) > 1:
-                problems.add(where, f"a shared `model:` takes no other keys ({', '.join(k for k in spec if k != 'model')})")
+                problems.add(
+                    where, f"a shared `model:` takes no other keys ({', '.join(k for k in spec if k != 'model')})"
+                )
             try:
                 shared[name] = parse(spec["model"], f"{where}.model", require_losses=False, blocks=blocks)
             except ConfigError as exc:
@@ -343,7 +373,17 @@ class _Expander:
         self.names: dict[str, str] = {}  # layer name -> where it was defined, to catch clashes
         self.stack: list[str] = []  # blocks being expanded, to catch a block that contains itself
 
-    def expand(self, raw: dict, paths: dict[str, str], scope: dict[str, Ref], entry: Ref | None, prefix: str = "", rename: dict | None = None, via: str | None = None, origins: dict | None = None) -> None:
+    def expand(
+        self,
+        raw: dict,
+        paths: dict[str, str],
+        scope: dict[str, Ref],
+        entry: Ref | None,
+        prefix: str = "",
+        rename: dict | None = None,
+        via: str | None = None,
+        origins: dict | None = None,
+    ) -> None:
         """Add the nodes of `raw` (config paths in `paths`), seeing the names in `scope` and each other.
 
         `origins` says, per node of a block copy, where its "$param" arguments were set.
@@ -360,7 +400,11 @@ class _Expander:
                 continue
             kinds = [k for k in ("class", "use", "block") if k in spec]
             if len(kinds) != 1:
-                self.problems.add(where, "a node needs exactly one of `class:`, `use:` or `block:`", self._no_kind_hint(name, kinds, raw))
+                self.problems.add(
+                    where,
+                    "a node needs exactly one of `class:`, `use:` or `block:`",
+                    self._no_kind_hint(name, kinds, raw),
+                )
                 continue
             # A node naming itself resolves to itself: the cycle check reports it as `name -> name`.
             refs = self._refs(spec.get("inputs"), previous, where, local)
@@ -374,7 +418,11 @@ class _Expander:
     def _no_kind_hint(name: str, kinds: list[str], raw: dict) -> str:
         """A node with no class is usually an override that misspelt an existing node (`+model.nodes.dense1.x=...`)."""
         if not kinds:
-            others = [n for n, s in raw.items() if n != name and isinstance(s, dict) and any(k in s for k in ("class", "use", "block"))]
+            others = [
+                n
+                for n, s in raw.items()
+                if n != name and isinstance(s, dict) and any(k in s for k in ("class", "use", "block"))
+            ]
             close = did_you_mean(name, others)
             if close:
                 return f"no node {name!r} in the recipe: {close}"
@@ -382,14 +430,22 @@ class _Expander:
 
     def _add(self, node: Node) -> None:
         if node.name in self.names:
-            self.problems.problems.append(node.problem(f"the layer name {node.name!r} is already taken by {self.names[node.name]}", "rename one of them"))
+            self.problems.problems.append(
+                node.problem(
+                    f"the layer name {node.name!r} is already taken by {self.names[node.name]}", "rename one of them"
+                )
+            )
         self.names.setdefault(node.name, node.path)
         self.nodes.append(node)
 
     def _refs(self, raw: Any, previous: Ref | None, where: str, local: dict[str, Ref]) -> list[Ref]:
         if raw is None:
             if previous is None:
-                self.problems.add(f"{where}.inputs", "no input given and there is no single previous node", "name it: inputs: <input or node>")
+                self.problems.add(
+                    f"{where}.inputs",
+                    "no input given and there is no single previous node",
+                    "name it: inputs: <input or node>",
+                )
                 return []
             return [previous]
         refs = []
@@ -399,35 +455,58 @@ class _Expander:
                 self.problems.add(f"{where}.inputs", f"{item!r} is not a node name or node[i]")
             elif match["node"] not in local:
                 others = [name for name in local if name != where.rpartition(".")[2]]  # not the node itself
-                self.problems.add(f"{where}.inputs", f"no input or node produces {match['node']!r}", did_you_mean(match["node"], others) or "inputs and nodes: " + ", ".join(others))
+                self.problems.add(
+                    f"{where}.inputs",
+                    f"no input or node produces {match['node']!r}",
+                    did_you_mean(match["node"], others) or "inputs and nodes: " + ", ".join(others),
+                )
             else:
                 target = local[match["node"]]
                 refs.append(Ref(target.node, int(match["index"]) if match["index"] else target.index))
         return refs
 
-    def _plain(self, spec: dict, kind: str, where: str, refs: list[Ref], name: str, via: str | None, origins: dict[str, str]) -> None:
+    def _plain(
+        self, spec: dict, kind: str, where: str, refs: list[Ref], name: str, via: str | None, origins: dict[str, str]
+    ) -> None:
         kwargs = {k: v for k, v in spec.items() if k not in WIRING}
         if "repeat" in spec:
-            self.problems.add(f"{where}.repeat", "`repeat:` applies to `block:` nodes", "wrap the layer in a block to repeat it")
+            self.problems.add(
+                f"{where}.repeat", "`repeat:` applies to `block:` nodes", "wrap the layer in a block to repeat it"
+            )
         if kind == "use":
             target = str(spec["use"])
             if target not in self.shared:
-                self.problems.add(f"{where}.use", f"no shared instance {target!r}", did_you_mean(target, self.shared) or f"shared: {', '.join(self.shared) or '(none)'}")
+                self.problems.add(
+                    f"{where}.use",
+                    f"no shared instance {target!r}",
+                    did_you_mean(target, self.shared) or f"shared: {', '.join(self.shared) or '(none)'}",
+                )
             if kwargs:
-                self.problems.add(where, f"a `use:` node shares {target!r} as configured in `shared:`; it takes no arguments ({', '.join(kwargs)})")
+                self.problems.add(
+                    where,
+                    f"a `use:` node shares {target!r} as configured in `shared:`; it takes no arguments ({', '.join(kwargs)})",
+                )
             self._add(Node(name, where, target, {}, refs, shared=True, via=via))
         else:
             if spec["class"] in MERGES and _count(spec.get("inputs"), refs) < 2:
-                self.problems.add(f"{where}.inputs", f"{spec['class']} merges two or more inputs", "list them: inputs: [a, b]")
+                self.problems.add(
+                    f"{where}.inputs", f"{spec['class']} merges two or more inputs", "list them: inputs: [a, b]"
+                )
             if "name" in kwargs:
                 self.problems.add(f"{where}.name", "the node's key is the layer's name; remove `name:`")
             self._add(Node(name, where, str(spec["class"]), kwargs, refs, via=via, origins=origins))
 
-    def _instantiate(self, spec: dict, where: str, refs: list[Ref], name: str, via: str | None, origins: dict[str, str]) -> None:
+    def _instantiate(
+        self, spec: dict, where: str, refs: list[Ref], name: str, via: str | None, origins: dict[str, str]
+    ) -> None:
         block_name = str(spec["block"])
         block = self.blocks.get(block_name)
         if block is None:
-            self.problems.add(f"{where}.block", f"no block {block_name!r}", did_you_mean(block_name, self.blocks) or f"blocks: {', '.join(self.blocks) or '(none)'}")
+            self.problems.add(
+                f"{where}.block",
+                f"no block {block_name!r}",
+                did_you_mean(block_name, self.blocks) or f"blocks: {', '.join(self.blocks) or '(none)'}",
+            )
             return
         if block_name in self.stack:
             self.problems.add(f"{where}.block", "a block contains itself: " + " -> ".join([*self.stack, block_name]))
@@ -436,7 +515,11 @@ class _Expander:
         problems_before = len(self.problems.problems)
         for key in args:
             if key not in block.params:
-                self.problems.add(f"{where}.{key}", f"block {block_name!r} has no parameter {key!r}", _hint(key, block.params) if block.params else "it declares no params")
+                self.problems.add(
+                    f"{where}.{key}",
+                    f"block {block_name!r} has no parameter {key!r}",
+                    _hint(key, block.params) if block.params else "it declares no params",
+                )
         values = {**block.params, **args}
         for key, value in values.items():
             if value == REQUIRED:
@@ -446,7 +529,10 @@ class _Expander:
             self.problems.add(f"{where}.repeat", f"expected a positive integer, got {repeat!r}")
         elif _count(spec.get("inputs"), refs) != len(block.inputs):
             given = _count(spec.get("inputs"), refs)
-            self.problems.add(f"{where}.inputs", f"block {block_name!r} takes {len(block.inputs)} input(s) ({', '.join(block.inputs)}), got {given}")
+            self.problems.add(
+                f"{where}.inputs",
+                f"block {block_name!r} takes {len(block.inputs)} input(s) ({', '.join(block.inputs)}), got {given}",
+            )
         elif repeat > 1 and len(block.inputs) != 1:
             self.problems.add(f"{where}.repeat", "only single-input blocks can be repeated (each copy feeds the next)")
         if len(self.problems.problems) > problems_before or len(refs) != len(block.inputs):
@@ -454,7 +540,9 @@ class _Expander:
         body = _substitute(block.nodes, values)
         # Where each parameter's value was set: this instance's own key (or, when the instance sits in
         # another block, wherever that block's parameter was set), else the block's default.
-        set_at = {key: origins.get(key, f"{where}.{key}") if key in args else f"{block.path}.params.{key}" for key in values}
+        set_at = {
+            key: origins.get(key, f"{where}.{key}") if key in args else f"{block.path}.params.{key}" for key in values
+        }
         body_origins = {n: _origins(block.nodes[n], set_at) for n in body}
         self.stack.append(block_name)
         for k in range(1, repeat + 1):
@@ -462,8 +550,14 @@ class _Expander:
             prefix = f"{name}_" if repeat == 1 else f"{name}_{k}_"
             context = where if repeat == 1 else f"{where}, copy {k} of {repeat}"
             self.expand(
-                body, {n: f"{block.path}.nodes.{n}" for n in body}, dict(zip(block.inputs, refs)), refs[0] if len(refs) == 1 else None,
-                prefix, rename={block.output: name} if last else None, via=context if via is None else f"{context} in {via}", origins=body_origins,
+                body,
+                {n: f"{block.path}.nodes.{n}" for n in body},
+                dict(zip(block.inputs, refs)),
+                refs[0] if len(refs) == 1 else None,
+                prefix,
+                rename={block.output: name} if last else None,
+                via=context if via is None else f"{context} in {via}",
+                origins=body_origins,
             )
             refs = [Ref(name if last else f"{prefix}{block.output}")]
         self.stack.pop()
@@ -486,7 +580,11 @@ def _parse_outputs(model: dict, path: str, problems: Collector, require_losses: 
         raw = {str(name): {} for name in raw}
     outputs = {name: dict(spec or {}) for name, spec in _mapping(raw, where, problems).items()}
     if not outputs:
-        problems.add(where, "the model declares no outputs", "add outputs: {<node>: {loss: categorical_crossentropy, metrics: [accuracy]}}")
+        problems.add(
+            where,
+            "the model declares no outputs",
+            "add outputs: {<node>: {loss: categorical_crossentropy, metrics: [accuracy]}}",
+        )
     for name, spec in outputs.items():
         for key in spec:
             if key not in OUTPUT_KEYS:
@@ -494,29 +592,61 @@ def _parse_outputs(model: dict, path: str, problems: Collector, require_losses: 
     if not require_losses:
         for key in ("loss", "loss_weights", "metrics"):
             if key in model:
-                problems.add(f"{path}.{key}", "a sub-model is not compiled: losses, weights and metrics belong to the outer model")
+                problems.add(
+                    f"{path}.{key}",
+                    "a sub-model is not compiled: losses, weights and metrics belong to the outer model",
+                )
         for name, spec in outputs.items():
             for key in spec:
-                problems.add(f"{where}.{name}.{key}", "a sub-model is not compiled: give its outputs as a list of node names")
+                problems.add(
+                    f"{where}.{name}.{key}", "a sub-model is not compiled: give its outputs as a list of node names"
+                )
         return outputs
     spread = {"outputs": outputs, "problems": problems, "sources": sources}
-    _spread(model.get("loss"), "loss", f"{path}.loss", one=lambda v: isinstance(v, str) or (isinstance(v, dict) and "class" in v), by_order=True, **spread)
-    _spread(model.get("loss_weights"), "loss_weight", f"{path}.loss_weights", one=lambda v: False, by_order=True, **spread)
+    _spread(
+        model.get("loss"),
+        "loss",
+        f"{path}.loss",
+        one=lambda v: isinstance(v, str) or (isinstance(v, dict) and "class" in v),
+        by_order=True,
+        **spread,
+    )
+    _spread(
+        model.get("loss_weights"), "loss_weight", f"{path}.loss_weights", one=lambda v: False, by_order=True, **spread
+    )
     _spread(model.get("metrics"), "metrics", f"{path}.metrics", one=lambda v: isinstance(v, list), **spread)
     loss_reported = any(p.key == f"{path}.loss" for p in problems.problems)
     for name, spec in outputs.items():
         if not spec.get("loss") and not loss_reported:  # (a wrong model.loss is the one problem)
-            problems.add(f"{where}.{name}.loss", "every output needs a loss", "e.g. loss: categorical_crossentropy (here or in model.loss)")
+            problems.add(
+                f"{where}.{name}.loss",
+                "every output needs a loss",
+                "e.g. loss: categorical_crossentropy (here or in model.loss)",
+            )
         metrics = spec.get("metrics", [])
         if not isinstance(metrics, list):
-            problems.add(f"{where}.{name}.metrics", f"expected a list, got {metrics!r}", f"metrics: [{metrics}]" if isinstance(metrics, str) else None)
+            problems.add(
+                f"{where}.{name}.metrics",
+                f"expected a list, got {metrics!r}",
+                f"metrics: [{metrics}]" if isinstance(metrics, str) else None,
+            )
         weight = spec.get("loss_weight", 1.0)
         if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
             problems.add(f"{where}.{name}.loss_weight", f"expected a non-negative number, got {weight!r}")
     return outputs
 
 
-def _spread(raw: Any, key: str, where: str, *, outputs: dict[str, dict], problems: Collector, sources: dict, one, by_order: bool = False) -> None:
+def _spread(
+    raw: Any,
+    key: str,
+    where: str,
+    *,
+    outputs: dict[str, dict],
+    problems: Collector,
+    sources: dict,
+    one,
+    by_order: bool = False,
+) -> None:
     """Apply a model-level value to the outputs: one value for all, a list by order, or a mapping by name."""
     if raw is None:
         return
@@ -525,11 +655,19 @@ def _spread(raw: Any, key: str, where: str, *, outputs: dict[str, dict], problem
         given = {name: (raw, where) for name in names if key not in outputs[name]}
         if names and not given:  # a default that reaches no output was surely meant to change something
             outputs_path = f"{where.rsplit('.', 1)[0]}.outputs"
-            problems.add(where, f"every output sets its own {key}, so this applies to none of them", f"set {outputs_path}.<name>.{key} (for {', '.join(names)}), or remove theirs")
+            problems.add(
+                where,
+                f"every output sets its own {key}, so this applies to none of them",
+                f"set {outputs_path}.<name>.{key} (for {', '.join(names)}), or remove theirs",
+            )
             return
     elif by_order and isinstance(raw, list):
         if len(raw) != len(names):
-            problems.add(where, f"{len(raw)} values for {len(names)} outputs ({', '.join(names)})", "give one per output, in the order of model.outputs, or a mapping by output name")
+            problems.add(
+                where,
+                f"{len(raw)} values for {len(names)} outputs ({', '.join(names)})",
+                "give one per output, in the order of model.outputs, or a mapping by output name",
+            )
             return
         given = {name: (value, f"{where}.{i}") for i, (name, value) in enumerate(zip(names, raw))}
     elif isinstance(raw, dict):
@@ -540,11 +678,16 @@ def _spread(raw: Any, key: str, where: str, *, outputs: dict[str, dict], problem
             else:
                 given[name] = (value, f"{where}.{name}")
     else:
-        problems.add(where, f"expected {'a list in output order or ' if by_order else 'one value for every output or '}a mapping by output name, got {raw!r}")
+        problems.add(
+            where,
+            f"expected {'a list in output order or ' if by_order else 'one value for every output or '}a mapping by output name, got {raw!r}",
+        )
         return
     for name, (value, origin) in given.items():
         if key in outputs[name]:
-            problems.add(origin, f"set twice: here and in {where.rsplit('.', 1)[0]}.outputs.{name}.{key}", "keep one of them")
+            problems.add(
+                origin, f"set twice: here and in {where.rsplit('.', 1)[0]}.outputs.{name}.{key}", "keep one of them"
+            )
         else:
             outputs[name][key] = value
             sources[(name, key)] = origin
@@ -555,7 +698,11 @@ def _check_wiring(graph: Graph, problems: Collector) -> None:
     missing = [name for name in graph.outputs if name not in names]  # (reported by _check_output_names)
     cycle = _find_cycle(graph)
     if cycle:
-        problems.add(f"{graph.path}.nodes", "the graph has a cycle: " + " -> ".join(cycle), "a node cannot depend on its own output")
+        problems.add(
+            f"{graph.path}.nodes",
+            "the graph has a cycle: " + " -> ".join(cycle),
+            "a node cannot depend on its own output",
+        )
         return
     if missing:  # every node would look unused; the misspelt output is the one problem
         return
@@ -565,14 +712,20 @@ def _check_wiring(graph: Graph, problems: Collector) -> None:
     inputs_used = {r.node for n in graph.nodes if n.name in used for r in n.inputs}
     for node in graph.nodes:
         if node.name not in used:
-            problems.problems.append(node.problem("this node's output is never used", "feed it to another node or list it under outputs:"))
+            problems.problems.append(
+                node.problem("this node's output is never used", "feed it to another node or list it under outputs:")
+            )
     for name in graph.inputs:
         if name not in inputs_used:
             problems.add(f"{graph.path}.inputs.{name}", "this input is never used", "feed it to a node, or remove it")
     calls = {n.target for n in graph.nodes if n.shared}
     for name in graph.shared:
         if name not in calls:
-            problems.add(f"{graph.path}.shared.{name}", "no node uses this shared instance", f"call it from a node: {{use: {name}, inputs: ...}}")
+            problems.add(
+                f"{graph.path}.shared.{name}",
+                "no node uses this shared instance",
+                f"call it from a node: {{use: {name}, inputs: ...}}",
+            )
 
 
 def _find_cycle(graph: Graph) -> list[str] | None:
@@ -584,7 +737,7 @@ def _find_cycle(graph: Graph) -> list[str] | None:
         trail.append(name)
         for nxt in edges[name]:
             if state.get(nxt) == 1:
-                return trail[trail.index(nxt):] + [nxt]
+                return trail[trail.index(nxt) :] + [nxt]
             if nxt in edges and not state.get(nxt):
                 found = dfs(nxt, trail)
                 if found:

@@ -63,7 +63,9 @@ def _wiring(graph) -> dict[str, list[str]]:
     calls: dict[str, list[str]] = {}
     for node in graph.nodes:
         inputs = ", ".join(map(str, node.inputs))
-        calls.setdefault(node.target if node.shared else node.name, []).append(f"{node.name}: {inputs}" if node.shared else inputs)
+        calls.setdefault(node.target if node.shared else node.name, []).append(
+            f"{node.name}: {inputs}" if node.shared else inputs
+        )
     return calls
 
 

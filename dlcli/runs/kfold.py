@@ -49,7 +49,14 @@ def train_folds(prepared, console=None, quiet: bool = False, parent: Path | None
     if created:
         parent = rundir.create(cfg.run.dir, cfg.run.name)
         rundir.write_text(parent / "config.yaml", rundir.config_yaml(cfg))
-        rundir.write_text(parent / "overrides.yaml", OmegaConf.to_yaml(OmegaConf.create({"recipe": str(prepared.composed.recipe.path), "overrides": prepared.composed.overrides})))
+        rundir.write_text(
+            parent / "overrides.yaml",
+            OmegaConf.to_yaml(
+                OmegaConf.create(
+                    {"recipe": str(prepared.composed.recipe.path), "overrides": prepared.composed.overrides}
+                )
+            ),
+        )
     folds = []
     for index in range(1, k + 1):
         fold_dir = parent / f"fold-{index}"

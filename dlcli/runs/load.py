@@ -32,7 +32,13 @@ class Run:
         try:
             return part, self.preprocessor().features(part.x)
         except ConfigError as exc:  # the trained model cannot change: the file has to
-            raise ConfigError(Problem("--input", f"{path.name}: {exc.problems[0].message}", "give the samples as the run's training data gave them (see its config.yaml, data.*)")) from exc
+            raise ConfigError(
+                Problem(
+                    "--input",
+                    f"{path.name}: {exc.problems[0].message}",
+                    "give the samples as the run's training data gave them (see its config.yaml, data.*)",
+                )
+            ) from exc
 
     def labelled(self, path: Path):
         """A file of samples with their targets, as a split to evaluate."""
@@ -41,7 +47,13 @@ class Run:
         part, features = self.samples(path)
         missing = [o.name for o in self.io.outputs if o.name not in part.y]
         if missing:
-            raise ConfigError(Problem("--input", f"{path.name} has no targets for {', '.join(missing)} (data.target)", f"to score it, give the targets; to label it, dlcli predict {self.path} --input {path}"))
+            raise ConfigError(
+                Problem(
+                    "--input",
+                    f"{path.name} has no targets for {', '.join(missing)} (data.target)",
+                    f"to score it, give the targets; to label it, dlcli predict {self.path} --input {path}",
+                )
+            )
         pre = self.preprocessor()
         return Split(for_model(features), for_model(pre.encode(pre.targets(part.y, "input"), self.io)))
 
@@ -49,7 +61,9 @@ class Run:
         """The preprocessing fitted when the run trained, ready to apply to new samples."""
         from dlcli.data.preprocess import Preprocessor
 
-        return Preprocessor(OmegaConf.to_container(self.cfg.data.preprocess, resolve=True), self.io, self.preprocess.get("state") or {})
+        return Preprocessor(
+            OmegaConf.to_container(self.cfg.data.preprocess, resolve=True), self.io, self.preprocess.get("state") or {}
+        )
 
     def dataset(self):
         from dlcli import data
@@ -67,14 +81,32 @@ def open_run(path: Path, overrides: list[str] = ()) -> Run:
     for item in overrides:  # the model is trained: only where its data comes from may change
         key = item.lstrip("+~").split("=", 1)[0]
         if not key.startswith("data.") or key.startswith("data.preprocess"):
-            raise ConfigError(Problem(key, "a finished run keeps its model, preprocessing and training settings: only where its data comes from (data.*) may be overridden", "e.g. data.test_path=other.csv, or score a file with --input"))
+            raise ConfigError(
+                Problem(
+                    key,
+                    "a finished run keeps its model, preprocessing and training settings: only where its data comes from (data.*) may be overridden",
+                    "e.g. data.test_path=other.csv, or score a file with --input",
+                )
+            )
     apply(cfg, list(overrides))
     graph = validate(cfg)
     model_file = path / "model.keras"
     if not model_file.is_file() and (path / "fold-1").is_dir():
-        raise ConfigError(Problem("RUN", f"{path} is a K-fold run: its models are in fold-1/ ... fold-{cfg.train.kfold}/", f"give one fold instead, e.g. {path / 'fold-1'}"))
+        raise ConfigError(
+            Problem(
+                "RUN",
+                f"{path} is a K-fold run: its models are in fold-1/ ... fold-{cfg.train.kfold}/",
+                f"give one fold instead, e.g. {path / 'fold-1'}",
+            )
+        )
     if not model_file.is_file():
-        raise ConfigError(Problem("RUN", f"{path} has no model.keras (the run did not finish)", f"resume it (dlcli train --resume {path}) or evaluate a finished run"))
+        raise ConfigError(
+            Problem(
+                "RUN",
+                f"{path} has no model.keras (the run did not finish)",
+                f"resume it (dlcli train --resume {path}) or evaluate a finished run",
+            )
+        )
     keras = backend.setup()
     from dlcli.data.io import ModelIO
     from dlcli.graph import registry
@@ -83,6 +115,12 @@ def open_run(path: Path, overrides: list[str] = ()) -> Run:
     try:
         model = keras.saving.load_model(model_file)
     except Exception as exc:  # Keras says "File not found" of a file that is there but damaged
-        raise ConfigError(Problem("RUN", f"{model_file} cannot be read: it is damaged or not a .keras file", f"{path / 'checkpoints' / 'last.keras'} holds the same final weights: copy it over model.keras")) from exc
+        raise ConfigError(
+            Problem(
+                "RUN",
+                f"{model_file} cannot be read: it is damaged or not a .keras file",
+                f"{path / 'checkpoints' / 'last.keras'} holds the same final weights: copy it over model.keras",
+            )
+        ) from exc
     preprocess = json.loads((path / "preprocess.json").read_text()) if (path / "preprocess.json").is_file() else {}
     return Run(path, cfg, model, ModelIO.of(model, graph), preprocess)

@@ -77,7 +77,13 @@ def read_snapshot(run_dir: Path) -> tuple[dict, dict[str, np.ndarray]] | None:
                 raise ValueError("object arrays")
             arrays[key] = np.frombuffer(buffer, dtype, math.prod(shape), offset).reshape(shape)
     except (ValueError, KeyError, TypeError, OSError) as exc:  # truncated or edited by hand
-        raise ConfigError(Problem("RUN", f"the saved state in {pointer.parent} is damaged ({type(exc).__name__}: {exc})", "it cannot be resumed; start a new run (checkpoints/ keep the weights of a run that finished)")) from exc
+        raise ConfigError(
+            Problem(
+                "RUN",
+                f"the saved state in {pointer.parent} is damaged ({type(exc).__name__}: {exc})",
+                "it cannot be resumed; start a new run (checkpoints/ keep the weights of a run that finished)",
+            )
+        ) from exc
     return meta, arrays
 
 
@@ -97,7 +103,9 @@ def _pack(value: Any, key: str, arrays: dict[str, np.ndarray]) -> Any:
 
 def _unpack(value: Any, arrays: dict[str, np.ndarray]) -> Any:
     if isinstance(value, dict):
-        return arrays[value["$array"]] if set(value) == {"$array"} else {k: _unpack(v, arrays) for k, v in value.items()}
+        return (
+            arrays[value["$array"]] if set(value) == {"$array"} else {k: _unpack(v, arrays) for k, v in value.items()}
+        )
     if isinstance(value, list):
         return [_unpack(v, arrays) for v in value]
     return value
@@ -189,7 +197,13 @@ def _run_state_class():
             shapes = [tuple(v.shape) for v in variables]
             saved_shapes = [tuple(arrays[f"var/{i}"].shape) for i in range(meta["variables"])]
             if shapes != saved_shapes:
-                raise ConfigError(Problem("RUN", f"the saved state in {self.backup_dir} does not fit this model ({len(saved_shapes)} variables saved, {len(shapes)} in the model)", "resume with the run's own config, or start a new run"))
+                raise ConfigError(
+                    Problem(
+                        "RUN",
+                        f"the saved state in {self.backup_dir} does not fit this model ({len(saved_shapes)} variables saved, {len(shapes)} in the model)",
+                        "resume with the run's own config, or start a new run",
+                    )
+                )
             for i, variable in enumerate(variables):
                 variable.assign(arrays[f"var/{i}"])
             for name, callback in self.tracked.items():
@@ -229,7 +243,10 @@ def _run_state_class():
             for name, callback in self.tracked.items():
                 state = callback_state(callback)
                 if state is not None:
-                    meta["callbacks"][name] = {"class": type(callback).__name__, "state": _pack(state, f"cb/{name}", arrays)}
+                    meta["callbacks"][name] = {
+                        "class": type(callback).__name__,
+                        "state": _pack(state, f"cb/{name}", arrays),
+                    }
             write_snapshot(Path(self.backup_dir), meta, arrays)
 
     return RunState
@@ -254,7 +271,13 @@ def reopen(run: str, overrides: list[str], root: str | Path):
     from dlcli.runner import Prepared
 
     if any(o.startswith("recipe=") for o in overrides):
-        raise ConfigError(Problem("recipe", "--resume continues the run with its own recipe and config", "drop recipe=; overrides may change train.epochs and callbacks"))
+        raise ConfigError(
+            Problem(
+                "recipe",
+                "--resume continues the run with its own recipe and config",
+                "drop recipe=; overrides may change train.epochs and callbacks",
+            )
+        )
     run_dir = rundir.find(run, root)
     saved = OmegaConf.merge(OmegaConf.structured(Config), OmegaConf.load(run_dir / "config.yaml"))
     cfg = saved.copy()
@@ -270,10 +293,10 @@ def reopen(run: str, overrides: list[str], root: str | Path):
 def apply(cfg: DictConfig, overrides: list[str]) -> None:
     """Hydra's override grammar (key=value, +key=value, ~key) on a saved config."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    from dlcli.config.compose import OVERRIDE_HINT, unknown_key
     from hydra.errors import OverrideParseException
     from omegaconf.errors import OmegaConfBaseException
+
+    from dlcli.config.compose import OVERRIDE_HINT, unknown_key
 
     try:
         parsed = OverridesParser.create().parse_overrides(overrides)
@@ -293,7 +316,9 @@ def apply(cfg: DictConfig, overrides: list[str]) -> None:
                 raise ConfigError(Problem(key, "a resumed run takes one value, not a sweep"))
             elif not exists and not override.is_add():
                 raise ConfigError(unknown_key(key, "the run's config has no such key", cfg))
-            elif key == "callbacks" and isinstance(override.value(), (str, list)):  # callbacks=early_stopping, as for train
+            elif key == "callbacks" and isinstance(
+                override.value(), (str, list)
+            ):  # callbacks=early_stopping, as for train
                 cfg.callbacks = _callback_options(override.value())
             else:
                 OmegaConf.update(cfg, key, override.value(), merge=False, force_add=override.is_add())
@@ -314,7 +339,13 @@ def _callback_options(chosen: str | list) -> DictConfig:
     merged = OmegaConf.create({})
     for name in [chosen] if isinstance(chosen, str) else chosen:
         if name not in options:
-            raise ConfigError(Problem("callbacks", f"no callbacks option {name!r}", did_you_mean(str(name), options) or "options: " + ", ".join(options)))
+            raise ConfigError(
+                Problem(
+                    "callbacks",
+                    f"no callbacks option {name!r}",
+                    did_you_mean(str(name), options) or "options: " + ", ".join(options),
+                )
+            )
         merged = OmegaConf.merge(merged, OmegaConf.load(group / f"{name}.yaml"))
     return merged
 
@@ -334,11 +365,21 @@ def _changeable(key: str) -> bool:
 
 def _refuse_changes(before: dict, after: dict) -> None:
     old, new = _flatten(before), _flatten(after)
-    changed = sorted(k for k in old.keys() | new.keys() if old.get(k, _ABSENT) != new.get(k, _ABSENT) and not _changeable(k))
+    changed = sorted(
+        k for k in old.keys() | new.keys() if old.get(k, _ABSENT) != new.get(k, _ABSENT) and not _changeable(k)
+    )
     if not changed:
         return
-    problems = [Problem(k, f"--resume cannot change this: the run has {old.get(k, '(nothing)')!r}, the override gives {new.get(k, '(nothing)')!r}") for k in changed]
-    problems[-1].hint = f"a resumed run keeps its model, data and optimizer; only {', '.join(c + ('.*' if c == 'callbacks' else '') for c in CHANGEABLE)} may change. Start a new run for the rest"
+    problems = [
+        Problem(
+            k,
+            f"--resume cannot change this: the run has {old.get(k, '(nothing)')!r}, the override gives {new.get(k, '(nothing)')!r}",
+        )
+        for k in changed
+    ]
+    problems[
+        -1
+    ].hint = f"a resumed run keeps its model, data and optimizer; only {', '.join(c + ('.*' if c == 'callbacks' else '') for c in CHANGEABLE)} may change. Start a new run for the rest"
     raise ConfigError(problems)
 
 
@@ -346,9 +387,21 @@ def _check_progress(run_dir: Path, cfg: DictConfig, saved: DictConfig) -> None:
     """Refuse a resume that has nothing to do: the run finished and train.epochs did not grow."""
     if (run_dir / "fold-1").is_dir():  # a K-fold parent: its folds are averaged, so they must train alike
         if cfg.train.epochs != saved.train.epochs:
-            raise ConfigError(Problem("train.epochs", f"the folds of a K-fold run train alike: {run_dir} resumes with its own train.epochs={saved.train.epochs}", "drop the override; to train longer, start a new K-fold run"))
+            raise ConfigError(
+                Problem(
+                    "train.epochs",
+                    f"the folds of a K-fold run train alike: {run_dir} resumes with its own train.epochs={saved.train.epochs}",
+                    "drop the override; to train longer, start a new K-fold run",
+                )
+            )
         if rundir.is_finished(run_dir):
-            raise ConfigError(Problem("RUN", f"{run_dir} finished: all {saved.train.kfold} folds trained", "start a new run to train differently"))
+            raise ConfigError(
+                Problem(
+                    "RUN",
+                    f"{run_dir} finished: all {saved.train.kfold} folds trained",
+                    "start a new run to train differently",
+                )
+            )
         return
     snapshot = read_snapshot(run_dir)
     if snapshot is None:
@@ -357,9 +410,21 @@ def _check_progress(run_dir: Path, cfg: DictConfig, saved: DictConfig) -> None:
     done, finished = meta["epoch"], rundir.is_finished(run_dir)
     stoppers = [n for n, c in (cfg.callbacks or {}).items() if c is not None and str(c.get("class")) == "EarlyStopping"]
     if meta["stopped"] and finished and stoppers:
-        raise ConfigError(Problem("RUN", f"{run_dir} finished: {stoppers[0]} stopped it after epoch {done}", f"it would stop it again: to train on, remove it (~callbacks.{stoppers[0]}) and raise train.epochs; or start a new run"))
+        raise ConfigError(
+            Problem(
+                "RUN",
+                f"{run_dir} finished: {stoppers[0]} stopped it after epoch {done}",
+                f"it would stop it again: to train on, remove it (~callbacks.{stoppers[0]}) and raise train.epochs; or start a new run",
+            )
+        )
     if cfg.train.epochs < done or (finished and cfg.train.epochs == done):
-        raise ConfigError(Problem("train.epochs", f"{run_dir} has trained {done} epochs; train.epochs={cfg.train.epochs} leaves nothing to do", f"to train longer, pass train.epochs=N with N > {done}"))
+        raise ConfigError(
+            Problem(
+                "train.epochs",
+                f"{run_dir} has trained {done} epochs; train.epochs={cfg.train.epochs} leaves nothing to do",
+                f"to train longer, pass train.epochs=N with N > {done}",
+            )
+        )
 
 
 def record(run_dir: Path, cfg: DictConfig, overrides: list[str], epoch: int) -> None:
@@ -373,5 +438,9 @@ def record(run_dir: Path, cfg: DictConfig, overrides: list[str], epoch: int) -> 
 
 
 def interrupted(run_dir: Path, epochs_done: int) -> Interrupted:
-    saved = {0: "no epoch had finished; resuming starts over", 1: "epoch 1 is saved"}.get(epochs_done, f"epochs 1-{epochs_done} are saved")
-    return Interrupted(Problem("", f"interrupted: {saved} in {run_dir}", f"resume with: dlcli train --resume {run_dir}"))
+    saved = {0: "no epoch had finished; resuming starts over", 1: "epoch 1 is saved"}.get(
+        epochs_done, f"epochs 1-{epochs_done} are saved"
+    )
+    return Interrupted(
+        Problem("", f"interrupted: {saved} in {run_dir}", f"resume with: dlcli train --resume {run_dir}")
+    )

@@ -62,7 +62,13 @@ def lock(run_dir: Path):
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise ConfigError(Problem("RUN", f"{run_dir} is in use: another dlcli process is writing it", "wait for that one to finish (or stop it), then resume")) from None
+            raise ConfigError(
+                Problem(
+                    "RUN",
+                    f"{run_dir} is in use: another dlcli process is writing it",
+                    "wait for that one to finish (or stop it), then resume",
+                )
+            ) from None
         yield
 
 
@@ -132,8 +138,11 @@ def latest(root: str | Path, recipe: str | None = None, finished: bool = False) 
     """
     base = Path(root) / recipe if recipe else Path(root)
     candidates = [
-        p for p in runs(base)
-        if "fold-" not in p.name and (recipe or p.relative_to(base).parts[0] != "smoke") and (not finished or is_finished(p))
+        p
+        for p in runs(base)
+        if "fold-" not in p.name
+        and (recipe or p.relative_to(base).parts[0] != "smoke")
+        and (not finished or is_finished(p))
     ]
     return candidates[-1] if candidates else None
 
@@ -154,5 +163,13 @@ def find(run: str, root: str | Path = "outputs", finished: bool = False) -> Path
         if found is not None:
             return found
         what = f"{'finished ' if finished else ''}runs{' of ' + recipe if recipe else ''}"
-        raise ConfigError(Problem("RUN", f"no {what} under {Path(root).resolve()}", "train one first: dlcli train recipe=NAME"))
-    raise ConfigError(Problem("RUN", f"no run {run!r}: not a run directory, nor a run id under {Path(root).resolve()}", "give a run directory, RECIPE/STAMP, latest or RECIPE/latest"))
+        raise ConfigError(
+            Problem("RUN", f"no {what} under {Path(root).resolve()}", "train one first: dlcli train recipe=NAME")
+        )
+    raise ConfigError(
+        Problem(
+            "RUN",
+            f"no run {run!r}: not a run directory, nor a run id under {Path(root).resolve()}",
+            "give a run directory, RECIPE/STAMP, latest or RECIPE/latest",
+        )
+    )

@@ -80,7 +80,9 @@ def test_formula_errors_at_run_time_say_which_epoch():
 
 
 def test_keras_schedule_by_name_steps_per_epoch():
-    fn = schedule.from_config({"class": "ExponentialDecay", "initial_learning_rate": 0.1, "decay_steps": 1, "decay_rate": 0.5}, "s")
+    fn = schedule.from_config(
+        {"class": "ExponentialDecay", "initial_learning_rate": 0.1, "decay_steps": 1, "decay_rate": 0.5}, "s"
+    )
     assert [fn(e, 0.0) for e in range(3)] == pytest.approx([0.1, 0.05, 0.025])
     with pytest.raises(ConfigError, match="unknown learning-rate schedule 'ExponentialDecy'"):
         schedule.from_config({"class": "ExponentialDecy"}, "s")
@@ -115,9 +117,17 @@ def test_dlcli_tensorboard_replaces_keras_one():
 
 
 def test_unknown_class_and_argument_suggest_the_right_one(tmp_path):
-    problems = _problems({"es": {"class": "EarlyStoping"}, "rl": {"class": "ReduceLROnPlateau", "patiense": 3}}, tmp_path)
-    assert problems[0][:2] == ("callbacks.es.class", "unknown callback 'EarlyStoping'") and "'EarlyStopping'" in problems[0][2]
-    assert problems[1][:2] == ("callbacks.rl.patiense", "ReduceLROnPlateau takes no argument 'patiense'") and "'patience'" in problems[1][2]
+    problems = _problems(
+        {"es": {"class": "EarlyStoping"}, "rl": {"class": "ReduceLROnPlateau", "patiense": 3}}, tmp_path
+    )
+    assert (
+        problems[0][:2] == ("callbacks.es.class", "unknown callback 'EarlyStoping'")
+        and "'EarlyStopping'" in problems[0][2]
+    )
+    assert (
+        problems[1][:2] == ("callbacks.rl.patiense", "ReduceLROnPlateau takes no argument 'patiense'")
+        and "'patience'" in problems[1][2]
+    )
 
 
 def test_problems_found_when_attaching_name_the_config_key(tmp_path):
@@ -136,11 +146,17 @@ def test_problems_found_when_attaching_name_the_config_key(tmp_path):
 
 
 def test_seed_hdf5_checkpoints_get_the_keras3_extension(tmp_path):
-    (problem,) = _problems({"ck": {"class": "ModelCheckpoint", "filepath": "model-weights.{epoch:02d}-{val_acc:.6f}.hdf5"}}, tmp_path)
+    (problem,) = _problems(
+        {"ck": {"class": "ModelCheckpoint", "filepath": "model-weights.{epoch:02d}-{val_acc:.6f}.hdf5"}}, tmp_path
+    )
     assert problem[0] == "callbacks.ck.filepath" and ".hdf5" in problem[1] and ".keras" in problem[2]
-    made = cb.from_config({"ck": {"class": "ModelCheckpoint", "filepath": "my_model.h5"}}, tmp_path)  # seed 000's: legacy, still written
+    made = cb.from_config(
+        {"ck": {"class": "ModelCheckpoint", "filepath": "my_model.h5"}}, tmp_path
+    )  # seed 000's: legacy, still written
     assert made["ck"].filepath == str(tmp_path / "my_model.h5")
-    made = cb.from_config({"ck": {"class": "ModelCheckpoint", "filepath": "w.weights.h5", "save_weights_only": True}}, tmp_path)
+    made = cb.from_config(
+        {"ck": {"class": "ModelCheckpoint", "filepath": "w.weights.h5", "save_weights_only": True}}, tmp_path
+    )
     assert made["ck"].filepath == str(tmp_path / "w.weights.h5")
 
 
@@ -190,7 +206,13 @@ def test_callbacks_get_the_keras2_names_they_ask_for_and_history_does_not():
 
 
 def test_callbacks_are_enabled_tuned_and_removed_by_override(cli):
-    code, out, _ = cli("show", "recipe=digits_mlp", "callbacks=[early_stopping,tensorboard,roc_auc]", "callbacks.early_stopping.patience=9", "~callbacks.tensorboard")
+    code, out, _ = cli(
+        "show",
+        "recipe=digits_mlp",
+        "callbacks=[early_stopping,tensorboard,roc_auc]",
+        "callbacks.early_stopping.patience=9",
+        "~callbacks.tensorboard",
+    )
     assert code == 0
     section = out[out.index("callbacks:") : out.index("plugins:")]
     assert "patience: 9" in section and "RocAucScore" in section and "TensorBoard" not in section
@@ -206,17 +228,66 @@ def test_a_misspelt_callback_is_a_usage_error(cli, in_tmp):
 @pytest.mark.parametrize(
     "args, message, hint",
     [
-        (["callbacks=early_stopping", "callbacks.early_stopping.monitor=val_los"], "callbacks.early_stopping.monitor: the run logs no 'val_los'", "did you mean 'val_loss'"),
-        (["callbacks=early_stopping", "data.val_split=0"], "callbacks.early_stopping.monitor: 'val_loss' needs a validation split, and this run has none", "monitor 'loss'"),
-        (["+callbacks.ck={class: ModelCheckpoint, filepath: 'w-{val_acuracy:.3f}.keras'}"], "callbacks.ck.filepath: the run logs no 'val_acuracy'", "did you mean 'val_accuracy'"),
-        (["model.outputs.predictions.metrics=[auc]", "model.outputs.predictions.loss=sparse_categorical_crossentropy"], "model.outputs: Keras cannot compute the losses and metrics on a batch of this data", "must suit its labels"),
-        (["model.outputs.predictions.metrics=[f1_score]"], "model.outputs: metric 'f1_score' gives one value per class, not one number", "average: macro"),
-        (["train.kfold=2", "callbacks=early_stopping", "callbacks.early_stopping.monitor=val_los"], "callbacks.early_stopping.monitor: the run logs no 'val_los'", "did you mean 'val_loss'"),
-        (["callbacks=early_stopping", "callbacks.early_stopping.patience=abc"], "callbacks.early_stopping.patience: expected an integer (EarlyStopping's default is 0), got 'abc'", ""),
-        (["callbacks=checkpoint", "callbacks.checkpoint.save_best_only=maybe"], "callbacks.checkpoint.save_best_only: expected true or false (ModelCheckpoint's default is false), got 'maybe'", ""),
-        (["callbacks=lr_schedule", "callbacks.lr_schedule.schedule='1 / epoch'"], "callbacks.lr_schedule.schedule: learning-rate schedule '1 / epoch' at epoch 0: float division by zero", "optimizer.learning_rate at epoch 0"),
+        (
+            ["callbacks=early_stopping", "callbacks.early_stopping.monitor=val_los"],
+            "callbacks.early_stopping.monitor: the run logs no 'val_los'",
+            "did you mean 'val_loss'",
+        ),
+        (
+            ["callbacks=early_stopping", "data.val_split=0"],
+            "callbacks.early_stopping.monitor: 'val_loss' needs a validation split, and this run has none",
+            "monitor 'loss'",
+        ),
+        (
+            ["+callbacks.ck={class: ModelCheckpoint, filepath: 'w-{val_acuracy:.3f}.keras'}"],
+            "callbacks.ck.filepath: the run logs no 'val_acuracy'",
+            "did you mean 'val_accuracy'",
+        ),
+        (
+            [
+                "model.outputs.predictions.metrics=[auc]",
+                "model.outputs.predictions.loss=sparse_categorical_crossentropy",
+            ],
+            "model.outputs: Keras cannot compute the losses and metrics on a batch of this data",
+            "must suit its labels",
+        ),
+        (
+            ["model.outputs.predictions.metrics=[f1_score]"],
+            "model.outputs: metric 'f1_score' gives one value per class, not one number",
+            "average: macro",
+        ),
+        (
+            ["train.kfold=2", "callbacks=early_stopping", "callbacks.early_stopping.monitor=val_los"],
+            "callbacks.early_stopping.monitor: the run logs no 'val_los'",
+            "did you mean 'val_loss'",
+        ),
+        (
+            ["callbacks=early_stopping", "callbacks.early_stopping.patience=abc"],
+            "callbacks.early_stopping.patience: expected an integer (EarlyStopping's default is 0), got 'abc'",
+            "",
+        ),
+        (
+            ["callbacks=checkpoint", "callbacks.checkpoint.save_best_only=maybe"],
+            "callbacks.checkpoint.save_best_only: expected true or false (ModelCheckpoint's default is false), got 'maybe'",
+            "",
+        ),
+        (
+            ["callbacks=lr_schedule", "callbacks.lr_schedule.schedule='1 / epoch'"],
+            "callbacks.lr_schedule.schedule: learning-rate schedule '1 / epoch' at epoch 0: float division by zero",
+            "optimizer.learning_rate at epoch 0",
+        ),
     ],
-    ids=["monitor-typo", "val-without-validation", "template-typo", "metric-unsuited-to-labels", "metric-per-class", "kfold-parent-not-left-behind", "integer-argument", "bool-argument", "schedule-fails"],
+    ids=[
+        "monitor-typo",
+        "val-without-validation",
+        "template-typo",
+        "metric-unsuited-to-labels",
+        "metric-per-class",
+        "kfold-parent-not-left-behind",
+        "integer-argument",
+        "bool-argument",
+        "schedule-fails",
+    ],
 )
 def test_what_callbacks_monitor_and_metrics_compute_is_checked_before_any_run_exists(cli, in_tmp, args, message, hint):
     code, _, err = cli("-q", "train", "recipe=digits_mlp", "train.epochs=1", *args)
@@ -225,7 +296,9 @@ def test_what_callbacks_monitor_and_metrics_compute_is_checked_before_any_run_ex
     assert not (in_tmp / "outputs").exists() or not any((in_tmp / "outputs").rglob("config.yaml"))
 
 
-SCHEDULE = "optimizer.learning_rate={class: ExponentialDecay, initial_learning_rate: 0.01, decay_steps: 10, decay_rate: 0.9}"
+SCHEDULE = (
+    "optimizer.learning_rate={class: ExponentialDecay, initial_learning_rate: 0.01, decay_steps: 10, decay_rate: 0.9}"
+)
 
 
 @pytest.mark.parametrize(
@@ -240,11 +313,21 @@ SCHEDULE = "optimizer.learning_rate={class: ExponentialDecay, initial_learning_r
             "use one or the other: a number for optimizer.learning_rate, or remove the callback (~callbacks.lr_schedule)",
         ),
         (
-            ["callbacks=lr_schedule", "callbacks.lr_schedule.schedule='lr - 0.0004'", "train.epochs=5"],  # 0.001 (adam's), 0.0006, 0.0002, then below 0
-            ["callbacks.lr_schedule.schedule: learning-rate schedule 'lr - 0.0004' gives -0.0002 at epoch 2, and a learning rate must be a positive number"],
+            [
+                "callbacks=lr_schedule",
+                "callbacks.lr_schedule.schedule='lr - 0.0004'",
+                "train.epochs=5",
+            ],  # 0.001 (adam's), 0.0006, 0.0002, then below 0
+            [
+                "callbacks.lr_schedule.schedule: learning-rate schedule 'lr - 0.0004' gives -0.0002 at epoch 2, and a learning rate must be a positive number"
+            ],
             "max(1e-6, lr - 0.01)",
         ),
-        (["callbacks=early_stopping", "callbacks.early_stopping.patience=abc"], ["callbacks.early_stopping.patience: expected an integer (EarlyStopping's default is 0), got 'abc'"], ""),
+        (
+            ["callbacks=early_stopping", "callbacks.early_stopping.patience=abc"],
+            ["callbacks.early_stopping.patience: expected an integer (EarlyStopping's default is 0), got 'abc'"],
+            "",
+        ),
     ],
     ids=["schedule-set-by-callbacks", "rate-below-zero", "argument-kind"],
 )
@@ -256,5 +339,11 @@ def test_check_finds_what_callbacks_would_fail_on_mid_run(cli, args, messages, h
 
 
 def test_a_schedule_that_stays_positive_passes_check(cli):
-    code, _, err = cli("check", "recipe=digits_mlp", "callbacks=[lr_schedule,reduce_lr]", "callbacks.lr_schedule.schedule='max(1e-6, lr - 0.0004)'", "train.epochs=50")
+    code, _, err = cli(
+        "check",
+        "recipe=digits_mlp",
+        "callbacks=[lr_schedule,reduce_lr]",
+        "callbacks.lr_schedule.schedule='max(1e-6, lr - 0.0004)'",
+        "train.epochs=50",
+    )
     assert code == 0, err

@@ -102,7 +102,13 @@ def test_restored_best_weights_are_what_the_final_metrics_describe(tmp_path):
     from dlcli.runner import evaluate_split
     from dlcli.runs.load import open_run
 
-    args = ["recipe=digits_mlp", "callbacks=early_stopping", "callbacks.early_stopping.patience=1", "optimizer.learning_rate=0.05", "train.epochs=10"]
+    args = [
+        "recipe=digits_mlp",
+        "callbacks=early_stopping",
+        "callbacks.early_stopping.patience=1",
+        "optimizer.learning_rate=0.05",
+        "train.epochs=10",
+    ]
     code, run_dir, err = train_in(tmp_path, *args)
     assert code == 0, err
     rows = history(run_dir)

@@ -100,7 +100,10 @@ def test_steps_per_second_each_epoch(runs):
 
 def test_weight_images_with_the_histograms(runs):
     reader = _reader(runs[0] / "tensorboard" / "train")
-    assert set(reader.Tags()["images"]) == {"embed/embeddings/image", "out/kernel/image"}  # out/bias, one number, is no image (as in Keras)
+    assert set(reader.Tags()["images"]) == {
+        "embed/embeddings/image",
+        "out/kernel/image",
+    }  # out/bias, one number, is no image (as in Keras)
     (first, _) = images = reader.Images("out/kernel/image")
     assert [i.step for i in images] == [0, 2]
     assert (first.width, first.height) == (8, 1)  # the (8, 1) kernel as a row
@@ -143,8 +146,16 @@ def test_runs_of_a_recipe_compare_side_by_side(runs):
 @pytest.mark.parametrize(
     "arguments, key, message",
     [
-        ("profile_batch: 5", "profile_batch", "dlcli's TensorBoard (tensorboardX, no TensorFlow) cannot profile; got 5"),
-        ("update_freq: sometimes", "update_freq", "expected 'epoch', 'batch' or a positive number of batches, got 'sometimes'"),
+        (
+            "profile_batch: 5",
+            "profile_batch",
+            "dlcli's TensorBoard (tensorboardX, no TensorFlow) cannot profile; got 5",
+        ),
+        (
+            "update_freq: sometimes",
+            "update_freq",
+            "expected 'epoch', 'batch' or a positive number of batches, got 'sometimes'",
+        ),
         ("write_images: true", "write_images", "the weights are drawn with their histograms, and histogram_freq is 0"),
         ("embeddings_freq: 1, embeddings_metadata: nowhere.tsv", "embeddings_metadata", "no such file 'nowhere.tsv'"),
     ],

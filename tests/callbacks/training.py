@@ -23,4 +23,3 @@ def train_in(where: Path, *args) -> tuple[int, Path | None, str]:
 
 def history(run_dir: Path) -> list[dict[str, float]]:
     return [{k: float(v) for k, v in row.items()} for row in csv.DictReader((run_dir / "history.csv").open())]
-

@@ -27,7 +27,11 @@ def smoke_run(tmp_path_factory, recipe: str, text: str | None = None):
     if text is not None:
         (where / f"{recipe}.yaml").write_text(text)
         recipe = str(where / f"{recipe}.yaml")
-    result = CliRunner().invoke(app, ["-q", "train", f"recipe={recipe}", "--smoke", "--runs-dir", str(where / "outputs")], catch_exceptions=False)
+    result = CliRunner().invoke(
+        app,
+        ["-q", "train", f"recipe={recipe}", "--smoke", "--runs-dir", str(where / "outputs")],
+        catch_exceptions=False,
+    )
     assert result.exit_code == 0, result.output
     return where / result.stdout.strip().splitlines()[-1].removeprefix("run: ")
 
@@ -43,7 +47,9 @@ def test_onnx_export_feeds_integer_inputs_with_the_dtype_the_model_declares(tmp_
     code, out, err = cli("export", run, "-f", "onnx", "--output", tmp_path / "exp" / "imdb.onnx")
     assert code == 0, err
     assert f"wrote {tmp_path / 'exp' / 'imdb.onnx'}\nparity: max |keras - onnx|" in out
-    assert [i.type for i in onnxruntime.InferenceSession(str(tmp_path / "exp" / "imdb.onnx")).get_inputs()] == ["tensor(int32)"]
+    assert [i.type for i in onnxruntime.InferenceSession(str(tmp_path / "exp" / "imdb.onnx")).get_inputs()] == [
+        "tensor(int32)"
+    ]
 
 
 def test_onnx_model_onnxruntime_cannot_run_is_reported_and_not_kept(tmp_path_factory, cli, capfd):
@@ -51,9 +57,14 @@ def test_onnx_model_onnxruntime_cannot_run_is_reported_and_not_kept(tmp_path_fac
     run = smoke_run(tmp_path_factory, "cnn", CNN)
     code, out, err = cli("export", run, "-f", "onnx")
     if code == 0:
-        pytest.skip("the ONNX exporter now lowers MaxPooling2D to a MaxPool onnxruntime runs: pick another layer it gets wrong")
+        pytest.skip(
+            "the ONNX exporter now lowers MaxPooling2D to a MaxPool onnxruntime runs: pick another layer it gets wrong"
+        )
     assert code == 1
-    assert "the ONNX exporter produced a model onnxruntime cannot run at its MaxPool node (layer pool1, MaxPooling2D)" in err
+    assert (
+        "the ONNX exporter produced a model onnxruntime cannot run at its MaxPool node (layer pool1, MaxPooling2D)"
+        in err
+    )
     assert "hint: a bug of the exporter (jax2onnx), worth reporting upstream; --format keras exports every model" in err
     assert list((run / "export").iterdir()) == []  # neither model.onnx nor its temporary
     assert "onnxruntime" not in capfd.readouterr().err  # its own log lines repeat what dlcli says
@@ -70,8 +81,14 @@ def test_export_failing_the_parity_check_leaves_no_file(digits, cli):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--output", "exp/m.onnx"], "error: --output: --format keras writes a .keras file, not 'm.onnx'\nhint: --output exp/m.keras"),
-        (["-f", "onnx", "--output", "m.keras"], "error: --output: --format onnx writes a .onnx file, not 'm.keras'\nhint: --output m.onnx"),
+        (
+            ["--output", "exp/m.onnx"],
+            "error: --output: --format keras writes a .keras file, not 'm.onnx'\nhint: --output exp/m.keras",
+        ),
+        (
+            ["-f", "onnx", "--output", "m.keras"],
+            "error: --output: --format onnx writes a .onnx file, not 'm.keras'\nhint: --output m.onnx",
+        ),
         (["--tolerance", "-1"], "error: --tolerance: must be a number >= 0, not -1"),
     ],
 )

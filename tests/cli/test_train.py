@@ -22,7 +22,9 @@ def digits_run(tmp_path_factory):
     old = os.getcwd()
     os.chdir(where)
     try:
-        result = CliRunner().invoke(app, ["train", "recipe=digits_mlp", "train.epochs=30", "seed=3"], catch_exceptions=False)
+        result = CliRunner().invoke(
+            app, ["train", "recipe=digits_mlp", "train.epochs=30", "seed=3"], catch_exceptions=False
+        )
     finally:
         os.chdir(old)
     assert result.exit_code == 0, result.output
@@ -41,7 +43,16 @@ def test_training_lowers_the_loss_and_beats_chance(digits_run):
 
 def test_run_directory_holds_what_design_promises(digits_run):
     _, run_dir, result = digits_run
-    for name in ("config.yaml", "overrides.yaml", "env.json", "model.keras", "history.csv", "metrics.json", "summary.txt", "preprocess.json"):
+    for name in (
+        "config.yaml",
+        "overrides.yaml",
+        "env.json",
+        "model.keras",
+        "history.csv",
+        "metrics.json",
+        "summary.txt",
+        "preprocess.json",
+    ):
         assert (run_dir / name).is_file(), name
     assert (run_dir / "checkpoints" / "best.keras").is_file()
     assert (run_dir / "checkpoints" / "last.keras").is_file()
@@ -111,7 +122,15 @@ def test_evaluate_unknown_run_is_a_usage_error(cli, in_tmp):
 
 
 def test_overrides_reach_the_run(cli, in_tmp):
-    code, out, err = cli("train", "recipe=digits_mlp", "train.epochs=2", "train.batch_size=128", "optimizer.learning_rate=1e-4", "seed=7", "data.limit=300")
+    code, out, err = cli(
+        "train",
+        "recipe=digits_mlp",
+        "train.epochs=2",
+        "train.batch_size=128",
+        "optimizer.learning_rate=1e-4",
+        "seed=7",
+        "data.limit=300",
+    )
     assert code == 0, err
     run_dir = in_tmp / out.strip().splitlines()[-1].removeprefix("run: ")
     config = (run_dir / "config.yaml").read_text()
@@ -121,7 +140,9 @@ def test_overrides_reach_the_run(cli, in_tmp):
     assert len(list(csv.DictReader((run_dir / "history.csv").open()))) == 2
 
 
-@pytest.mark.parametrize("recipe, params", [("mnist_dropout", 567_434), ("mnist_l2", 567_434), ("mnist", 567_434), ("digits_mlp", 3_466)])
+@pytest.mark.parametrize(
+    "recipe, params", [("mnist_dropout", 567_434), ("mnist_l2", 567_434), ("mnist", 567_434), ("digits_mlp", 3_466)]
+)
 def test_check_json_matches_the_seed(cli, recipe, params):
     code, out, _ = cli("check", f"recipe={recipe}", "--json")
     assert code == 0
@@ -180,4 +201,8 @@ def test_a_damaged_model_file_is_named_with_its_spare(digits_run, cli, tmp_path)
     (copy / "model.keras").write_bytes((copy / "model.keras").read_bytes()[:100])  # cut short
     code, _, err = cli("evaluate", str(copy))
     text = " ".join(err.split())
-    assert code == 2 and "model.keras cannot be read: it is damaged" in text and "last.keras holds the same final weights" in text
+    assert (
+        code == 2
+        and "model.keras cannot be read: it is damaged" in text
+        and "last.keras holds the same final weights" in text
+    )

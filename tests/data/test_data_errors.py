@@ -45,7 +45,15 @@ train: {epochs: 1}
 def workdir(tmp_path_factory):
     where = tmp_path_factory.mktemp("data-errors")
     rng = np.random.default_rng(0)
-    table = pd.DataFrame({"id": [f"r{i}" for i in range(30)], "alpha": rng.normal(size=30), "beta": rng.normal(size=30), "gamma": rng.normal(size=30), "label": np.arange(30) % 3})
+    table = pd.DataFrame(
+        {
+            "id": [f"r{i}" for i in range(30)],
+            "alpha": rng.normal(size=30),
+            "beta": rng.normal(size=30),
+            "gamma": rng.normal(size=30),
+            "label": np.arange(30) % 3,
+        }
+    )
     table.to_csv(where / "table.csv", index=False)
     table.iloc[:0].to_csv(where / "empty.csv", index=False)
     holes = table.copy()
@@ -61,41 +69,197 @@ def workdir(tmp_path_factory):
 
 def run_cli(workdir, *command_lines):
     # A proxy on a closed port: downloads fail at once, as on a machine without network.
-    env = {**os.environ, "https_proxy": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9", "KERAS_HOME": str(workdir / "keras-home")}
-    proc = subprocess.run([sys.executable, "-c", PROBE, json.dumps(command_lines)], capture_output=True, text=True, timeout=300, cwd=workdir, env=env)
+    env = {
+        **os.environ,
+        "https_proxy": "http://127.0.0.1:9",
+        "HTTPS_PROXY": "http://127.0.0.1:9",
+        "KERAS_HOME": str(workdir / "keras-home"),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE, json.dumps(command_lines)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=workdir,
+        env=env,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 CASES = [
     # (id, args, expected fragments, may import keras)
-    ("missing-file", ["train", "recipe=seizure_binary"], ["error: data.path: no such file 'data/epileptic_seizure_recognition.csv' (resolved to ", "Epileptic Seizure Recognition", "put it there, or pass data.path=..."], False),
-    ("missing-split-files", ["train", "recipe=wine_quality"], ["error: data.train_path: no such file 'data/train/train_data.csv'", "error: data.val_path: no such file", "error: data.test_path: no such file", "data=wine_quality_csv"], False),
-    ("unknown-column", ["train", "recipe=./tiny.yaml", "data.target=lable"], ["error: data.target: no column 'lable'", "did you mean 'label'?", "columns of table.csv: id, alpha, beta, gamma, label"], False),
-    ("unknown-output", ["train", "recipe=./tiny.yaml", "data.target={outt: label}"], ["error: data.target.outt: the model has no output 'outt'", "did you mean 'out'?"], False),
-    ("feature-count", ["train", "recipe=./tiny.yaml", "data.features=[alpha,beta]"], ["error: model.inputs.input.shape: the model takes 3 features per sample; the data has 2"], False),
-    ("not-numeric", ["train", "recipe=./tiny.yaml", "data.features=[id,beta,gamma]"], ["error: data.features: table.csv: column 'id' is not numeric (first value 'r0')"], False),
-    ("labels-out-of-range", ["train", "recipe=./tiny.yaml", "model.nodes.out.units=2"], ["error: model.outputs.out: labels run from 0 to 2 (3 classes), but an output of 2 unit(s) takes labels 0 to 1", "hint: give the output layer 3 units, or check data.target"], True),
-    ("binary-labels", ["train", "recipe=seizure_binary", "data.path=seizure.csv", "data.preprocess.positive=null"], ["error: model.outputs.final: binary_crossentropy takes labels 0 and 1; the train split has 1, 2, 3, 4, 5", "data.preprocess.positive=LABEL"], False),
-    ("npz-as-csv", ["train", "recipe=./tiny.yaml", "data.path=x.npz"], ["error: data.path: x.npz ends in .npz, but data.source is csv", "hint: read it with data=npz"], False),
-    ("delimiter", ["train", "recipe=./tiny.yaml", "data.delimiter=ab"], ["error: data.delimiter: expected one character, got 'ab'", "hint: for a tab: data.delimiter=tab"], False),
-    ("fractions", ["train", "recipe=./tiny.yaml", "data.test_split=20"], ["error: data.test_split: expected a fraction in [0, 1), got 20", "hint: for 20%, write 0.2"], False),
-    ("empty-split", ["train", "recipe=./tiny.yaml", "data.val_path=empty.csv"], ["error: data.val_path: empty.csv has no rows: that split would be empty"], False),
-    ("directory-without-stream", ["train", "recipe=./tiny.yaml", "data.path=."], ["error: data.path: '.' is a directory", "set data.stream=true to read every .csv file in it"], False),
-    ("nan", ["train", "recipe=./tiny.yaml", "data.path=nan.csv"], ["error: data.features: nan.csv has NaN in feature column 'beta' (2 NaN)"], False),
-    ("labels-vs-loss", ["train", "recipe=digits_mlp", "data.preprocess.labels=sparse"], ["error: data.preprocess.labels: sparse labels do not fit output 'predictions': its loss categorical_crossentropy takes one-hot vectors", "data.preprocess.labels=auto"], False),
-    ("kfold-one", ["train", "recipe=./tiny.yaml", "train.kfold=1"], ["error: train.kfold: expected 0 (off) or a number of folds of 2 or more, got 1"], False),
-    ("kfold-too-many", ["train", "recipe=./tiny.yaml", "train.kfold=50", "data.stratify=false"], ["error: train.kfold: 50 folds of 24 samples: a fold would be empty", "hint: use at most 24 folds"], False),
-    ("stream-in-memory-source", ["train", "recipe=digits_mlp", "data.stream=true"], ["error: data.stream: streaming reads npz or csv files; source 'digits' is loaded into memory"], False),
-    ("path-for-bundled-set", ["train", "recipe=digits_mlp", "data.path=table.csv"], ["error: data.path: source 'digits' reads no file"], False),
-    ("keras-offline", ["train", "recipe=digits_mlp", "data=imdb"], ["error: data.source: cannot download imdb (no network", "https://storage.googleapis.com/tensorflow/tf-keras-datasets/imdb.npz", "pass data.path=/path/to/imdb.npz", "datasets/imdb.npz"], True),
-    ("keras-option", ["train", "recipe=digits_mlp", "data=imdb", "+data.options.num_word=5"], ["error: data.options.num_word: keras.datasets.imdb.load_data takes no argument 'num_word'", "did you mean 'num_words'?"], True),
+    (
+        "missing-file",
+        ["train", "recipe=seizure_binary"],
+        [
+            "error: data.path: no such file 'data/epileptic_seizure_recognition.csv' (resolved to ",
+            "Epileptic Seizure Recognition",
+            "put it there, or pass data.path=...",
+        ],
+        False,
+    ),
+    (
+        "missing-split-files",
+        ["train", "recipe=wine_quality"],
+        [
+            "error: data.train_path: no such file 'data/train/train_data.csv'",
+            "error: data.val_path: no such file",
+            "error: data.test_path: no such file",
+            "data=wine_quality_csv",
+        ],
+        False,
+    ),
+    (
+        "unknown-column",
+        ["train", "recipe=./tiny.yaml", "data.target=lable"],
+        [
+            "error: data.target: no column 'lable'",
+            "did you mean 'label'?",
+            "columns of table.csv: id, alpha, beta, gamma, label",
+        ],
+        False,
+    ),
+    (
+        "unknown-output",
+        ["train", "recipe=./tiny.yaml", "data.target={outt: label}"],
+        ["error: data.target.outt: the model has no output 'outt'", "did you mean 'out'?"],
+        False,
+    ),
+    (
+        "feature-count",
+        ["train", "recipe=./tiny.yaml", "data.features=[alpha,beta]"],
+        ["error: model.inputs.input.shape: the model takes 3 features per sample; the data has 2"],
+        False,
+    ),
+    (
+        "not-numeric",
+        ["train", "recipe=./tiny.yaml", "data.features=[id,beta,gamma]"],
+        ["error: data.features: table.csv: column 'id' is not numeric (first value 'r0')"],
+        False,
+    ),
+    (
+        "labels-out-of-range",
+        ["train", "recipe=./tiny.yaml", "model.nodes.out.units=2"],
+        [
+            "error: model.outputs.out: labels run from 0 to 2 (3 classes), but an output of 2 unit(s) takes labels 0 to 1",
+            "hint: give the output layer 3 units, or check data.target",
+        ],
+        True,
+    ),
+    (
+        "binary-labels",
+        ["train", "recipe=seizure_binary", "data.path=seizure.csv", "data.preprocess.positive=null"],
+        [
+            "error: model.outputs.final: binary_crossentropy takes labels 0 and 1; the train split has 1, 2, 3, 4, 5",
+            "data.preprocess.positive=LABEL",
+        ],
+        False,
+    ),
+    (
+        "npz-as-csv",
+        ["train", "recipe=./tiny.yaml", "data.path=x.npz"],
+        ["error: data.path: x.npz ends in .npz, but data.source is csv", "hint: read it with data=npz"],
+        False,
+    ),
+    (
+        "delimiter",
+        ["train", "recipe=./tiny.yaml", "data.delimiter=ab"],
+        ["error: data.delimiter: expected one character, got 'ab'", "hint: for a tab: data.delimiter=tab"],
+        False,
+    ),
+    (
+        "fractions",
+        ["train", "recipe=./tiny.yaml", "data.test_split=20"],
+        ["error: data.test_split: expected a fraction in [0, 1), got 20", "hint: for 20%, write 0.2"],
+        False,
+    ),
+    (
+        "empty-split",
+        ["train", "recipe=./tiny.yaml", "data.val_path=empty.csv"],
+        ["error: data.val_path: empty.csv has no rows: that split would be empty"],
+        False,
+    ),
+    (
+        "directory-without-stream",
+        ["train", "recipe=./tiny.yaml", "data.path=."],
+        ["error: data.path: '.' is a directory", "set data.stream=true to read every .csv file in it"],
+        False,
+    ),
+    (
+        "nan",
+        ["train", "recipe=./tiny.yaml", "data.path=nan.csv"],
+        ["error: data.features: nan.csv has NaN in feature column 'beta' (2 NaN)"],
+        False,
+    ),
+    (
+        "labels-vs-loss",
+        ["train", "recipe=digits_mlp", "data.preprocess.labels=sparse"],
+        [
+            "error: data.preprocess.labels: sparse labels do not fit output 'predictions': its loss categorical_crossentropy takes one-hot vectors",
+            "data.preprocess.labels=auto",
+        ],
+        False,
+    ),
+    (
+        "kfold-one",
+        ["train", "recipe=./tiny.yaml", "train.kfold=1"],
+        ["error: train.kfold: expected 0 (off) or a number of folds of 2 or more, got 1"],
+        False,
+    ),
+    (
+        "kfold-too-many",
+        ["train", "recipe=./tiny.yaml", "train.kfold=50", "data.stratify=false"],
+        ["error: train.kfold: 50 folds of 24 samples: a fold would be empty", "hint: use at most 24 folds"],
+        False,
+    ),
+    (
+        "stream-in-memory-source",
+        ["train", "recipe=digits_mlp", "data.stream=true"],
+        ["error: data.stream: streaming reads npz or csv files; source 'digits' is loaded into memory"],
+        False,
+    ),
+    (
+        "path-for-bundled-set",
+        ["train", "recipe=digits_mlp", "data.path=table.csv"],
+        ["error: data.path: source 'digits' reads no file"],
+        False,
+    ),
+    (
+        "keras-offline",
+        ["train", "recipe=digits_mlp", "data=imdb"],
+        [
+            "error: data.source: cannot download imdb (no network",
+            "https://storage.googleapis.com/tensorflow/tf-keras-datasets/imdb.npz",
+            "pass data.path=/path/to/imdb.npz",
+            "datasets/imdb.npz",
+        ],
+        True,
+    ),
+    (
+        "keras-option",
+        ["train", "recipe=digits_mlp", "data=imdb", "+data.options.num_word=5"],
+        [
+            "error: data.options.num_word: keras.datasets.imdb.load_data takes no argument 'num_word'",
+            "did you mean 'num_words'?",
+        ],
+        True,
+    ),
 ]
 
 
 # Training on MNIST where it cannot be downloaded: the small digits model on its
 # 784 pixels, since the fallback is what is under test. Run last, in the same interpreter.
-MNIST_OFFLINE = ["-q", "train", "recipe=digits_mlp", "data=mnist", "model.inputs.input.shape=[784]", "train.epochs=1", "data.limit=200", "run.dir=fallback-runs"]
+MNIST_OFFLINE = [
+    "-q",
+    "train",
+    "recipe=digits_mlp",
+    "data=mnist",
+    "model.inputs.input.shape=[784]",
+    "train.epochs=1",
+    "data.limit=200",
+    "run.dir=fallback-runs",
+]
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +270,9 @@ def results(workdir):
     return dict(zip([case[0] for case in ordered] + ["mnist-offline"], found))
 
 
-@pytest.mark.parametrize("case, fragments, may_import_keras", [(c[0], c[2], c[3]) for c in CASES], ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    "case, fragments, may_import_keras", [(c[0], c[2], c[3]) for c in CASES], ids=[c[0] for c in CASES]
+)
 def test_data_error_exits_2_with_message(results, workdir, case, fragments, may_import_keras):
     result = results[case]
     assert result["code"] == 2, result["out"]
@@ -173,7 +339,9 @@ def failing(cli, *args):
 def test_string_labels_with_a_regression_loss_name_the_loss(cli, in_tmp, loss, hint):
     five_columns(in_tmp, lambda i: "yes" if i % 2 else "no")
     text = failing(cli, f"model.outputs.out.loss={loss}")
-    assert f"error: model.outputs.out.loss: the targets are labels like 'no' but '{loss}' treats them as numbers" in text
+    assert (
+        f"error: model.outputs.out.loss: the targets are labels like 'no' but '{loss}' treats them as numbers" in text
+    )
     assert f"hint: {hint}" in text or hint in text.split("hint: ", 1)[1]
 
 
@@ -187,7 +355,10 @@ def test_string_labels_with_a_scaled_regression_target_name_the_loss(cli, in_tmp
 def test_continuous_target_with_a_classification_loss_is_caught_before_the_split(cli, in_tmp, stratify):
     five_columns(in_tmp, lambda i: 50 + 1.125 * i)  # a price: 60 distinct values
     text = failing(cli, f"data.stratify={stratify}")
-    assert "error: model.outputs.out.loss: binary_crossentropy takes class labels, which must be whole numbers or strings; the targets are not (60 distinct values, e.g. 51.125)" in text
+    assert (
+        "error: model.outputs.out.loss: binary_crossentropy takes class labels, which must be whole numbers or strings; the targets are not (60 distinct values, e.g. 51.125)"
+        in text
+    )
     assert "hint: use a regression loss such as mean_squared_error" in text
     assert "np.float64" not in text and "stratified" not in text and "too few members" not in text
 
@@ -199,11 +370,26 @@ def yes_no(i):
 @pytest.mark.parametrize(
     "features, fragments",
     [
-        ("[0,a,-1,b]", ["error: data.features: column 'label' of five.csv is the target (data.target) and also a feature: the model would see its own label", "hint: leave it out of data.features, e.g. data.features=[0,1,2,3,4]"]),
-        ("[a,b,c,d,a]", ["error: data.features: column 'a' of five.csv is selected twice", "hint: select each column once"]),
+        (
+            "[0,a,-1,b]",
+            [
+                "error: data.features: column 'label' of five.csv is the target (data.target) and also a feature: the model would see its own label",
+                "hint: leave it out of data.features, e.g. data.features=[0,1,2,3,4]",
+            ],
+        ),
+        (
+            "[a,b,c,d,a]",
+            ["error: data.features: column 'a' of five.csv is selected twice", "hint: select each column once"],
+        ),
         ("[0,b,c,d,a]", ["error: data.features: column 'a' of five.csv is selected twice"]),
         ("'0:40'", ["error: data.features: the slice '0:40' runs past the columns: five.csv has 6 (positions 0 to 5)"]),
-        ("[0,1,2,3,9]", ["error: data.features: no column 9: five.csv has 6 columns (positions 0 to 5)", "hint: columns are numbered 0 to 5 (or -6 to -1 from the end)"]),
+        (
+            "[0,1,2,3,9]",
+            [
+                "error: data.features: no column 9: five.csv has 6 columns (positions 0 to 5)",
+                "hint: columns are numbered 0 to 5 (or -6 to -1 from the end)",
+            ],
+        ),
     ],
     ids=["target-among-features", "column-twice", "index-and-name-twice", "slice-past-the-end", "index-out-of-range"],
 )
@@ -224,22 +410,38 @@ def test_a_slice_covering_the_target_is_label_leakage(cli, in_tmp):
 
 def test_an_unquoted_yaml_slice_is_a_base_60_number(cli, in_tmp):
     five_columns(in_tmp, yes_no)
-    (in_tmp / "five.yaml").write_text(FIVE.replace("  target: label\n", "  target: label\n  features: 1:4\n"))  # YAML 1.1: 1*60 + 4
+    (in_tmp / "five.yaml").write_text(
+        FIVE.replace("  target: label\n", "  target: label\n  features: 1:4\n")
+    )  # YAML 1.1: 1*60 + 4
     text = failing(cli)
     assert "error: data.features: no column 64: five.csv has 6 columns" in text
-    assert "hint: YAML reads an unquoted slice such as 1:4 as the base-60 number 64: quote slices, features: '1:4'" in text
+    assert (
+        "hint: YAML reads an unquoted slice such as 1:4 as the base-60 number 64: quote slices, features: '1:4'" in text
+    )
 
 
 def test_labels_numbered_from_1_say_the_output_takes_0_to_k_minus_1(cli, in_tmp):
     five_columns(in_tmp, lambda i: i % 3 + 1)  # classes 1, 2, 3
-    text = failing(cli, "model.nodes.out.units=3", "model.nodes.out.activation=softmax", "model.outputs.out.loss=sparse_categorical_crossentropy")
-    assert "error: model.outputs.out: labels run from 1 to 3 (3 classes), but an output of 3 unit(s) takes labels 0 to 2" in text
+    text = failing(
+        cli,
+        "model.nodes.out.units=3",
+        "model.nodes.out.activation=softmax",
+        "model.outputs.out.loss=sparse_categorical_crossentropy",
+    )
+    assert (
+        "error: model.outputs.out: labels run from 1 to 3 (3 classes), but an output of 3 unit(s) takes labels 0 to 2"
+        in text
+    )
     assert "hint: number the classes from 0, or give the output layer 4 units" in text
 
 
 def test_a_group_option_s_defaults_are_not_blamed_on_the_command_line(cli, in_tmp):
     five_columns(in_tmp, yes_no)
-    (in_tmp / "five.yaml").write_text(FIVE.replace("  source: csv\n  path: five.csv\n  target: label\n", "").replace("data:\n", "defaults:\n  - override /data: csv\n"))
+    (in_tmp / "five.yaml").write_text(
+        FIVE.replace("  source: csv\n  path: five.csv\n  target: label\n", "").replace(
+            "data:\n", "defaults:\n  - override /data: csv\n"
+        )
+    )
     np.savez(in_tmp / "five.npz", features=np.zeros((60, 5)), label=np.zeros(60))
     text = failing(cli, "data=npz", "data.path=five.npz")
     assert "error: data.features: five.npz has no array 'x' hint: arrays: features, label" in text
@@ -247,7 +449,12 @@ def test_a_group_option_s_defaults_are_not_blamed_on_the_command_line(cli, in_tm
 
 def test_too_few_units_for_word_labels_lists_the_labels(cli, in_tmp):
     five_columns(in_tmp, lambda i: ["cat", "Cat", "dog"][i % 3])  # one label spelt two ways
-    text = failing(cli, "model.nodes.out.units=2", "model.nodes.out.activation=softmax", "model.outputs.out.loss=sparse_categorical_crossentropy")
+    text = failing(
+        cli,
+        "model.nodes.out.units=2",
+        "model.nodes.out.activation=softmax",
+        "model.outputs.out.loss=sparse_categorical_crossentropy",
+    )
     assert "error: model.outputs.out: the data has 3 labels (Cat, cat, dog), but the output has 2 unit(s)" in text
 
 
@@ -262,8 +469,20 @@ def test_a_missing_column_names_the_file_it_is_missing_from(cli, in_tmp):
 @pytest.mark.parametrize(
     "args, fragments",
     [
-        (["data.header=false", "data.target=-1"], ["error: data.features: five.csv: column '0' is not numeric (first value 'a')", "hint: only its first value is not a number: that row is a header, so set data.header=true"]),
-        (["data.header=false"], ["error: data.target: no column 'label'", "hint: 'label' is in the first row of five.csv, so the file has a header: set data.header=true"]),
+        (
+            ["data.header=false", "data.target=-1"],
+            [
+                "error: data.features: five.csv: column '0' is not numeric (first value 'a')",
+                "hint: only its first value is not a number: that row is a header, so set data.header=true",
+            ],
+        ),
+        (
+            ["data.header=false"],
+            [
+                "error: data.target: no column 'label'",
+                "hint: 'label' is in the first row of five.csv, so the file has a header: set data.header=true",
+            ],
+        ),
     ],
     ids=["numeric-column", "named-column"],
 )

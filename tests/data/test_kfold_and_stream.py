@@ -88,7 +88,10 @@ def test_streamed_batches_cover_the_training_split_once_per_epoch_off_the_main_t
     cfg = data_cfg(source="npz", path=str(shards), stream=True, workers=2)
     ds = data.load(cfg, io(4, "sparse_categorical_crossentropy", 2), seed=0)
     assert (len(ds.train), len(ds.val), len(ds.test)) == (172, 20, 48)
-    ids = {name: set(np.concatenate([p.x["input"][:, 0] for p in split.rows.parts()]).astype(int).tolist()) for name, split in (("train", ds.train), ("val", ds.val), ("test", ds.test))}
+    ids = {
+        name: set(np.concatenate([p.x["input"][:, 0] for p in split.rows.parts()]).astype(int).tolist())
+        for name, split in (("train", ds.train), ("val", ds.val), ("test", ds.test))
+    }
     assert not ids["train"] & ids["val"] and not ids["train"] & ids["test"] and not ids["val"] & ids["test"]
 
     sequence = ds.train.sequence(16, shuffle=True)
@@ -126,7 +129,9 @@ def test_streamed_training_and_evaluate_from_the_cli(cli, in_tmp, shards):
     trained = json.loads((run / "metrics.json").read_text())
     code, _, err = cli("evaluate", str(run))
     assert code == 0, err
-    assert json.loads((run / "eval.json").read_text())["metrics"]["accuracy"] == pytest.approx(trained["test"]["accuracy"], abs=1e-6)
+    assert json.loads((run / "eval.json").read_text())["metrics"]["accuracy"] == pytest.approx(
+        trained["test"]["accuracy"], abs=1e-6
+    )
     code, out, err = cli("export", str(run), "--format", "keras")
     assert code == 0 and "parity: max |keras - keras| = 0 on" in out, err  # on the streamed test split's first batch
     code, out, err = cli("predict", str(run), "--rows", "0")

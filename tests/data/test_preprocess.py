@@ -69,18 +69,40 @@ def test_one_hot_targets_are_turned_into_ids_for_a_sparse_loss(tmp_path):
 
 def test_positive_label_against_the_rest(tmp_path):
     np.savez(tmp_path / "five.npz", x=np.zeros((50, 4)), y=np.arange(50) % 5 + 1)
-    ds = data.load(data_cfg(source="npz", path=str(tmp_path / "five.npz"), val_split=0.0, test_split=0.0, preprocess={"positive": 1}), io(4, "binary_crossentropy", 1), 0)
+    ds = data.load(
+        data_cfg(
+            source="npz", path=str(tmp_path / "five.npz"), val_split=0.0, test_split=0.0, preprocess={"positive": 1}
+        ),
+        io(4, "binary_crossentropy", 1),
+        0,
+    )
     assert ds.train.y.tolist() == [1.0, 0.0, 0.0, 0.0, 0.0] * 10
     # Predictions come back as the data spelt the positive label, and its complement.
     assert ds.preprocessor.decode(np.array([[0.9], [0.2]]), "out").tolist() == [1, "not 1"]
     assert ds.preprocessor.class_names("out", 2) == ["not 1", "1"]
     # With two labels, the other one keeps its own name.
     np.savez(tmp_path / "two.npz", x=np.zeros((50, 4)), y=np.where(np.arange(50) % 2, "yes", "no"))
-    ds = data.load(data_cfg(source="npz", path=str(tmp_path / "two.npz"), val_split=0.0, test_split=0.0, preprocess={"positive": "yes"}), io(4, "binary_crossentropy", 1), 0)
+    ds = data.load(
+        data_cfg(
+            source="npz", path=str(tmp_path / "two.npz"), val_split=0.0, test_split=0.0, preprocess={"positive": "yes"}
+        ),
+        io(4, "binary_crossentropy", 1),
+        0,
+    )
     assert ds.preprocessor.decode(np.array([[0.9], [0.2]]), "out").tolist() == ["yes", "no"]
     assert ds.preprocessor.class_names("out", 3) == ["no", "yes", "2"]  # a unit no label trained keeps its id
-    with pytest.raises(ConfigError, match='quote the label'):  # YAML's `positive: no` is False
-        data.load(data_cfg(source="npz", path=str(tmp_path / "two.npz"), val_split=0.0, test_split=0.0, preprocess={"positive": False}), io(4, "binary_crossentropy", 1), 0)
+    with pytest.raises(ConfigError, match="quote the label"):  # YAML's `positive: no` is False
+        data.load(
+            data_cfg(
+                source="npz",
+                path=str(tmp_path / "two.npz"),
+                val_split=0.0,
+                test_split=0.0,
+                preprocess={"positive": False},
+            ),
+            io(4, "binary_crossentropy", 1),
+            0,
+        )
 
 
 def test_unseen_class_in_val_is_an_error(tmp_path):
@@ -114,4 +136,6 @@ def test_reshape_and_divide_by():
 def _image_io():
     from dlcli.data.io import InputSpec, ModelIO, OutputSpec
 
-    return ModelIO([InputSpec("input", (8, 8), "float32")], [OutputSpec("out", (10,), "sparse_categorical_crossentropy")])
+    return ModelIO(
+        [InputSpec("input", (8, 8), "float32")], [OutputSpec("out", (10,), "sparse_categorical_crossentropy")]
+    )

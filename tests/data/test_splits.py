@@ -29,7 +29,9 @@ def ids_of(split) -> set:
 @pytest.mark.parametrize("stratify", [True, False])
 def test_no_sample_is_in_two_splits(unique_rows, seed, stratify):
     path = unique_rows
-    ds = data.load(data_cfg(source="npz", path=str(path), val_split=0.15, test_split=0.2, stratify=stratify), io(), seed)
+    ds = data.load(
+        data_cfg(source="npz", path=str(path), val_split=0.15, test_split=0.2, stratify=stratify), io(), seed
+    )
     train, val, test = ids_of(ds.train), ids_of(ds.val), ids_of(ds.test)
     assert not train & val and not train & test and not val & test
     assert train | val | test == set(range(200))
@@ -53,7 +55,10 @@ def test_stratified_splits_keep_class_proportions(unique_rows):
 
 
 def test_regression_targets_are_not_stratified(tmp_path):
-    x, y = np.random.default_rng(0).normal(size=(50, 4)), np.arange(50).astype(float)  # whole numbers, but a regression target
+    x, y = (
+        np.random.default_rng(0).normal(size=(50, 4)),
+        np.arange(50).astype(float),
+    )  # whole numbers, but a regression target
     np.savez(tmp_path / "r.npz", x=x, y=y)
     ds = data.load(data_cfg(source="npz", path=str(tmp_path / "r.npz")), io(4, "mse", 1), 0)
     assert len(ds.test) == 10 and ds.test.y.dtype == np.float32
@@ -83,8 +88,12 @@ def test_kfold_validation_folds_partition_the_data_and_keep_the_test_split(uniqu
 
 def test_kfold_folds_given_train_and_val_files_together(tmp_path):
     for split, start, n in (("train", 0, 30), ("val", 30, 10)):
-        pd.DataFrame({"id": np.arange(start, start + n, dtype=float), "b": np.ones(n), "y": np.arange(n) % 2}).to_csv(tmp_path / f"{split}.csv", index=False)
-    cfg = data_cfg(source="csv", train_path=str(tmp_path / "train.csv"), val_path=str(tmp_path / "val.csv"), test_split=0.0)
+        pd.DataFrame({"id": np.arange(start, start + n, dtype=float), "b": np.ones(n), "y": np.arange(n) % 2}).to_csv(
+            tmp_path / f"{split}.csv", index=False
+        )
+    cfg = data_cfg(
+        source="csv", train_path=str(tmp_path / "train.csv"), val_path=str(tmp_path / "val.csv"), test_split=0.0
+    )
     vals = [ids_of(data.load(cfg, io(2, "binary_crossentropy", 1), 0, fold=Fold(i, 4)).val) for i in (1, 2, 3, 4)]
     assert set().union(*vals) == set(range(40)) and sum(map(len, vals)) == 40
 

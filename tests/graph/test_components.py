@@ -30,7 +30,9 @@ def test_regularizers_initializers_and_constraints_by_name_or_class(tmp_path):
     ]
     model = runner.build(runner.prepare("keras_intro", overrides)).model
     dense, out = model.get_layer("dense"), model.get_layer("dense_1")
-    assert isinstance(dense.kernel_regularizer, keras.regularizers.L2) and dense.kernel_regularizer.l2 == pytest.approx(0.01)
+    assert isinstance(dense.kernel_regularizer, keras.regularizers.L2) and dense.kernel_regularizer.l2 == pytest.approx(
+        0.01
+    )
     assert isinstance(dense.bias_regularizer, keras.regularizers.L1)
     assert isinstance(dense.kernel_initializer, keras.initializers.HeNormal)
     assert isinstance(dense.kernel_constraint, keras.constraints.MaxNorm) and dense.kernel_constraint.max_value == 2.0
@@ -44,7 +46,10 @@ def test_regularizers_initializers_and_constraints_by_name_or_class(tmp_path):
 @pytest.mark.parametrize(
     "factory, kwargs",
     [
-        ("callbacks.EarlyStopping", {"min_delta": 0.01, "patience": 3.0, "baseline": None, "mode": "max"}),  # min_delta's default is 0
+        (
+            "callbacks.EarlyStopping",
+            {"min_delta": 0.01, "patience": 3.0, "baseline": None, "mode": "max"},
+        ),  # min_delta's default is 0
         ("constraints.MaxNorm", {"max_value": 2.5, "axis": [0, 1]}),  # default 2; axis an int or a list
         ("layers.Conv1D", {"filters": 4, "kernel_size": 3, "strides": [2], "dilation_rate": 1}),
         ("layers.LayerNormalization", {"axis": None, "epsilon": 1}),  # an int where the default is a float
@@ -71,7 +76,13 @@ def test_values_of_another_kind_than_the_default_are_refused():
     from dlcli.graph import registry
 
     problems = Collector()
-    registry.check_kwargs(keras.callbacks.ReduceLROnPlateau, "ReduceLROnPlateau", {"patience": 2.5, "cooldown": True, "factor": "0.5", "verbose": 1}, "cb", problems)
+    registry.check_kwargs(
+        keras.callbacks.ReduceLROnPlateau,
+        "ReduceLROnPlateau",
+        {"patience": 2.5, "cooldown": True, "factor": "0.5", "verbose": 1},
+        "cb",
+        problems,
+    )
     registry.check_kwargs(keras.layers.GRU, "GRU", {"units": 3, "return_sequences": 1}, "node", problems)
     assert [p.render() for p in problems.problems] == [
         "error: cb.factor: expected a number (ReduceLROnPlateau's default is 0.1), got '0.5'",
@@ -99,7 +110,9 @@ def test_sub_models_are_called_like_layers_and_share_their_weights(cli, in_tmp):
     run_dir = in_tmp / out.strip().splitlines()[-1].removeprefix("run: ")
     model = keras.saving.load_model(run_dir / "model.keras", safe_mode=True)
     x = {"left": np.ones((2, 6), "float32"), "right": np.zeros((2, 6), "float32")}
-    np.testing.assert_allclose(model.predict(x, verbose=0), keras.saving.load_model(run_dir / "model.keras").predict(x, verbose=0))
+    np.testing.assert_allclose(
+        model.predict(x, verbose=0), keras.saving.load_model(run_dir / "model.keras").predict(x, verbose=0)
+    )
 
 
 PLUGIN = '''
@@ -178,8 +191,18 @@ def test_plugin_layer_loss_and_metric_train_save_and_reload(cli, plugin, tmp_pat
 
     model = keras.saving.load_model(run_dir / "model.keras", safe_mode=True)
     expected = model.predict(np.arange(8, dtype="float32").reshape(2, 4), verbose=0)
-    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.run([sys.executable, "-c", PREDICT.format(**plugin), str(run_dir / "model.keras"), str(tmp_path / "p.npy")], capture_output=True, text=True, timeout=300, env=env)
+    env = {
+        **os.environ,
+        "KERAS_BACKEND": "jax",
+        "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", PREDICT.format(**plugin), str(run_dir / "model.keras"), str(tmp_path / "p.npy")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.split()[-3:] == ["half_mse", plugin["layer"], "2.0"]
     np.testing.assert_allclose(np.load(tmp_path / "p.npy"), expected, rtol=1e-6)

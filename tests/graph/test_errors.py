@@ -105,8 +105,12 @@ def test_misspelt_output_is_the_one_error_not_the_losses_keyed_by_the_right_name
     # social_multi_output lists its outputs and keys loss and loss_weights by output name.
     code, out, err = cli("check", "recipe=social_multi_output", "model.outputs=[age,income,gendr]")
     assert code == 2, out + err
-    assert flat("error: model.outputs.gendr: no node 'gendr' (set on the command line)\nhint: did you mean 'gender'?") in flat(err)
-    assert err.count("error:") == 1, err  # not model.loss.gender / model.loss_weights.gender "not an output", nor "needs a loss"
+    assert flat(
+        "error: model.outputs.gendr: no node 'gendr' (set on the command line)\nhint: did you mean 'gender'?"
+    ) in flat(err)
+    assert err.count("error:") == 1, (
+        err
+    )  # not model.loss.gender / model.loss_weights.gender "not an output", nor "needs a loss"
 
 
 def test_pooling_with_stride_one_keeps_the_padding_hint(cli, in_tmp):

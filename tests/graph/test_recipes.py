@@ -66,7 +66,9 @@ def test_recipe_builds_as_listed_and_reloads(recipe, tmp_path):
     before = built.model.predict(x, verbose=0)
     built.model.save(tmp_path / "model.keras")
     reloaded = keras.saving.load_model(tmp_path / "model.keras", safe_mode=True)
-    keras.tree.map_structure(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), before, reloaded.predict(x, verbose=0))
+    keras.tree.map_structure(
+        lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), before, reloaded.predict(x, verbose=0)
+    )
     assert [w.path for w in reloaded.weights] == [w.path for w in built.model.weights]
     keras.backend.clear_session()
 
@@ -88,13 +90,24 @@ def test_block_copies_are_named_after_their_instance(cli, in_tmp):
     code, out, _ = cli("check", "recipe=residual_cnn", "--json")
     assert code == 0
     names = [layer["name"] for layer in json.loads(out)["layers"]]
-    assert names[:8] == ["image", "stem_conv", "stem_bn", "stem", "stage1_1_conv1_conv", "stage1_1_conv1_bn", "stage1_1_conv1", "stage1_1_conv2"]
+    assert names[:8] == [
+        "image",
+        "stem_conv",
+        "stem_bn",
+        "stem",
+        "stage1_1_conv1_conv",
+        "stage1_1_conv1_bn",
+        "stage1_1_conv1",
+        "stage1_1_conv2",
+    ]
     assert {"stage1_1_add", "stage1_1_relu", "stage1", "stage2_shortcut", "stage2", "stage3"} <= set(names)
     assert "stage1_2_relu" not in names  # the last copy's output takes the instance's name
 
 
 def test_a_users_recipe_pulls_in_the_block_library(cli, in_tmp):
-    code, out, err = cli("check", f"recipe={Path(__file__).parent / 'recipes' / 'three_residual_blocks.yaml'}", "--json")
+    code, out, err = cli(
+        "check", f"recipe={Path(__file__).parent / 'recipes' / 'three_residual_blocks.yaml'}", "--json"
+    )
     assert code == 0, err
     info = json.loads(out)
     stem = 3 * 3 * 3 * 128 + 4 * 128  # conv without bias, BatchNormalization

@@ -46,7 +46,15 @@ def bce(y, p):
 
 def test_each_output_gets_its_own_loss_and_weight():
     tiny = [f"model.nodes.conv{i}.filters=4" for i in range(1, 6)]
-    model, x, y = build("social_multi_output", ["model.nodes.embedded_posts.input_dim=50", "model.nodes.embedded_posts.output_dim=8", "data.sequence_length=300", *tiny])
+    model, x, y = build(
+        "social_multi_output",
+        [
+            "model.nodes.embedded_posts.input_dim=50",
+            "model.nodes.embedded_posts.output_dim=8",
+            "data.sequence_length=300",
+            *tiny,
+        ],
+    )
     p = model.predict(x, verbose=0)
     expected = {
         "age_loss": float(np.mean((p["age"] - y["age"]) ** 2)),
@@ -71,7 +79,9 @@ def test_news_model_reloads_in_a_fresh_process(tmp_path):
     model.fit(x, y, epochs=1, batch_size=4, verbose=0)  # trained weights and optimizer state
     before = model.predict(x, verbose=0)
     evaluated = model.evaluate(x, y, verbose=0, return_dict=True)
-    assert evaluated["loss"] == pytest.approx(bce(y["main_output"], before["main_output"]) + 0.2 * bce(y["aux_output"], before["aux_output"]), rel=1e-4)
+    assert evaluated["loss"] == pytest.approx(
+        bce(y["main_output"], before["main_output"]) + 0.2 * bce(y["aux_output"], before["aux_output"]), rel=1e-4
+    )
 
     model.save(tmp_path / "model.keras")
     np.savez(tmp_path / "data.npz", **{f"x_{k}": v for k, v in x.items()}, **{f"y_{k}": v for k, v in y.items()})

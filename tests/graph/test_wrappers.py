@@ -15,7 +15,8 @@ def by_hand():
 
     seq = keras.Input((10, 4))
     x = keras.layers.Bidirectional(
-        keras.layers.GRU(8, return_sequences=True), backward_layer=keras.layers.GRU(8, return_sequences=True, go_backwards=True)
+        keras.layers.GRU(8, return_sequences=True),
+        backward_layer=keras.layers.GRU(8, return_sequences=True, go_backwards=True),
     )(seq)
     x = keras.layers.TimeDistributed(keras.layers.Dense(3, kernel_regularizer="l2"))(x)
     x = keras.layers.GlobalAveragePooling1D()(x)
@@ -46,10 +47,24 @@ def test_nested_layer_specs_build_save_and_reload(tmp_path):
 @pytest.mark.parametrize(
     "override, fragments",
     [
-        ("model.nodes.bi.layer.class=GRUU", ["error: model.nodes.bi.layer.class: unknown layer 'GRUU'", "did you mean 'GRU'?"]),
-        ("+model.nodes.td.layer.unitz=3", ["error: model.nodes.td.layer.unitz: Dense takes no argument 'unitz'", "did you mean 'units'?"]),
-        ("model.nodes.bi.backward_layer.units=-2", ["error: model.nodes.bi.backward_layer.units: GRU(units=-2,", "failed:"]),
-        ("+model.nodes.td.layer.inputs=bi", ["error: model.nodes.td.layer.inputs: a layer given as an argument is built inside the layer that takes it"]),
+        (
+            "model.nodes.bi.layer.class=GRUU",
+            ["error: model.nodes.bi.layer.class: unknown layer 'GRUU'", "did you mean 'GRU'?"],
+        ),
+        (
+            "+model.nodes.td.layer.unitz=3",
+            ["error: model.nodes.td.layer.unitz: Dense takes no argument 'unitz'", "did you mean 'units'?"],
+        ),
+        (
+            "model.nodes.bi.backward_layer.units=-2",
+            ["error: model.nodes.bi.backward_layer.units: GRU(units=-2,", "failed:"],
+        ),
+        (
+            "+model.nodes.td.layer.inputs=bi",
+            [
+                "error: model.nodes.td.layer.inputs: a layer given as an argument is built inside the layer that takes it"
+            ],
+        ),
     ],
     ids=["unknown-inner-class", "bad-inner-keyword", "bad-inner-value", "inner-wiring"],
 )

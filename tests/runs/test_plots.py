@@ -9,7 +9,13 @@ def _image(path):
 
 
 def test_one_figure_per_metric_train_against_val(tmp_path):
-    history = {"loss": [1.0, 0.5], "val_loss": [1.1, 0.7], "accuracy": [0.5, 0.8], "val_accuracy": [0.4, 0.7], "learning_rate": [0.1, 0.05]}
+    history = {
+        "loss": [1.0, 0.5],
+        "val_loss": [1.1, 0.7],
+        "accuracy": [0.5, 0.8],
+        "val_accuracy": [0.4, 0.7],
+        "learning_rate": [0.1, 0.05],
+    }
     written = training_curves(history, tmp_path)
     assert sorted(p.name for p in written) == ["accuracy.png", "learning_rate.png", "loss.png"]
     height, width, _ = _image(tmp_path / "loss.png").shape

@@ -89,7 +89,14 @@ def _start(where: Path, cache: Path, *args: str, block_at: str | None = None) ->
     env.pop("BLOCK_AT", None)
     if block_at:
         env.update(BLOCK_AT=block_at, BLOCK_MARKER=str(where / "blocked"))
-    return subprocess.Popen([sys.executable, "-m", "dlcli", "-q", "train", *args], cwd=where, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "dlcli", "-q", "train", *args],
+        cwd=where,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _wait_until_blocked(proc: subprocess.Popen, where: Path, timeout: float = 240) -> None:
@@ -202,7 +209,11 @@ def test_a_finished_run_trains_longer_exactly_like_a_longer_run(finished, tmp_pa
 @pytest.mark.parametrize(
     "overrides, key, words",
     [
-        (["model.nodes.dense1.units=64", "optimizer.learning_rate=0.1"], "optimizer.learning_rate", ["model.nodes.dense1.units", "only train.epochs"]),
+        (
+            ["model.nodes.dense1.units=64", "optimizer.learning_rate=0.1"],
+            "optimizer.learning_rate",
+            ["model.nodes.dense1.units", "only train.epochs"],
+        ),
         (["train.epochs=2"], "train.epochs", ["has trained 2 epochs", "N > 2"]),
         (["train.epochs=1"], "train.epochs", ["leaves nothing to do"]),
         (["recipe=mnist"], "recipe", ["its own recipe"]),
