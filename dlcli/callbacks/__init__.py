@@ -12,7 +12,7 @@ training; it raises `ConfigError` (keys relative to the callback) when the run
 does not suit it, so the user sees the config key.
 
 `for_run` puts users' callbacks and dlcli's own (history, checkpoints, the
-resumable state, the progress display) in the one order that works.
+resumable state, the events the run's observer hears) in the one order that works.
 """
 
 from __future__ import annotations
@@ -26,11 +26,11 @@ import keras
 
 from dlcli.callbacks import activations, logs, loss_history, roc_auc, schedule, tensorboard  # noqa: F401  (registers dlcli's callbacks)
 from dlcli.callbacks.checkpoint import BestCheckpoint, LastCheckpoint
+from dlcli.callbacks.events import Events
 from dlcli.callbacks.history import HistoryWriter
-from dlcli.callbacks.progress import RichProgress
+from dlcli.callbacks.run_state import RunState
 from dlcli.errors import Collector, ConfigError, Problem, did_you_mean
 from dlcli.graph import registry
-from dlcli.runs.resume import run_state
 
 _PATH_ARGS = ("filepath", "filename", "log_dir", "backup_dir")
 
@@ -184,24 +184,32 @@ class ForRun:
         return restored[-1].best_epoch if restored else None
 
 
-def for_run(
-    specs: dict[str, Any], run_dir: Path, run: RunData, logged: set[str], console=None, quiet: bool = False
-) -> ForRun:
-    """`logged`: the names one evaluated batch logs, to check what users' callbacks monitor."""
+def for_run(specs: dict[str, Any], run_dir: Path, run: RunData, logged: set[str], observer) -> ForRun:
+    """`logged`: the names one evaluated batch logs, to check what users' callbacks monitor;
+    `observer`: where the training events go (dlcli.lifecycle.Observer)."""
     history = HistoryWriter(run_dir / "history.csv")
     best = BestCheckpoint(run_dir / "checkpoints" / "best.keras", monitor="val_loss" if run.val is not None else "loss")
     last = LastCheckpoint(run_dir / "checkpoints" / "last.keras")
     users = from_config(specs, run_dir, run)
     logs.check_available(users, logged, run.val is not None)
     aliases = logs.LogAliases(logs.wanted(users.values()))
-    state = run_state(
+    state = RunState(
         run_dir, {**{f"callbacks.{n}": c for n, c in users.items()}, "dlcli.history": history, "dlcli.best": best}
     )
-    progress = [] if quiet else [RichProgress(console=console)]
     # `last` saves the final weights before EarlyStopping may restore its best
     # ones at train end. Users' callbacks see each epoch first (with the Keras-2
     # metric names they ask for; EarlyStopping may stop), then dlcli's
     # bookkeeping records it, the state is saved after everything it holds, and
-    # the display comes last.
-    ordered = [last, aliases, *users.values(), aliases.remover, logs.StopOnNaN(), history, best, state, *progress]
+    # the observer (the display) hears of it last.
+    ordered = [
+        last,
+        aliases,
+        *users.values(),
+        aliases.remover,
+        logs.StopOnNaN(),
+        history,
+        best,
+        state,
+        Events(observer),
+    ]
     return ForRun(ordered, history, state, users)

@@ -1,7 +1,7 @@
 """Activations of every layer for the first validation sample, saved each epoch (seed 000's ActivationLogger).
 
 Seed 000 reads `self.validation_data`, which Keras 3 callbacks no longer have:
-the runner hands the validation split over through `attach`. Each epoch writes
+the run hands the validation split over through `attach`. Each epoch writes
 `<log_dir>/epoch-NNN.npz` (one array per layer call, keyed by layer name; a
 shared layer called twice gives `name`, `name_call1`, ...).
 """

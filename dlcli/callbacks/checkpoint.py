@@ -1,7 +1,7 @@
 """checkpoints/best.keras and checkpoints/last.keras, written atomically when training ends.
 
 Writing a .keras file takes several times longer than the snapshot the run
-state already saves every epoch (see dlcli.runs.resume), and a per-epoch write
+state already saves every epoch (see dlcli.callbacks.run_state), and a per-epoch write
 would show in the epoch time. So the best epoch's weights are kept in memory
 (and in the run state, for `--resume`) and both files are written once, when
 `fit` ends; each goes to a temporary name and is renamed into place, so a

@@ -22,13 +22,13 @@ def command(
     ] = None,
     config_dir: ConfigDirs = None,
 ) -> None:
-    from dlcli import runner
+    from dlcli import lifecycle
     from dlcli.config import split_recipe
     from dlcli.graph import summary
 
     with user_errors():
         recipe, rest = split_recipe(list(overrides or []))
-        built = runner.build(runner.prepare(recipe, rest, dirs(config_dir)))
+        built = lifecycle.build(lifecycle.prepare(recipe, rest, dirs(config_dir)))
         info = summary.describe(built.model, built.prepared.graph)
         if as_json:
             typer.echo(json.dumps(info, indent=2))

@@ -30,7 +30,7 @@ def command(
     from rich.table import Table
 
     from dlcli.errors import ConfigError, Problem
-    from dlcli.runner import evaluate_split
+    from dlcli.lifecycle import evaluate_split
     from dlcli.runs import find, unused, write_json
     from dlcli.runs.load import open_run
 

@@ -13,10 +13,10 @@ HELP = "Print the composed, resolved config as YAML."
 def command(overrides: Overrides = None, config_dir: ConfigDirs = None) -> None:
     from omegaconf import OmegaConf
 
-    from dlcli import runner
+    from dlcli import lifecycle
     from dlcli.config import split_recipe
 
     with user_errors():
         recipe, rest = split_recipe(list(overrides or []))
-        prepared = runner.prepare(recipe, rest, dirs(config_dir))
+        prepared = lifecycle.prepare(recipe, rest, dirs(config_dir))
         typer.echo(OmegaConf.to_yaml(prepared.cfg, resolve=True), nl=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from pathlib import Path
 from typing import Annotated, List, Optional
 
 import typer
@@ -20,9 +21,11 @@ def command(
     ] = None,
     config_dir: ConfigDirs = None,
 ) -> None:
-    from dlcli import runner
+    from rich.markup import escape
+
     from dlcli.config import config_dirs, discover
     from dlcli.config.recipes import resolve
+    from dlcli.drivers import smoke
     from dlcli.errors import DlcliError
 
     with user_errors():
@@ -34,8 +37,7 @@ def command(
             for name in names:
                 start = time.perf_counter()
                 try:
-                    built = runner.build(runner.prepare(name, [], dirs(config_dir), smoke=True))
-                    runner.train(built, quiet=True, run_root=root)
+                    smoke.run(name, dirs(config_dir), Path(root))
                     status, detail = "[green]ok[/]  ", ""
                 except DlcliError as exc:
                     status, detail = "[red]FAIL[/]", exc.problems[0].render().splitlines()[0]
@@ -43,16 +45,8 @@ def command(
                 except Exception as exc:  # report and go on to the next recipe
                     status, detail = "[red]FAIL[/]", f"{type(exc).__name__}: {exc}".splitlines()[0]
                     failed.append(name)
-                finally:
-                    _clear_session()
-                out.print(f"{status} {name:<28} {time.perf_counter() - start:6.1f}s  {detail}", highlight=False)
+                line = f"{name:<28} {time.perf_counter() - start:6.1f}s  {detail}"
+                out.print(f"{status} {escape(line)}", highlight=False)
         out.print(f"{len(names) - len(failed)} passed, {len(failed)} failed", highlight=False)
         if failed:
             raise typer.Exit(1)
-
-
-def _clear_session() -> None:
-    import sys
-
-    if "keras" in sys.modules:
-        sys.modules["keras"].backend.clear_session()

@@ -39,41 +39,32 @@ def command(
         ),
     ] = None,
 ) -> None:
-    from dlcli import runner
+    from dlcli import lifecycle
+    from dlcli.cli import render
     from dlcli.config import split_recipe
-    from dlcli.runs import kfold
+    from dlcli.drivers import kfold, single
+    from dlcli.drivers import resume as resuming
+    from dlcli.drivers import smoke as smoking
 
+    observer = render.QuietObserver(err) if State.quiet else render.RichObserver(err)
     with user_errors():
         if resume is not None:
             from dlcli.errors import ConfigError, Problem
-            from dlcli.runs.resume import reopen
 
             if smoke:
                 raise ConfigError(Problem("--smoke", "--smoke makes a new throw-away run; it cannot resume one"))
-            prepared, run_dir = reopen(resume, list(overrides or []), runs_dir or Path("outputs"))
+            prepared, run_dir = resuming.reopen(
+                resume, list(overrides or []), runs_dir or Path("outputs"), dirs(config_dir)
+            )
+            result = resuming.run(prepared, run_dir, observer)
         else:
             recipe, rest = split_recipe(list(overrides or []))
-            prepared, run_dir = runner.prepare(recipe, rest, dirs(config_dir), smoke=smoke, runs_dir=runs_dir), None
-        if kfold.wanted(prepared.cfg):
-            result = kfold.train_folds(prepared, console=err, quiet=State.quiet, parent=run_dir)
-            out.print(kfold.table(result))
-            out.print(f"run: {result.run_dir}", highlight=False, soft_wrap=True)
-            return
-        runner.read_data(prepared)
-        built = runner.build(prepared)
-        result = runner.train(built, console=err, quiet=State.quiet, resume=run_dir)
-        print_result(result)
-
-
-def print_result(result) -> None:
-    from rich.table import Table
-
-    table = Table(title="final metrics", title_justify="left")
-    table.add_column("split")
-    names = list(dict.fromkeys(k for split in result.metrics.values() for k in split))
-    for name in names:
-        table.add_column(name, justify="right")
-    for split, values in result.metrics.items():
-        table.add_row(split, *(f"{values[n]:.4f}" if n in values else "" for n in names))
-    out.print(table)
-    out.print(f"run: {result.run_dir}", highlight=False, soft_wrap=True)
+            adjust = smoking.shrink if smoke else None
+            prepared = lifecycle.prepare(recipe, rest, dirs(config_dir), runs_dir=runs_dir, adjust=adjust)
+            driver = kfold if kfold.wanted(prepared.cfg) else single
+            result = driver.run(prepared, observer)
+        if isinstance(result, kfold.KFoldResult):
+            out.print(render.kfold_table(result))
+        else:
+            out.print(render.metrics_table(result.metrics))
+        out.print(f"run: {result.run_dir}", highlight=False, soft_wrap=True, markup=False)

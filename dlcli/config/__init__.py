@@ -3,8 +3,18 @@
 Nothing here imports JAX or Keras, so config errors are reported at once.
 """
 
-from dlcli.config.compose import Composed, blaming_overrides, compose, config_dirs, split_recipe
+from dlcli.config.compose import Composed, blaming_overrides, compose, compose_saved, config_dirs, split_recipe
 from dlcli.config.recipes import Recipe, discover
 from dlcli.config.validate import validate
 
-__all__ = ["Composed", "Recipe", "blaming_overrides", "compose", "config_dirs", "discover", "split_recipe", "validate"]
+__all__ = [
+    "Composed",
+    "Recipe",
+    "blaming_overrides",
+    "compose",
+    "compose_saved",
+    "config_dirs",
+    "discover",
+    "split_recipe",
+    "validate",
+]

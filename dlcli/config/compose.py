@@ -138,16 +138,18 @@ def _undeletable(key: str) -> Problem:
     return Problem(key, f"is part of the schema and cannot be deleted{_FROM_COMMAND_LINE}", hint)
 
 
-def _compose(hydra_overrides: list[str], user: list[str], recipe: recipes.Recipe, dirs: list[Path]) -> DictConfig:
+def _compose(
+    hydra_overrides: list[str], user: list[str], recipe: recipes.Recipe, dirs: list[Path], root: str = _ROOT
+) -> DictConfig:
     GlobalHydra.instance().clear()
     try:
         with initialize(config_path=None, version_base="1.3"):
-            return hydra_compose(config_name=_ROOT, overrides=hydra_overrides)
+            return hydra_compose(config_name=root, overrides=hydra_overrides)
     except MissingConfigException as exc:
         raise ConfigError(_missing_option(exc, dirs)) from exc
     except ConfigCompositionException as exc:
         cause = exc.__cause__ or exc.__context__  # Hydra chains a config file's error implicitly
-        base = _compose(hydra_overrides[: len(hydra_overrides) - len(user)], [], recipe, dirs) if user else None
+        base = _compose(hydra_overrides[: len(hydra_overrides) - len(user)], [], recipe, dirs, root) if user else None
         listed = _list_problem(user, base)
         if listed is not None:
             raise ConfigError(listed) from exc
@@ -159,7 +161,7 @@ def _compose(hydra_overrides: list[str], user: list[str], recipe: recipes.Recipe
     except yaml.YAMLError as exc:  # a group file that is not valid YAML
         raise ConfigError(Problem("", f"a config file is not valid YAML: {' '.join(str(exc).split())}")) from exc
     except (TypeError, ValueError, KeyError) as exc:  # OmegaConf's own, when an override walks into a list
-        base = _compose(hydra_overrides[: len(hydra_overrides) - len(user)], [], recipe, dirs) if user else None
+        base = _compose(hydra_overrides[: len(hydra_overrides) - len(user)], [], recipe, dirs, root) if user else None
         raise ConfigError(_list_problem(user, base) or Problem("overrides", f"{type(exc).__name__}: {exc}")) from exc
     finally:
         GlobalHydra.instance().clear()
@@ -321,3 +323,32 @@ def _check_schema(cfg: DictConfig, user: list[str]) -> None:
     except OmegaConfBaseException as err:
         key = str(getattr(err, "full_key", "") or "")
         raise ConfigError(unknown_key(key, f"not a key of the schema{_origin(key, user)}")) from err
+
+
+_SAVED = "dlcli_saved_run"
+SAVED_CALLBACKS = "_saved"  # the run's own callbacks, as an option of the callbacks group
+
+
+def compose_saved(
+    saved: DictConfig, source: Path, overrides: list[str], extra_dirs: list[str] | None = None
+) -> DictConfig:
+    """A saved run's config with overrides, composed by Hydra as `train` composes a recipe.
+
+    The saved config is the primary config; its callbacks are the default option of
+    the callbacks group, so `callbacks=early_stopping` picks from the shipped and
+    `--config-dir` groups instead, as it does for a new run. `source` is the file
+    the saved config came from, for error messages.
+    """
+    dirs = config_dirs(extra_dirs)
+    _parse(overrides)
+    body = OmegaConf.to_container(saved, resolve=False)  # interpolations stay interpolations
+    callbacks = body.pop("callbacks", None) or {}
+    store = ConfigStore.instance()
+    schema.register()
+    store.store(group="callbacks", name=SAVED_CALLBACKS, node=callbacks)
+    store.store(name=_SAVED, node={"defaults": ["dlcli_schema", {"callbacks": SAVED_CALLBACKS}, "_self_"], **body})
+    search = ",".join(f"file://{d}" for d in [*reversed(dirs), paths.conf_dir()])
+    recipe = recipes.Recipe(_SAVED, source, "")
+    cfg = _compose([f"hydra.searchpath=[{search}]", *overrides], overrides, recipe, dirs, root=_SAVED)
+    _check_schema(cfg, overrides)
+    return cfg

@@ -9,9 +9,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from dlcli.config.schema import Config
 from dlcli.errors import ConfigError, Problem
-from dlcli.runs.resume import apply
+from dlcli.runs import rundir
 
 
 @dataclass
@@ -75,9 +74,9 @@ class Run:
 
 def open_run(path: Path, overrides: list[str] = ()) -> Run:
     from dlcli import backend
-    from dlcli.config.validate import validate
+    from dlcli.config import compose_saved, validate
 
-    cfg = OmegaConf.merge(OmegaConf.structured(Config), OmegaConf.load(path / "config.yaml"))
+    cfg = rundir.load_config(path)
     for item in overrides:  # the model is trained: only where its data comes from may change
         key = item.lstrip("+~").split("=", 1)[0]
         if not key.startswith("data.") or key.startswith("data.preprocess"):
@@ -88,7 +87,8 @@ def open_run(path: Path, overrides: list[str] = ()) -> Run:
                     "e.g. data.test_path=other.csv, or score a file with --input",
                 )
             )
-    apply(cfg, list(overrides))
+    if overrides:
+        cfg = compose_saved(cfg, path / rundir.MARKER, list(overrides))
     graph = validate(cfg)
     model_file = path / "model.keras"
     if not model_file.is_file() and (path / "fold-1").is_dir():

@@ -173,3 +173,12 @@ def find(run: str, root: str | Path = "outputs", finished: bool = False) -> Path
             "give a run directory, RECIPE/STAMP, latest or RECIPE/latest",
         )
     )
+
+
+def load_config(run_dir: Path):
+    """A run's saved config.yaml, typed by the schema as when it was composed."""
+    from omegaconf import OmegaConf
+
+    from dlcli.config.schema import Config
+
+    return OmegaConf.merge(OmegaConf.structured(Config), OmegaConf.load(Path(run_dir) / MARKER))

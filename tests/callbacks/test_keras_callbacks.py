@@ -99,7 +99,7 @@ callbacks:
 
 def test_restored_best_weights_are_what_the_final_metrics_describe(tmp_path):
     """EarlyStopping puts the best epoch's weights back: model.keras, and so the train and val rows, are that epoch's."""
-    from dlcli.runner import evaluate_split
+    from dlcli.lifecycle import evaluate_split
     from dlcli.runs.load import open_run
 
     args = [

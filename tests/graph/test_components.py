@@ -19,7 +19,7 @@ RECIPES = Path(__file__).parent / "recipes"
 def test_regularizers_initializers_and_constraints_by_name_or_class(tmp_path):
     import keras
 
-    from dlcli import runner
+    from dlcli import lifecycle
 
     overrides = [
         "+model.layers.0.kernel_regularizer={class: L2, l2: 0.01}",
@@ -28,7 +28,7 @@ def test_regularizers_initializers_and_constraints_by_name_or_class(tmp_path):
         "+model.layers.0.kernel_constraint={class: MaxNorm, max_value: 2.0}",
         "+model.layers.2.kernel_initializer={class: Constant, value: 0.5}",
     ]
-    model = runner.build(runner.prepare("keras_intro", overrides)).model
+    model = lifecycle.build(lifecycle.prepare("keras_intro", overrides)).model
     dense, out = model.get_layer("dense"), model.get_layer("dense_1")
     assert isinstance(dense.kernel_regularizer, keras.regularizers.L2) and dense.kernel_regularizer.l2 == pytest.approx(
         0.01

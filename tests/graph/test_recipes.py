@@ -45,11 +45,11 @@ def test_every_recipe_of_the_issue_is_shipped_with_a_description():
 def test_recipe_builds_as_listed_and_reloads(recipe, tmp_path):
     import keras
 
-    from dlcli import runner
+    from dlcli import lifecycle
     from dlcli.data.sources import synthetic
     from dlcli.graph.summary import describe
 
-    built = runner.build(runner.prepare(recipe, []))
+    built = lifecycle.build(lifecycle.prepare(recipe, []))
     info = describe(built.model, built.prepared.graph)  # what `check --json` prints
     expected = {s[0]: s[1:] for s in SEEDS}.get(recipe)
     if expected:

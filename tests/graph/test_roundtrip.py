@@ -29,10 +29,10 @@ print(json.dumps(model.evaluate(x, y, verbose=0, return_dict=True)))
 
 
 def build(recipe, overrides=(), samples=8):
-    from dlcli import runner
+    from dlcli import lifecycle
     from dlcli.data.sources import synthetic
 
-    built = runner.build(runner.prepare(recipe, list(overrides)))
+    built = lifecycle.build(lifecycle.prepare(recipe, list(overrides)))
     data = built.prepared.cfg.data.copy()
     data.samples = samples
     raw = synthetic(data, built.io, seed=1)

@@ -26,9 +26,9 @@ def by_hand():
 def test_nested_layer_specs_build_save_and_reload(tmp_path):
     import keras
 
-    from dlcli import runner
+    from dlcli import lifecycle
 
-    model = runner.build(runner.prepare(str(WRAPPERS), [])).model
+    model = lifecycle.build(lifecycle.prepare(str(WRAPPERS), [])).model
     bi, td = model.get_layer("bi"), model.get_layer("td")
     assert isinstance(bi, keras.layers.Bidirectional) and isinstance(bi.forward_layer, keras.layers.GRU)
     assert bi.backward_layer.go_backwards and bi.forward_layer.units == 8

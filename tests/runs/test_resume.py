@@ -13,7 +13,7 @@ import keras
 import numpy as np
 import pytest
 
-from dlcli.runs import resume
+from dlcli.runs import snapshot
 from tests.callbacks.training import history, train_in
 
 # A test plugin: it blocks training at (epoch, batch) given by $BLOCK_AT, after
@@ -166,7 +166,7 @@ def test_ctrl_c_saves_state_exits_130_and_says_how_to_resume(tmp_path, jax_cache
     (run_dir,) = (where / "outputs" / "resumable").iterdir()
     assert "epoch 1 is saved" in err
     assert f"dlcli train --resume {run_dir.relative_to(where)}" in " ".join(err.split())
-    assert resume.read_snapshot(run_dir)[0]["epoch"] == 1
+    assert snapshot.read_snapshot(run_dir)[0]["epoch"] == 1
     assert [int(r["epoch"]) for r in history(run_dir)] == [1]
 
 
@@ -279,14 +279,14 @@ def test_resume_of_an_unknown_run_is_a_usage_error(cli, in_tmp):
 
 
 def test_snapshots_alternate_slots_and_survive_a_torn_write(tmp_path):
-    state = tmp_path / resume.STATE_DIR
+    state = tmp_path / snapshot.STATE_DIR
     arrays = {"var/0": np.arange(6, dtype="float32").reshape(2, 3), "var/1": np.array(7, dtype="int64")}
-    resume.write_snapshot(state, {"epoch": 1}, arrays)
-    resume.write_snapshot(state, {"epoch": 2}, {k: v + 1 for k, v in arrays.items()})
-    meta, read = resume.read_snapshot(tmp_path)
+    snapshot.write_snapshot(state, {"epoch": 1}, arrays)
+    snapshot.write_snapshot(state, {"epoch": 2}, {k: v + 1 for k, v in arrays.items()})
+    meta, read = snapshot.read_snapshot(tmp_path)
     assert meta["epoch"] == 2 and meta["slot"] == 1
     assert read["var/1"].shape == () and int(read["var/1"]) == 8
     np.testing.assert_array_equal(read["var/0"], arrays["var/0"] + 1)
     (state / "slot-0.bin").write_bytes(b"half a snapshot")  # killed while writing the next one
-    meta, read = resume.read_snapshot(tmp_path)
+    meta, read = snapshot.read_snapshot(tmp_path)
     assert meta["epoch"] == 2 and int(read["var/1"]) == 8

@@ -1,8 +1,16 @@
-"""The pipeline every command shares: compose -> validate -> build -> data -> train -> save.
+"""One run, from a config to a finished run directory: the one place a run's steps happen, in order.
 
-`prepare` needs no Keras (config errors are reported before JAX is imported);
-`build` imports Keras and turns the config into a compiled model; `train`
-creates the run directory and fills it as DESIGN.md ("Runs") lists.
+1. `prepare`: compose the recipe with its overrides and validate it (no Keras: config
+   errors are reported before JAX is imported).
+2. `read_data`: read and split the data, still without Keras.
+3. `build`: the Keras model, compiled, and its callbacks built once so their mistakes
+   are found before a run directory exists.
+4. `run`: finish the data, check one batch, create (or reopen) the run directory, fit
+   with the callbacks in their order (run state, interrupts), then finalize: the
+   model, the final metrics, the plots, and `metrics.json` last.
+
+What happens is reported to an `Observer`; this module never prints. Drivers
+(dlcli/drivers/) decide which configs run and where, and call these steps.
 """
 
 from __future__ import annotations
@@ -12,16 +20,43 @@ import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from omegaconf import DictConfig, OmegaConf
 
 from dlcli.config import Composed, blaming_overrides, compose, validate
-from dlcli.errors import ConfigError, Problem, RunFailed
+from dlcli.errors import ConfigError, Interrupted, Problem, RunFailed
 from dlcli.graph import Graph
 from dlcli.runs import rundir
 
-SMOKE_BATCH = 2  # one step of 2 per split: the dual-camera Xception's step alone takes ~25 s on a CPU
+
+class Observer:
+    """What a run reports as it goes. The command layer renders it; every method may be left as it is.
+
+    `batches = True` asks for `batch_end` after every training step (the logs are
+    left unread: reading one makes JAX wait for the step).
+    """
+
+    batches = False
+
+    def note(self, text: str) -> None:
+        """Something about the data the user should know (e.g. the shipped MNIST subset was used)."""
+
+    def train_begin(self, epochs: int, steps: int | None) -> None: ...
+
+    def epoch_begin(self, epoch: int) -> None:
+        """`epoch` counts from 1."""
+
+    def batch_end(self, step: int, logs: dict) -> None: ...
+
+    def epoch_end(self, epoch: int, seconds: float, logs: dict) -> None: ...
+
+    def train_end(self) -> None: ...
+
+    def fold_kept(self, index: int, k: int) -> None:
+        """K-fold driver: fold `index` finished in an earlier, interrupted run and is kept."""
+
+    def fold_done(self, index: int, k: int, metrics: dict) -> None: ...
 
 
 @dataclass
@@ -42,36 +77,33 @@ class Built:
     io: Any
 
 
+@dataclass
+class Result:
+    run_dir: Path
+    metrics: dict[str, dict[str, float]]
+    note: str | None = None
+
+
 def prepare(
     recipe: str | None,
     overrides: list[str],
     config_dirs: list[str] | None = None,
-    smoke: bool = False,
     runs_dir: Path | None = None,
+    adjust: Callable[[DictConfig], None] | None = None,
 ) -> Prepared:
-    """`runs_dir`: where new runs go (train --runs-dir), in place of the config's run.dir."""
+    """`runs_dir`: where new runs go (train --runs-dir), in place of the config's run.dir;
+    `adjust`: a driver's change to the composed config before it is validated (smoke runs)."""
     composed = compose(recipe, overrides, config_dirs)
     if runs_dir is not None:
         composed.cfg.run.dir = str(runs_dir)
-    if smoke:
-        _shrink_for_smoke(composed.cfg)
-    with blaming_overrides(overrides):
+    if adjust is not None:
+        adjust(composed.cfg)
+    return validated(composed)
+
+
+def validated(composed: Composed) -> Prepared:
+    with blaming_overrides(composed.overrides):
         return Prepared(composed, validate(composed.cfg))
-
-
-def _shrink_for_smoke(cfg: DictConfig) -> None:
-    """Same pipeline, synthetic data from the model's specs, a couple of steps."""
-    cfg.data.source = "synthetic"
-    cfg.data.samples = SMOKE_BATCH * 3
-    for key in ("path", "train_path", "val_path", "test_path", "limit"):
-        cfg.data[key] = None
-    cfg.data.preprocess = OmegaConf.structured(type(OmegaConf.to_object(cfg.data.preprocess)))
-    cfg.data.stratify = False
-    cfg.data.stream = False
-    cfg.data.test_split, cfg.data.val_split = 1 / 3, 1 / 2  # 6 samples -> 2 train, 2 val, 2 test
-    cfg.train.epochs = 1
-    cfg.train.batch_size = SMOKE_BATCH
-    cfg.run.dir = str(Path(cfg.run.dir) / "smoke")
 
 
 def read_data(prepared: Prepared) -> None:
@@ -107,52 +139,36 @@ def build(prepared: Prepared) -> Built:
     return Built(prepared, model, ModelIO.of(model, prepared.graph))
 
 
-@dataclass
-class Result:
-    run_dir: Path
-    metrics: dict[str, dict[str, float]]
-    note: str | None = None
-
-
-def train(
-    built: Built,
-    console=None,
-    quiet: bool = False,
-    run_root: str | None = None,
-    run_dir: Path | None = None,
-    resume: Path | None = None,
-) -> Result:
-    """Train into a new run directory (or into `run_dir`, as K-fold does for each fold),
-    or continue the run in `resume` from its last saved state."""
+def run(built: Built, observer: Observer | None = None, run_dir: Path | None = None, resume: bool = False) -> Result:
+    """Train into a new run directory under `run.dir`, or into `run_dir` (K-fold's folds), or,
+    with `resume`, continue the run in `run_dir` from its last saved state."""
     from dlcli import data as data_mod
     from dlcli.data.splits import Fold
-    from dlcli.runs import resume as resuming
 
+    observer = observer or Observer()
     cfg, model = built.prepared.cfg, built.model
     with blaming_overrides(built.prepared.composed.overrides):
         dataset = data_mod.load(cfg.data, built.io, cfg.seed, fold=Fold.of(cfg.train), done=built.prepared.data)
-    if dataset.note and console is not None:
-        console.print(f"[yellow]note:[/] {dataset.note}", soft_wrap=True, highlight=False)
-    if resume is None:
+    if dataset.note:
+        observer.note(dataset.note)
+    if not resume:
         _adapt(model, dataset.train)
     logged = _first_batch(model, dataset.train, cfg.train.batch_size)
-    if resume is not None:
-        run_dir = resume
-    elif run_dir is None:
-        run_dir = rundir.create(run_root or cfg.run.dir, cfg.run.name)
-    else:
+    if run_dir is None:
+        run_dir = rundir.create(cfg.run.dir, cfg.run.name)
+    elif not resume:
         run_dir.mkdir(parents=True)
     with rundir.lock(run_dir):  # one process writes a run: two --resume of it would interleave its files
         try:
-            callbacks = _callbacks(built, run_dir, dataset, logged, console, quiet)
+            callbacks = _callbacks(built, run_dir, dataset, logged, observer)
         except ConfigError:
-            if resume is None:
+            if not resume:
                 shutil.rmtree(run_dir, ignore_errors=True)  # nothing of the user's is in it yet
             raise
-        if resume is None:
-            _write_run_files(built, run_dir, dataset)
+        if resume:
+            _record_resume(run_dir, built.prepared.composed, callbacks.state.epochs_done)
         else:
-            resuming.record(run_dir, cfg, built.prepared.composed.overrides, callbacks.state.epochs_done)
+            _write_run_files(built, run_dir, dataset)
         try:
             model.fit(
                 **dataset.train.fit_args(cfg.train.batch_size, cfg.train.shuffle),
@@ -162,24 +178,33 @@ def train(
                 verbose=0,
             )
             history = callbacks.history.history()  # every epoch, those before a resume included
-            losses = history.get("loss", [])
-            if losses and not math.isfinite(losses[-1]):
-                raise RunFailed(
-                    Problem(
-                        "train",
-                        f"the loss became {losses[-1]} in epoch {len(losses)}; training stopped (partial run in {run_dir})",
-                        "lower optimizer.learning_rate, or check the data for NaN or huge values",
-                    )
-                )
-            _save_model(model, run_dir / "model.keras")
-            metrics = _final_metrics(history, model, dataset, cfg, callbacks.restored_epoch())
-            from dlcli.runs import plots
-
-            plots.training_curves(history, run_dir / "plots", outputs=list(built.prepared.graph.outputs))
-            rundir.write_json(run_dir / "metrics.json", metrics)  # last: a run with metrics.json is finished
+            _check_loss(history, run_dir)
+            metrics = _finalize(built, run_dir, dataset, history, callbacks.restored_epoch())
         except KeyboardInterrupt:  # in an epoch, or in the final evaluation and saving: resume finishes it
-            raise resuming.interrupted(run_dir, callbacks.state.epochs_done) from None
+            raise interrupted(run_dir, callbacks.state.epochs_done) from None
         return Result(run_dir, metrics, dataset.note)
+
+
+def interrupted(run_dir: Path, epochs_done: int) -> Interrupted:
+    saved = {0: "no epoch had finished; resuming starts over", 1: "epoch 1 is saved"}.get(
+        epochs_done, f"epochs 1-{epochs_done} are saved"
+    )
+    return Interrupted(
+        Problem("", f"interrupted: {saved} in {run_dir}", f"resume with: dlcli train --resume {run_dir}")
+    )
+
+
+def evaluate_split(model, split, batch_size: int, preprocessor=None) -> dict[str, float]:
+    from dlcli.data import original_units
+
+    result = model.evaluate(**split.eval_args(batch_size), verbose=0, return_dict=True)
+    metrics = {k: float(v) for k, v in result.items()}
+    if preprocessor is not None:
+        metrics.update(original_units(model, split, preprocessor, batch_size))
+    return metrics
+
+
+# --- the steps' parts --------------------------------------------------------------------
 
 
 def _adapt(model, split) -> None:
@@ -253,13 +278,16 @@ def _head(values, n: int):
     return {k: v[:n] for k, v in values.items()} if isinstance(values, dict) else values[:n]
 
 
-def _callbacks(built: Built, run_dir: Path, dataset, logged: set[str], console, quiet: bool):
+def _callbacks(built: Built, run_dir: Path, dataset, logged: set[str], observer: Observer):
     from dlcli import callbacks as cb
 
     run = cb.RunData(built.model, dataset.train, dataset.val, built.prepared.cfg.train.batch_size)
-    return cb.for_run(
-        OmegaConf.to_container(built.prepared.cfg.callbacks, resolve=True), run_dir, run, logged, console, quiet
-    )
+    specs = OmegaConf.to_container(built.prepared.cfg.callbacks, resolve=True)
+    return cb.for_run(specs, run_dir, run, logged, observer)
+
+
+def _overrides_yaml(composed: Composed) -> str:
+    return OmegaConf.to_yaml(OmegaConf.create({"recipe": str(composed.recipe.path), "overrides": composed.overrides}))
 
 
 def _write_run_files(built: Built, run_dir: Path, dataset) -> None:
@@ -267,20 +295,51 @@ def _write_run_files(built: Built, run_dir: Path, dataset) -> None:
     from dlcli.runs import env
 
     composed = built.prepared.composed
-    rundir.write_text(run_dir / "config.yaml", rundir.config_yaml(composed.cfg))
-    rundir.write_text(
-        run_dir / "overrides.yaml",
-        OmegaConf.to_yaml(OmegaConf.create({"recipe": str(composed.recipe.path), "overrides": composed.overrides})),
-    )
+    write_config(run_dir, composed)
     rundir.write_json(run_dir / "env.json", env.describe())
     rundir.write_text(run_dir / "summary.txt", summary_text(built.model, built.prepared.graph))
     pre = dataset.preprocessor
     rundir.write_json(run_dir / "preprocess.json", {"config": pre.config, "state": pre.state})
 
 
-def _save_model(model, path: Path) -> None:
-    with rundir.atomic_write(path) as tmp:
-        model.save(tmp)
+def write_config(run_dir: Path, composed: Composed) -> None:
+    """config.yaml (resolved) and overrides.yaml (the recipe and overrides it came from)."""
+    rundir.write_text(run_dir / "config.yaml", rundir.config_yaml(composed.cfg))
+    rundir.write_text(run_dir / "overrides.yaml", _overrides_yaml(composed))
+
+
+def _record_resume(run_dir: Path, composed: Composed, epoch: int) -> None:
+    """Write the config the run continues with, and note the resume in overrides.yaml."""
+    rundir.write_text(run_dir / "config.yaml", rundir.config_yaml(composed.cfg))
+    history = OmegaConf.load(run_dir / "overrides.yaml")
+    resumes = list(history.get("resumed") or [])
+    resumes.append({"after_epoch": epoch, "overrides": list(composed.overrides)})
+    history.resumed = resumes
+    rundir.write_text(run_dir / "overrides.yaml", OmegaConf.to_yaml(history))
+
+
+def _check_loss(history: dict, run_dir: Path) -> None:
+    losses = history.get("loss", [])
+    if losses and not math.isfinite(losses[-1]):
+        raise RunFailed(
+            Problem(
+                "train",
+                f"the loss became {losses[-1]} in epoch {len(losses)}; training stopped (partial run in {run_dir})",
+                "lower optimizer.learning_rate, or check the data for NaN or huge values",
+            )
+        )
+
+
+def _finalize(built: Built, run_dir: Path, dataset, history: dict, epoch: int | None) -> dict:
+    """The saved model, the final metrics and the plots; `metrics.json` last: a run that has it finished."""
+    from dlcli.runs import plots
+
+    with rundir.atomic_write(run_dir / "model.keras") as tmp:
+        built.model.save(tmp)
+    metrics = _final_metrics(history, built.model, dataset, built.prepared.cfg, epoch)
+    plots.training_curves(history, run_dir / "plots", outputs=list(built.prepared.graph.outputs))
+    rundir.write_json(run_dir / "metrics.json", metrics)
+    return metrics
 
 
 def _final_metrics(history: dict, model, dataset, cfg, epoch: int | None) -> dict[str, dict[str, float]]:
@@ -299,13 +358,3 @@ def _final_metrics(history: dict, model, dataset, cfg, epoch: int | None) -> dic
     if dataset.val is not None:  # scaled regression targets: errors in original units too
         metrics["val"].update(original_units(model, dataset.val, dataset.preprocessor, cfg.train.batch_size))
     return {k: v for k, v in metrics.items() if v}
-
-
-def evaluate_split(model, split, batch_size: int, preprocessor=None) -> dict[str, float]:
-    from dlcli.data import original_units
-
-    result = model.evaluate(**split.eval_args(batch_size), verbose=0, return_dict=True)
-    metrics = {k: float(v) for k, v in result.items()}
-    if preprocessor is not None:
-        metrics.update(original_units(model, split, preprocessor, batch_size))
-    return metrics

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from omegaconf import OmegaConf
 
+from dlcli import lifecycle
+from dlcli.drivers import single
 from dlcli.errors import ConfigError, Interrupted
 from dlcli.runs import rundir
 
@@ -36,41 +37,30 @@ def wanted(cfg) -> bool:
     return cfg.train.kfold >= 2 and cfg.train.fold is None
 
 
-def train_folds(prepared, console=None, quiet: bool = False, parent: Path | None = None) -> KFoldResult:
+def run(
+    prepared: lifecycle.Prepared, observer: lifecycle.Observer | None = None, parent: Path | None = None
+) -> KFoldResult:
     """Train every fold into a new parent run; or, given the `parent` of an interrupted one,
     keep its finished folds, resume the fold that was cut short and train the rest."""
-    from dlcli import runner
-
+    observer = observer or lifecycle.Observer()
     cfg = prepared.cfg
     k = int(cfg.train.kfold)
     first = _fold(prepared, 1)
-    runner.read_data(first)  # data mistakes surface before Keras is imported, and before any run directory exists
+    lifecycle.read_data(first)  # data mistakes surface before Keras is imported, and before any run directory exists
     created = parent is None
     if created:
         parent = rundir.create(cfg.run.dir, cfg.run.name)
-        rundir.write_text(parent / "config.yaml", rundir.config_yaml(cfg))
-        rundir.write_text(
-            parent / "overrides.yaml",
-            OmegaConf.to_yaml(
-                OmegaConf.create(
-                    {"recipe": str(prepared.composed.recipe.path), "overrides": prepared.composed.overrides}
-                )
-            ),
-        )
+        lifecycle.write_config(parent, prepared.composed)
     folds = []
     for index in range(1, k + 1):
         fold_dir = parent / f"fold-{index}"
         if (fold_dir / "model.keras").is_file() and (fold_dir / "metrics.json").is_file():
             folds.append(json.loads((fold_dir / "metrics.json").read_text()))
-            if console is not None:
-                console.print(f"fold {index}/{k}: finished earlier, kept", highlight=False)
+            observer.fold_kept(index, k)
             continue
         fold = first if index == 1 else _fold(prepared, index)
-        if fold.data is None:
-            runner.read_data(fold)
-        resume = fold_dir if fold_dir.is_dir() else None
         try:
-            result = runner.train(runner.build(fold), console=console, quiet=quiet, run_dir=fold_dir, resume=resume)
+            result = single.run(fold, observer, run_dir=fold_dir, resume=fold_dir.is_dir())
         except Interrupted as exc:  # the whole K-fold run resumes, not the fold alone
             exc.problems[-1].hint = f"resume with: dlcli train --resume {parent}"
             raise
@@ -79,16 +69,14 @@ def train_folds(prepared, console=None, quiet: bool = False, parent: Path | None
                 shutil.rmtree(parent, ignore_errors=True)
             raise
         folds.append(result.metrics)
-        if console is not None:
-            shown = ", ".join(f"{name} {value:.4f}" for name, value in result.metrics.get("val", {}).items())
-            console.print(f"fold {index}/{k}: val {shown}", highlight=False)
+        observer.fold_done(index, k, result.metrics)
         _release(fold)
     mean, std = aggregate(folds)
     rundir.write_json(parent / "metrics.json", {"kfold": k, "folds": folds, "mean": mean, "std": std})
     return KFoldResult(parent, folds, mean, std)
 
 
-def _fold(prepared, index: int):
+def _fold(prepared: lifecycle.Prepared, index: int) -> lifecycle.Prepared:
     """A copy of the prepared run with `train.fold` set: its own config, the same model graph."""
     fold = copy.copy(prepared)
     fold.composed = copy.copy(prepared.composed)
@@ -98,7 +86,7 @@ def _fold(prepared, index: int):
     return fold
 
 
-def _release(fold) -> None:
+def _release(fold: lifecycle.Prepared) -> None:
     """Free the fold's model and data before building the next one."""
     import keras
 
@@ -116,21 +104,3 @@ def aggregate(folds: list[dict[str, dict[str, float]]]) -> tuple[dict, dict]:
             mean.setdefault(split, {})[name] = float(values.mean())
             std.setdefault(split, {})[name] = float(values.std())
     return mean, std
-
-
-def table(result: KFoldResult):
-    """Rows: split and metric; columns: each fold, then mean ± std."""
-    from rich.table import Table
-
-    k = len(result.folds)
-    out = Table(title=f"{k}-fold cross-validation", title_justify="left")
-    out.add_column("split")
-    out.add_column("metric")
-    for i in range(1, k + 1):
-        out.add_column(f"fold {i}", justify="right")
-    out.add_column("mean ± std", justify="right")
-    for split, metrics in result.mean.items():
-        for name, mean in metrics.items():
-            cells = [f"{f[split][name]:.4f}" if name in f.get(split, {}) else "" for f in result.folds]
-            out.add_row(split, name, *cells, f"{mean:.4f} ± {result.std[split][name]:.4f}")
-    return out
