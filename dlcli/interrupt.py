@@ -1,30 +1,51 @@
-"""Ctrl-C that cannot be lost.
+"""Ctrl-C and SIGTERM that cannot be lost.
 
 Python raises KeyboardInterrupt wherever the main thread happens to be; when
 that is inside a callback JAX runs from the garbage collector, Python prints
 "Exception ignored" and carries on, and a run that was asked to stop trains to
 the end and exits 0. So the signal also sets a flag: training checks it at
-every epoch start (RunState) and a command that ends with it set exits 130.
+every epoch start (RunState) and a command that ends with it set exits 130
+(143 for SIGTERM, what Slurm, Kubernetes and systemd send before they kill).
+The "Exception ignored" report of a swallowed interrupt is not printed: the
+flag carries it.
 """
 
 from __future__ import annotations
 
 import signal
+import sys
 
-_requested = False
+_received: int | None = None
 
 
 def install() -> None:
-    signal.signal(signal.SIGINT, _on_sigint)
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
+    sys.unraisablehook = _unraisable
 
 
-def _on_sigint(signum, frame) -> None:
-    global _requested
-    _requested = True
+def _on_signal(signum, frame) -> None:
+    global _received
+    _received = signum
     raise KeyboardInterrupt
 
 
+def _unraisable(report) -> None:
+    if isinstance(report.exc_value, KeyboardInterrupt) and _received is not None:
+        return  # swallowed where it could not be raised (JAX's gc callback): the flag stops the run
+    sys.__unraisablehook__(report)
+
+
+def requested() -> bool:
+    return _received is not None
+
+
 def check() -> None:
-    """Raise the KeyboardInterrupt a swallowed Ctrl-C should have raised."""
-    if _requested:
+    """Raise the KeyboardInterrupt a swallowed signal should have raised."""
+    if _received is not None:
         raise KeyboardInterrupt
+
+
+def exit_code() -> int:
+    """128 + the signal's number, as shells report it: 130 for Ctrl-C, 143 for SIGTERM."""
+    return 128 + (_received or signal.SIGINT)

@@ -154,10 +154,13 @@ def run(built: Built, observer: Observer | None = None, run_dir: Path | None = N
     if not resume:
         _adapt(model, dataset.train)
     logged = _first_batch(model, dataset.train, cfg.train.batch_size)
-    if run_dir is None:
-        run_dir = rundir.create(cfg.run.dir, cfg.run.name)
-    elif not resume:
-        run_dir.mkdir(parents=True)
+    if not resume:  # the run's first files are written before it gets its name: never half-made
+        staging = rundir.stage(run_dir.parent if run_dir else Path(cfg.run.dir) / cfg.run.name)
+        try:
+            _write_run_files(built, staging, dataset)
+            run_dir = rundir.publish(staging, run_dir.name if run_dir else None)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     with rundir.lock(run_dir):  # one process writes a run: two --resume of it would interleave its files
         try:
             callbacks = _callbacks(built, run_dir, dataset, logged, observer)
@@ -167,8 +170,6 @@ def run(built: Built, observer: Observer | None = None, run_dir: Path | None = N
             raise
         if resume:
             _record_resume(run_dir, built.prepared.composed, callbacks.state.epochs_done)
-        else:
-            _write_run_files(built, run_dir, dataset)
         try:
             model.fit(
                 **dataset.train.fit_args(cfg.train.batch_size, cfg.train.shuffle),

@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 
 from dlcli import interrupt
-from dlcli.errors import EXIT_FAILED, EXIT_INTERRUPTED, ConfigError, DlcliError, Problem
+from dlcli.errors import EXIT_FAILED, ConfigError, DlcliError, Interrupted, Problem
 
 Overrides = Annotated[
     Optional[List[str]],
@@ -77,10 +77,10 @@ def user_errors():
             traceback.print_exc()
         for problem in exc.problems:
             err.print(_style(problem.render()), highlight=False, soft_wrap=True)  # paths stay whole
-        raise typer.Exit(exc.exit_code) from None
+        raise typer.Exit(interrupt.exit_code() if isinstance(exc, Interrupted) else exc.exit_code) from None
     except KeyboardInterrupt:
         err.print("[yellow]interrupted[/]")
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+        raise typer.Exit(interrupt.exit_code()) from None
     except OSError as exc:  # a read-only or full disk, a permission: the file and the reason, not a traceback
         if State.debug:
             traceback.print_exc()

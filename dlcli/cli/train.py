@@ -39,18 +39,17 @@ def command(
         ),
     ] = None,
 ) -> None:
-    from dlcli import lifecycle
+    from dlcli import interrupt, lifecycle
     from dlcli.cli import render
     from dlcli.config import split_recipe
     from dlcli.drivers import kfold, single
     from dlcli.drivers import resume as resuming
     from dlcli.drivers import smoke as smoking
+    from dlcli.errors import ConfigError, Interrupted, Problem
 
     observer = render.QuietObserver(err) if State.quiet else render.RichObserver(err)
     with user_errors():
         if resume is not None:
-            from dlcli.errors import ConfigError, Problem
-
             if smoke:
                 raise ConfigError(Problem("--smoke", "--smoke makes a new throw-away run; it cannot resume one"))
             prepared, run_dir = resuming.reopen(
@@ -63,6 +62,8 @@ def command(
             prepared = lifecycle.prepare(recipe, rest, dirs(config_dir), runs_dir=runs_dir, adjust=adjust)
             driver = kfold if kfold.wanted(prepared.cfg) else single
             result = driver.run(prepared, observer)
+        if interrupt.requested():  # too late to stop it: say that the run is whole
+            raise Interrupted(Problem("", f"interrupted after the run finished: {result.run_dir} is complete"))
         if isinstance(result, kfold.KFoldResult):
             out.print(render.kfold_table(result))
         else:

@@ -49,8 +49,9 @@ def run(
     lifecycle.read_data(first)  # data mistakes surface before Keras is imported, and before any run directory exists
     created = parent is None
     if created:
-        parent = rundir.create(cfg.run.dir, cfg.run.name)
-        lifecycle.write_config(parent, prepared.composed)
+        staging = rundir.stage(Path(cfg.run.dir) / cfg.run.name)
+        lifecycle.write_config(staging, prepared.composed)
+        parent = rundir.publish(staging)
     folds = []
     for index in range(1, k + 1):
         fold_dir = parent / f"fold-{index}"

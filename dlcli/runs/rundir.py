@@ -1,7 +1,10 @@
 """`outputs/<recipe>/<YYYY-MM-DD_HH-MM-SS>[-N]/`: never reused, never overwritten.
 
-`os.mkdir` either creates a directory or fails, so two runs starting in the
-same second cannot both get the same one: the loser takes the next suffix.
+A run is filled in a hidden staging directory and renamed into place once its
+first files are written (`stage`, `publish`), so a start killed half-way leaves
+no half-made run. `os.mkdir` either creates a directory or fails, so two runs
+starting in the same second cannot both get the same name: the loser takes the
+next suffix.
 """
 
 from __future__ import annotations
@@ -23,17 +26,36 @@ os.umask(_UMASK)
 
 
 def create(root: str | Path, name: str, when: float | None = None) -> Path:
-    parent = Path(root) / name
+    """A new, empty run directory `root/name/STAMP[-N]`."""
+    return publish(stage(Path(root) / name), when=when)
+
+
+def stage(parent: str | Path) -> Path:
+    """A hidden directory in `parent` to fill before `publish` names it: a killed start leaves
+    no half-made run where `latest` would find it (hidden directories are never runs)."""
+    parent = Path(parent)
     parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=parent, prefix=".new-"))
+    os.chmod(staging, 0o777 & ~_UMASK)  # mkdtemp makes 0700 directories
+    return staging
+
+
+def publish(staging: Path, name: str | None = None, when: float | None = None) -> Path:
+    """Rename a filled staging directory to `name`, or to a new time stamp; never onto a run that exists."""
+    if name is not None:
+        target = staging.parent / name
+        os.rename(staging, target)
+        return target
     stamp = time.strftime("%Y-%m-%d_%H-%M-%S", time.localtime(when or time.time()))
     for n in range(10_000):
-        candidate = parent / (stamp if n == 0 else f"{stamp}-{n}")
+        candidate = staging.parent / (stamp if n == 0 else f"{stamp}-{n}")
         try:
-            candidate.mkdir()
-            return candidate
+            candidate.mkdir()  # reserves the name: two runs starting in the same second cannot both get it
         except FileExistsError:
             continue
-    raise RuntimeError(f"could not create a run directory under {parent}")
+        os.rename(staging, candidate)  # onto the empty reserved directory, atomically
+        return candidate
+    raise RuntimeError(f"could not name a run directory under {staging.parent}")
 
 
 @contextmanager

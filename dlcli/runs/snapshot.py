@@ -2,7 +2,9 @@
 
 The arrays go, raw, into whichever of two slot files (`slot-0.bin`,
 `slot-1.bin`) the last snapshot did not use, overwritten in place; then
-`state.json`, small and written atomically, switches to it. `kill -9` at any
+`state.json`, small and written atomically, switches to it. It keeps each
+slot's index and CRC-32, so a slot damaged on disk is detected and the other
+one, an epoch older, is used. `kill -9` at any
 moment leaves one complete snapshot, so a run loses at most the epoch it
 interrupts. What goes in a snapshot is the RunState callback's business
 (dlcli/callbacks/run_state.py); this module only stores and reads it.
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -25,43 +28,77 @@ POINTER = "state.json"
 
 
 def write_snapshot(state_dir: Path, meta: dict, arrays: dict[str, np.ndarray]) -> None:
-    pointer = state_dir / POINTER
-    slot = 1 - json.loads(pointer.read_text())["slot"] if pointer.is_file() else 0
+    slots = _slots(state_dir / POINTER)
+    current = slots.pop("current", None)
+    slot = 1 - current if current is not None else 0
     path = state_dir / f"slot-{slot}.bin"
     path.parent.mkdir(parents=True, exist_ok=True)
-    index, offset = [], 0
+    index, offset, crc = [], 0, 0
     with open(path, "r+b" if path.is_file() else "wb") as f:  # in place: no blocks to free and allocate
         for key, array in arrays.items():
-            f.write(np.ascontiguousarray(array).data)  # (which makes 0-d arrays 1-d: keep the shape from `array`)
+            data = np.ascontiguousarray(array).data  # (which makes 0-d arrays 1-d: keep the shape from `array`)
+            f.write(data)
+            crc = zlib.crc32(data, crc)
             index.append([key, array.dtype.str, list(array.shape), offset])
             offset += array.nbytes
         f.truncate(offset)
-    rundir.write_text(pointer, json.dumps({**meta, "slot": slot, "arrays": index}))
+    slots[str(slot)] = {**meta, "arrays": index, "crc32": crc}
+    rundir.write_text(state_dir / POINTER, json.dumps({"slot": slot, "slots": slots}))
+
+
+def _slots(pointer: Path) -> dict:
+    """The pointer's entry for each slot, and which is current (a pointer too damaged to read: none)."""
+    try:
+        saved = json.loads(pointer.read_text())
+        if "slots" not in saved:  # a run saved before slots had checksums: one entry, unchecked
+            return {"current": saved["slot"], str(saved["slot"]): saved}
+        return {"current": saved["slot"], **saved["slots"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
 
 
 def read_snapshot(run_dir: Path) -> tuple[dict, dict[str, np.ndarray]] | None:
-    """(metadata, arrays) of a run's last snapshot, or None before its first epoch ended."""
+    """(metadata, arrays) of a run's last snapshot, or None before its first epoch ended.
+
+    A slot whose bytes do not match their checksum (a bit flipped on disk, a torn
+    write) is passed over for the other, one epoch older.
+    """
     pointer = Path(run_dir) / STATE_DIR / POINTER
     if not pointer.is_file():
         return None
-    try:
-        meta = json.loads(pointer.read_text())
-        buffer = (pointer.parent / f"slot-{meta['slot']}.bin").read_bytes()
-        arrays = {}
-        for key, dtype, shape, offset in meta.pop("arrays"):
-            dtype = np.dtype(dtype)
-            if dtype.hasobject:
-                raise ValueError("object arrays")
-            arrays[key] = np.frombuffer(buffer, dtype, math.prod(shape), offset).reshape(shape)
-    except (ValueError, KeyError, TypeError, OSError) as exc:  # truncated or edited by hand
-        raise ConfigError(
-            Problem(
-                "RUN",
-                f"the saved state in {pointer.parent} is damaged ({type(exc).__name__}: {exc})",
-                "it cannot be resumed; start a new run (checkpoints/ keep the weights of a run that finished)",
-            )
-        ) from exc
-    return meta, arrays
+    slots = _slots(pointer)
+    current = slots.pop("current", None)
+    order = [str(current), str(1 - current)] if current is not None else []
+    reasons = []
+    for slot in [s for s in order if s in slots]:
+        try:
+            return {**_meta(slots[slot]), "slot": int(slot)}, _arrays(pointer.parent / f"slot-{slot}.bin", slots[slot])
+        except (ValueError, KeyError, TypeError, OSError) as exc:  # truncated, flipped or edited by hand
+            reasons.append(f"slot-{slot}.bin: {type(exc).__name__}: {exc}")
+    raise ConfigError(
+        Problem(
+            "RUN",
+            f"the saved state in {pointer.parent} is damaged ({'; '.join(reasons) or 'state.json cannot be read'})",
+            "it cannot be resumed; start a new run (checkpoints/ keep the weights of a run that finished)",
+        )
+    )
+
+
+def _meta(entry: dict) -> dict:
+    return {k: v for k, v in entry.items() if k not in ("arrays", "crc32", "slot", "slots")}
+
+
+def _arrays(path: Path, entry: dict) -> dict[str, np.ndarray]:
+    buffer = path.read_bytes()
+    if "crc32" in entry and zlib.crc32(buffer) != entry["crc32"]:
+        raise ValueError("its checksum does not match")
+    arrays = {}
+    for key, dtype, shape, offset in entry["arrays"]:
+        dtype = np.dtype(dtype)
+        if dtype.hasobject:
+            raise ValueError("object arrays")
+        arrays[key] = np.frombuffer(buffer, dtype, math.prod(shape), offset).reshape(shape)
+    return arrays
 
 
 def pack(value: Any, key: str, arrays: dict[str, np.ndarray]) -> Any:

@@ -13,6 +13,7 @@ import keras
 import numpy as np
 import pytest
 
+from dlcli.errors import ConfigError
 from dlcli.runs import snapshot
 from tests.callbacks.training import history, train_in
 
@@ -128,12 +129,15 @@ def _scalars(log_dir: Path, tag: str) -> list[tuple[int, float]]:
 
 
 @pytest.mark.slow
-def test_a_run_killed_in_mid_epoch_resumes_to_the_same_result(tmp_path, jax_cache):
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM], ids=["kill-9", "sigterm"])
+def test_a_run_killed_in_mid_epoch_resumes_to_the_same_result(tmp_path, jax_cache, how):
     reference, killed = _workdir(tmp_path, "reference"), _workdir(tmp_path, "killed")
     victim = _start(killed, jax_cache, "recipe=resumable.yaml", block_at="3,10")  # epoch 4, batch 11
     _wait_until_blocked(victim, killed)
-    victim.send_signal(signal.SIGKILL)
-    victim.communicate()
+    victim.send_signal(how)
+    _, err = victim.communicate()
+    if how == signal.SIGTERM:  # what Slurm, Kubernetes and systemd send: handled as Ctrl-C is
+        assert victim.returncode == 143 and "epochs 1-3 are saved" in err and "dlcli train --resume" in err
     (run_dir,) = (killed / "outputs" / "resumable").iterdir()
     assert [int(r["epoch"]) for r in history(run_dir)] == [1, 2, 3]  # the killed epoch is lost, nothing more
 
@@ -163,11 +167,26 @@ def test_ctrl_c_saves_state_exits_130_and_says_how_to_resume(tmp_path, jax_cache
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
+    assert "Traceback" not in err and "Exception ignored" not in err
     (run_dir,) = (where / "outputs" / "resumable").iterdir()
     assert "epoch 1 is saved" in err
     assert f"dlcli train --resume {run_dir.relative_to(where)}" in " ".join(err.split())
     assert snapshot.read_snapshot(run_dir)[0]["epoch"] == 1
     assert [int(r["epoch"]) for r in history(run_dir)] == [1]
+
+
+def test_a_start_killed_while_writing_its_first_files_leaves_no_run(tmp_path, cli, monkeypatch):
+    """kill -9 just after config.yaml is written: the run was still hidden, so nothing is half-made."""
+    dies = "import os, sys\nfrom dlcli.runs import env\nenv.describe = lambda: os._exit(137)  # env.json comes after config.yaml\n"
+    dies += "from dlcli.cli import main\nsys.argv = ['dlcli', '-q', 'train', 'recipe=digits_mlp', 'train.epochs=1']\nmain()\n"
+    env = {**os.environ, "KERAS_BACKEND": "jax", "DLCLI_JAX_CACHE": "off"}
+    proc = subprocess.run([sys.executable, "-c", dies], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert proc.returncode == 137, proc.stderr
+    (staged,) = (tmp_path / "outputs" / "digits_mlp").iterdir()
+    assert staged.name.startswith(".") and (staged / "config.yaml").is_file()  # it died in the window
+    monkeypatch.chdir(tmp_path)
+    code, _, err = cli("train", "--resume", "latest")
+    assert code == 2 and "no runs" in err
 
 
 # --- a finished run, resumed ----------------------------------------------------------------
@@ -290,3 +309,19 @@ def test_snapshots_alternate_slots_and_survive_a_torn_write(tmp_path):
     (state / "slot-0.bin").write_bytes(b"half a snapshot")  # killed while writing the next one
     meta, read = snapshot.read_snapshot(tmp_path)
     assert meta["epoch"] == 2 and int(read["var/1"]) == 8
+
+
+def test_a_bit_flipped_slot_is_detected_and_the_other_one_used(tmp_path):
+    state = tmp_path / snapshot.STATE_DIR
+    arrays = {"var/0": np.arange(6, dtype="float32").reshape(2, 3), "var/1": np.array(7, dtype="int64")}
+    snapshot.write_snapshot(state, {"epoch": 1}, arrays)
+    snapshot.write_snapshot(state, {"epoch": 2}, {k: v + 1 for k, v in arrays.items()})
+    damaged = bytearray((state / "slot-1.bin").read_bytes())
+    damaged[5] ^= 0x10  # one bit of epoch 2's weights
+    (state / "slot-1.bin").write_bytes(bytes(damaged))
+    meta, read = snapshot.read_snapshot(tmp_path)
+    assert meta["epoch"] == 1 and meta["slot"] == 0
+    np.testing.assert_array_equal(read["var/0"], arrays["var/0"])
+    (state / "slot-0.bin").write_bytes(b"")  # both gone: the run cannot be resumed, and says so
+    with pytest.raises(ConfigError, match="checksum does not match"):
+        snapshot.read_snapshot(tmp_path)
