@@ -29,6 +29,7 @@ from dlcli.callbacks.checkpoint import BestCheckpoint, LastCheckpoint
 from dlcli.callbacks.history import HistoryWriter
 from dlcli.callbacks.progress import RichProgress
 from dlcli.errors import Collector, ConfigError, Problem, did_you_mean
+from dlcli.foreign import first_line
 from dlcli.graph import registry
 from dlcli.runs.resume import run_state
 
@@ -99,9 +100,7 @@ def from_config(
             )
             continue
         except Exception as exc:
-            problems.add(
-                where, f"{cls.__name__} failed: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
-            )
+            problems.add(where, f"{cls.__name__} failed: {first_line(exc)}", code="foreign")
             continue
         made[name] = callback
     problems.raise_if_any()

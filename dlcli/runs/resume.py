@@ -297,11 +297,12 @@ def apply(cfg: DictConfig, overrides: list[str]) -> None:
     from omegaconf.errors import OmegaConfBaseException
 
     from dlcli.config.compose import OVERRIDE_HINT, unknown_key
+    from dlcli.foreign import first_line
 
     try:
         parsed = OverridesParser.create().parse_overrides(overrides)
     except OverrideParseException as exc:
-        raise ConfigError(Problem("overrides", str(exc).splitlines()[0], OVERRIDE_HINT)) from exc
+        raise ConfigError(Problem("overrides", first_line(exc), OVERRIDE_HINT, code="foreign")) from exc
     for override in parsed:
         key = override.key_or_group
         exists = OmegaConf.select(cfg, key, default=_ABSENT) is not _ABSENT
@@ -323,7 +324,7 @@ def apply(cfg: DictConfig, overrides: list[str]) -> None:
             else:
                 OmegaConf.update(cfg, key, override.value(), merge=False, force_add=override.is_add())
         except OmegaConfBaseException as exc:
-            raise ConfigError(Problem(key, str(exc).splitlines()[0])) from exc
+            raise ConfigError(Problem(key, first_line(exc), code="foreign")) from exc
 
 
 _ABSENT = object()
