@@ -112,6 +112,13 @@ KNOWN: dict[str, Known] = {
             "Arguments `target` and `output` must have the same rank (ndim). Received: target.shape=(None,)",
         ),
         Known(
+            "too_few_members",  # scikit-learn then lists every rare class: not one screen
+            "scikit-learn",
+            re.compile(r" Classes with too few members are:"),
+            "The least populated classes in y have only 1 member, which is too few. The minimum number of groups"
+            " for any class cannot be less than 2. Classes with too few members are: [1]",
+        ),
+        Known(
             "onnx_node",  # onnxruntime names the operator that failed
             "onnxruntime",
             re.compile(r"running (?P<op>\w+) node"),
@@ -181,6 +188,11 @@ def keras_text(exc: BaseException, limit: int = 300) -> str:
 def shape_mismatch(text: str) -> bool:
     """Whether a Keras error's text is about shapes or dtypes (the labels' form, most often)."""
     return _search("shape_mismatch", text) is not None
+
+
+def sklearn_stratify_reason(exc: BaseException) -> str:
+    """scikit-learn's refusal to stratify, without its list of every too-rare class."""
+    return KNOWN["too_few_members"].pattern.split(str(exc), maxsplit=1)[0]
 
 
 def onnxruntime_failure(exc: BaseException) -> tuple[str, str | None]:

@@ -220,6 +220,12 @@ def test_keras_text_drops_the_wrapper_lines_and_the_escapes():
     assert not foreign.shape_mismatch("division by zero")
 
 
+def test_sklearn_stratify_reason_drops_the_list_of_classes():
+    example = foreign.KNOWN["too_few_members"].example
+    assert foreign.sklearn_stratify_reason(ValueError(example)) == example.split(" Classes with")[0]
+    assert foreign.sklearn_stratify_reason(ValueError("other")) == "other"
+
+
 def test_snake_case_and_plain():
     assert [
         foreign.snake_case(n) for n in ("Dense", "BinaryCrossentropy", "binary_crossentropy", "LSTM", "Conv2D")
