@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Iterable, Literal
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -25,7 +25,7 @@ class Origin:
     "group" (`name`: the group option Hydra merged, such as "data/mine").
     """
 
-    kind: str
+    kind: Literal["command_line", "recipe", "group"]
     name: str = ""
 
     def render(self) -> str:
