@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Iterable, Literal
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -17,17 +17,45 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 
+@dataclass(frozen=True)
+class Origin:
+    """Where a config value came from, as far as dlcli can tell (OmegaConf keeps no line numbers).
+
+    `kind` is "command_line" (an override), "recipe" (`name`: the recipe file's path) or
+    "group" (`name`: the group option Hydra merged, such as "data/mine").
+    """
+
+    kind: Literal["command_line", "recipe", "group"]
+    name: str = ""
+
+    def render(self) -> str:
+        """The text appended to a problem's message: ' (set on the command line)', ' (in <file>)'."""
+        if self.kind == "command_line":
+            return " (set on the command line)"
+        return f" (in config {self.name})" if self.kind == "group" else f" (in {self.name})"
+
+
+COMMAND_LINE = Origin("command_line")
+
+
 @dataclass
 class Problem:
-    """One thing wrong with a config: where (dotted key), what, and how to fix it."""
+    """One thing wrong with a config: where (dotted key), what, and how to fix it.
+
+    `origin`: where the offending value came from (None: not known, or not a config value).
+    `code`: a short, stable, machine-readable name of the kind of problem ("unknown_key",
+    "wrong_type", "foreign" for a third-party error shown as it is, ...), or None.
+    """
 
     key: str
     message: str
     hint: str | None = None
+    origin: Origin | None = None
+    code: str | None = None
 
     def render(self) -> str:
         where = f"{self.key}: " if self.key else ""
-        text = f"error: {where}{self.message}"
+        text = f"error: {where}{self.message}{self.origin.render() if self.origin else ''}"
         if self.hint:
             text += f"\nhint: {self.hint}"
         return text
@@ -69,8 +97,8 @@ class Collector:
 
     problems: list[Problem] = field(default_factory=list)
 
-    def add(self, key: str, message: str, hint: str | None = None) -> None:
-        self.problems.append(Problem(key, message, hint))
+    def add(self, key: str, message: str, hint: str | None = None, *, code: str | None = None) -> None:
+        self.problems.append(Problem(key, message, hint, code=code))
 
     def raise_if_any(self) -> None:
         if self.problems:

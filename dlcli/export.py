@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import io
-import re
 from pathlib import Path
 
 import numpy as np
 
 from dlcli.errors import ConfigError, Problem, RunFailed
+from dlcli.foreign import onnxruntime_failure, summary
 from dlcli.runs.rundir import atomic_write
 
 EXTENSIONS = {"keras": ".keras", "onnx": ".onnx"}
@@ -92,7 +92,7 @@ def _write_onnx(model, path: Path, sample: dict) -> list[np.ndarray]:
         raise RunFailed(
             Problem(
                 "export",
-                f"Keras could not export this model to ONNX: {_reason(exc)}",
+                f"Keras could not export this model to ONNX: {summary(exc)}",
                 "--format keras exports every model; run with --debug for the exporter's traceback",
             )
         ) from exc
@@ -115,10 +115,8 @@ def _write_onnx(model, path: Path, sample: dict) -> list[np.ndarray]:
 
 def _unrunnable(model, exc: Exception) -> RunFailed:
     """The exporter's fault, not the user's: say so, and which layer if onnxruntime names the failing op."""
-    reason = _reason(exc)
-    op = re.search(r"running (\w+) node", reason)
-    reason = re.sub(r"^.*Status Message: |^\[ONNXRuntimeError\] : \d+ : \w+ : ", "", reason).rstrip(".")
-    where = f" at its {op[1]} node{_layers_like(model, op[1])}" if op else ""
+    reason, op = onnxruntime_failure(exc)
+    where = f" at its {op} node{_layers_like(model, op)}" if op else ""
     return RunFailed(
         Problem(
             "export",
@@ -142,10 +140,3 @@ def _layers_like(model, op: str) -> str:
         if type(layer).__name__.lower().startswith(op.lower())
     ]
     return f" (layer {'; '.join(layers)})" if layers else ""
-
-
-def _reason(exc: Exception) -> str:
-    from dlcli.graph.registry import strip_ansi
-
-    lines = [line.strip() for line in strip_ansi(str(exc)).splitlines() if line.strip()]
-    return " ".join(lines[:3])[:400] or type(exc).__name__

@@ -16,7 +16,6 @@ What happens is reported to an `Observer`; this module never prints. Drivers
 from __future__ import annotations
 
 import math
-import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any, Callable
 
 from omegaconf import DictConfig, OmegaConf
 
+from dlcli import foreign
 from dlcli.config import Composed, blaming_overrides, compose, validate
 from dlcli.errors import ConfigError, Interrupted, Problem, RunFailed
 from dlcli.graph import Graph
@@ -250,11 +250,8 @@ def _first_batch(model, split, batch_size: int) -> set[str]:
     try:
         logs = model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True)
     except Exception as exc:
-        from dlcli.graph.registry import strip_ansi
-
-        text = strip_ansi(str(exc)).strip().splitlines()
-        reason = text[0] if text else type(exc).__name__
-        if re.search(r"shape|dimension|rank|dtype|broadcast|incompatible", reason, re.I):
+        reason = foreign.first_line(exc)
+        if foreign.shape_mismatch(reason):
             hint = "each output's loss and metrics must suit its labels (data.preprocess.labels: one_hot, sparse)"
         else:  # not the labels' form: a custom loss or metric's own code, say
             hint = "check each output's loss and metrics, a plugin's own code included (--debug shows the traceback)"

@@ -30,6 +30,7 @@ from dlcli.callbacks.events import Events
 from dlcli.callbacks.history import HistoryWriter
 from dlcli.callbacks.run_state import RunState
 from dlcli.errors import Collector, ConfigError, Problem, did_you_mean
+from dlcli.foreign import first_line
 from dlcli.graph import registry
 
 _PATH_ARGS = ("filepath", "filename", "log_dir", "backup_dir")
@@ -99,9 +100,7 @@ def from_config(
             )
             continue
         except Exception as exc:
-            problems.add(
-                where, f"{cls.__name__} failed: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
-            )
+            problems.add(where, f"{cls.__name__} failed: {first_line(exc)}", code="foreign")
             continue
         made[name] = callback
     problems.raise_if_any()

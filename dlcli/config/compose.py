@@ -10,7 +10,6 @@ Hydra's own errors are translated into `ConfigError`s that name the key.
 from __future__ import annotations
 
 import os
-import re
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,12 +29,14 @@ from hydra.errors import (
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException, ValidationError
 
-from dlcli import paths
+from dlcli import foreign, paths
 from dlcli.config import recipes, schema
-from dlcli.errors import ConfigError, Problem, did_you_mean
+from dlcli.errors import COMMAND_LINE, ConfigError, Origin, Problem, did_you_mean
 
 ENV_CONFIG_PATH = "DLCLI_CONFIG_PATH"
 _ROOT = "dlcli_root"
+_SAVED = "dlcli_saved_run"
+_SAVED_CALLBACKS = "_saved"  # a saved run's own callbacks, as an option of the callbacks group
 
 
 @dataclass
@@ -113,7 +114,7 @@ def _parse(overrides: list[str]) -> None:
     try:
         parsed = OverridesParser.create().parse_overrides(overrides)
     except OverrideParseException as exc:
-        raise ConfigError(Problem("overrides", str(exc).splitlines()[0], OVERRIDE_HINT)) from exc
+        raise ConfigError(Problem("overrides", foreign.first_line(exc), OVERRIDE_HINT, code="foreign")) from exc
     for override in parsed:
         if override.is_sweep_override():
             raise ConfigError(
@@ -135,7 +136,7 @@ def _undeletable(key: str) -> Problem:
         hint = f"set it to null instead: {key}=null"
     except OmegaConfBaseException:
         hint = f"give it another value: {key}=VALUE"
-    return Problem(key, f"is part of the schema and cannot be deleted{_FROM_COMMAND_LINE}", hint)
+    return Problem(key, "is part of the schema and cannot be deleted", hint, COMMAND_LINE, "undeletable")
 
 
 def _compose(
@@ -154,10 +155,10 @@ def _compose(
         if listed is not None:
             raise ConfigError(listed) from exc
         if isinstance(cause, OmegaConfBaseException):
-            raise ConfigError(_omegaconf_problem(cause, user, _source(str(exc), recipe), base)) from exc
-        raise ConfigError(_override_problem(str(exc), user, base)) from exc
+            raise ConfigError(_omegaconf_problem(cause, user, _source(exc, recipe), base)) from exc
+        raise ConfigError(_override_problem(exc, base)) from exc
     except HydraException as exc:
-        raise ConfigError(Problem("", str(exc).splitlines()[0])) from exc
+        raise ConfigError(Problem("", foreign.first_line(exc), code="foreign")) from exc
     except yaml.YAMLError as exc:  # a group file that is not valid YAML
         raise ConfigError(Problem("", f"a config file is not valid YAML: {' '.join(str(exc).split())}")) from exc
     except (TypeError, ValueError, KeyError) as exc:  # OmegaConf's own, when an override walks into a list
@@ -167,21 +168,18 @@ def _compose(
         GlobalHydra.instance().clear()
 
 
-def _override_problem(message: str, user: list[str], base: DictConfig | None) -> Problem:
+def _override_problem(exc: HydraException, base: DictConfig | None) -> Problem:
     """`+key=v` on a key that exists, `~key` on one that does not."""
-    first = message.splitlines()[0]
-    found = re.search(r"An item is already at '([^']+)'", first)
-    if found:
-        key = found.group(1)
-        return Problem(key, f"already set, so it cannot be added{_FROM_COMMAND_LINE}", f"drop the '+': {key}=VALUE")
-    found = re.search(r"Could not delete from config. '([^']+)' does not exist", first)
-    if found:
-        key = found.group(1)
-        parent, _, name = key.rpartition(".")
-        if name in _keys_at(parent):
-            return _undeletable(key)
-        return unknown_key(key, f"nothing to delete{_FROM_COMMAND_LINE}", base)
-    return Problem("overrides", first)
+    known = foreign.hydra_override(exc)
+    if known is None:
+        return Problem("overrides", foreign.first_line(exc), code="foreign")
+    code, key = known
+    if code == "already_set":
+        return Problem(key, "already set, so it cannot be added", f"drop the '+': {key}=VALUE", COMMAND_LINE, code)
+    parent, _, name = key.rpartition(".")
+    if name in _keys_at(parent):
+        return _undeletable(key)
+    return unknown_key(key, "nothing to delete", base, origin=COMMAND_LINE)
 
 
 def _list_problem(user: list[str], base: DictConfig | None) -> Problem | None:
@@ -197,8 +195,10 @@ def _list_problem(user: list[str], base: DictConfig | None) -> Problem | None:
                     hint = f"per-output settings of a list go in model.loss, model.loss_weights and model.metrics (e.g. model.loss_weights.{part}=...)"
                 return Problem(
                     at,
-                    f"is a list in this config ({_brief(node)}), so {part!r} cannot index it{_FROM_COMMAND_LINE}",
+                    f"is a list in this config ({_brief(node)}), so {part!r} cannot index it",
                     hint,
+                    COMMAND_LINE,
+                    "not_a_mapping",
                 )
             node = (
                 node.get(part)
@@ -221,29 +221,29 @@ def _missing_option(exc: MissingConfigException, dirs: list[Path]) -> Problem:
     group, _, option = missing.rpartition("/")
     # Hydra lists a group's options for `callbacks=x` but not for `callbacks=[x]`
     options = exc.options or sorted({p.stem for d in [*dirs, paths.conf_dir()] for p in (d / group).glob("*.yaml")})
+    options = [o for o in options if o != _SAVED_CALLBACKS]
     if not group:
-        return Problem("", str(exc).splitlines()[0])
+        return Problem("", foreign.first_line(exc), code="foreign")
     hint = did_you_mean(option, options)
     listing = f"options for {group}: " + ", ".join(options)
-    return Problem(group, f"no config {option!r} in group {group!r}", f"{hint} {listing}" if hint else listing)
+    return Problem(
+        group,
+        f"no config {option!r} in group {group!r}",
+        f"{hint} {listing}" if hint else listing,
+        code="unknown_option",
+    )
 
 
-_TYPE_WORDS = {"Integer": "an integer", "Float": "a number", "Boolean": "true or false", "String": "a string"}
-
-
-_FROM_COMMAND_LINE = " (set on the command line)"
-
-
-def _origin(key: str, user: list[str]) -> str:
-    """Where a value came from, for keys the user's overrides set (OmegaConf keeps no line numbers)."""
+def _origin(key: str, user: list[str]) -> Origin | None:
+    """The command line, for keys the user's overrides set (OmegaConf keeps no line numbers); else None."""
     for item in user:
         set_key, _, value = item.lstrip("+~").partition("=")
         choice = "." not in set_key and not value.lstrip().startswith(
             "{"
         )  # data=npz picks a group option: its values are defaults
         if key == set_key or (key.startswith(set_key + ".") and not choice):
-            return _FROM_COMMAND_LINE
-    return ""
+            return COMMAND_LINE
+    return None
 
 
 @contextmanager
@@ -253,37 +253,38 @@ def blaming_overrides(user: list[str]):
         yield
     except ConfigError as exc:
         for problem in exc.problems:
-            if _FROM_COMMAND_LINE not in problem.message:
-                problem.message += _origin(problem.key, user)
+            if problem.origin is None:
+                problem.origin = _origin(problem.key, user)
         raise
 
 
-def _source(message: str, recipe: recipes.Recipe) -> str:
+def _source(exc: ConfigCompositionException, recipe: recipes.Recipe) -> Origin:
     """The file Hydra was merging ("In 'data/mine': ..."): the recipe's path, or the group option."""
-    found = re.match(r"In '([^']+)'", message)
-    if found is None or found.group(1) == f"recipe/{recipe.name}":
-        return str(recipe.path)
-    return f"config {found.group(1)}"
+    merging = foreign.hydra_merging(exc)
+    if merging is None or merging == f"recipe/{recipe.name}":
+        return Origin("recipe", str(recipe.path))
+    return Origin("group", merging)
 
 
-def _omegaconf_problem(err: OmegaConfBaseException, user: list[str], source: str, base: DictConfig | None) -> Problem:
+def _omegaconf_problem(
+    err: OmegaConfBaseException, user: list[str], source: Origin, base: DictConfig | None
+) -> Problem:
     key = str(getattr(err, "full_key", "") or "")
     set_here = [k for k in (item.lstrip("+~").split("=", 1)[0] for item in user) if k == key or k.startswith(key + ".")]
-    origin = _FROM_COMMAND_LINE if set_here else f" (in {source})"
+    origin = COMMAND_LINE if set_here else source
     if isinstance(err, ValidationError):
-        expected = re.search(r"converted to (\w+)", str(err))
-        value = re.search(r"Value '(.*?)'", str(err))
+        expected = foreign.omegaconf_expected(err)
         if expected:
-            want = _TYPE_WORDS.get(expected.group(1), expected.group(1))
-            got = f", got {value.group(1)!r}" if value else ""
-            return Problem(key, f"expected {want}{got}{origin}")
-        return Problem(key, str(err).splitlines()[0] + origin)
+            want, value = expected
+            got = f", got {value!r}" if value is not None else ""
+            return Problem(key, f"expected {want}{got}", origin=origin, code="wrong_type")
+        return Problem(key, foreign.first_line(err), origin=origin, code="foreign")
     if isinstance(err, (ConfigKeyError, ConfigAttributeError)):
-        return unknown_key(key, f"unknown key{origin}", base)
-    return Problem(key, str(err).splitlines()[0] + origin)
+        return unknown_key(key, "unknown key", base, origin=origin)
+    return Problem(key, foreign.first_line(err), origin=origin, code="foreign")
 
 
-def unknown_key(key: str, message: str, base: DictConfig | None = None) -> Problem:
+def unknown_key(key: str, message: str, base: DictConfig | None = None, *, origin: Origin | None = None) -> Problem:
     """Did-you-mean from the schema's keys, or for open mappings (nodes, callbacks) from the recipe's own."""
     parent, _, name = key.rpartition(".")
     siblings = _keys_at(parent)
@@ -293,17 +294,22 @@ def unknown_key(key: str, message: str, base: DictConfig | None = None) -> Probl
             has = f"{parent or 'the config'} has: {', '.join(map(str, node.keys()))}"
             hint = did_you_mean(name, list(node.keys()))
             if hint and "class" in node:  # a layer's (or callback's) arguments: a new one is as likely as a typo
-                return Problem(key, message, f"{hint} {has}; or, to add {name!r}, write +{key}=VALUE")
-            return Problem(key, message, f"{hint} {has}" if hint else f"{has}; to add {name!r}, write +{key}=VALUE")
+                return Problem(
+                    key, message, f"{hint} {has}; or, to add {name!r}, write +{key}=VALUE", origin, "unknown_key"
+                )
+            hint = f"{hint} {has}" if hint else f"{has}; to add {name!r}, write +{key}=VALUE"
+            return Problem(key, message, hint, origin, "unknown_key")
     hint = did_you_mean(name, siblings)
     if parent == "optimizer" and not hint:  # Keras arguments beyond name and learning rate
         return Problem(
             key,
             message,
             f"the optimizer's other Keras arguments go in optimizer.options: +optimizer.options.{name}=VALUE",
+            origin,
+            "unknown_key",
         )
     valid = f"valid keys: {', '.join(siblings)}" if siblings else f"if you mean to add it, write +{key}=VALUE"
-    return Problem(key, message, " ".join(x for x in (hint, valid) if x))
+    return Problem(key, message, " ".join(x for x in (hint, valid) if x), origin, "unknown_key")
 
 
 def _keys_at(dotted: str) -> list[str]:
@@ -322,11 +328,7 @@ def _check_schema(cfg: DictConfig, user: list[str]) -> None:
         OmegaConf.merge(OmegaConf.structured(schema.Config), OmegaConf.to_container(cfg))
     except OmegaConfBaseException as err:
         key = str(getattr(err, "full_key", "") or "")
-        raise ConfigError(unknown_key(key, f"not a key of the schema{_origin(key, user)}")) from err
-
-
-_SAVED = "dlcli_saved_run"
-SAVED_CALLBACKS = "_saved"  # the run's own callbacks, as an option of the callbacks group
+        raise ConfigError(unknown_key(key, "not a key of the schema", origin=_origin(key, user))) from err
 
 
 def compose_saved(
@@ -345,8 +347,8 @@ def compose_saved(
     callbacks = body.pop("callbacks", None) or {}
     store = ConfigStore.instance()
     schema.register()
-    store.store(group="callbacks", name=SAVED_CALLBACKS, node=callbacks)
-    store.store(name=_SAVED, node={"defaults": ["dlcli_schema", {"callbacks": SAVED_CALLBACKS}, "_self_"], **body})
+    store.store(group="callbacks", name=_SAVED_CALLBACKS, node=callbacks)
+    store.store(name=_SAVED, node={"defaults": ["dlcli_schema", {"callbacks": _SAVED_CALLBACKS}, "_self_"], **body})
     search = ",".join(f"file://{d}" for d in [*reversed(dirs), paths.conf_dir()])
     recipe = recipes.Recipe(_SAVED, source, "")
     cfg = _compose([f"hydra.searchpath=[{search}]", *overrides], overrides, recipe, dirs, root=_SAVED)

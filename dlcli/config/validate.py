@@ -11,6 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from dlcli.data import checks as data_checks
 from dlcli.errors import Collector, ConfigError
+from dlcli.foreign import first_line
 from dlcli.graph import Graph, parse
 
 
@@ -20,7 +21,7 @@ def validate(cfg: DictConfig) -> Graph:
     try:
         model = OmegaConf.to_container(cfg.model, resolve=True)
     except Exception as exc:  # a broken ${interpolation}
-        problems.add("model", f"cannot resolve: {str(exc).splitlines()[0]}")
+        problems.add("model", f"cannot resolve: {first_line(exc)}", code="foreign")
         model = {}
     graph = None
     try:

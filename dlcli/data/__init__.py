@@ -26,6 +26,7 @@ from dlcli.data.preprocess import Preprocessor
 from dlcli.data.shards import Rows
 from dlcli.data.splits import Fold, Part
 from dlcli.errors import ConfigError, Problem
+from dlcli.foreign import plain
 
 
 @dataclass
@@ -142,7 +143,7 @@ def original_units(model, split: Split, pre: Preprocessor, batch_size: int) -> d
 
 def _read(cfg, io: ModelIO, seed: int, fold: Fold | None, state: dict | None) -> Read:
     checks.files(cfg)
-    pre = Preprocessor(_plain(cfg.preprocess), io, state)
+    pre = Preprocessor(dict(plain(cfg.preprocess, resolve=True)), io, state)
     if cfg.stream:
         return _read_stream(cfg, io, seed, fold, pre, state)
     raw = sources.get(cfg.source)(cfg, io, seed)
@@ -264,9 +265,3 @@ def _concat(batches: list):
     if isinstance(batches[0], dict):
         return {k: np.concatenate([np.asarray(b[k]) for b in batches]) for k in batches[0]}
     return np.concatenate([np.asarray(b) for b in batches])
-
-
-def _plain(node) -> dict:
-    from omegaconf import OmegaConf
-
-    return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else dict(node)

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from dlcli.foreign import snake_case
+
 # Losses by the label format they take; any other loss is a regression loss.
 BINARY_LOSSES = ("binary_crossentropy", "binary_focal_crossentropy", "hinge", "squared_hinge")
 ONE_HOT_LOSSES = ("categorical_crossentropy", "categorical_focal_crossentropy", "categorical_hinge")
@@ -39,7 +41,7 @@ class OutputSpec:
     @property
     def kind(self) -> str:
         """binary | one_hot | sparse | regression: the label format the loss takes."""
-        name = _snake(self.loss_name)
+        name = snake_case(self.loss_name)
         if name in BINARY_LOSSES:
             return "binary"
         if name in ONE_HOT_LOSSES:
@@ -99,11 +101,6 @@ class ModelIO:
 
     def output_names(self) -> str:
         return ", ".join(o.name for o in self.outputs)
-
-
-def _snake(name: str) -> str:
-    """Keras accepts `BinaryCrossentropy` and `binary_crossentropy` alike."""
-    return "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
 
 
 def _embedding_vocab(model) -> dict[str, int]:

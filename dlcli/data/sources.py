@@ -27,6 +27,7 @@ from dlcli.data.io import ModelIO
 from dlcli.data.preprocess import is_number
 from dlcli.data.splits import Part
 from dlcli.errors import ConfigError, Problem, did_you_mean
+from dlcli.foreign import first_line, no_network, plain
 
 _ASSETS = Path(__file__).resolve().parent / "assets"
 
@@ -242,10 +243,8 @@ def _saved_npz(path: Path, model_io: ModelIO) -> Raw:
 
 
 def _reason(exc: Exception) -> str:
-    text = str(exc)
-    if "fetch failure" in text:
-        return "no network: " + text.rsplit("-- ", 1)[-1].strip()[:80]
-    return (text.splitlines() or [type(exc).__name__])[0][:160]
+    """Why Keras could not download or read a set, in a line."""
+    return no_network(exc) or first_line(exc)[:160]
 
 
 def _cannot_download(name: str, calls: list[dict], exc: Exception) -> Problem:
@@ -341,16 +340,9 @@ def reader(cfg, model_io: ModelIO) -> Callable[..., tuple[Part, Part | None]]:
     return lambda path, key, pool, trained=None: (_read_csv(path, key, cfg, model_io, trained=trained), None)
 
 
-def _plain(value: Any) -> Any:
-    """OmegaConf containers as plain lists and dicts."""
-    from omegaconf import OmegaConf
-
-    return OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
-
-
 def _specs(value: Any, specs: list, default: Callable[[Any], Any], key: str) -> dict[str, Any]:
     """data.features / data.target as {model input or output name: spec}."""
-    value = _plain(value)
+    value = plain(value)
     if isinstance(value, dict):
         return value
     if value is not None and len(specs) != 1:
@@ -368,7 +360,7 @@ def _specs(value: Any, specs: list, default: Callable[[Any], Any], key: str) -> 
 
 def _key(base: str, value: Any, name: str) -> str:
     """The key to blame: data.features, or data.features.<input> when it is a mapping."""
-    return f"{base}.{name}" if isinstance(_plain(value), dict) else base
+    return f"{base}.{name}" if isinstance(plain(value), dict) else base
 
 
 def _read_npz(
@@ -465,7 +457,7 @@ def _read_csv(path: Path, key: str, cfg, model_io: ModelIO, targets: bool = True
             if key == "--input"
             else "check data.delimiter and data.header"
         )
-        raise ConfigError(Problem(key, f"cannot read {path.name} as CSV: {str(exc).splitlines()[0]}", hint)) from exc
+        raise ConfigError(Problem(key, f"cannot read {path.name} as CSV: {first_line(exc)}", hint)) from exc
     # A delimiter at the end of every line makes an empty, unnamed last column: it is no column.
     while (
         len(frame.columns) > 1
@@ -604,7 +596,7 @@ def _columns(spec: Any, columns: list[str], key: str, path: Path, first_row: lis
     `first_row`: the file's first row when data.header=false, so that a column
     name found there says the file has a header after all.
     """
-    spec = _plain(spec)
+    spec = plain(spec)
     n = len(columns)
     if isinstance(spec, str) and ":" in spec and spec not in columns:
         start, _, stop = spec.partition(":")
@@ -655,7 +647,7 @@ def _columns(spec: Any, columns: list[str], key: str, path: Path, first_row: lis
 
 def _positional(spec: Any, columns: list[str]) -> bool:
     """A column spec by position only: an index, a slice string or a list of indices."""
-    spec = _plain(spec)
+    spec = plain(spec)
     items = spec if isinstance(spec, list) else [spec]
     return all(
         (isinstance(i, int) and not isinstance(i, bool)) or (isinstance(i, str) and ":" in i and i not in columns)

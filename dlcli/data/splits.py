@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from dlcli import foreign
 from dlcli.errors import ConfigError, Problem
 
 
@@ -106,9 +107,7 @@ def holdout(
     except ValueError as exc:
         if labels is None:
             raise ConfigError(Problem(key, f"cannot hold out {fraction:g} of {len(index)} samples: {exc}")) from exc
-        reason = str(exc).split(" Classes with too few members are:")[
-            0
-        ]  # scikit-learn then lists every class: not one screen
+        reason = foreign.sklearn_stratify_reason(exc)  # scikit-learn then lists every class: not one screen
         raise ConfigError(
             Problem(
                 key,

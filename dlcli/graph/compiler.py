@@ -270,16 +270,10 @@ def _shape(tensor) -> str:
 
 
 def _keras_text(exc: Exception) -> str:
-    """The informative line of a Keras error (Keras wraps them in 'Exception encountered when calling ...'),
-    without terminal escapes (Keras makes the message bold with ANSI codes)."""
-    lines = [line.strip() for line in registry.strip_ansi(str(exc)).splitlines() if line.strip()]
-    lines = [
-        line
-        for line in lines
-        if not line.startswith(("Exception encountered when calling", "Arguments received by", "•"))
-    ]
-    text = lines[0] if lines else type(exc).__name__
-    return text if len(text) <= 300 else text[:297] + "..."
+    """The informative line of a Keras error: see dlcli.foreign.keras_text."""
+    from dlcli.foreign import keras_text
+
+    return keras_text(exc)
 
 
 def _fmt_kwargs(kwargs: dict) -> str:

@@ -16,6 +16,7 @@ from typing import Any, Callable
 import keras
 
 from dlcli.errors import Collector, ConfigError, Problem, did_you_mean
+from dlcli.foreign import first_line
 
 # Keyword arguments every Keras layer accepts through `Layer.__init__(**kwargs)`.
 _LAYER_BASE_KWARGS = ("activity_regularizer", "trainable", "dtype", "autocast", "input_dim", "input_shape")
@@ -230,14 +231,6 @@ def component(kind: str, value: Any, where: str) -> Any:
     )
 
 
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
-
-
-def strip_ansi(text: str) -> str:
-    """Keras' text without terminal escapes (it makes messages bold with `\\x1b[1m`)."""
-    return _ANSI.sub("", text)
-
-
 def _keras_knows(module, name: str) -> bool:
     try:
         module.get(name)
@@ -263,6 +256,4 @@ def _from_class(kind: str, module, base: type | None, value: dict, where: str) -
         return classes[name](**kwargs)
     except Exception as exc:
         arguments = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
-        text = strip_ansi(str(exc)).strip()
-        reason = text.splitlines()[0] if text else type(exc).__name__
-        raise ConfigError(Problem(where, f"{name}({arguments}) failed: {reason}")) from exc
+        raise ConfigError(Problem(where, f"{name}({arguments}) failed: {first_line(exc)}", code="foreign")) from exc

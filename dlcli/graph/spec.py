@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dlcli.errors import Collector, ConfigError, Problem, did_you_mean
+from dlcli.foreign import snake_case
 
 MODEL_KEYS = ("name", "inputs", "nodes", "layers", "shared", "blocks", "outputs", "loss", "loss_weights", "metrics")
 WIRING = ("class", "inputs", "use", "block", "repeat")
@@ -234,7 +235,7 @@ def _raw_nodes(model: dict, path: str, problems: Collector) -> tuple[dict[str, A
         layer = dict(layer)
         name = layer.pop("name", None)
         if name is None:  # Keras' own naming: dense, dense_1, ...
-            base = _snake(str(layer.get("class") or layer.get("block") or layer.get("use") or "layer"))
+            base = snake_case(str(layer.get("class") or layer.get("block") or layer.get("use") or "layer"))
             counts[base] = counts.get(base, 0) + 1
             name = base if counts[base] == 1 else f"{base}_{counts[base] - 1}"
         if "inputs" in layer:
@@ -248,10 +249,6 @@ def _raw_nodes(model: dict, path: str, problems: Collector) -> tuple[dict[str, A
         nodes[str(name)] = layer
         paths[str(name)] = f"{path}.layers.{i}"
     return nodes, paths
-
-
-def _snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z][a-z])|(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
 
 
 @dataclass

@@ -11,6 +11,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from dlcli import foreign
+
 
 def _shape(value) -> Any:
     if isinstance(value, dict):
@@ -135,5 +137,5 @@ def plot(model, path) -> str | None:
     try:
         keras.utils.plot_model(model, to_file=str(path), show_shapes=True, show_layer_names=True)
     except (ImportError, OSError, ValueError) as exc:
-        return str(exc).splitlines()[0]
+        return foreign.first_line(exc)
     return None if Path(path).is_file() else "keras.utils.plot_model wrote nothing"

@@ -264,6 +264,24 @@ def test_resume_picks_callbacks_from_the_group_as_train_does(finished, cli, monk
     assert code == 2 and "did you mean 'early_stopping'" in err
 
 
+@pytest.mark.parametrize("via", ["--config-dir", "DLCLI_CONFIG_PATH"])
+def test_resume_picks_callbacks_from_a_config_dir(finished, cli, monkeypatch, tmp_path, via):
+    where, original = finished
+    run_dir = tmp_path / "copy"
+    shutil.copytree(original, run_dir)
+    team = tmp_path / "team_conf"
+    (team / "callbacks").mkdir(parents=True)
+    (team / "callbacks" / "team_log.yaml").write_text("team_log: {class: CSVLogger, filename: team.csv}\n")
+    monkeypatch.chdir(where)
+    args = ["--config-dir", str(team)] if via == "--config-dir" else []
+    if via == "DLCLI_CONFIG_PATH":
+        monkeypatch.setenv("DLCLI_CONFIG_PATH", str(team))
+    code, _, err = cli("-q", "train", "--resume", str(run_dir), "train.epochs=3", "callbacks=team_log", *args)
+    assert code == 0, err
+    assert "class: CSVLogger" in (run_dir / "config.yaml").read_text()
+    assert [r.split(",")[0] for r in (run_dir / "team.csv").read_text().splitlines()[1:]] == ["2"]  # epoch 3, from 0
+
+
 def test_a_run_early_stopping_ended_trains_on_once_the_callback_is_removed(cli, in_tmp):
     (in_tmp / "digits_small.yaml").write_text(DIGITS)
     stop = "+callbacks.es={class: EarlyStopping, monitor: loss, min_delta: 100, patience: 0}"  # stops after epoch 2
