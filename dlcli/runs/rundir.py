@@ -18,11 +18,71 @@ from typing import Any
 from dlcli.errors import ConfigError, Problem
 
 MARKER = "config.yaml"  # every run directory has one
+# What dlcli itself writes in a run directory: a callback's path may not take these over
+OWN_FILES = (
+    "config.yaml",
+    "overrides.yaml",
+    "env.json",
+    "summary.txt",
+    "preprocess.json",
+    "history.csv",
+    "model.keras",
+    "metrics.json",
+    ".lock",
+    "eval.json",  # eval-1.json, ...
+)
+OWN_DIRS = ("checkpoints", "plots", "predictions", "export", "state", "fold-N")  # others' files may go inside
+_KEPT = ("checkpoints/best.keras", "checkpoints/last.keras")
 _UMASK = os.umask(0o022)  # read once (os.umask can only be read by setting it) and put back
 os.umask(_UMASK)
 
 
+def is_own(relative: str | Path) -> bool:
+    """Whether a path inside a run directory is one of the files or folders dlcli writes there
+    (or lies in its resume state); a path inside checkpoints/ or plots/ besides dlcli's own is not."""
+    parts = Path(os.path.normpath(str(relative))).parts
+    if not parts:
+        return False
+    head = re.sub(r"^eval-\d+\.json$", "eval.json", re.sub(r"^fold-\d+$", "fold-N", parts[0]))
+    return (
+        head in OWN_FILES
+        or (len(parts) == 1 and head in OWN_DIRS)
+        or head in ("state", "fold-N")
+        or "/".join(parts) in _KEPT
+    )
+
+
+def check_location(root: Any, name: Any) -> None:
+    """run.dir and run.name as config gives them: a runs directory that is named, and a run name
+    that stays inside it (no absolute path, no '..' that climbs out). ConfigError naming the key.
+    The text is checked, not where links lead: a runs folder linked to another disk is the user's own."""
+    from dlcli import safepath
+
+    problems = []
+    if root is None or not str(root).strip():
+        problems.append(
+            Problem(
+                "run.dir",
+                "is empty: runs would be written into the current directory",
+                "name the runs directory, e.g. run.dir=outputs (the default)",
+            )
+        )
+    try:
+        safepath.check(
+            None,
+            "" if name is None else name,
+            "run.name",
+            "runs are kept inside run.dir",
+            "a plain name (subfolders allowed), e.g. run.name=mnist/baseline; set run.dir to change where runs go",
+        )
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+    if problems:
+        raise ConfigError(problems)
+
+
 def create(root: str | Path, name: str, when: float | None = None) -> Path:
+    check_location(root, name)  # (validate checked it; this guards every other caller)
     parent = Path(root) / name
     parent.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y-%m-%d_%H-%M-%S", time.localtime(when or time.time()))
