@@ -12,6 +12,7 @@ import time
 
 import keras
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 
@@ -26,7 +27,7 @@ class RichProgress(keras.callbacks.Callback):
 
     def __init__(self, console: Console | None = None, refresh: float = 0.25):
         super().__init__()
-        self.console = console or Console(stderr=True)
+        self.console = console or Console(stderr=True, markup=False, emoji=False)
         self.refresh = refresh
         self._progress: Progress | None = None
 
@@ -40,7 +41,7 @@ class RichProgress(keras.callbacks.Callback):
             TimeElapsedColumn(),
             TextColumn("ETA"),
             TimeRemainingColumn(),
-            TextColumn("{task.fields[metrics]}"),
+            TextColumn("{task.fields[metrics]}", markup=False),  # metric names are the user's
             console=self.console,
             transient=True,
             auto_refresh=False,
@@ -64,7 +65,9 @@ class RichProgress(keras.callbacks.Callback):
         self._progress.remove_task(self._task)
         seconds = time.monotonic() - self._started
         self._progress.console.print(
-            f"[bold]epoch {epoch + 1}/{self._epochs}[/]  {seconds:.1f}s  {_fmt(logs or {})}",
+            f"[bold]epoch {epoch + 1}/{self._epochs}[/]  {seconds:.1f}s  {escape(_fmt(logs or {}))}",
+            markup=True,
+            emoji=False,
             soft_wrap=True,
             highlight=False,
         )

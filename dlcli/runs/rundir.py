@@ -149,15 +149,54 @@ def write_text(path: str | Path, text: str) -> None:
 
 def config_yaml(cfg) -> str:
     """A run's config.yaml: resolved, with its data files as absolute paths, so that
-    evaluate, predict and --resume find them from any working directory."""
+    evaluate, predict and --resume find them from any working directory.
+
+    Values read from the environment (`${oc.env:VAR}`, and any interpolation whose value holds
+    what such a variable gave) are saved unresolved: a token or password passed that way is
+    not written into the run. Loading config.yaml reads the variable again."""
     from omegaconf import OmegaConf
 
-    saved = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
+    raw = OmegaConf.to_container(cfg, resolve=False)
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    saved = OmegaConf.create(_unresolved_env(raw, resolved, _env_values(raw)))
     for key in ("path", "train_path", "val_path", "test_path"):
         value = saved.data.get(key)
-        if isinstance(value, str) and value and "://" not in value:
+        if isinstance(value, str) and value and "://" not in value and "${" not in value:
             saved.data[key] = os.path.abspath(os.path.expanduser(value))
     return OmegaConf.to_yaml(saved)
+
+
+_ENV = re.compile(r"oc\.env\s*:\s*['\"]?([^,}'\"\s]+)")
+
+
+def _env_values(raw: Any) -> list[str]:
+    """The values of the environment variables that `${oc.env:...}` interpolations in `raw` read."""
+    names: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+        elif isinstance(node, str):
+            names.update(_ENV.findall(node))
+
+    walk(raw)
+    return [os.environ[n] for n in sorted(names) if os.environ.get(n)]
+
+
+def _unresolved_env(raw: Any, resolved: Any, secrets: list[str]) -> Any:
+    """`resolved`, except interpolations that read the environment (or hold what it gave) stay as written."""
+    if isinstance(raw, str) and "${" in raw:
+        keep = "oc.env" in raw or any(s in str(resolved) for s in secrets)
+        return raw if keep else resolved
+    if isinstance(raw, dict) and isinstance(resolved, dict):
+        return {k: _unresolved_env(raw[k], resolved[k], secrets) if k in raw else v for k, v in resolved.items()}
+    if isinstance(raw, list) and isinstance(resolved, list) and len(raw) == len(resolved):
+        return [_unresolved_env(r, v, secrets) for r, v in zip(raw, resolved)]
+    return resolved
 
 
 def write_json(path: str | Path, data: Any) -> None:
