@@ -155,7 +155,7 @@ def run(built: Built, observer: Observer | None = None, run_dir: Path | None = N
         _adapt(model, dataset.train)
     logged = _first_batch(model, dataset.train, cfg.train.batch_size)
     if not resume:  # the run's first files are written before it gets its name: never half-made
-        staging = rundir.stage(run_dir.parent if run_dir else Path(cfg.run.dir) / cfg.run.name)
+        staging = rundir.stage(run_dir.parent) if run_dir else rundir.stage_run(cfg.run.dir, cfg.run.name)
         try:
             _write_run_files(built, staging, dataset)
             run_dir = rundir.publish(staging, run_dir.name if run_dir else None)

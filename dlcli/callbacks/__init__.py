@@ -3,8 +3,14 @@
 `get(name)` finds a Keras callback class or one registered with
 `keras.saving.register_keras_serializable` (dlcli's own below, or a plugin's);
 Keras has no callback registry of its own. Arguments keep Keras' names and are
-checked against the class's signature. Paths a callback writes are placed
-inside the run directory unless they are absolute.
+checked against the class's signature. Every path a callback writes (or
+deletes: BackupAndRestore removes its directory when training ends) is relative
+to the run directory and must stay inside it: an absolute path, `~`, a `..`
+that climbs out, a link that leads out, the run directory itself or one of the
+files dlcli keeps there is a ConfigError naming the key, found when the model is
+built, before any run directory exists. Callbacks that config cannot set up
+safely (code in a string, callables, sending metrics over the network) are
+refused by class.
 
 Keras 3 gives callbacks no `validation_data`: a callback that needs the run's
 model or data defines `attach(run: RunData)`, which `from_config` calls before
@@ -33,7 +39,25 @@ from dlcli.errors import Collector, ConfigError, Problem, did_you_mean
 from dlcli.foreign import first_line
 from dlcli.graph import registry
 
-_PATH_ARGS = ("filepath", "filename", "log_dir", "backup_dir")
+# Arguments that name a file or directory the callback writes: these names, and
+# any ending in _dir, _path, _file, _filename or _filepath (a plugin's too).
+_PATH_ARGS = ("filepath", "filename", "log_dir", "backup_dir", "directory")
+_PATH_SUFFIXES = ("_dir", "_path", "_file", "_filename", "_filepath")
+# Callbacks config cannot give what they need, or that dlcli will not run from config.
+REFUSED = {
+    "LambdaCallback": (
+        "takes Python functions, which a config cannot hold (a string is not run as code)",
+        "write a callback class in a plugin module (plugins: [my_module]) and name it here",
+    ),
+    "CallbackList": (
+        "holds other callback objects; it is not a callback to configure",
+        "list each callback under callbacks: instead",
+    ),
+    "RemoteMonitor": (
+        "sends every epoch's metrics over HTTP to a server; dlcli does not send run data off the machine from config",
+        "read history.csv (or TensorBoard's logs) from the run directory; a plugin callback can send them if you want it to",
+    ),
+}
 
 
 @dataclass
@@ -64,9 +88,11 @@ def get(identifier: str) -> type:
 
 
 def from_config(
-    specs: dict[str, Any], run_dir: Path, run: RunData | None = None
+    specs: dict[str, Any], run_dir: Path | None, run: RunData | None = None
 ) -> dict[str, keras.callbacks.Callback]:
-    """Callbacks by config name. Those that add metrics to the logs (RocAucScore) come first, so the others can monitor them."""
+    """Callbacks by config name. Those that add metrics to the logs (RocAucScore) come first, so the others can monitor them.
+
+    `run_dir` None (`check`): paths are checked as text, so the check holds for any run directory."""
     problems = Collector()
     table = known()
     made = {}
@@ -84,6 +110,10 @@ def from_config(
                 f"unknown callback {spec['class']!r}",
                 did_you_mean(str(spec["class"]), table) or "valid: " + ", ".join(sorted(table)),
             )
+            continue
+        refused = _refused(cls)
+        if refused:
+            problems.add(f"{where}.class", f"{cls.__name__} {refused[0]}", refused[1])
             continue
         kwargs = {k: v for k, v in spec.items() if k != "class"}
         found = len(problems.problems)
@@ -113,7 +143,7 @@ def check(specs: dict[str, Any], learning_rate: Any, epochs: int) -> None:
     `dlcli check` and every run find their mistakes before a run directory exists; and what only
     shows mid-run: a learning rate set on a schedule Keras cannot set, a formula that fails or goes
     non-positive at some epoch (run, as Keras will, from optimizer.learning_rate)."""
-    made = from_config(specs, Path("."))
+    made = from_config(specs, None)  # no run directory yet: paths are checked as text, for any run directory
     problems = Collector()
     for name, callback in made.items():
         where = f"callbacks.{name}"
@@ -138,11 +168,10 @@ def _arguments(cls: type, kwargs: dict[str, Any], run_dir: Path) -> dict[str, An
     defaults = {
         p.name: p.default for p in inspect.signature(cls.__init__).parameters.values() if isinstance(p.default, str)
     }
-    for key in _PATH_ARGS:
+    for key in _path_args(cls, kwargs):
         value = kwargs.get(key, defaults.get(key))
         if value is not None:  # a default path lands in the run directory too
-            path = Path(str(value)).expanduser()
-            kwargs[key] = str(path if path.is_absolute() else run_dir / path)
+            kwargs[key] = str(_inside_run(key, value, run_dir))
     path = str(kwargs.get("filepath", ""))
     if issubclass(cls, keras.callbacks.ModelCheckpoint) and path.endswith(
         ".hdf5"
@@ -162,6 +191,42 @@ def _arguments(cls: type, kwargs: dict[str, Any], run_dir: Path) -> dict[str, An
         if mode is not None:
             kwargs["mode"] = mode
     return kwargs
+
+
+def _refused(cls: type) -> tuple[str, str] | None:
+    for klass in cls.__mro__:
+        if klass.__name__ in REFUSED and getattr(keras.callbacks, klass.__name__, None) is klass:
+            return REFUSED[klass.__name__]
+    return None
+
+
+def _path_args(cls: type, kwargs: dict[str, Any]) -> list[str]:
+    names = set(kwargs) | set(inspect.signature(cls.__init__).parameters)
+    return sorted(n for n in names if n in _PATH_ARGS or n.endswith(_PATH_SUFFIXES))
+
+
+def _inside_run(key: str, value: Any, run_dir: Path | None) -> Path:
+    """`value` inside the run directory, or a ConfigError naming the key (see the module's docstring).
+    With no run directory yet (`check`) the relative path itself is returned, checked as text."""
+    from dlcli import safepath
+    from dlcli.runs.rundir import OWN_DIRS, OWN_FILES, is_own
+
+    what = "a callback writes only inside the run directory"
+    hint = "give a path relative to the run directory, e.g. logs/training.csv (the run directory is printed at the end)"
+    if not isinstance(value, (str, Path)):
+        raise ConfigError(Problem(key, f"expected a path relative to the run directory, got {value!r}", hint))
+    safepath.check(None, value, key, what, hint)
+    if is_own(value):
+        raise ConfigError(
+            Problem(
+                key,
+                f"{str(value)!r} is dlcli's own in the run directory ({', '.join(OWN_FILES + OWN_DIRS)})",
+                "choose another name, e.g. a folder of the callback's own",
+            )
+        )
+    if run_dir is None:
+        return Path(str(value))
+    return safepath.check(run_dir, value, key, what, hint)
 
 
 @dataclass

@@ -15,6 +15,7 @@ from typing import Annotated, List, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from dlcli import interrupt
 from dlcli.errors import EXIT_FAILED, ConfigError, DlcliError, Interrupted, Problem
@@ -42,6 +43,15 @@ RunOverrides = Annotated[
 ]
 
 
+TrustCode = Annotated[
+    bool,
+    typer.Option(
+        "--trust-code",
+        help="load a model.keras holding Python code (a Lambda layer), which Keras' safe mode refuses: loading runs that code, so only for a file you trust",
+    ),
+]
+
+
 class Splits(str, Enum):
     test = "test"
     val = "val"
@@ -56,8 +66,11 @@ class State:
     quiet = False
 
 
-out = Console()
-err = Console(stderr=True)
+# User text (values, paths, file contents, metric names) is printed as it is: these consoles
+# interpret no Rich markup and no :emoji: codes. A print that styles passes markup=True and
+# escapes (rich.markup.escape) every piece of user text in it, as `_style` does.
+out = Console(markup=False, emoji=False)
+err = Console(stderr=True, markup=False, emoji=False)
 
 
 def dirs(config_dir: list[Path] | None) -> list[str]:
@@ -76,10 +89,10 @@ def user_errors():
         if State.debug:
             traceback.print_exc()
         for problem in exc.problems:
-            err.print(_style(problem.render()), highlight=False, soft_wrap=True)  # paths stay whole
+            err.print(_style(problem.render()), markup=True, highlight=False, soft_wrap=True)  # paths stay whole
         raise typer.Exit(interrupt.exit_code() if isinstance(exc, Interrupted) else exc.exit_code) from None
     except KeyboardInterrupt:
-        err.print("[yellow]interrupted[/]")
+        err.print("[yellow]interrupted[/]", markup=True)
         raise typer.Exit(interrupt.exit_code()) from None
     except OSError as exc:  # a read-only or full disk, a permission: the file and the reason, not a traceback
         if State.debug:
@@ -90,14 +103,16 @@ def user_errors():
             errno.EROFS: "write elsewhere: --runs-dir DIR",
             errno.EACCES: "write elsewhere (--runs-dir DIR), or fix the permissions",
         }.get(exc.errno)
-        err.print(_style(Problem("", f"{where}{exc.strerror or exc}", hint).render()), highlight=False, soft_wrap=True)
+        problem = Problem("", f"{where}{exc.strerror or exc}", hint)
+        err.print(_style(problem.render()), markup=True, highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_FAILED) from None
     except Exception as exc:  # a component raised during the run: exit 1
         if State.debug:
             traceback.print_exc()
         else:
             err.print(
-                f"[bold red]error:[/] {type(exc).__name__}: {exc}\n(run with --debug for the traceback)",
+                f"[bold red]error:[/] {escape(f'{type(exc).__name__}: {exc}')}\n(run with --debug for the traceback)",
+                markup=True,
                 highlight=False,
             )
         raise typer.Exit(EXIT_FAILED) from None
@@ -110,8 +125,7 @@ def refuse_to_replace(output: Path | None, force: bool) -> None:
 
 
 def _style(text: str) -> str:
-    from rich.markup import escape
-
+    """Rich markup for an error screen: the heads coloured, everything else (user text) escaped."""
     lines = []
     for line in text.splitlines():
         head, _, rest = line.partition(": ")

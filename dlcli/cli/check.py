@@ -40,12 +40,15 @@ def command(
 
 
 def _plot(model, path: Path) -> None:
+    from rich.markup import escape
+
     from dlcli.graph.summary import plot
 
     problem = plot(model, path)
     if problem:
         err.print(
-            f"[yellow]warning:[/] could not draw {path}: {problem}\nhint: pip install pydot, and install graphviz (apt-get install graphviz / brew install graphviz)",
+            f"[yellow]warning:[/] {escape(f'could not draw {path}: {problem}')}\nhint: pip install pydot, and install graphviz (apt-get install graphviz / brew install graphviz)",
+            markup=True,
             highlight=False,
         )
     else:

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from dlcli.cli._common import Run, RunOverrides, RunsRoot, SplitName, Splits, out, user_errors
+from dlcli.cli._common import Run, RunOverrides, RunsRoot, SplitName, Splits, TrustCode, out, user_errors
 
 NAME = "evaluate"
 HELP = "Reload a run's model and preprocessing and evaluate on its test split; writes eval.json (eval-1.json, ... next time)."
@@ -26,6 +26,7 @@ def command(
     ] = None,
     split: SplitName = Splits.test,
     runs_dir: RunsRoot = Path("outputs"),
+    trust_code: TrustCode = False,
 ) -> None:
     from rich.table import Table
 
@@ -36,7 +37,7 @@ def command(
 
     split = split.value  # a plain name from here on
     with user_errors():
-        opened = open_run(find(run, runs_dir, finished=True), list(overrides or []))
+        opened = open_run(find(run, runs_dir, finished=True), list(overrides or []), trust_code)
         if input is not None:
             chosen, what, pre = opened.labelled(input), str(input), opened.preprocessor()
         else:

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from dlcli.cli._common import Run, RunsRoot, out, refuse_to_replace, user_errors
+from dlcli.cli._common import Run, RunsRoot, TrustCode, out, refuse_to_replace, user_errors
 
 NAME = "export"
 HELP = "Write a run's model in a format and check that the exported model predicts what the Keras model predicts."
@@ -29,6 +29,7 @@ def command(
     tolerance: Annotated[float, typer.Option(help="largest allowed absolute difference between predictions")] = 1e-5,
     force: Annotated[bool, typer.Option(help="replace --output if it exists")] = False,
     runs_dir: RunsRoot = Path("outputs"),
+    trust_code: TrustCode = False,
 ) -> None:
     from dlcli import export as exporting
     from dlcli.errors import ConfigError, Problem, did_you_mean
@@ -58,7 +59,7 @@ def command(
             raise ConfigError(
                 Problem("--tolerance", f"must be a number >= 0, not {tolerance:g}", "--tolerance 1e-5 (the default)")
             )
-        opened = open_run(find(run, runs_dir, finished=True))
+        opened = open_run(find(run, runs_dir, finished=True), trust_code=trust_code)
         target = output or opened.path / "export" / f"model{ext}"
         sample = exporting.sample_inputs(opened)
         worst = exporting.export(format, opened.model, target, sample, tolerance)

@@ -7,7 +7,17 @@ from typing import Annotated, Optional
 
 import typer
 
-from dlcli.cli._common import Run, RunOverrides, RunsRoot, SplitName, Splits, out, refuse_to_replace, user_errors
+from dlcli.cli._common import (
+    Run,
+    RunOverrides,
+    RunsRoot,
+    SplitName,
+    Splits,
+    TrustCode,
+    out,
+    refuse_to_replace,
+    user_errors,
+)
 
 NAME = "predict"
 HELP = "Predict with a run's model and preprocessing, on a file of new samples or one of its splits; writes a CSV."
@@ -32,6 +42,7 @@ def command(
     force: Annotated[bool, typer.Option(help="replace --output if it exists")] = False,
     rows: Annotated[int, typer.Option(help="how many rows to show")] = 10,
     runs_dir: RunsRoot = Path("outputs"),
+    trust_code: TrustCode = False,
 ) -> None:
     from dlcli import predict
     from dlcli.errors import ConfigError, Problem
@@ -49,7 +60,7 @@ def command(
                 )
             )
         refuse_to_replace(output, force)
-        opened = open_run(find(run, runs_dir, finished=True), list(overrides or []))
+        opened = open_run(find(run, runs_dir, finished=True), list(overrides or []), trust_code)
         result = predict.on_file(opened, input) if input is not None else predict.on_split(opened, split)
         target = output or unused(opened.path / "predictions" / f"{input.stem if input is not None else split}.csv")
         predict.write(result, target)

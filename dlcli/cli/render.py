@@ -31,7 +31,7 @@ class QuietObserver(Observer):
         self.console = console
 
     def note(self, text: str) -> None:
-        self.console.print(f"[yellow]note:[/] {escape(text)}", soft_wrap=True, highlight=False)
+        self.console.print(f"[yellow]note:[/] {escape(text)}", markup=True, soft_wrap=True, highlight=False)
 
     def fold_kept(self, index: int, k: int) -> None:
         self.console.print(f"fold {index}/{k}: finished earlier, kept", highlight=False)
@@ -81,6 +81,7 @@ class RichObserver(QuietObserver):
         self._progress.remove_task(self._task)
         self._progress.console.print(
             f"[bold]epoch {epoch}/{self._epochs}[/]  {seconds:.1f}s  {escape(_fmt(logs))}",
+            markup=True,
             soft_wrap=True,
             highlight=False,
         )
@@ -96,7 +97,7 @@ def metrics_table(metrics: dict[str, dict[str, float]]) -> Table:
     table.add_column("split")
     names = list(dict.fromkeys(k for split in metrics.values() for k in split))
     for name in names:
-        table.add_column(escape(name), justify="right")
+        table.add_column(name, justify="right")
     for split, values in metrics.items():
         table.add_row(split, *(f"{values[n]:.4f}" if n in values else "" for n in names))
     return table
@@ -114,5 +115,5 @@ def kfold_table(result) -> Table:
     for split, metrics in result.mean.items():
         for name, mean in metrics.items():
             cells = [f"{f[split][name]:.4f}" if name in f.get(split, {}) else "" for f in result.folds]
-            out.add_row(split, escape(name), *cells, f"{mean:.4f} ± {result.std[split][name]:.4f}")
+            out.add_row(split, name, *cells, f"{mean:.4f} ± {result.std[split][name]:.4f}")
     return out

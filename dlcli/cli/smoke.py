@@ -46,7 +46,7 @@ def command(
                     status, detail = "[red]FAIL[/]", f"{type(exc).__name__}: {exc}".splitlines()[0]
                     failed.append(name)
                 line = f"{name:<28} {time.perf_counter() - start:6.1f}s  {detail}"
-                out.print(f"{status} {escape(line)}", highlight=False)
+                out.print(f"{status} {escape(line)}", markup=True, highlight=False)
         out.print(f"{len(names) - len(failed)} passed, {len(failed)} failed", highlight=False)
         if failed:
             raise typer.Exit(1)

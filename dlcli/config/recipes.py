@@ -7,6 +7,7 @@ list and sets values. Shipped recipes live in `recipes/`; users add theirs with
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,16 +54,47 @@ def discover(config_dirs: list[Path] = ()) -> dict[str, Recipe]:
     return {name: Recipe(name, path, _describe(path)) for name, path in sorted(files.items())}
 
 
+_KEY = re.compile(r"[A-Za-z_][\w.-]*")
+_SHAPE = "see recipes/mnist_dropout.yaml for the shape of a recipe"
+
+
+def check_mapping(path: Path) -> None:
+    """A recipe file is a YAML mapping of config keys. Anything else (another kind of file given as
+    recipe=PATH) is refused as such, naming the file but never echoing what it holds."""
+    try:
+        text = path.read_text()
+    except UnicodeDecodeError:
+        raise ConfigError(Problem("recipe", f"{path} is not a text file, so not a YAML recipe", _SHAPE)) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:  # its line and the problem; YAML's own message quotes the file's text
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        raise ConfigError(Problem("recipe", f"cannot read {path}: not valid YAML ({where}: {problem})")) from None
+    if data is None or isinstance(data, dict) and all(isinstance(k, str) and _KEY.fullmatch(k) for k in data):
+        return
+    if isinstance(data, list):
+        what = "holds a YAML list, not a mapping of config keys"
+    elif isinstance(data, dict):
+        what = "is not a recipe: its top level is not a mapping of config keys (its content is not shown)"
+    else:
+        what = "is not a recipe: it holds YAML text, not a mapping of config keys (its content is not shown)"
+    raise ConfigError(Problem("recipe", f"{path} {what}", _SHAPE))
+
+
 def resolve(identifier: str, config_dirs: list[Path] = ()) -> Recipe:
-    """A recipe by registry name or by path to a YAML file."""
+    """A recipe by registry name or by path to a YAML file; one that is not a YAML mapping is refused."""
     looks_like_path = identifier.endswith((".yaml", ".yml")) or "/" in identifier and Path(identifier).exists()
     if looks_like_path:
         path = Path(identifier).expanduser()
         if not path.is_file():
             raise ConfigError(Problem("recipe", f"no recipe file {identifier!r} (resolved to {path.resolve()})"))
+        check_mapping(path)
         return Recipe(path.stem, path.resolve(), _describe(path))
     known = discover(config_dirs)
     if identifier in known:
+        check_mapping(known[identifier].path)
         return known[identifier]
     hint = did_you_mean(identifier, known)
     listing = "recipes: " + ", ".join(known)

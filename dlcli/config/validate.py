@@ -30,6 +30,7 @@ def validate(cfg: DictConfig) -> Graph:
         problems.problems.extend(exc.problems)
     data_checks.check(cfg, graph, problems)
     _check_train(cfg, problems)
+    _check_run(cfg, problems)
     problems.raise_if_any()
     return graph
 
@@ -50,3 +51,13 @@ def _check_train(cfg: DictConfig, problems: Collector) -> None:
     for name, spec in (cfg.callbacks or {}).items():
         if spec is not None and (not isinstance(spec, DictConfig) or "class" not in spec):
             problems.add(f"callbacks.{name}", "a callback needs `class:` (e.g. EarlyStopping) and its Keras arguments")
+
+
+def _check_run(cfg: DictConfig, problems: Collector) -> None:
+    """A run stays inside run.dir, and run.dir is named (see rundir.check_location)."""
+    from dlcli.runs.rundir import check_location
+
+    try:
+        check_location(cfg.run.dir, cfg.run.name)
+    except ConfigError as exc:
+        problems.problems.extend(exc.problems)

@@ -49,7 +49,7 @@ def run(
     lifecycle.read_data(first)  # data mistakes surface before Keras is imported, and before any run directory exists
     created = parent is None
     if created:
-        staging = rundir.stage(Path(cfg.run.dir) / cfg.run.name)
+        staging = rundir.stage_run(cfg.run.dir, cfg.run.name)
         lifecycle.write_config(staging, prepared.composed)
         parent = rundir.publish(staging)
     folds = []

@@ -72,7 +72,9 @@ class Run:
         return data.load(self.cfg.data, self.io, self.cfg.seed, state=state, fold=Fold.of(self.cfg.train))
 
 
-def open_run(path: Path, overrides: list[str] = ()) -> Run:
+def open_run(path: Path, overrides: list[str] = (), trust_code: bool = False) -> Run:
+    """`trust_code`: load a model.keras that holds Python code (a Lambda layer), which Keras' safe
+    mode refuses because loading it runs that code (the commands' --trust-code)."""
     from dlcli import backend
     from dlcli.config import compose_saved, validate
 
@@ -113,8 +115,16 @@ def open_run(path: Path, overrides: list[str] = ()) -> Run:
 
     registry.load_plugins(list(cfg.plugins))
     try:
-        model = keras.saving.load_model(model_file)
+        model = keras.saving.load_model(model_file, safe_mode=not trust_code)
     except Exception as exc:  # Keras says "File not found" of a file that is there but damaged
+        if _refused_by_safe_mode(exc):
+            raise ConfigError(
+                Problem(
+                    "RUN",
+                    f"{model_file} holds Python code (a Lambda layer or a lambda function) that Keras' safe mode will not run",
+                    "loading it runs that code: if you trust where this file came from, add --trust-code",
+                )
+            ) from exc
         raise ConfigError(
             Problem(
                 "RUN",
@@ -124,3 +134,12 @@ def open_run(path: Path, overrides: list[str] = ()) -> Run:
         ) from exc
     preprocess = json.loads((path / "preprocess.json").read_text()) if (path / "preprocess.json").is_file() else {}
     return Run(path, cfg, model, ModelIO.of(model, graph), preprocess)
+
+
+def _refused_by_safe_mode(exc: BaseException | None) -> bool:
+    """Keras' safe mode refused to deserialize code (its message names `safe_mode`), here or in a cause."""
+    while exc is not None:
+        if "safe_mode" in str(exc) or "unsafe_deserialization" in str(exc):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False

@@ -21,13 +21,78 @@ from typing import Any
 from dlcli.errors import ConfigError, Problem
 
 MARKER = "config.yaml"  # every run directory has one
+# What dlcli itself writes in a run directory: a callback's path may not take these over
+OWN_FILES = (
+    "config.yaml",
+    "overrides.yaml",
+    "env.json",
+    "summary.txt",
+    "preprocess.json",
+    "history.csv",
+    "model.keras",
+    "metrics.json",
+    ".lock",
+    "eval.json",  # eval-1.json, ...
+)
+OWN_DIRS = ("checkpoints", "plots", "predictions", "export", "state", "fold-N")  # others' files may go inside
+_KEPT = ("checkpoints/best.keras", "checkpoints/last.keras")
 _UMASK = os.umask(0o022)  # read once (os.umask can only be read by setting it) and put back
 os.umask(_UMASK)
 
 
+def is_own(relative: str | Path) -> bool:
+    """Whether a path inside a run directory is one of the files or folders dlcli writes there
+    (or lies in its resume state); a path inside checkpoints/ or plots/ besides dlcli's own is not."""
+    parts = Path(os.path.normpath(str(relative))).parts
+    if not parts:
+        return False
+    head = re.sub(r"^eval-\d+\.json$", "eval.json", re.sub(r"^fold-\d+$", "fold-N", parts[0]))
+    return (
+        head in OWN_FILES
+        or (len(parts) == 1 and head in OWN_DIRS)
+        or head in ("state", "fold-N")
+        or "/".join(parts) in _KEPT
+    )
+
+
+def check_location(root: Any, name: Any) -> None:
+    """run.dir and run.name as config gives them: a runs directory that is named, and a run name
+    that stays inside it (no absolute path, no '..' that climbs out). ConfigError naming the key.
+    The text is checked, not where links lead: a runs folder linked to another disk is the user's own."""
+    from dlcli import safepath
+
+    problems = []
+    if root is None or not str(root).strip():
+        problems.append(
+            Problem(
+                "run.dir",
+                "is empty: runs would be written into the current directory",
+                "name the runs directory, e.g. run.dir=outputs (the default)",
+            )
+        )
+    try:
+        safepath.check(
+            None,
+            "" if name is None else name,
+            "run.name",
+            "runs are kept inside run.dir",
+            "a plain name (subfolders allowed), e.g. run.name=mnist/baseline; set run.dir to change where runs go",
+        )
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+    if problems:
+        raise ConfigError(problems)
+
+
 def create(root: str | Path, name: str, when: float | None = None) -> Path:
     """A new, empty run directory `root/name/STAMP[-N]`."""
-    return publish(stage(Path(root) / name), when=when)
+    return publish(stage_run(root, name), when=when)
+
+
+def stage_run(root: str | Path, name: str) -> Path:
+    """A staging directory for a new run `root/name/STAMP` (see `stage`)."""
+    check_location(root, name)  # (validate checked it; this guards every other caller)
+    return stage(Path(root) / name)
 
 
 def stage(parent: str | Path) -> Path:
@@ -111,15 +176,54 @@ def write_text(path: str | Path, text: str) -> None:
 
 def config_yaml(cfg) -> str:
     """A run's config.yaml: resolved, with its data files as absolute paths, so that
-    evaluate, predict and --resume find them from any working directory."""
+    evaluate, predict and --resume find them from any working directory.
+
+    Values read from the environment (`${oc.env:VAR}`, and any interpolation whose value holds
+    what such a variable gave) are saved unresolved: a token or password passed that way is
+    not written into the run. Loading config.yaml reads the variable again."""
     from omegaconf import OmegaConf
 
-    saved = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
+    raw = OmegaConf.to_container(cfg, resolve=False)
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    saved = OmegaConf.create(_unresolved_env(raw, resolved, _env_values(raw)))
     for key in ("path", "train_path", "val_path", "test_path"):
         value = saved.data.get(key)
-        if isinstance(value, str) and value and "://" not in value:
+        if isinstance(value, str) and value and "://" not in value and "${" not in value:
             saved.data[key] = os.path.abspath(os.path.expanduser(value))
     return OmegaConf.to_yaml(saved)
+
+
+_ENV = re.compile(r"oc\.env\s*:\s*['\"]?([^,}'\"\s]+)")
+
+
+def _env_values(raw: Any) -> list[str]:
+    """The values of the environment variables that `${oc.env:...}` interpolations in `raw` read."""
+    names: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+        elif isinstance(node, str):
+            names.update(_ENV.findall(node))
+
+    walk(raw)
+    return [os.environ[n] for n in sorted(names) if os.environ.get(n)]
+
+
+def _unresolved_env(raw: Any, resolved: Any, secrets: list[str]) -> Any:
+    """`resolved`, except interpolations that read the environment (or hold what it gave) stay as written."""
+    if isinstance(raw, str) and "${" in raw:
+        keep = "oc.env" in raw or any(s in str(resolved) for s in secrets)
+        return raw if keep else resolved
+    if isinstance(raw, dict) and isinstance(resolved, dict):
+        return {k: _unresolved_env(raw[k], resolved[k], secrets) if k in raw else v for k, v in resolved.items()}
+    if isinstance(raw, list) and isinstance(resolved, list) and len(raw) == len(resolved):
+        return [_unresolved_env(r, v, secrets) for r, v in zip(raw, resolved)]
+    return resolved
 
 
 def write_json(path: str | Path, data: Any) -> None:

@@ -95,18 +95,38 @@ def test_paths_land_in_the_run_directory(tmp_path):
     made = cb.from_config(
         {
             "csv": {"class": "CSVLogger", "filename": "training.log"},
-            "ckpt": {"class": "ModelCheckpoint", "filepath": "/abs/m.keras"},
-            "backup": {"class": "BackupAndRestore", "backup_dir": "~/elsewhere"},
+            "ckpt": {"class": "ModelCheckpoint", "filepath": "checkpoints/sub/../m-{epoch:02d}.keras"},
+            "backup": {"class": "BackupAndRestore", "backup_dir": "backup"},
             "losses": {"class": "LossHistory"},  # its default file name, too
             "tb": {"class": "TensorBoard"},
         },
         tmp_path,
     )
     assert made["csv"].filename == str(tmp_path / "training.log")
-    assert made["ckpt"].filepath == "/abs/m.keras"
-    assert made["backup"].backup_dir.startswith(str(tmp_path.home()))
+    assert made["ckpt"].filepath == str(tmp_path / "checkpoints/sub/../m-{epoch:02d}.keras")
+    assert made["backup"].backup_dir == str(tmp_path / "backup")
     assert made["losses"].filename == tmp_path / "loss_history.csv"
     assert made["tb"].log_dir == tmp_path / "tensorboard"
+
+
+@pytest.mark.parametrize(
+    "spec, key",
+    [
+        ({"class": "ModelCheckpoint", "filepath": "/abs/m.keras"}, "filepath"),
+        ({"class": "BackupAndRestore", "backup_dir": "~/elsewhere"}, "backup_dir"),
+        ({"class": "BackupAndRestore", "backup_dir": "."}, "backup_dir"),
+        ({"class": "CSVLogger", "filename": "a/../../x.csv"}, "filename"),
+        ({"class": "CSVLogger", "filename": "history.csv"}, "filename"),
+        ({"class": "BackupAndRestore", "backup_dir": "checkpoints"}, "backup_dir"),
+        ({"class": "LossHistory", "filename": "state/x.csv"}, "filename"),
+        ({"class": "TensorBoard", "log_dir": ".."}, "log_dir"),
+        ({"class": "ActivationLogger", "log_dir": ""}, "log_dir"),
+    ],
+)
+def test_paths_that_leave_the_run_directory_or_take_over_dlcli_files_are_refused(tmp_path, spec, key):
+    (problem,) = _problems({"cb": spec}, tmp_path)
+    assert problem[0] == f"callbacks.cb.{key}"
+    (problem,) = _problems({"cb": spec}, None)  # as `check` builds them: no run directory yet
 
 
 def test_dlcli_tensorboard_replaces_keras_one():

@@ -1,0 +1,63 @@
+"""Containment: a path that config names for dlcli to write (or delete) stays inside a root.
+
+Used for callbacks' paths (inside the run directory) and run names (inside the
+runs directory). Two checks, both needed:
+
+- `relative_inside`: the text alone, so it holds for whatever root it is later
+  joined to (callbacks are checked once at build time, before the run directory
+  exists): not absolute (nor `~`), and no `..` that climbs out after normalizing.
+- `inside`: the joined path after `Path.resolve()` (symlinks and `..`) is still
+  under the root, once the root exists.
+
+Kept free of Keras imports.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path, PurePosixPath
+
+from dlcli.errors import ConfigError, Problem
+
+
+def relative_inside(value: str | os.PathLike) -> str | None:
+    """Why `value`, joined to any root, would leave that root or be the root itself; None when it stays inside."""
+    text = str(value)
+    if not text.strip():
+        return "is empty"
+    if text.startswith("~"):
+        return f"{text!r} is in a home directory"
+    if Path(text).is_absolute() or PurePosixPath(text).is_absolute() or os.path.splitdrive(text)[0]:
+        return f"{text!r} is an absolute path"
+    normal = os.path.normpath(text)
+    if normal == ".":
+        return f"{text!r} is the directory itself"
+    if normal == ".." or normal.startswith(".." + os.sep) or normal.startswith("../"):
+        return f"{text!r} climbs out with '..'"
+    return None
+
+
+def inside(root: str | os.PathLike, value: str | os.PathLike) -> Path:
+    """`root / value`, refused (ValueError with the reason) unless it resolves strictly inside `root`."""
+    reason = relative_inside(value)
+    if reason:
+        raise ValueError(reason)
+    root = Path(root)
+    joined = root / str(value)
+    real_root, real = root.resolve(), joined.resolve()
+    if real == real_root or not real.is_relative_to(real_root):
+        raise ValueError(f"{str(value)!r} resolves to {real}, through a link that leads out of {real_root}")
+    return joined
+
+
+def check(root: str | os.PathLike | None, value: str | os.PathLike, key: str, what: str, hint: str) -> Path | None:
+    """`inside`, as a ConfigError naming `key`; with `root` None only the text is checked (returns None)."""
+    try:
+        if root is None:
+            reason = relative_inside(value)
+            if reason:
+                raise ValueError(reason)
+            return None
+        return inside(root, value)
+    except ValueError as exc:
+        raise ConfigError(Problem(key, f"{exc}: {what}", hint)) from None
