@@ -5,6 +5,12 @@ types and unknown keys fail at compose time. What is passed verbatim to Keras
 (graph nodes, callbacks' and optimizers' keyword arguments) stays an open
 mapping and is checked against the Keras signatures by `dlcli.config.validate`
 and `dlcli.graph`: OmegaConf cannot type a union of dataclasses.
+
+Closed sets of option strings are Enums (`Scaler`, `Labels`, `Side`), so
+OmegaConf refuses any other value at compose time; a saved config holds their
+plain strings and loads back into them. `data.source` stays a string: sources
+are a registry (`dlcli.data.sources.register`), checked against its names with
+a did-you-mean.
 """
 
 from __future__ import annotations
@@ -14,6 +20,8 @@ from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
 
+from dlcli.data.preprocess import Labels, Scaler, Side
+
 
 @dataclass
 class PreprocessConfig:
@@ -22,18 +30,18 @@ class PreprocessConfig:
     # Divide features by this number (MNIST pixels: 255).
     divide_by: Optional[float] = None
     # Feature scaler fit on the training split only: none | standard | minmax.
-    scaler: str = "none"
+    scaler: Scaler = Scaler.none
     # Target scaler for regression (predictions are reported in original units).
-    target_scaler: str = "none"
+    target_scaler: Scaler = Scaler.none
     # Label encoding: auto (from the output's loss) | one_hot | sparse | none.
-    labels: str = "auto"
+    labels: Labels = Labels.auto
     # Binary targets from a multi-class column: this label becomes 1, every other 0
     # (seed 001's seizure data: class 1 against the rest).
     positive: Optional[Any] = None
     # Pad or truncate integer sequences to this length, at the start (pre) or end (post).
     maxlen: Optional[int] = None
-    padding: str = "pre"
-    truncating: str = "pre"
+    padding: Side = Side.pre
+    truncating: Side = Side.pre
 
 
 @dataclass
