@@ -15,6 +15,8 @@ a did-you-mean.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
@@ -92,7 +94,7 @@ class DataConfig:
 class OptimizerConfig:
     # A Keras optimizer by its Keras name: adam, sgd, rmsprop, adamw, ...
     name: str = "adam"
-    # A number, or a Keras learning-rate schedule as {class: ..., ...}.
+    # A number, or a Keras learning-rate schedule as {class: ..., ...} (see learning_rate_problem).
     learning_rate: Any = 0.001
     # Any other keyword argument of the optimizer (momentum, beta_1, clipnorm, ...).
     options: Dict[str, Any] = field(default_factory=dict)
@@ -134,6 +136,22 @@ class Config:
     # metrics can be named in the config.
     plugins: List[str] = field(default_factory=list)
     run: RunConfig = field(default_factory=RunConfig)
+
+
+def learning_rate_problem(value: Any) -> str | None:
+    """What is wrong with a learning rate, or None: the one rule for optimizer.learning_rate
+    (checked by `dlcli.config.validate`, before any run directory exists) and for the rates a
+    schedule callback gives. A rate is a finite number above 0; `{class: ...}` is a Keras
+    schedule, whose class and arguments are checked when the optimizer is built."""
+    if isinstance(value, Mapping):
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return f"expected a number or a schedule {{class: ExponentialDecay, ...}}, got {value!r}"
+    if not math.isfinite(value):
+        return f"expected a finite positive number, got {value}"
+    if value <= 0:
+        return f"expected a positive number, got {value}"
+    return None
 
 
 def register() -> None:
