@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from dlcli.config.schema import learning_rate_problem
 from dlcli.errors import ConfigError, Problem, did_you_mean
 
 _NAMES = ("epoch", "lr")
@@ -182,7 +183,7 @@ def check_epochs(schedule: Callable[[int, float], float], learning_rate: float, 
             value = schedule(epoch, lr)
         except ValueError as exc:
             raise ConfigError(Problem(where, str(exc), _EPOCHS)) from None
-        if not (math.isfinite(value) and value > 0):
+        if learning_rate_problem(float(value)):
             raise ConfigError(
                 Problem(
                     where,
@@ -196,9 +197,9 @@ def check_epochs(schedule: Callable[[int, float], float], learning_rate: float, 
 def from_config(value: Any, where: str) -> Callable[[int, float], float]:
     """A formula string, a number, or `{class: <keras schedule>, ...}` -> `schedule(epoch, lr)`."""
     if isinstance(value, dict):
-        from dlcli.graph.compiler import _learning_rate
+        from dlcli.graph.compiler import learning_rate_schedule
 
-        return EpochSchedule(_learning_rate(value, where))
+        return EpochSchedule(learning_rate_schedule(value, where))
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         value = repr(float(value))
     if not isinstance(value, str):

@@ -5,14 +5,24 @@ types and unknown keys fail at compose time. What is passed verbatim to Keras
 (graph nodes, callbacks' and optimizers' keyword arguments) stays an open
 mapping and is checked against the Keras signatures by `dlcli.config.validate`
 and `dlcli.graph`: OmegaConf cannot type a union of dataclasses.
+
+Closed sets of option strings are Enums (`Scaler`, `Labels`, `Side`), so
+OmegaConf refuses any other value at compose time; a saved config holds their
+plain strings and loads back into them. `data.source` stays a string: sources
+are a registry (`dlcli.data.sources.register`), checked against its names with
+a did-you-mean.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
+
+from dlcli.data.preprocess import Labels, Scaler, Side
 
 
 @dataclass
@@ -22,18 +32,18 @@ class PreprocessConfig:
     # Divide features by this number (MNIST pixels: 255).
     divide_by: Optional[float] = None
     # Feature scaler fit on the training split only: none | standard | minmax.
-    scaler: str = "none"
+    scaler: Scaler = Scaler.none
     # Target scaler for regression (predictions are reported in original units).
-    target_scaler: str = "none"
+    target_scaler: Scaler = Scaler.none
     # Label encoding: auto (from the output's loss) | one_hot | sparse | none.
-    labels: str = "auto"
+    labels: Labels = Labels.auto
     # Binary targets from a multi-class column: this label becomes 1, every other 0
     # (seed 001's seizure data: class 1 against the rest).
     positive: Optional[Any] = None
     # Pad or truncate integer sequences to this length, at the start (pre) or end (post).
     maxlen: Optional[int] = None
-    padding: str = "pre"
-    truncating: str = "pre"
+    padding: Side = Side.pre
+    truncating: Side = Side.pre
 
 
 @dataclass
@@ -84,7 +94,7 @@ class DataConfig:
 class OptimizerConfig:
     # A Keras optimizer by its Keras name: adam, sgd, rmsprop, adamw, ...
     name: str = "adam"
-    # A number, or a Keras learning-rate schedule as {class: ..., ...}.
+    # A number, or a Keras learning-rate schedule as {class: ..., ...} (see learning_rate_problem).
     learning_rate: Any = 0.001
     # Any other keyword argument of the optimizer (momentum, beta_1, clipnorm, ...).
     options: Dict[str, Any] = field(default_factory=dict)
@@ -126,6 +136,22 @@ class Config:
     # metrics can be named in the config.
     plugins: List[str] = field(default_factory=list)
     run: RunConfig = field(default_factory=RunConfig)
+
+
+def learning_rate_problem(value: Any) -> str | None:
+    """What is wrong with a learning rate, or None: the one rule for optimizer.learning_rate
+    (checked by `dlcli.config.validate`, before any run directory exists) and for the rates a
+    schedule callback gives. A rate is a finite number above 0; `{class: ...}` is a Keras
+    schedule, whose class and arguments are checked when the optimizer is built."""
+    if isinstance(value, Mapping):
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return f"expected a number or a schedule {{class: ExponentialDecay, ...}}, got {value!r}"
+    if not math.isfinite(value):
+        return f"expected a finite positive number, got {value}"
+    if value <= 0:
+        return f"expected a positive number, got {value}"
+    return None
 
 
 def register() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from omegaconf import DictConfig, OmegaConf
 
+from dlcli.config import schema
 from dlcli.data import checks as data_checks
 from dlcli.errors import Collector, ConfigError
 from dlcli.foreign import first_line
@@ -41,13 +42,9 @@ def _check_train(cfg: DictConfig, problems: Collector) -> None:
     for key in ("epochs", "batch_size"):
         if cfg.train[key] < 1:
             problems.add(f"train.{key}", f"expected a positive integer, got {cfg.train[key]}")
-    lr = cfg.optimizer.learning_rate
-    if isinstance(lr, bool) or not isinstance(lr, (int, float, DictConfig)):
-        problems.add(
-            "optimizer.learning_rate", f"expected a number or a schedule {{class: ExponentialDecay, ...}}, got {lr!r}"
-        )
-    elif not isinstance(lr, DictConfig) and lr <= 0:
-        problems.add("optimizer.learning_rate", f"expected a positive number, got {lr}")
+    wrong = schema.learning_rate_problem(cfg.optimizer.learning_rate)
+    if wrong:
+        problems.add("optimizer.learning_rate", wrong)
     for name, spec in (cfg.callbacks or {}).items():
         if spec is not None and (not isinstance(spec, DictConfig) or "class" not in spec):
             problems.add(f"callbacks.{name}", "a callback needs `class:` (e.g. EarlyStopping) and its Keras arguments")

@@ -9,6 +9,7 @@ output has). The fitted state is plain JSON: nothing is pickled.
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Any, Iterable
 
 import numpy as np
@@ -17,14 +18,51 @@ from dlcli.data.io import BINARY_LOSSES, ONE_HOT_LOSSES, SPARSE_LOSSES, ModelIO,
 from dlcli.data.splits import Part
 from dlcli.errors import ConfigError, Problem, did_you_mean
 
-SCALERS = ("none", "standard", "minmax")
-LABELS = ("auto", "one_hot", "sparse", "none")
-SIDES = ("pre", "post")
+
+class Choice(str, Enum):
+    """One of a closed set of option strings, typed in the config schema so OmegaConf refuses others.
+
+    OmegaConf matches a config's string against the members' *names*, so every
+    member is named as its value. A member is a `str` equal to its value, and
+    prints as it (as `enum.StrEnum` does, which Python 3.10 lacks), so consumers
+    compare it with plain strings and saved configs hold plain strings.
+    """
+
+    __str__ = str.__str__
+    __format__ = str.__format__
+
+    def __repr__(self) -> str:
+        return repr(self.value)
+
+
+class Scaler(Choice):
+    none = "none"
+    standard = "standard"
+    minmax = "minmax"
+
+
+class Labels(Choice):
+    auto = "auto"
+    one_hot = "one_hot"
+    sparse = "sparse"
+    none = "none"
+
+
+class Side(Choice):
+    pre = "pre"
+    post = "post"
+
+
+SCALERS = tuple(s.value for s in Scaler)
+LABELS = tuple(s.value for s in Labels)
+SIDES = tuple(s.value for s in Side)
 
 
 class Preprocessor:
     def __init__(self, config: dict[str, Any], io: ModelIO, state: dict[str, Any] | None = None):
-        self.config, self.io = config, io
+        # Plain strings for the options, as a schema-typed config gives `Choice` members
+        self.config = {k: v.value if isinstance(v, Choice) else v for k, v in config.items()}
+        self.io = io
         self.state: dict[str, Any] = state if state is not None else {}
 
     # -- fitting, on training data only ------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Callable
 
 import keras
@@ -435,14 +436,24 @@ def _check_shared(layer, node: Node, args: list, first_calls: dict) -> None:
 # --- compile ----------------------------------------------------------------------------
 
 
-def optimizer_from_config(opt: dict[str, Any], where: str = "optimizer"):
-    problems = Collector()
-    classes = {
-        name.lower(): getattr(keras.optimizers, name)
-        for name in dir(keras.optimizers)
-        if isinstance(getattr(keras.optimizers, name), type)
-        and issubclass(getattr(keras.optimizers, name), keras.optimizers.Optimizer)
+@lru_cache(maxsize=1)
+def _optimizers() -> dict[str, type]:
+    """Keras' optimizer classes by lower-case name (names are taken in any case, as `keras.optimizers.get` takes them)."""
+    classes = {n: getattr(keras.optimizers, n) for n in dir(keras.optimizers)}
+    return {
+        n.lower(): c for n, c in classes.items() if isinstance(c, type) and issubclass(c, keras.optimizers.Optimizer)
     }
+
+
+def optimizer_from_config(opt: dict[str, Any], where: str = "optimizer"):
+    """The optimizer of a validated `optimizer:` config (its learning rate checked by `dlcli.config.validate`).
+
+    Not `keras.optimizers.get`: it only returns an instance (the class, needed to check the
+    arguments first, would cost a throwaway optimizer that takes the name `adam` from the
+    real one), it does not know every optimizer Keras exports (Lamb), and its error names none.
+    """
+    problems = Collector()
+    classes = _optimizers()
     name = str(opt.get("name", "adam"))
     cls = classes.get(name.lower())
     if cls is None or cls is keras.optimizers.Optimizer:
@@ -459,7 +470,10 @@ def optimizer_from_config(opt: dict[str, Any], where: str = "optimizer"):
             "the learning rate is optimizer.learning_rate, not an option",
             f"{where}.learning_rate={kwargs['learning_rate']}",
         )
-    kwargs["learning_rate"] = _learning_rate(opt.get("learning_rate", 0.001), f"{where}.learning_rate")
+    rate = opt.get("learning_rate", 0.001)
+    kwargs["learning_rate"] = (
+        learning_rate_schedule(rate, f"{where}.learning_rate") if isinstance(rate, dict) else float(rate)
+    )
     registry.check_kwargs(cls, cls.__name__, kwargs, where + ".options", problems)
     problems.raise_if_any()
     try:
@@ -468,15 +482,8 @@ def optimizer_from_config(opt: dict[str, Any], where: str = "optimizer"):
         raise ConfigError(Problem(where, f"{cls.__name__}({_fmt_kwargs(kwargs)}) failed: {_keras_text(exc)}")) from exc
 
 
-def _learning_rate(value: Any, where: str):
-    if isinstance(value, bool) or not isinstance(value, (int, float, dict)):
-        raise ConfigError(
-            Problem(where, f"expected a number or a schedule {{class: ExponentialDecay, ...}}, got {value!r}")
-        )
-    if not isinstance(value, dict):
-        if value <= 0:
-            raise ConfigError(Problem(where, f"expected a positive number, got {value!r}"))
-        return float(value)
+def learning_rate_schedule(value: dict[str, Any], where: str):
+    """`{class: ExponentialDecay, ...}` -> the Keras learning-rate schedule, its name and arguments checked."""
     schedules = {n: getattr(keras.optimizers.schedules, n) for n in dir(keras.optimizers.schedules) if n[:1].isupper()}
     name = str(value.get("class"))
     if name not in schedules:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from graphlib import CycleError, TopologicalSorter
 from typing import Any
 
 from dlcli.errors import Collector, ConfigError, Problem, did_you_mean
@@ -81,18 +82,19 @@ class Graph:
         return next((n for n in self.nodes if n.name == name), None)
 
     def topological(self) -> list[Node]:
-        """Nodes in declaration order, except that each comes after its inputs (checked acyclic)."""
-        pending = {n.name: {r.node for r in n.inputs} - set(self.inputs) for n in self.nodes}
+        """Nodes in declaration order, except that each comes after its inputs (checked acyclic).
+
+        Batch by batch: every node whose inputs are all placed, in declaration order,
+        then the nodes that frees (the order decides which layer draws which initial weights).
+        """
+        position = {n.name: i for i, n in enumerate(self.nodes)}
+        sorter = TopologicalSorter({n.name: {r.node for r in n.inputs} - set(self.inputs) for n in self.nodes})
+        sorter.prepare()  # a CycleError (a ValueError) here: parse() reports cycles first
         order: list[Node] = []
-        while pending:
-            ready = [n for n in self.nodes if n.name in pending and not pending[n.name]]
-            if not ready:
-                raise ValueError("the graph has a cycle")  # parse() reports cycles first
-            for node in ready:
-                del pending[node.name]
-                order.append(node)
-            for deps in pending.values():
-                deps.difference_update(n.name for n in ready)
+        while sorter.is_active():
+            ready = sorted(sorter.get_ready(), key=lambda name: position.get(name, -1))
+            order.extend(self.nodes[position[name]] for name in ready if name in position)
+            sorter.done(*ready)
         return order
 
     def ancestors(self, name: str) -> set[str]:
@@ -726,27 +728,20 @@ def _check_wiring(graph: Graph, problems: Collector) -> None:
 
 
 def _find_cycle(graph: Graph) -> list[str] | None:
-    edges = {n.name: [r.node for r in n.inputs] for n in graph.nodes}
-    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    """A cycle of nodes in data-flow order (the first node repeated at the end), or None.
 
-    def dfs(name: str, trail: list[str]) -> list[str] | None:
-        state[name] = 1
-        trail.append(name)
-        for nxt in edges[name]:
-            if state.get(nxt) == 1:
-                return trail[trail.index(nxt) :] + [nxt]
-            if nxt in edges and not state.get(nxt):
-                found = dfs(nxt, trail)
-                if found:
-                    return found
-        trail.pop()
-        state[name] = 2
-        return None
-
-    for name in edges:
-        if not state.get(name):
-            found = dfs(name, [])
-            if found:
-                # Edges point from a node to its inputs; print the cycle in data-flow order.
-                return found[::-1]
+    The sorter is given the edges reversed, from each node to its inputs, nodes in
+    declaration order: its search then meets the cycle a reader of the config meets
+    first, going from a node up to its inputs, and this turns it back into data flow.
+    """
+    sorter: TopologicalSorter[str] = TopologicalSorter()
+    for node in graph.nodes:
+        sorter.add(node.name)
+    for node in graph.nodes:
+        for ref in node.inputs:
+            sorter.add(ref.node, node.name)
+    try:
+        sorter.prepare()
+    except CycleError as exc:
+        return list(reversed(exc.args[1]))
     return None
