@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from dlcli.errors import ConfigError, Problem
 
@@ -61,3 +62,30 @@ def check(root: str | os.PathLike | None, value: str | os.PathLike, key: str, wh
         return inside(root, value)
     except ValueError as exc:
         raise ConfigError(Problem(key, f"{exc}: {what}", hint)) from None
+
+
+def check_run_location(root: Any, name: Any) -> None:
+    """run.dir and run.name as config gives them: a runs directory that is named, and a run name
+    that stays inside it (no absolute path, no '..' that climbs out). ConfigError naming the key.
+    The text is checked, not where links lead: a runs folder linked to another disk is the user's own."""
+    problems = []
+    if root is None or not str(root).strip():
+        problems.append(
+            Problem(
+                "run.dir",
+                "is empty: runs would be written into the current directory",
+                "name the runs directory, e.g. run.dir=outputs (the default)",
+            )
+        )
+    try:
+        check(
+            None,
+            "" if name is None else name,
+            "run.name",
+            "runs are kept inside run.dir",
+            "a plain name (subfolders allowed), e.g. run.name=mnist/baseline; set run.dir to change where runs go",
+        )
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+    if problems:
+        raise ConfigError(problems)

@@ -51,10 +51,10 @@ def _check_train(cfg: DictConfig, problems: Collector) -> None:
 
 
 def _check_run(cfg: DictConfig, problems: Collector) -> None:
-    """A run stays inside run.dir, and run.dir is named (see rundir.check_location)."""
-    from dlcli.runs.rundir import check_location
+    """A run stays inside run.dir, and run.dir is named (see safepath.check_run_location)."""
+    from dlcli.safepath import check_run_location
 
     try:
-        check_location(cfg.run.dir, cfg.run.name)
+        check_run_location(cfg.run.dir, cfg.run.name)
     except ConfigError as exc:
         problems.problems.extend(exc.problems)

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from dlcli import safepath
 from dlcli.errors import ConfigError, Problem
 
 MARKER = "config.yaml"  # every run directory has one
@@ -55,35 +56,6 @@ def is_own(relative: str | Path) -> bool:
     )
 
 
-def check_location(root: Any, name: Any) -> None:
-    """run.dir and run.name as config gives them: a runs directory that is named, and a run name
-    that stays inside it (no absolute path, no '..' that climbs out). ConfigError naming the key.
-    The text is checked, not where links lead: a runs folder linked to another disk is the user's own."""
-    from dlcli import safepath
-
-    problems = []
-    if root is None or not str(root).strip():
-        problems.append(
-            Problem(
-                "run.dir",
-                "is empty: runs would be written into the current directory",
-                "name the runs directory, e.g. run.dir=outputs (the default)",
-            )
-        )
-    try:
-        safepath.check(
-            None,
-            "" if name is None else name,
-            "run.name",
-            "runs are kept inside run.dir",
-            "a plain name (subfolders allowed), e.g. run.name=mnist/baseline; set run.dir to change where runs go",
-        )
-    except ConfigError as exc:
-        problems.extend(exc.problems)
-    if problems:
-        raise ConfigError(problems)
-
-
 def create(root: str | Path, name: str, when: float | None = None) -> Path:
     """A new, empty run directory `root/name/STAMP[-N]`."""
     return publish(stage_run(root, name), when=when)
@@ -91,7 +63,7 @@ def create(root: str | Path, name: str, when: float | None = None) -> Path:
 
 def stage_run(root: str | Path, name: str) -> Path:
     """A staging directory for a new run `root/name/STAMP` (see `stage`)."""
-    check_location(root, name)  # (validate checked it; this guards every other caller)
+    safepath.check_run_location(root, name)  # (validate checked it; this guards every other caller)
     return stage(Path(root) / name)
 
 
