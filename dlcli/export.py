@@ -48,7 +48,7 @@ def predict_keras(model, sample: dict) -> list[np.ndarray]:
     return _flat(model.predict(_as_model_input(model, sample), verbose=0))
 
 
-def export(fmt: str, model, target: Path, sample: dict, tolerance: float) -> float:
+def export(fmt: str, model, target: Path, sample: dict, tolerance: float, trust_code: bool = False) -> float:
     """Write `model` to `target` and return the largest prediction difference from the written copy.
 
     The copy is checked under a temporary name and renamed only once it loads and agrees
@@ -56,7 +56,7 @@ def export(fmt: str, model, target: Path, sample: dict, tolerance: float) -> flo
     """
     expected = predict_keras(model, sample)
     with atomic_write(target) as tmp:
-        got = _write_keras(model, tmp, sample) if fmt == "keras" else _write_onnx(model, tmp, sample)
+        got = _write_keras(model, tmp, sample, trust_code) if fmt == "keras" else _write_onnx(model, tmp, sample)
         worst = max(float(np.max(np.abs(np.asarray(e) - np.asarray(g)))) for e, g in zip(expected, got))
         if not worst <= tolerance:  # NaN predictions fail too
             raise RunFailed(
@@ -68,11 +68,12 @@ def export(fmt: str, model, target: Path, sample: dict, tolerance: float) -> flo
     return worst
 
 
-def _write_keras(model, path: Path, sample: dict) -> list[np.ndarray]:
+def _write_keras(model, path: Path, sample: dict, trust_code: bool = False) -> list[np.ndarray]:
+    """`trust_code` (export --trust-code): a model holding a Lambda layer loads only outside safe mode."""
     import keras
 
     model.save(path)
-    return predict_keras(keras.saving.load_model(path, safe_mode=True), sample)
+    return predict_keras(keras.saving.load_model(path, safe_mode=not trust_code), sample)
 
 
 def _write_onnx(model, path: Path, sample: dict) -> list[np.ndarray]:

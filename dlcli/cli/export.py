@@ -62,7 +62,7 @@ def command(
         opened = open_run(find(run, runs_dir, finished=True), trust_code=trust_code)
         target = output or opened.path / "export" / f"model{ext}"
         sample = exporting.sample_inputs(opened)
-        worst = exporting.export(format, opened.model, target, sample, tolerance)
+        worst = exporting.export(format, opened.model, target, sample, tolerance, trust_code)
         out.print(
             f"wrote {target}\nparity: max |keras - {format}| = {worst:.3g} on {len(next(iter(sample.values())))} samples (tolerance {tolerance:g})",
             highlight=False,

@@ -25,7 +25,8 @@ def shrink(cfg: DictConfig) -> None:
     cfg.data.test_split, cfg.data.val_split = 1 / 3, 1 / 2  # 6 samples -> 2 train, 2 val, 2 test
     cfg.train.epochs = 1
     cfg.train.batch_size = BATCH
-    cfg.run.dir = str(Path(cfg.run.dir) / "smoke")
+    if cfg.run.dir:  # (an empty one is refused by validation, not turned into smoke/)
+        cfg.run.dir = str(Path(cfg.run.dir) / "smoke")
 
 
 def run(recipe: str, config_dirs: list[str], root: Path) -> lifecycle.Result:
