@@ -6,6 +6,7 @@ Importing this module must not import JAX or Keras (a test checks), so
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
@@ -61,4 +62,14 @@ for module in (train, check, show, recipes, evaluate, predict, export, smoke):
 
 def main() -> None:
     interrupt.install()
-    app()
+    try:
+        app()
+    except SystemExit as exc:  # Click turns a Ctrl-C outside a command's error handling into "Aborted!", exit 1
+        if interrupt.requested() and exc.code == 1:
+            raise SystemExit(interrupt.exit_code()) from None
+        raise
+    except BaseException:  # a Ctrl-C while a command imports, which a library turned into an error of its own
+        if not interrupt.requested():
+            raise
+        print("interrupted", file=sys.stderr)
+        raise SystemExit(interrupt.exit_code()) from None

@@ -11,7 +11,7 @@ import traceback
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, List, Optional
+from typing import Annotated, List, NoReturn, Optional
 
 import typer
 from rich.console import Console
@@ -92,8 +92,7 @@ def user_errors():
             err.print(_style(problem.render()), markup=True, highlight=False, soft_wrap=True)  # paths stay whole
         raise typer.Exit(interrupt.exit_code() if isinstance(exc, Interrupted) else exc.exit_code) from None
     except KeyboardInterrupt:
-        err.print("[yellow]interrupted[/]", markup=True)
-        raise typer.Exit(interrupt.exit_code()) from None
+        _interrupted()
     except OSError as exc:  # a read-only or full disk, a permission: the file and the reason, not a traceback
         if State.debug:
             traceback.print_exc()
@@ -107,6 +106,8 @@ def user_errors():
         err.print(_style(problem.render()), markup=True, highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_FAILED) from None
     except Exception as exc:  # a component raised during the run: exit 1
+        if interrupt.requested():  # a library turned the Ctrl-C into an error of its own (OmegaConf does)
+            _interrupted()
         if State.debug:
             traceback.print_exc()
         else:
@@ -116,6 +117,11 @@ def user_errors():
                 highlight=False,
             )
         raise typer.Exit(EXIT_FAILED) from None
+
+
+def _interrupted() -> NoReturn:
+    err.print("[yellow]interrupted[/]", markup=True)
+    raise typer.Exit(interrupt.exit_code())
 
 
 def refuse_to_replace(output: Path | None, force: bool) -> None:

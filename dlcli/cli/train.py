@@ -39,16 +39,16 @@ def command(
         ),
     ] = None,
 ) -> None:
-    from dlcli import interrupt, lifecycle
-    from dlcli.cli import render
-    from dlcli.config import split_recipe
-    from dlcli.drivers import kfold, single
-    from dlcli.drivers import resume as resuming
-    from dlcli.drivers import smoke as smoking
-    from dlcli.errors import ConfigError, Interrupted, Problem
+    with user_errors():  # (the imports too: a Ctrl-C while they load is an interruption like any other)
+        from dlcli import interrupt, lifecycle
+        from dlcli.cli import render
+        from dlcli.config import split_recipe
+        from dlcli.drivers import kfold, single
+        from dlcli.drivers import resume as resuming
+        from dlcli.drivers import smoke as smoking
+        from dlcli.errors import ConfigError, Interrupted, Problem
 
-    observer = render.QuietObserver(err) if State.quiet else render.RichObserver(err)
-    with user_errors():
+        observer = render.QuietObserver(err) if State.quiet else render.RichObserver(err)
         if resume is not None:
             if smoke:
                 raise ConfigError(Problem("--smoke", "--smoke makes a new throw-away run; it cannot resume one"))
