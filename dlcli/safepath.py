@@ -15,6 +15,8 @@ Kept free of Keras imports.
 from __future__ import annotations
 
 import os
+import re
+import string
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -89,3 +91,29 @@ def check_run_location(root: Any, name: Any) -> None:
         problems.extend(exc.problems)
     if problems:
         raise ConfigError(problems)
+
+
+_NUMERIC_SPEC = re.compile(r"[+\- ]?0?\d*(\.\d+)?[deEfFgGn%]?")
+
+
+def template_problem(text: str) -> str | None:
+    """Why a file-name template (`ckpt/w.{epoch:02d}-{val_loss:.4f}.keras`, filled by the callback
+    with str.format) is refused: only `{name}` and numeric formats may fill it. A conversion or a
+    fill character can make a '/' or an empty string, and so a '..' the text check never saw."""
+    try:
+        fields = [
+            (name, spec, conversion) for _, name, spec, conversion in string.Formatter().parse(text) if name is not None
+        ]
+    except ValueError as exc:
+        return f"{text!r} is not a valid file-name template ({exc})"
+    for name, spec, conversion in fields:
+        if conversion or not name.isidentifier() or not _NUMERIC_SPEC.fullmatch(spec or ""):
+            shown = "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+            return f"{shown} in {text!r} is not a plain {{name}} or a numeric format such as {{epoch:02d}}"
+    return None
+
+
+def filled(text: str) -> str:
+    """The template filled with a sample value for every field, to check where it lands."""
+    names = {name for _, name, _, _ in string.Formatter().parse(text) if name}
+    return text.format(**dict.fromkeys(names, 1))

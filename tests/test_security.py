@@ -90,6 +90,21 @@ ESCAPES = [
         ["callbacks=loss_history", "callbacks.loss_history.filename='~/keep.txt'"],
         "callbacks.loss_history.filename",
     ),
+    (
+        "checkpoint-template-conversion-climbs",  # '{epoch!s:.0}' formats to '': each '/../' pair becomes a '..'
+        ["+callbacks.ck={{class: ModelCheckpoint, filepath: '" + "{{epoch!s:.0}}/../" * 12 + "outside/keep.txt'}}"],
+        "callbacks.ck.filepath",
+    ),
+    (
+        "checkpoint-template-fill-slash",  # '{epoch:/<2}' formats to '1/'
+        ["+callbacks.ck={{class: ModelCheckpoint, filepath: '" + "{{epoch:/<2}}../" * 6 + "../../outside/x.keras'}}"],
+        "callbacks.ck.filepath",
+    ),
+    (
+        "checkpoint-template-onto-dlcli-best",
+        ["+callbacks.ck={{class: ModelCheckpoint, filepath: 'x{{epoch!s:.0}}/../checkpoints/best.keras'}}"],
+        "callbacks.ck.filepath",
+    ),
     ("run-name-parent", ["run.name=../../x"], "run.name"),
     ("run-name-absolute", ["run.name={outside}"], "run.name"),
     ("run-name-empty", ["run.name="], "run.name"),
@@ -104,6 +119,14 @@ def test_a_path_outside_the_run_is_refused_before_anything_is_written(cli, sandb
     code, _, err = cli("-q", "train", "recipe=digits_mlp", "train.epochs=1", *(a.format(outside=outside) for a in args))
     assert code == 2 and f"error: {key}: " in err, err
     assert _snapshot(sandbox) == before  # nothing outside touched, no run directory made, the earlier run intact
+
+
+def test_a_callback_file_in_a_subfolder_of_the_run_is_written_there(cli, in_tmp):
+    code, out, err = cli("-q", "train", "recipe=digits_mlp", "train.epochs=1", "callbacks=csv_logger",
+                         "callbacks.csv_logger.filename=logs/training.csv")  # fmt: skip
+    assert code == 0, err
+    run_dir = in_tmp / out.strip().splitlines()[-1].removeprefix("run: ")
+    assert (run_dir / "logs" / "training.csv").read_text().startswith("epoch")
 
 
 def test_a_link_that_leads_out_of_the_run_directory_is_refused(tmp_path):

@@ -43,6 +43,7 @@ from dlcli.graph import registry
 # any ending in _dir, _path, _file, _filename or _filepath (a plugin's too).
 _PATH_ARGS = ("filepath", "filename", "log_dir", "backup_dir", "directory")
 _PATH_SUFFIXES = ("_dir", "_path", "_file", "_filename", "_filepath")
+_DIR_ARGS = ("_dir", "directory")  # the rest name files, whose folder dlcli makes
 # Callbacks config cannot give what they need, or that dlcli will not run from config.
 REFUSED = {
     "LambdaCallback": (
@@ -215,18 +216,26 @@ def _inside_run(key: str, value: Any, run_dir: Path | None) -> Path:
     hint = "give a path relative to the run directory, e.g. logs/training.csv (the run directory is printed at the end)"
     if not isinstance(value, (str, Path)):
         raise ConfigError(Problem(key, f"expected a path relative to the run directory, got {value!r}", hint))
-    safepath.check(None, value, key, what, hint)
-    if is_own(value):
+    text = str(value)
+    reason = safepath.template_problem(text)
+    if reason:
+        raise ConfigError(Problem(key, reason, "write the template with fields such as {epoch:02d} or {val_loss:.4f}"))
+    landing = safepath.filled(text)  # where it lands once the callback fills it in
+    safepath.check(None, landing, key, what, hint)
+    if is_own(landing):
         raise ConfigError(
             Problem(
                 key,
-                f"{str(value)!r} is dlcli's own in the run directory ({', '.join(OWN_FILES + OWN_DIRS)})",
+                f"{text!r} is dlcli's own in the run directory ({', '.join(OWN_FILES + OWN_DIRS)})",
                 "choose another name, e.g. a folder of the callback's own",
             )
         )
     if run_dir is None:
-        return Path(str(value))
-    return safepath.check(run_dir, value, key, what, hint)
+        return Path(text)
+    safepath.check(run_dir, landing, key, what, hint)
+    if not key.endswith(_DIR_ARGS) and "{" not in str(Path(text).parent):
+        (run_dir / text).parent.mkdir(parents=True, exist_ok=True)  # CSVLogger does not make its folder
+    return run_dir / text
 
 
 @dataclass

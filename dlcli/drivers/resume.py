@@ -15,11 +15,12 @@ from omegaconf import DictConfig, OmegaConf
 from dlcli import lifecycle
 from dlcli.config import Composed, Recipe, compose_saved
 from dlcli.drivers import kfold, single
-from dlcli.errors import ConfigError, Problem
+from dlcli.errors import ConfigError, Interrupted, Problem
 from dlcli.runs import rundir, snapshot
 
 # Keys `--resume` may change; everything else would make it a different run.
 CHANGEABLE = ("train.epochs", "train.evaluate_test", "callbacks")
+GROUPS = ("model", "data", "optimizer", "train")  # config groups whose options a resumed run keeps
 
 
 def reopen(
@@ -34,6 +35,7 @@ def reopen(
                 "drop recipe=; overrides may change train.epochs and callbacks",
             )
         )
+    _refuse_group_choices(overrides)
     run_dir = rundir.find(run, root)
     saved = rundir.load_config(run_dir)
     try:
@@ -52,9 +54,28 @@ def reopen(
 
 def run(prepared: lifecycle.Prepared, run_dir: Path, observer: lifecycle.Observer | None = None):
     """Continue the reopened run: a K-fold parent keeps its finished folds, a single run its epochs."""
-    if kfold.wanted(prepared.cfg):
-        return kfold.run(prepared, observer, parent=run_dir)
-    return single.run(prepared, observer, run_dir=run_dir, resume=True)
+    try:
+        if kfold.wanted(prepared.cfg):
+            return kfold.run(prepared, observer, parent=run_dir)
+        return single.run(prepared, observer, run_dir=run_dir, resume=True)
+    except KeyboardInterrupt:  # before training went on (once it has, the lifecycle says what is saved)
+        raise Interrupted(
+            Problem("", f"interrupted: {run_dir} is as it was", f"resume with: dlcli train --resume {run_dir}")
+        ) from None
+
+
+def _refuse_group_choices(overrides: list[str]) -> None:
+    """`optimizer=sgd` picks another group option: another run (`callbacks=NAME` may change)."""
+    for item in overrides:
+        key, sep, _ = item.partition("=")
+        if sep and key in GROUPS:
+            raise ConfigError(
+                Problem(
+                    key,
+                    f"--resume cannot change this: {item!r} picks another {key} option",
+                    "a resumed run keeps its model, data and optimizer; start a new run for the rest",
+                )
+            )
 
 
 _ABSENT = object()

@@ -239,6 +239,7 @@ def test_a_finished_run_trains_longer_exactly_like_a_longer_run(finished, tmp_pa
         (["train.epoch=5"], "train.epoch", ["no such key", "did you mean 'epochs'"]),
         (["~model.nodes.dense1"], "model.nodes.dense1.activation", ["--resume cannot change this"]),
         (["+callbacks.es={class: EarlyStopping}", "data.limit=10"], "data.limit", ["the run has None"]),
+        (["optimizer=sgd"], "optimizer", ["--resume cannot change this", "picks another optimizer option"]),
     ],
 )
 def test_resume_refuses_what_would_make_it_another_run(finished, cli, monkeypatch, overrides, key, words):
