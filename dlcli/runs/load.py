@@ -20,6 +20,7 @@ class Run:
     model: Any
     io: Any
     preprocess: dict
+    overridden: tuple[str, ...] = ()  # the data.* keys the command line overrode
 
     def samples(self, path: Path):
         """A file of samples (`--input`) read as the training data was: (raw Part, model-ready features)."""
@@ -35,7 +36,7 @@ class Run:
                 path, self.cfg.data, self.io, (self.preprocess.get("state") or {}).get("columns")
             )
         except ConfigError as exc:  # the file's problems, blamed on --input: the trained run's data.* cannot change
-            raise ConfigError([_as_input(p, path) for p in exc.problems]) from exc
+            raise ConfigError([_as_input(p, path, self.overridden) for p in exc.problems]) from exc
         try:
             return part, self.preprocessor().features(part.x)
         except ConfigError as exc:  # the trained model cannot change: the file has to
@@ -80,10 +81,13 @@ class Run:
         return data.load(self.cfg.data, self.io, self.cfg.seed, state=state, fold=Fold.of(self.cfg.train))
 
 
-def _as_input(problem: Problem, path: Path) -> Problem:
-    """A problem of a --input file, keyed by the option; the data.* key it came from stays in the hint."""
+def _as_input(problem: Problem, path: Path, overridden: tuple[str, ...] = ()) -> Problem:
+    """A problem of a --input file, keyed by the option; the data.* key it came from stays in the hint
+    (or stays the key, when this command line set it)."""
     message = problem.message if path.name in problem.message else f"{path.name}: {problem.message}"
     hint = problem.hint
+    if problem.key and any(problem.key == k or problem.key.startswith(k + ".") for k in overridden):
+        return problem  # the user's own data.* override: blamed as such
     if problem.key and problem.key != "--input":
         hint = f"{hint + '; ' if hint else ''}the run's {problem.key} picks what is read (see its config.yaml)"
     return Problem("--input", message, hint, code=problem.code)
@@ -149,7 +153,8 @@ def open_run(path: Path, overrides: list[str] = (), trust_code: bool = False) ->
                 f"{path / 'checkpoints' / 'last.keras'} holds the same final weights: copy it over model.keras",
             )
         ) from exc
-    return Run(path, cfg, model, ModelIO.of(model, graph), read_preprocess(path))
+    overridden = tuple(item.lstrip("+~").split("=", 1)[0] for item in overrides)
+    return Run(path, cfg, model, ModelIO.of(model, graph), read_preprocess(path), overridden)
 
 
 def read_preprocess(run_dir: Path) -> dict:
