@@ -7,6 +7,8 @@ their bodies, after the config has been checked.
 from __future__ import annotations
 
 import errno
+import os
+import tempfile
 import traceback
 from contextlib import contextmanager
 from enum import Enum
@@ -97,10 +99,13 @@ def user_errors():
         if State.debug:
             traceback.print_exc()
         where = f"{exc.filename}: " if exc.filename else ""
+        run = _run_of(exc.filename)
         hint = {
-            errno.ENOSPC: "free some space; an interrupted run continues with dlcli train --resume RUN",
-            errno.EROFS: "write elsewhere: --runs-dir DIR",
-            errno.EACCES: "write elsewhere (--runs-dir DIR), or fix the permissions",
+            errno.ENOSPC: "free some space"
+            + (f"; the run {run} continues with dlcli train --resume {run}" if run else ""),
+            errno.EROFS: "write elsewhere (--runs-dir DIR for runs, another --output path for files)",
+            errno.EACCES: "write elsewhere (--runs-dir DIR for runs, another --output path for files), or fix the permissions",
+            errno.EPERM: "write elsewhere, or fix the permissions",
         }.get(exc.errno)
         problem = Problem("", f"{where}{exc.strerror or exc}", hint)
         err.print(_style(problem.render()), markup=True, highlight=False, soft_wrap=True)
@@ -125,9 +130,46 @@ def _interrupted() -> NoReturn:
 
 
 def refuse_to_replace(output: Path | None, force: bool) -> None:
-    """An --output that exists is replaced only with --force: nothing a user made is lost."""
-    if output is not None and output.exists() and not force:
+    """An --output that exists is replaced only with --force: nothing a user made is lost. One that
+    cannot be written (a directory, a folder that is a file, no permission) is refused before any work."""
+    if output is None:
+        return
+    if output.is_dir():
+        raise ConfigError(
+            Problem(
+                "--output",
+                f"{output} is a directory",
+                f"name a file, e.g. --output {output / ('model' + output.suffix if output.suffix else 'out.csv')}",
+            )
+        )
+    if output.exists() and not force:
         raise ConfigError(Problem("--output", f"{output} exists", "choose another path, or add --force to replace it"))
+    folder = next((p for p in [output.parent, *output.parent.parents] if p.exists()), Path("."))
+    if not folder.is_dir():
+        raise ConfigError(Problem("--output", f"cannot write {output}: {folder} is a file, not a folder"))
+    if folder == output.parent:  # try it: os.access says yes to root on a read-only file system
+        try:
+            fd, probe = tempfile.mkstemp(dir=folder, prefix=f".{output.name}.")
+        except OSError as exc:
+            raise ConfigError(
+                Problem("--output", f"cannot write {output}: {exc.strerror or exc}", "choose a folder you can write to")
+            ) from None
+        os.close(fd)
+        os.unlink(probe)
+    elif not os.access(folder, os.W_OK):
+        raise ConfigError(
+            Problem("--output", f"cannot write {output}: {folder} is not writable", "choose a folder you can write to")
+        )
+
+
+def _run_of(filename) -> Path | None:
+    """The run directory a file lies in (the nearest folder holding config.yaml), if any."""
+    if not filename:
+        return None
+    for folder in Path(str(filename)).parents:
+        if (folder / "config.yaml").is_file() and not folder.name.startswith("."):
+            return folder
+    return None
 
 
 def _style(text: str) -> str:

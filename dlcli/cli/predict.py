@@ -59,6 +59,8 @@ def command(
                     "predictions are written as CSV or as an .npz of one array per column",
                 )
             )
+        if rows < 0:
+            raise ConfigError(Problem("--rows", f"must be 0 or more, not {rows}", "--rows 0 shows none"))
         refuse_to_replace(output, force)
         opened = open_run(find(run, runs_dir, finished=True), list(overrides or []), trust_code)
         result = predict.on_file(opened, input) if input is not None else predict.on_split(opened, split)

@@ -161,6 +161,8 @@ def _read(cfg, io: ModelIO, seed: int, fold: Fold | None, state: dict | None) ->
     parts = {name: pool.take(idx) for name, idx in index.items()} | given
     _check_classes({name: part.y for name, part in parts.items()}, tuple(given), cfg, pre)
     if state is None:
+        _check_two_classes(pool.y, cfg, pre)
+    if state is None:
         pre.fit([parts["train"]])
     ready = {
         name: Part(pre.features(parts[name].x), pre.targets(parts[name].y, name))
@@ -168,6 +170,32 @@ def _read(cfg, io: ModelIO, seed: int, fold: Fold | None, state: dict | None) ->
         if name in parts
     }
     return Read(ready, pre, raw.note, index)
+
+
+def _check_two_classes(targets: dict[str, np.ndarray], cfg, pre: Preprocessor) -> None:
+    """A classification target with a single class teaches nothing: the model learns to say that class."""
+    for name, values in targets.items():
+        if not pre.classifies(name) or not len(values):
+            continue
+        values = pre.relabel(np.asarray(values), name)
+        if values.ndim > 2:
+            continue
+        rows = values if values.ndim == 2 else values.reshape(-1, 1)
+        distinct = np.unique(rows.astype(str), axis=0)
+        positive = pre.config.get("positive")
+        if len(distinct) != 1 or (positive is not None and distinct[0][0] != "1"):
+            continue  # (no sample of the positive label at all: fitting says so, naming the label)
+        what = os.path.basename(str(cfg.train_path or cfg.path or "")) or f"the {cfg.source} data"
+        label = distinct[0][0] if rows.shape[1] == 1 else list(distinct[0])
+        hint = (
+            f"every sample has the positive label {positive!r} (data.preprocess.positive): there is no other class"
+            if positive is not None
+            else "a classifier needs samples of at least two classes; to predict a number, use a regression loss (mse)"
+        )
+        key = "data.target" if len(targets) == 1 else f"data.target.{name}"
+        raise ConfigError(
+            Problem(key, f"{what} has one class in its target: every one of its {len(rows)} samples is {label}", hint)
+        )
 
 
 def _check_classes(targets: dict[str, dict[str, np.ndarray]], given: tuple[str, ...], cfg, pre: Preprocessor) -> None:
@@ -237,6 +265,8 @@ def _read_stream(cfg, io: ModelIO, seed: int, fold: Fold | None, pre: Preprocess
     labels = splits.class_labels(targets, io) if cfg.stratify else None
     index = splits.assign(len(pool), labels, cfg, seed, fold, tuple(given))
     _check_classes({name: {k: v[idx] for k, v in targets.items()} for name, idx in index.items()}, (), cfg, pre)
+    if state is None:
+        _check_two_classes(targets, cfg, pre)
     rows = {name: Rows(pool, idx) for name, idx in index.items()} | {
         name: Rows(s, np.arange(len(s))) for name, (s, _, _) in given.items()
     }

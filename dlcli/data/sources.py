@@ -16,6 +16,7 @@ import io as _io
 import os
 import tarfile
 import tempfile
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -91,7 +92,18 @@ def resolve_path(value: str, key: str, origin: str | None = None) -> Path:
 
 def missing_file(value: str, key: str, origin: str | None) -> Problem:
     hint = f"{origin.rstrip('.')}; put it there, or pass {key}=..." if origin else None
-    return Problem(key, f"no such file {value!r} (resolved to {Path(value).expanduser().resolve()})", hint)
+    path = Path(value).expanduser()
+    if path.is_symlink():  # a link to nothing, or a loop of links: there is no file behind it
+        return Problem(key, f"{value!r} is a symbolic link to no file (it points to {os.readlink(path)!r})", hint)
+    return Problem(key, f"no such file {value!r} (resolved to {resolved(path)})", hint)
+
+
+def resolved(path: Path) -> Path:
+    """`path` made absolute with links followed where they lead somewhere (a loop of links does not)."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop, before Python 3.13
+        return Path(os.path.abspath(path))
 
 
 def single(x, y, model_io: ModelIO, what: str) -> tuple[dict, dict]:
@@ -231,7 +243,7 @@ def _local_copy(local: Path, name: str, stack: contextlib.ExitStack):
 
 def _saved_npz(path: Path, model_io: ModelIO) -> Raw:
     """A copy saved with np.savez(x_train=..., y_train=..., x_test=..., y_test=...)."""
-    with np.load(path, allow_pickle=False) as f:
+    with open_npz(path, "data.path") as f:
         keys = set(f.files)
         if not {"x_train", "y_train"} <= keys:
             raise ConfigError(
@@ -323,11 +335,13 @@ def new_samples(path: Path, cfg, model_io: ModelIO, trained: dict | None = None)
     features and the targets it was labelled with, as the training data did.
     `trained`: the training CSV's column names (Part.columns); a CSV with a
     header that has them is read by those names, so column order does not matter.
+
+    Problems with the file itself carry no config key (the caller names where the file
+    came from), and their hints speak of samples for a trained model, not of training.
     """
-    key = "--input"
     if path.suffix == ".npz":
-        return _read_npz(path, key, cfg, model_io, pool=False, targets=False)[0]
-    return _read_csv(path, key, cfg, model_io, targets=False, trained=trained)
+        return _read_npz(path, "", cfg, model_io, pool=False, targets=False, new_samples=True)[0]
+    return _read_csv(path, "", cfg, model_io, targets=False, trained=trained, new_samples=True)
 
 
 def reader(cfg, model_io: ModelIO) -> Callable[..., tuple[Part, Part | None]]:
@@ -364,19 +378,23 @@ def _key(base: str, value: Any, name: str) -> str:
 
 
 def _read_npz(
-    path: Path, key: str, cfg, model_io: ModelIO, pool: bool, targets: bool = True
+    path: Path, key: str, cfg, model_io: ModelIO, pool: bool, targets: bool = True, new_samples: bool = False
 ) -> tuple[Part, Part | None]:
-    with np.load(path, allow_pickle=False) as f:
+    with open_npz(path, key) as f:
         arrays = list(f.files)
         defaults = cfg.features is None and cfg.target is None and len(model_io.inputs) == len(model_io.outputs) == 1
         if pool and defaults and "x" not in arrays and {"x_train", "y_train"} <= set(arrays):
             # Keras' own layout (mnist.npz): a train and a test set in one file.
             test = (
-                Part(*single(_array(f, "x_test", path), _array(f, "y_test", path), model_io, str(path)))
+                Part(*single(_array(f, "x_test", path, key), _array(f, "y_test", path, key), model_io, str(path)))
                 if {"x_test", "y_test"} <= set(arrays)
                 else None
             )
-            return Part(*single(_array(f, "x_train", path), _array(f, "y_train", path), model_io, str(path))), test
+            train = Part(*single(_array(f, "x_train", path, key), _array(f, "y_train", path, key), model_io, str(path)))
+            for part in (train, test) if test is not None else (train,):
+                names = {model_io.inputs[0].name: "x_train", model_io.outputs[0].name: "y_train"}
+                _check_values(part, path, cfg, names, new_samples)
+            return train, test
         features = _specs(
             cfg.features, model_io.inputs, lambda s: "x" if len(model_io.inputs) == 1 else s.name, "data.features"
         )
@@ -390,19 +408,61 @@ def _read_npz(
         target = target if targets else {name: spec for name, spec in target.items() if str(spec) in f.files}
         y = {name: _named_array(f, spec, path, _key("data.target", cfg.target, name)) for name, spec in target.items()}
     _check_rows(x, y, path, key, {**{n: str(features[n]) for n in x}, **{n: str(target[n]) for n in y}})
-    for name, a in x.items():
-        if a.dtype.kind == "f":
-            bad = np.isnan(a.reshape(len(a), -1)).sum(axis=0)
-            if bad.any():
-                where = ", ".join(f"{i} ({n} NaN)" for i, n in enumerate(bad) if n)
+    _check_values(Part(x, y), path, cfg, {**features, **target}, new_samples)
+    return Part(x, y), None
+
+
+@contextlib.contextmanager
+def open_npz(path: Path, key: str):
+    """np.load of an .npz, never unpickling; a file that is no .npz archive is a ConfigError naming it."""
+    try:
+        f = np.load(path, allow_pickle=False)
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile) as exc:  # numpy's reasons are about pickles and .npy
+        what = "it is empty" if path.is_file() and path.stat().st_size == 0 else "it is not an .npz (zip) archive"
+        raise ConfigError(
+            Problem(
+                key,
+                f"cannot read {path} as .npz: {what}",
+                "save arrays with numpy.savez(path, x=..., y=...), or give a .csv file",
+            )
+        ) from exc
+    if not isinstance(f, np.lib.npyio.NpzFile):  # a lone .npy array saved under an .npz name
+        raise ConfigError(
+            Problem(key, f"{path} holds one .npy array, not an .npz of named arrays", "save it with numpy.savez")
+        )
+    with f:
+        yield f
+
+
+def _check_values(part: Part, path: Path, cfg, arrays: dict[str, Any], new_samples: bool) -> None:
+    """Features are finite numbers, numeric targets too: inf trains to NaN, and predicts nothing."""
+    fix = "fix or drop those samples" if new_samples else "fill or drop them before training"
+    for base, values in (("data.features", part.x), ("data.target", part.y)):
+        spec = cfg.features if base == "data.features" else cfg.target
+        for name, a in values.items():
+            key = _key(base, spec, name)
+            shown = arrays.get(name, name)
+            if a.dtype.kind in "OUS" and base == "data.target":  # labels as words
+                continue
+            if a.dtype.kind not in "biuf":
+                kind = {"U": "strings", "S": "bytes", "c": "complex numbers", "O": "Python objects"}.get(
+                    a.dtype.kind, str(a.dtype)
+                )
                 raise ConfigError(
                     Problem(
-                        _key("data.features", cfg.features, name),
-                        f"{path.name}: array {features[name]!r} has NaN at feature index {where}",
-                        "fill or drop them before training",
+                        key,
+                        f"{path.name}: array {shown!r} holds {kind} ({a.dtype}), not real numbers",
+                        "save it as a float or integer array",
                     )
                 )
-    return Part(x, y), None
+            if a.dtype.kind == "f":
+                flat = a.reshape(len(a), -1)
+                bad = (~np.isfinite(flat)).sum(axis=0)
+                if bad.any():
+                    what = "NaN" if np.isnan(flat).any() and not np.isinf(flat).any() else "NaN or infinite values"
+                    where = ", ".join(f"{i} ({n})" for i, n in enumerate(bad) if n)
+                    index = "feature index" if base == "data.features" else "index"
+                    raise ConfigError(Problem(key, f"{path.name}: array {shown!r} has {what} at {index} {where}", fix))
 
 
 def _named_array(f, name: Any, path: Path, key: str) -> np.ndarray:
@@ -414,16 +474,16 @@ def _named_array(f, name: Any, path: Path, key: str) -> np.ndarray:
                 did_you_mean(str(name), f.files) or f"arrays: {', '.join(f.files)}",
             )
         )
-    return _array(f, str(name), path)
+    return _array(f, str(name), path, key)
 
 
-def _array(f, name: str, path: Path) -> np.ndarray:
+def _array(f, name: str, path: Path, key: str) -> np.ndarray:
     try:
         return f[name]
     except ValueError as exc:  # object arrays need pickle, which dlcli never enables
         raise ConfigError(
             Problem(
-                "data.path",
+                key,
                 f"{path.name}: array {name!r} holds Python objects",
                 "save it as a numeric array (pad sequences to one length first)",
             )
@@ -446,18 +506,36 @@ def _check_rows(x: dict, y: dict, path: Path, key: str, arrays: dict[str, str]) 
         raise ConfigError(Problem(key, f"{path.name} has no samples: that split would be empty"))
 
 
-def _read_csv(path: Path, key: str, cfg, model_io: ModelIO, targets: bool = True, trained: dict | None = None) -> Part:
+def _read_csv(
+    path: Path,
+    key: str,
+    cfg,
+    model_io: ModelIO,
+    targets: bool = True,
+    trained: dict | None = None,
+    new_samples: bool = False,
+) -> Part:
     import pandas as pd
 
     try:
         frame = pd.read_csv(path, header=0 if cfg.header else None, sep=delimiter(cfg))
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         hint = (
-            "--input takes a CSV with the training data's columns, or an .npz of its arrays"
-            if key == "--input"
+            "give a CSV with the training data's columns, or an .npz of its arrays"
+            if new_samples
             else "check data.delimiter and data.header"
         )
+        if not path.stat().st_size:
+            raise ConfigError(Problem(key, f"{path} is empty (0 bytes): no header, no rows")) from exc
         raise ConfigError(Problem(key, f"cannot read {path.name} as CSV: {first_line(exc)}", hint)) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            Problem(
+                key,
+                f"cannot read {path.name} as CSV: byte {exc.start} is not UTF-8 text ({exc.object[exc.start : exc.start + 1]!r})",
+                "save the file as UTF-8 text (a spreadsheet's 'CSV UTF-8'); a binary file is no CSV",
+            )
+        ) from exc
     # A delimiter at the end of every line makes an empty, unnamed last column: it is no column.
     while (
         len(frame.columns) > 1
@@ -472,7 +550,7 @@ def _read_csv(path: Path, key: str, cfg, model_io: ModelIO, targets: bool = True
     # New samples from a header that has the training file's feature names are read by those names.
     names = [c for cols in (trained or {}).get("x", {}).values() for c in cols] if cfg.header else []
     by_name = any(c in columns for c in names)
-    if key == "--input" and (hint := _delimiter_hint(columns, path)):
+    if new_samples and (hint := _delimiter_hint(columns, path)):
         raise ConfigError(Problem(key, f"{path.name} was read as one column", hint))
     if names and not by_name and sum(map(is_number, columns)) > len(columns) / 2:
         raise ConfigError(
@@ -516,7 +594,7 @@ def _read_csv(path: Path, key: str, cfg, model_io: ModelIO, targets: bool = True
     if frame.empty:
         raise ConfigError(Problem(key, f"{path.name} has no rows: that split would be empty"))
     x = {
-        name: _numeric(frame, cols, columns, path, _key("data.features", cfg.features, name), cfg.header)
+        name: _numeric(frame, cols, columns, path, _key("data.features", cfg.features, name), cfg.header, new_samples)
         for name, cols in feature_cols.items()
     }
     y = {}
@@ -529,10 +607,19 @@ def _read_csv(path: Path, key: str, cfg, model_io: ModelIO, targets: bool = True
                 Problem(
                     _key("data.target", cfg.target, name),
                     f"{path.name} has missing targets in column {which}",
-                    "drop those rows before training",
+                    "drop those rows" if new_samples else "drop those rows before training",
                 )
             )
         values = values.to_numpy()
+        if values.dtype.kind == "f" and not np.isfinite(values).all():
+            which = ", ".join(repr(columns[c]) for c, ok in zip(cols, np.isfinite(values).all(axis=0)) if not ok)
+            raise ConfigError(
+                Problem(
+                    _key("data.target", cfg.target, name),
+                    f"{path.name} has infinite targets in column {which}",
+                    "drop or fix those rows" + ("" if new_samples else " before training"),
+                )
+            )
         y[name] = values[:, 0] if values.shape[1] == 1 else values
     names = {
         "x": {n: [columns[c] for c in cols] for n, cols in feature_cols.items()},
@@ -713,27 +800,42 @@ def _check_selection(
             )
 
 
-def _numeric(frame, cols: list[int], columns: list[str], path: Path, key: str, header: bool = True) -> np.ndarray:
+def _numeric(
+    frame, cols: list[int], columns: list[str], path: Path, key: str, header: bool = True, new_samples: bool = False
+) -> np.ndarray:
     import pandas as pd
 
     part = frame.iloc[:, cols]
     for c in cols:
         if not pd.api.types.is_numeric_dtype(frame.dtypes.iloc[c]):
             sample = frame.iloc[0, c]
-            hint = "leave it out of data.features"
+            if new_samples:
+                bad = frame.iloc[:, c][pd.to_numeric(frame.iloc[:, c], errors="coerce").isna()]
+                hint = f"the model takes numbers there; data row {bad.index[0] + 1} holds {bad.iloc[0]!r}"
+            else:
+                hint = "leave it out of data.features"
             if not header and len(frame) > 1 and pd.to_numeric(frame.iloc[1:, c], errors="coerce").notna().all():
                 hint = "only its first value is not a number: that row is a header, so set data.header=true"
             raise ConfigError(
                 Problem(key, f"{path.name}: column {columns[c]!r} is not numeric (first value {sample!r})", hint)
             )
-    x = part.to_numpy(dtype="float32")
-    bad = np.isnan(x).sum(axis=0)
-    if bad.any():
-        which = ", ".join(f"{columns[cols[i]]!r} ({n} NaN)" for i, n in enumerate(bad) if n)
+    x = part.to_numpy(dtype="float64")
+    fix = "fill or drop those rows" if new_samples else "fill or drop them before training"
+    nan = np.isnan(x).sum(axis=0)
+    if nan.any():
+        which = ", ".join(f"{columns[cols[i]]!r} ({n} NaN)" for i, n in enumerate(nan) if n)
+        raise ConfigError(Problem(key, f"{path.name} has NaN in feature column {which}", fix))
+    huge = (np.abs(x) > np.finfo("float32").max).sum(axis=0)  # inf (1e400 reads as inf), and 1e39: inf in float32
+    if huge.any():
+        which = ", ".join(f"{columns[cols[i]]!r} ({n})" for i, n in enumerate(huge) if n)
         raise ConfigError(
-            Problem(key, f"{path.name} has NaN in feature column {which}", "fill or drop them before training")
+            Problem(
+                key,
+                f"{path.name} has infinite or too large values (beyond float32's ±3.4e38) in feature column {which}",
+                fix,
+            )
         )
-    return x
+    return x.astype("float32")
 
 
 # --- synthetic -------------------------------------------------------------------------

@@ -20,14 +20,23 @@ class Run:
     model: Any
     io: Any
     preprocess: dict
+    overridden: tuple[str, ...] = ()  # the data.* keys the command line overrode
 
     def samples(self, path: Path):
         """A file of samples (`--input`) read as the training data was: (raw Part, model-ready features)."""
         from dlcli.data import sources
 
+        if path.is_dir():
+            raise ConfigError(Problem("--input", f"{path} is a directory", "name one .csv or .npz file in it"))
         if not path.is_file():
-            raise ConfigError(Problem("--input", f"no file {str(path)!r} (resolved: {path.resolve()})"))
-        part = sources.new_samples(path, self.cfg.data, self.io, (self.preprocess.get("state") or {}).get("columns"))
+            problem = sources.missing_file(str(path), "--input", None)
+            raise ConfigError(Problem("--input", problem.message.replace("no such file", "no file", 1)))
+        try:
+            part = sources.new_samples(
+                path, self.cfg.data, self.io, (self.preprocess.get("state") or {}).get("columns")
+            )
+        except ConfigError as exc:  # the file's problems, blamed on --input: the trained run's data.* cannot change
+            raise ConfigError([_as_input(p, path, self.overridden) for p in exc.problems]) from exc
         try:
             return part, self.preprocessor().features(part.x)
         except ConfigError as exc:  # the trained model cannot change: the file has to
@@ -70,6 +79,18 @@ class Run:
 
         state = self.preprocess.get("state") or {}
         return data.load(self.cfg.data, self.io, self.cfg.seed, state=state, fold=Fold.of(self.cfg.train))
+
+
+def _as_input(problem: Problem, path: Path, overridden: tuple[str, ...] = ()) -> Problem:
+    """A problem of a --input file, keyed by the option; the data.* key it came from stays in the hint
+    (or stays the key, when this command line set it)."""
+    message = problem.message if path.name in problem.message else f"{path.name}: {problem.message}"
+    hint = problem.hint
+    if problem.key and any(problem.key == k or problem.key.startswith(k + ".") for k in overridden):
+        return problem  # the user's own data.* override: blamed as such
+    if problem.key and problem.key != "--input":
+        hint = f"{hint + '; ' if hint else ''}the run's {problem.key} picks what is read (see its config.yaml)"
+    return Problem("--input", message, hint, code=problem.code)
 
 
 def open_run(path: Path, overrides: list[str] = (), trust_code: bool = False) -> Run:
@@ -132,8 +153,35 @@ def open_run(path: Path, overrides: list[str] = (), trust_code: bool = False) ->
                 f"{path / 'checkpoints' / 'last.keras'} holds the same final weights: copy it over model.keras",
             )
         ) from exc
-    preprocess = json.loads((path / "preprocess.json").read_text()) if (path / "preprocess.json").is_file() else {}
-    return Run(path, cfg, model, ModelIO.of(model, graph), preprocess)
+    overridden = tuple(item.lstrip("+~").split("=", 1)[0] for item in overrides)
+    return Run(path, cfg, model, ModelIO.of(model, graph), read_preprocess(path), overridden)
+
+
+def read_preprocess(run_dir: Path) -> dict:
+    """The run's preprocess.json: the preprocessing fitted on its training split.
+
+    Every run writes it before training, so a finished run without a readable one is
+    damaged: predicting without the fitted scaler would feed the model data it never saw.
+    """
+    file = run_dir / "preprocess.json"
+    hint = "it holds the preprocessing fitted when the run trained: restore it from a copy of the run, or train again"
+    if not file.is_file():
+        what = "is not a file" if file.exists() else "is missing"
+        raise ConfigError(Problem("RUN", f"{file} {what}", hint))
+    try:
+        saved = json.loads(file.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(Problem("RUN", f"{file} is damaged: byte {exc.start} is not UTF-8 text", hint)) from exc
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            Problem("RUN", f"{file} is damaged: not JSON (line {exc.lineno}, column {exc.colno})", hint)
+        ) from exc
+    state = saved.get("state", {}) if isinstance(saved, dict) else None
+    parts = [state.get(k, {}) for k in ("x", "y", "classes", "columns", "negative")] if isinstance(state, dict) else []
+    scalers = [*parts[0].values(), *parts[1].values()] if parts and all(isinstance(p, dict) for p in parts) else None
+    if scalers is None or not all(isinstance(s, dict) and {"offset", "scale"} <= set(s) for s in scalers):
+        raise ConfigError(Problem("RUN", f"{file} is not the preprocessing record dlcli writes", hint))
+    return saved
 
 
 def _refused_by_safe_mode(exc: BaseException | None) -> bool:

@@ -97,18 +97,26 @@ def publish(staging: Path, name: str | None = None, when: float | None = None) -
 
 @contextmanager
 def atomic_write(path: str | Path, suffix: str | None = None):
-    """Yield a temporary path beside `path`; rename it over `path` only if the block succeeds."""
+    """Yield a temporary path beside `path`; rename it over `path` only if the block succeeds.
+
+    An OSError (a full disk, a read-only or missing directory, `path` a directory) names
+    `path`, the file the user knows, not the temporary name."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix or path.suffix)
-    os.close(fd)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix or path.suffix)
+        os.close(fd)
         yield Path(tmp)
         if os.path.isfile(tmp):  # mkstemp makes 0600 files; runs are shared like any file the user writes
             os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
+    except OSError as exc:
+        if exc.filename is None or str(exc.filename) == tmp or Path(str(exc.filename)) in (path, *path.parents):
+            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
+        raise
     finally:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.lexists(tmp):
             os.unlink(tmp)
 
 
@@ -274,9 +282,37 @@ def find(run: str, root: str | Path = "outputs", finished: bool = False) -> Path
 
 
 def load_config(run_dir: Path):
-    """A run's saved config.yaml, typed by the schema as when it was composed."""
-    from omegaconf import OmegaConf
+    """A run's saved config.yaml, typed by the schema as when it was composed.
+
+    A file that is not one dlcli wrote (damaged, another tool's config.yaml, a YAML list)
+    is a ConfigError naming it: the run cannot be reopened as what it is not."""
+    import yaml
+    from omegaconf import DictConfig, OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
 
     from dlcli.config.schema import Config
+    from dlcli.foreign import first_line
 
-    return OmegaConf.merge(OmegaConf.structured(Config), OmegaConf.load(Path(run_dir) / MARKER))
+    file = Path(run_dir) / MARKER
+
+    def refuse(what: str, cause: BaseException | None = None):
+        hint = "a run's config.yaml is written by dlcli train; give a run directory that holds one"
+        raise ConfigError(Problem("RUN", f"{file} {what}", hint, code="not_a_run")) from cause
+
+    try:
+        loaded = OmegaConf.load(file)
+    except UnicodeDecodeError as exc:
+        refuse(f"is not text: byte {exc.start} is not UTF-8", exc)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        refuse(f"is not valid YAML{f' (line {mark.line + 1}, column {mark.column + 1})' if mark else ''}", exc)
+    if not isinstance(loaded, DictConfig):
+        refuse("is not a dlcli run's config: it holds a YAML list, not a mapping of config keys")
+    if not {"model", "data", "train"} <= set(loaded.keys()):
+        missing = ", ".join(k for k in ("model", "data", "train") if k not in loaded)
+        refuse(f"is not a dlcli run's config: it has no {missing}" if len(loaded) else "is empty")
+    try:
+        return OmegaConf.merge(OmegaConf.structured(Config), loaded)
+    except OmegaConfBaseException as exc:
+        key = getattr(exc, "full_key", None)
+        refuse(f"is not a dlcli run's config{f' ({key})' if key else ''}: {first_line(exc)}", exc)
