@@ -303,17 +303,17 @@ def _write_run_files(built: Built, run_dir: Path, dataset) -> None:
 def write_config(run_dir: Path, composed: Composed) -> None:
     """config.yaml (resolved) and overrides.yaml (the recipe and overrides it came from)."""
     rundir.write_text(run_dir / "config.yaml", rundir.config_yaml(composed.cfg))
-    rundir.write_text(run_dir / "overrides.yaml", _overrides_yaml(composed))
+    rundir.write_text(run_dir / rundir.OVERRIDES, _overrides_yaml(composed))
 
 
 def _record_resume(run_dir: Path, composed: Composed, epoch: int) -> None:
     """Write the config the run continues with, and note the resume in overrides.yaml."""
     rundir.write_text(run_dir / "config.yaml", rundir.config_yaml(composed.cfg))
-    history = OmegaConf.load(run_dir / "overrides.yaml")
+    history = rundir.load_overrides(run_dir)
     resumes = list(history.get("resumed") or [])
     resumes.append({"after_epoch": epoch, "overrides": list(composed.overrides)})
     history.resumed = resumes
-    rundir.write_text(run_dir / "overrides.yaml", OmegaConf.to_yaml(history))
+    rundir.write_text(run_dir / rundir.OVERRIDES, OmegaConf.to_yaml(history))
 
 
 def _check_loss(history: dict, run_dir: Path) -> None:

@@ -47,7 +47,7 @@ def reopen(
         raise
     _refuse_changes(OmegaConf.to_container(saved, resolve=True), OmegaConf.to_container(cfg, resolve=True))
     _check_progress(run_dir, cfg, saved)
-    first = OmegaConf.load(run_dir / "overrides.yaml")
+    first = rundir.load_overrides(run_dir)
     recipe = Recipe(str(cfg.run.name), Path(str(first.recipe)), str(cfg.description))
     return lifecycle.validated(Composed(cfg, recipe, list(overrides))), run_dir
 

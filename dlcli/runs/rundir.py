@@ -16,7 +16,7 @@ import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from dlcli import safepath
 from dlcli.errors import ConfigError, Problem
@@ -71,7 +71,13 @@ def stage(parent: str | Path) -> Path:
     """A hidden directory in `parent` to fill before `publish` names it: a killed start leaves
     no half-made run where `latest` would find it (hidden directories are never runs)."""
     parent = Path(parent)
-    parent.mkdir(parents=True, exist_ok=True)
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as exc:  # a file where a folder of the runs should be
+        blocker = next((p for p in reversed([parent, *parent.parents]) if p.exists() and not p.is_dir()), parent)
+        raise ConfigError(
+            Problem("run.dir", f"cannot make {parent}: {blocker} is a file", "give run.dir (--runs-dir) a folder")
+        ) from exc
     staging = Path(tempfile.mkdtemp(dir=parent, prefix=".new-"))
     os.chmod(staging, 0o777 & ~_UMASK)  # mkdtemp makes 0700 directories
     return staging
@@ -281,38 +287,59 @@ def find(run: str, root: str | Path = "outputs", finished: bool = False) -> Path
     )
 
 
+OVERRIDES = "overrides.yaml"
+
+
 def load_config(run_dir: Path):
     """A run's saved config.yaml, typed by the schema as when it was composed.
 
     A file that is not one dlcli wrote (damaged, another tool's config.yaml, a YAML list)
     is a ConfigError naming it: the run cannot be reopened as what it is not."""
-    import yaml
-    from omegaconf import DictConfig, OmegaConf
+    from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
     from dlcli.config.schema import Config
     from dlcli.foreign import first_line
 
     file = Path(run_dir) / MARKER
-
-    def refuse(what: str, cause: BaseException | None = None):
-        hint = "a run's config.yaml is written by dlcli train; give a run directory that holds one"
-        raise ConfigError(Problem("RUN", f"{file} {what}", hint, code="not_a_run")) from cause
-
-    try:
-        loaded = OmegaConf.load(file)
-    except UnicodeDecodeError as exc:
-        refuse(f"is not text: byte {exc.start} is not UTF-8", exc)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        refuse(f"is not valid YAML{f' (line {mark.line + 1}, column {mark.column + 1})' if mark else ''}", exc)
-    if not isinstance(loaded, DictConfig):
-        refuse("is not a dlcli run's config: it holds a YAML list, not a mapping of config keys")
+    loaded = _read_mapping(file)
     if not {"model", "data", "train"} <= set(loaded.keys()):
         missing = ", ".join(k for k in ("model", "data", "train") if k not in loaded)
-        refuse(f"is not a dlcli run's config: it has no {missing}" if len(loaded) else "is empty")
+        _refuse(file, f"is not a dlcli run's config: it has no {missing}" if len(loaded) else "is empty")
     try:
         return OmegaConf.merge(OmegaConf.structured(Config), loaded)
     except OmegaConfBaseException as exc:
         key = getattr(exc, "full_key", None)
-        refuse(f"is not a dlcli run's config{f' ({key})' if key else ''}: {first_line(exc)}", exc)
+        _refuse(file, f"is not a dlcli run's config{f' ({key})' if key else ''}: {first_line(exc)}", exc)
+
+
+def load_overrides(run_dir: Path):
+    """A run's overrides.yaml (its recipe, overrides and resumes), refused by name when damaged."""
+    file = Path(run_dir) / OVERRIDES
+    loaded = _read_mapping(file)
+    if "recipe" not in loaded:
+        _refuse(file, "is not a dlcli run's overrides.yaml: it has no recipe")
+    return loaded
+
+
+def _read_mapping(file: Path):
+    import yaml
+    from omegaconf import DictConfig, OmegaConf
+
+    try:
+        loaded = OmegaConf.load(file)
+    except FileNotFoundError as exc:
+        _refuse(file, "is missing", exc)
+    except UnicodeDecodeError as exc:
+        _refuse(file, f"is not text: byte {exc.start} is not UTF-8", exc)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        _refuse(file, f"is not valid YAML{f' (line {mark.line + 1}, column {mark.column + 1})' if mark else ''}", exc)
+    if not isinstance(loaded, DictConfig):
+        _refuse(file, f"is not a dlcli run's {file.name}: it holds a YAML list, not a mapping")
+    return loaded
+
+
+def _refuse(file: Path, what: str, cause: BaseException | None = None) -> NoReturn:
+    hint = f"a run's {file.name} is written by dlcli train; give a run directory that holds one"
+    raise ConfigError(Problem("RUN", f"{file} {what}", hint, code="not_a_run")) from cause

@@ -427,8 +427,32 @@ CASES = [
         2,
         ["RUN:", "preprocess.json", "not a file"],
     ),
+    (
+        "overrides-damaged-on-resume",
+        damaged("train", lambda r: write(r / "overrides.yaml", "garbage: [\n")),
+        2,
+        ["RUN:", "overrides.yaml", "YAML"],
+    ),
+    (
+        "overrides-a-list-on-resume",
+        damaged("train", lambda r: write(r / "overrides.yaml", "- a\n")),
+        2,
+        ["RUN:", "overrides.yaml", "list"],
+    ),
+    (
+        "overrides-missing-on-resume",
+        damaged("train", lambda r: (r / "overrides.yaml").unlink()),
+        2,
+        ["RUN:", "overrides.yaml", "missing"],
+    ),
     ("model-empty", damaged("predict", lambda r: write(r / "model.keras", b"")), 2, ["RUN:", "model.keras", "damaged"]),
     # --- what is written ------------------------------------------------------------------------------
+    (
+        "runs-dir-under-a-file",
+        lambda run, tmp: (tmp / "afile").write_text("x") and ["train", "recipe=five.yaml", "--runs-dir", "afile/runs"],
+        2,
+        ["run.dir:", "afile is a file"],
+    ),  # fmt: skip
     ("predict-rows-negative", command("predict", "RUN", "--rows", "-5"), 2, ["--rows:", "-5"]),
     ("predict-output-directory", folder_output("predict", ".csv"), 2, ["--output:", "out.csv", "directory"]),
     ("export-output-directory", folder_output("export", ".keras"), 2, ["--output:", "out.keras", "directory"]),
