@@ -27,7 +27,12 @@ from hydra.errors import (
     OverrideParseException,
 )
 from omegaconf import DictConfig, ListConfig, OmegaConf
-from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException, ValidationError
+from omegaconf.errors import (
+    ConfigAttributeError,
+    ConfigKeyError,
+    OmegaConfBaseException,
+    ValidationError,
+)
 
 from dlcli import foreign, paths
 from dlcli.config import recipes, schema
@@ -59,11 +64,34 @@ def config_dirs(extra: list[str] | None = None) -> list[Path]:
 
 
 def split_recipe(overrides: list[str]) -> tuple[str | None, list[str]]:
-    """Take `recipe=NAME` out of the overrides: dlcli resolves it (paths, did-you-mean)."""
+    """Take `recipe=NAME` out of the overrides: dlcli resolves it (paths, did-you-mean).
+    A command trains one recipe: a second `recipe=`, or `+recipe=`/`~recipe`, is refused."""
     recipe, rest = None, []
     for item in overrides:
-        if item.startswith("recipe="):
-            recipe = item.split("=", 1)[1]
+        key = item.split("=", 1)[0]
+        if key == "recipe":
+            given = item.split("=", 1)[1]
+            if recipe is not None and given != recipe:
+                raise ConfigError(
+                    Problem(
+                        "recipe",
+                        f"given twice: recipe={recipe} and recipe={given}",
+                        "a command uses one recipe; keep one recipe=NAME",
+                        COMMAND_LINE,
+                        "duplicate_recipe",
+                    )
+                )
+            recipe = given
+        elif key.lstrip("+~") == "recipe" or key.lstrip("+~").startswith("recipe."):
+            raise ConfigError(
+                Problem(
+                    "recipe",
+                    f"{item!r}: the recipe is chosen with recipe=NAME, not added, deleted or edited",
+                    "write recipe=NAME (or recipe=path/to/file.yaml), then override its keys",
+                    COMMAND_LINE,
+                    "recipe_override",
+                )
+            )
         else:
             rest.append(item)
     return recipe, rest
@@ -84,6 +112,7 @@ def compose(recipe_id: str | None, overrides: list[str], extra_dirs: list[str] |
     hydra_overrides = [f"hydra.searchpath=[{search}]", f"+recipe={recipe.name}", *overrides]
     cfg = _compose(hydra_overrides, overrides, recipe, dirs)
     _check_schema(cfg, overrides)
+    _check_interpolations(cfg, overrides, Origin("recipe", str(recipe.path)))
     if cfg.run.name is None:
         cfg.run.name = recipe.name
     return Composed(cfg, recipe, list(overrides))
@@ -331,6 +360,88 @@ def _check_schema(cfg: DictConfig, user: list[str]) -> None:
         raise ConfigError(unknown_key(key, "not a key of the schema", origin=_origin(key, user))) from err
 
 
+_INTERPOLATION_HINT = "interpolations look like ${train.epochs} (another key) or ${oc.env:VAR,default}"
+
+
+def _check_interpolations(cfg: DictConfig, user: list[str], source: Origin) -> None:
+    """Every `${...}` resolves: a missing key, a value referring to itself, an unknown resolver or
+    an unset environment variable is a config error naming the key, before anything else reads it."""
+    try:
+        OmegaConf.to_container(cfg, resolve=True)
+    except OmegaConfBaseException as err:
+        key = str(getattr(err, "full_key", "") or "")
+        raise ConfigError(_interpolation_problem(err, key, _raw(cfg, key), _value_origin(key, user, source))) from err
+
+
+def _interpolation_problem(err: OmegaConfBaseException, key: str, raw: object, origin: Origin | None) -> Problem:
+    shown = f"{raw!r}" if isinstance(raw, str) else "its interpolation"
+    code, name = foreign.interpolation(err) or ("", "")
+    if code == "interpolation_key":
+        hint = did_you_mean(name, _all_keys(err)) or _INTERPOLATION_HINT
+        return Problem(key, f"{shown} refers to {name!r}, which is not a key of the config", hint, origin, code)
+    if code == "env_missing":
+        hint = f"set it, or give a default: ${{oc.env:{name},VALUE}}"
+        return Problem(key, f"{shown} reads the environment variable {name!r}, which is not set", hint, origin, code)
+    if code == "resolver":
+        message = f"{shown} uses {name!r}, which is not a resolver dlcli has (a config never runs code)"
+        return Problem(key, message, _INTERPOLATION_HINT, origin, "unknown_resolver")
+    if code == "recursive":
+        message = f"{shown} cannot be resolved: it refers to itself, or to a key that refers back to it"
+        return Problem(key, message, "give a value, or refer to another key", origin, "interpolation_cycle")
+    expected = foreign.omegaconf_expected(err) if isinstance(err, ValidationError) else None
+    if expected:
+        want, value = expected
+        got = f", got {value!r}" if value is not None else ""
+        return Problem(key, f"{shown} resolves to the wrong type: expected {want}{got}", None, origin, "wrong_type")
+    return Problem(
+        key, f"{shown} cannot be resolved: {foreign.first_line(err)}", _INTERPOLATION_HINT, origin, "foreign"
+    )
+
+
+def _all_keys(err: OmegaConfBaseException) -> list[str]:
+    """Every dotted key of the config an error came from (did-you-mean for `${...}` targets)."""
+    root = getattr(err, "parent_node", None)
+    while root is not None and root._get_parent() is not None:
+        root = root._get_parent()
+    if not isinstance(root, DictConfig):
+        return []
+    found: list[str] = []
+
+    def walk(node: object, prefix: str) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                found.append(f"{prefix}{k}")
+                walk(v, f"{prefix}{k}.")
+
+    walk(OmegaConf.to_container(root, resolve=False), "")
+    return found
+
+
+def _raw(cfg: DictConfig, key: str) -> object:
+    """A value as written (interpolations unresolved), by a key such as 'a.b[0]'; None if absent."""
+    node: object = OmegaConf.to_container(cfg, resolve=False)
+    for part in [p for p in key.replace("[", ".").replace("]", "").split(".") if p]:
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return None
+    return node
+
+
+def _value_origin(key: str, user: list[str], source: Origin) -> Origin | None:
+    """The command line when an override set the key; the recipe (or saved config) when its file holds it."""
+    origin = _origin(key, user)
+    if origin is not None:
+        return origin
+    try:
+        written = OmegaConf.load(source.name)
+    except Exception:  # the file was read once already; a second failure just means no origin
+        return None
+    return source if _raw(written, key) is not None else None
+
+
 def compose_saved(
     saved: DictConfig, source: Path, overrides: list[str], extra_dirs: list[str] | None = None
 ) -> DictConfig:
@@ -353,4 +464,5 @@ def compose_saved(
     recipe = recipes.Recipe(_SAVED, source, "")
     cfg = _compose([f"hydra.searchpath=[{search}]", *overrides], overrides, recipe, dirs, root=_SAVED)
     _check_schema(cfg, overrides)
+    _check_interpolations(cfg, overrides, Origin("recipe", str(source)))
     return cfg
