@@ -93,6 +93,87 @@ KNOWN: dict[str, Known] = {
             "Value 'abc' of type 'str' could not be converted to Integer",
         ),
         Known(
+            "not_optional",  # null given for a key the schema requires
+            "omegaconf",
+            re.compile(r"field '(?P<key>[^']+)' is not Optional"),
+            "field 'train.epochs' is not Optional",
+        ),
+        Known(
+            "not_a_bool",  # a boolean key given a word that is not one
+            "omegaconf",
+            re.compile(r"Value '(?P<value>.*?)' is not a valid bool"),
+            "Value 'maybe' is not a valid bool (type str)",
+        ),
+        Known(
+            "not_in_enum",  # an Enum key given another string
+            "omegaconf",
+            re.compile(r"Invalid value '(?P<value>.*?)', expected one of \[(?P<options>[^\]]*)\]"),
+            "Invalid value 'stdandard', expected one of [none, standard, minmax]",
+        ),
+        Known(
+            "not_a_list",  # a list key given a scalar
+            "omegaconf",
+            re.compile(r"Invalid value assigned: (?P<type>\w+) is not a ListConfig, list or tuple"),
+            "Invalid value assigned: str is not a ListConfig, list or tuple.",
+        ),
+        Known(
+            "not_a_mapping",  # a mapping key given a scalar or a list
+            "omegaconf",
+            re.compile(r"Cannot assign (?P<type>\w+) to Dict|Cannot merge DictConfig with (?P<other>\w+)"),
+            "Cannot assign int to Dict[str, Any]",
+        ),
+        Known(
+            "interpolation_key",  # ${nope}: no such key
+            "omegaconf",
+            re.compile(r"Interpolation key '(?P<key>[^']+)' not found"),
+            "Interpolation key 'nope' not found",
+        ),
+        Known(
+            "resolver",  # ${name:...} with no such resolver
+            "omegaconf",
+            re.compile(r"Unsupported interpolation type (?P<name>\S+)"),
+            "Unsupported interpolation type python_eval",
+        ),
+        Known(
+            "recursive",  # a value that refers to itself, directly or through others
+            "omegaconf",
+            re.compile(r"Recursive interpolation detected"),
+            "Recursive interpolation detected",
+        ),
+        Known(
+            "env_missing",  # ${oc.env:VAR} with VAR unset
+            "omegaconf",
+            re.compile(r"Environment variable '(?P<var>[^']+)' not found"),
+            "InterpolationResolutionError: KeyError raised while resolving interpolation:"
+            " \"Environment variable 'NOPE' not found\"",
+        ),
+        Known(
+            "duplicate_group",  # a group chosen twice: `+callbacks=x`, or a recipe's defaults without `override`
+            "hydra",
+            re.compile(
+                r"Multiple values for (?P<group>[\w/.]+)\. To override a value use 'override (?P<choice>[^']+)'"
+            ),
+            "Multiple values for callbacks. To override a value use 'override callbacks: early_stopping'",
+        ),
+        Known(
+            "defaults_not_list",  # a recipe's `defaults:` that is not a list
+            "hydra",
+            re.compile(r"Invalid defaults list in '(?P<config>[^']+)', defaults must be a list"),
+            "Invalid defaults list in 'recipe/mine', defaults must be a list (got int)",
+        ),
+        Known(
+            "parse_preamble",  # Hydra's first line of an override it cannot parse, and its link
+            "hydra",
+            re.compile(r"^Error parsing override '.*'$|^See https://hydra\.cc/|^\^$"),
+            "Error parsing override 'train.epochs=1)'",
+        ),
+        Known(
+            "lexer",  # a character Hydra's override lexer does not take; the next line has a caret under it
+            "hydra",
+            re.compile(r"^LexerNoViableAltException: (?P<text>.*)$"),
+            "LexerNoViableAltException: train..epochs=3",
+        ),
+        Known(
             "no_network",  # keras.utils.get_file could not download
             "keras",
             re.compile(r"fetch failure"),
@@ -166,6 +247,56 @@ def omegaconf_expected(exc: BaseException) -> tuple[str, str | None] | None:
         return None
     value = _search("value", text)
     return _TYPE_WORDS.get(expected["type"], expected["type"]), value["value"] if value else None
+
+
+def omegaconf_refusal(exc: BaseException) -> tuple[str, dict[str, str]] | None:
+    """(code, its named parts) for OmegaConf's refusals of a value the schema does not take:
+    not_optional, not_a_bool, not_in_enum, not_a_list, not_a_mapping."""
+    text = first_line(exc)
+    for code in ("not_optional", "not_a_bool", "not_in_enum", "not_a_list", "not_a_mapping"):
+        found = _search(code, text)
+        if found:
+            return code, {k: v for k, v in found.groupdict().items() if v is not None}
+    return None
+
+
+def interpolation(exc: BaseException) -> tuple[str, str] | None:
+    """("interpolation_key" | "resolver" | "env_missing" | "recursive", the name it gives, or "")
+    for OmegaConf's failures to resolve `${...}`; None for others."""
+    text = str(exc)
+    for code, group in (
+        ("interpolation_key", "key"),
+        ("resolver", "name"),
+        ("env_missing", "var"),
+        ("recursive", None),
+    ):
+        found = _search(code, text)
+        if found:
+            return code, found[group] if group else ""
+    return None
+
+
+def hydra_duplicate_group(exc: BaseException) -> tuple[str, str] | None:
+    """(group, 'group: option') when Hydra refuses a group chosen twice without `override`."""
+    found = _search("duplicate_group", str(exc))
+    return (found["group"], found["choice"]) if found else None
+
+
+def hydra_defaults_not_list(exc: BaseException) -> str | None:
+    """The config ('recipe/NAME') whose `defaults:` is not a list, when Hydra says so."""
+    found = _search("defaults_not_list", str(exc))
+    return found["config"] if found else None
+
+
+def hydra_parse_reason(exc: BaseException) -> str:
+    """Why Hydra could not parse an override, without its preamble, caret line and link."""
+    kept = []
+    for line in lines(exc):
+        if KNOWN["parse_preamble"].pattern.search(line):
+            continue
+        lexer = KNOWN["lexer"].pattern.match(line)
+        kept.append("a character the override syntax does not take" if lexer else line)
+    return "; ".join(kept) or type(exc).__name__
 
 
 def no_network(exc: BaseException) -> str | None:

@@ -67,6 +67,7 @@ class Formula:
                 )
             ) from None
         self._check(self._tree, where)
+        self.uses_lr = any(isinstance(n, ast.Name) and n.id == "lr" for n in ast.walk(self._tree))
 
     def __call__(self, epoch: int, lr: float) -> float:
         try:
@@ -158,6 +159,8 @@ _ALLOWED_NODES = (
 class EpochSchedule:
     """A Keras `LearningRateSchedule` stepped once per epoch."""
 
+    uses_lr = False
+
     def __init__(self, schedule):
         self.schedule = schedule
 
@@ -174,11 +177,31 @@ class EpochSchedule:
 _EPOCHS = "it runs for epoch 0, 1, ... with lr the rate of the epoch before (optimizer.learning_rate at epoch 0)"
 
 
+# The most epochs checked one after another (each rate from the last), and the most sampled
+# beyond them: the check's work is bounded however large train.epochs is.
+CHAINED_EPOCHS = 1000
+SAMPLED_EPOCHS = 200
+
+
+def epochs_to_check(epochs: int, chained: bool) -> list[int]:
+    """Epochs 0.. up to CHAINED_EPOCHS, then (when a rate does not depend on the last one) about
+    SAMPLED_EPOCHS more, spaced geometrically up to the last epoch, which is always among them."""
+    first = list(range(min(epochs, CHAINED_EPOCHS)))
+    if chained or epochs <= CHAINED_EPOCHS:
+        return first
+    ratio = (epochs - 1) / CHAINED_EPOCHS
+    later = {int(CHAINED_EPOCHS * ratio ** (i / SAMPLED_EPOCHS)) for i in range(1, SAMPLED_EPOCHS + 1)}
+    return first + sorted(later | {epochs - 1})
+
+
 def check_epochs(schedule: Callable[[int, float], float], learning_rate: float, epochs: int, where: str) -> None:
-    """The rate for every epoch, each from the last as Keras chains them (the optimizer keeps
-    it as float32): an error or a rate that is not a positive number is a config mistake."""
+    """The rate for each epoch, each from the last as Keras chains them (the optimizer keeps it
+    as float32): an error or a rate that is not a positive number is a config mistake. The work is
+    bounded (`epochs_to_check`): a formula of `lr` is followed for its first CHAINED_EPOCHS epochs,
+    any other schedule there and at a sample of later epochs up to the last."""
+    chained = getattr(schedule, "uses_lr", True)  # a callable dlcli did not make may use lr
     lr = learning_rate
-    for epoch in range(epochs):
+    for epoch in epochs_to_check(epochs, chained):
         try:
             value = schedule(epoch, lr)
         except ValueError as exc:

@@ -27,7 +27,12 @@ from hydra.errors import (
     OverrideParseException,
 )
 from omegaconf import DictConfig, ListConfig, OmegaConf
-from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException, ValidationError
+from omegaconf.errors import (
+    ConfigAttributeError,
+    ConfigKeyError,
+    OmegaConfBaseException,
+    ValidationError,
+)
 
 from dlcli import foreign, paths
 from dlcli.config import recipes, schema
@@ -59,11 +64,34 @@ def config_dirs(extra: list[str] | None = None) -> list[Path]:
 
 
 def split_recipe(overrides: list[str]) -> tuple[str | None, list[str]]:
-    """Take `recipe=NAME` out of the overrides: dlcli resolves it (paths, did-you-mean)."""
+    """Take `recipe=NAME` out of the overrides: dlcli resolves it (paths, did-you-mean).
+    A command trains one recipe: a second `recipe=`, or `+recipe=`/`~recipe`, is refused."""
     recipe, rest = None, []
     for item in overrides:
-        if item.startswith("recipe="):
-            recipe = item.split("=", 1)[1]
+        key = item.split("=", 1)[0]
+        if key == "recipe":
+            given = item.split("=", 1)[1]
+            if recipe is not None and given != recipe:
+                raise ConfigError(
+                    Problem(
+                        "recipe",
+                        f"given twice: recipe={recipe} and recipe={given}",
+                        "a command uses one recipe; keep one recipe=NAME",
+                        COMMAND_LINE,
+                        "duplicate_recipe",
+                    )
+                )
+            recipe = given
+        elif key.lstrip("+~") == "recipe" or key.lstrip("+~").startswith("recipe."):
+            raise ConfigError(
+                Problem(
+                    "recipe",
+                    f"{item!r}: the recipe is chosen with recipe=NAME, not added, deleted or edited",
+                    "write recipe=NAME (or recipe=path/to/file.yaml), then override its keys",
+                    COMMAND_LINE,
+                    "recipe_override",
+                )
+            )
         else:
             rest.append(item)
     return recipe, rest
@@ -84,6 +112,7 @@ def compose(recipe_id: str | None, overrides: list[str], extra_dirs: list[str] |
     hydra_overrides = [f"hydra.searchpath=[{search}]", f"+recipe={recipe.name}", *overrides]
     cfg = _compose(hydra_overrides, overrides, recipe, dirs)
     _check_schema(cfg, overrides)
+    _check_interpolations(cfg, overrides, Origin("recipe", str(recipe.path)))
     if cfg.run.name is None:
         cfg.run.name = recipe.name
     return Composed(cfg, recipe, list(overrides))
@@ -111,11 +140,27 @@ OVERRIDE_HINT = (
 
 
 def _parse(overrides: list[str]) -> None:
-    try:
-        parsed = OverridesParser.create().parse_overrides(overrides)
-    except OverrideParseException as exc:
-        raise ConfigError(Problem("overrides", foreign.first_line(exc), OVERRIDE_HINT, code="foreign")) from exc
+    parser = OverridesParser.create()
+    parsed = []
+    for item in overrides:  # one at a time, so the message names the one that does not parse
+        try:
+            parsed.extend(parser.parse_overrides([item]))
+        except OverrideParseException as exc:
+            reason = foreign.hydra_parse_reason(exc)
+            raise ConfigError(
+                Problem("overrides", f"cannot parse {item!r}: {reason}", _parse_hint(item), COMMAND_LINE, "syntax")
+            ) from exc
     for override in parsed:
+        if not override.key_or_group:
+            raise ConfigError(
+                Problem("overrides", f"{override.input_line!r} names no key", OVERRIDE_HINT, COMMAND_LINE, "syntax")
+            )
+        if override.is_delete() and _through_list(override.key_or_group):
+            raise ConfigError(_list_item_delete(override.key_or_group))
+        group = override.key_or_group.lstrip("/")
+        value = override.value()
+        if group in _GROUPS and not override.is_delete() and not isinstance(value, (str, list)):
+            raise ConfigError(_group_value(group, override.input_line))
         if override.is_sweep_override():
             raise ConfigError(
                 Problem(
@@ -127,6 +172,51 @@ def _parse(overrides: list[str]) -> None:
         parent, _, name = override.key_or_group.rpartition(".")
         if override.is_delete() and name in _keys_at(parent):  # Hydra deletes top-level schema keys, which breaks later
             raise ConfigError(_undeletable(override.key_or_group))
+
+
+def _parse_hint(item: str) -> str:
+    """What most likely went wrong in an override Hydra cannot parse."""
+    value = item.partition("=")[2]
+    for opening, closing in (("[", "]"), ("{", "}"), ("(", ")")):
+        if value.count(opening) > value.count(closing):
+            return f"close the {opening}{closing}: a list is [a,b], a mapping {{k: v}}; " + OVERRIDE_HINT
+    for quote in ("'", '"'):
+        if value.count(quote) % 2:
+            return f"close the {quote} quote; " + OVERRIDE_HINT
+    return OVERRIDE_HINT
+
+
+# Config groups of the shipped conf/ (a user directory may add options, not groups dlcli reads).
+_GROUPS = ("model", "data", "optimizer", "train", "callbacks")
+
+
+def _group_value(group: str, line: str) -> Problem:
+    options = sorted({p.stem for p in (paths.conf_dir() / group).glob("*.yaml")} - {_SAVED_CALLBACKS})
+    return Problem(
+        group,
+        f"{line!r}: {group} is a config group, so its value picks an option by name",
+        f"write {group}=NAME (options: {', '.join(options)}), or set one key: {group}.KEY=VALUE",
+        COMMAND_LINE,
+        "group_value",
+    )
+
+
+def _through_list(key: str) -> bool:
+    """Whether a dotted key addresses a list item by position (`a.b.0`)."""
+    return any(part.isdigit() for part in key.split("."))
+
+
+def _list_item_delete(key: str) -> Problem:
+    at = key.split(".")
+    index = next(i for i, part in enumerate(at) if part.isdigit())
+    whole = ".".join(at[:index])
+    return Problem(
+        key,
+        "a list item cannot be deleted by its position",
+        f"set the whole list without it: {whole}=[...]",
+        COMMAND_LINE,
+        "list_item_delete",
+    )
 
 
 def _undeletable(key: str) -> Problem:
@@ -147,7 +237,7 @@ def _compose(
         with initialize(config_path=None, version_base="1.3"):
             return hydra_compose(config_name=root, overrides=hydra_overrides)
     except MissingConfigException as exc:
-        raise ConfigError(_missing_option(exc, dirs)) from exc
+        raise ConfigError(_missing_option(exc, dirs, user, recipe)) from exc
     except ConfigCompositionException as exc:
         cause = exc.__cause__ or exc.__context__  # Hydra chains a config file's error implicitly
         base = _compose(hydra_overrides[: len(hydra_overrides) - len(user)], [], recipe, dirs, root) if user else None
@@ -156,20 +246,58 @@ def _compose(
             raise ConfigError(listed) from exc
         if isinstance(cause, OmegaConfBaseException):
             raise ConfigError(_omegaconf_problem(cause, user, _source(exc, recipe), base)) from exc
-        raise ConfigError(_override_problem(exc, base)) from exc
+        raise ConfigError(_override_problem(exc, base, user, recipe)) from exc
     except HydraException as exc:
         raise ConfigError(Problem("", foreign.first_line(exc), code="foreign")) from exc
     except yaml.YAMLError as exc:  # a group file that is not valid YAML
         raise ConfigError(Problem("", f"a config file is not valid YAML: {' '.join(str(exc).split())}")) from exc
-    except (TypeError, ValueError, KeyError) as exc:  # OmegaConf's own, when an override walks into a list
+    except (
+        TypeError,
+        ValueError,
+        KeyError,
+        AssertionError,
+    ) as exc:  # OmegaConf's own, when an override walks into a list or a null
+        if foreign.hydra_defaults_not_list(exc):
+            raise ConfigError(
+                Problem(
+                    "defaults",
+                    "is not a list",
+                    "a recipe's defaults is a list of group choices, e.g. defaults: [{override /model: digits_mlp}]",
+                    Origin("recipe", str(recipe.path)),
+                    "defaults_not_list",
+                )
+            ) from exc
         base = _compose(hydra_overrides[: len(hydra_overrides) - len(user)], [], recipe, dirs, root) if user else None
         raise ConfigError(_list_problem(user, base) or Problem("overrides", f"{type(exc).__name__}: {exc}")) from exc
     finally:
         GlobalHydra.instance().clear()
 
 
-def _override_problem(exc: HydraException, base: DictConfig | None) -> Problem:
-    """`+key=v` on a key that exists, `~key` on one that does not."""
+def _override_problem(
+    exc: HydraException, base: DictConfig | None, user: list[str] = (), recipe: recipes.Recipe | None = None
+) -> Problem:
+    """`+key=v` on a key that exists, `~key` on one that does not, a group chosen twice."""
+    twice = foreign.hydra_duplicate_group(exc)
+    if twice is not None:
+        group, choice = twice
+        group = group.lstrip("/")
+        added = [item for item in user if item.startswith(("+" + group + "=", "+/" + group + "="))]
+        if added:
+            return Problem(
+                group,
+                f"{added[0]!r} adds a second choice for the group, which the recipe has already chosen",
+                f"drop the '+': {added[0][1:]}",
+                COMMAND_LINE,
+                "already_set",
+            )
+        option = choice.partition(":")[2].strip()
+        return Problem(
+            "defaults",
+            f"chooses {group} a second time ({option}) without 'override'",
+            f"in the recipe's defaults write: - override /{group}: {option}",
+            Origin("recipe", str(recipe.path)) if recipe else None,
+            "already_set",
+        )
     known = foreign.hydra_override(exc)
     if known is None:
         return Problem("overrides", foreign.first_line(exc), code="foreign")
@@ -183,13 +311,14 @@ def _override_problem(exc: HydraException, base: DictConfig | None) -> Problem:
 
 
 def _list_problem(user: list[str], base: DictConfig | None) -> Problem | None:
-    """An override that names a list item by a name: `model.outputs.gender.x` when outputs is a list."""
+    """An override whose key walks where the config has no mapping: a list item by a name
+    (`model.outputs.gender.x` when outputs is a list), past a list's end, or into a null or a value."""
     for item in user:
         parts = item.lstrip("+~").split("=", 1)[0].split(".")
         node: object = base
         for i, part in enumerate(parts):
+            at = ".".join(parts[:i])
             if isinstance(node, ListConfig) and not part.isdigit():
-                at = ".".join(parts[:i])
                 hint = f"its items are addressed by position ({at}.0, {at}.1, ...)"
                 if at == "model.outputs":
                     hint = f"per-output settings of a list go in model.loss, model.loss_weights and model.metrics (e.g. model.loss_weights.{part}=...)"
@@ -200,14 +329,37 @@ def _list_problem(user: list[str], base: DictConfig | None) -> Problem | None:
                     COMMAND_LINE,
                     "not_a_mapping",
                 )
+            if isinstance(node, ListConfig) and int(part) >= len(node):
+                return Problem(
+                    at,
+                    f"is a list of {len(node)} item{'s' * (len(node) != 1)} in this config ({_brief(node)}), so it has no item {part}",
+                    f"set the whole list: {at}=[...]",
+                    COMMAND_LINE,
+                    "index_out_of_range",
+                )
+            if i and base is not None and not isinstance(node, (DictConfig, ListConfig)):
+                if node is None and OmegaConf.select(base, at, default=_ABSENT) is _ABSENT:
+                    return None  # not in the config at all: an unknown key, told elsewhere
+                what = "null" if node is None else f"a single value ({node!r})"
+                hint = f"set it whole: {at}=[...] or {at}={{key: value}}" if node is None else f"set it: {at}=VALUE"
+                return Problem(
+                    at,
+                    f"is {what} in this config, so {'.'.join(parts[i:])!r} cannot be set inside it",
+                    hint,
+                    COMMAND_LINE,
+                    "not_a_container",
+                )
             node = (
                 node.get(part)
                 if isinstance(node, DictConfig)
                 else node[int(part)]
-                if isinstance(node, ListConfig) and int(part) < len(node)
+                if isinstance(node, ListConfig)
                 else None
             )
     return None
+
+
+_ABSENT = object()
 
 
 def _brief(items: ListConfig) -> str:
@@ -216,9 +368,27 @@ def _brief(items: ListConfig) -> str:
     return f"{len(items)} items"
 
 
-def _missing_option(exc: MissingConfigException, dirs: list[Path]) -> Problem:
+def _missing_option(exc: MissingConfigException, dirs: list[Path], user: list[str], recipe: recipes.Recipe) -> Problem:
     missing = str(exc.missing_cfg_file or "")
     group, _, option = missing.rpartition("/")
+    in_recipe = Origin("recipe", str(recipe.path))
+    if group == "recipe" or group.startswith("recipe/"):  # a recipe's defaults entry without the leading /
+        real = group.partition("/")[2]
+        if not real:
+            return Problem(
+                "defaults",
+                f"entry {option!r} names no config group option",
+                "defaults entries choose group options, e.g. - override /model: digits_mlp",
+                in_recipe,
+                "unknown_option",
+            )
+        return Problem(
+            "defaults",
+            f"entry '{real}: {option}' is looked up inside the recipe's own group ({group}), where there is none",
+            f"name the group from the top: - override /{real}: {option}",
+            in_recipe,
+            "unknown_option",
+        )
     # Hydra lists a group's options for `callbacks=x` but not for `callbacks=[x]`
     options = exc.options or sorted({p.stem for d in [*dirs, paths.conf_dir()] for p in (d / group).glob("*.yaml")})
     options = [o for o in options if o != _SAVED_CALLBACKS]
@@ -226,12 +396,24 @@ def _missing_option(exc: MissingConfigException, dirs: list[Path]) -> Problem:
         return Problem("", foreign.first_line(exc), code="foreign")
     hint = did_you_mean(option, options)
     listing = f"options for {group}: " + ", ".join(options)
+    chosen_here = any(item.lstrip("+~").split("=", 1)[0].lstrip("/") == group for item in user)
     return Problem(
         group,
         f"no config {option!r} in group {group!r}",
         f"{hint} {listing}" if hint else listing,
+        COMMAND_LINE if chosen_here else in_recipe if _recipe_chooses(recipe, group) else None,
         code="unknown_option",
     )
+
+
+def _recipe_chooses(recipe: recipes.Recipe, group: str) -> bool:
+    """Whether the recipe file's defaults list names `group` (so a bad option there is the recipe's)."""
+    try:
+        entries = OmegaConf.load(recipe.path).get("defaults") or []
+    except Exception:  # a saved run's config, or a file read once already: no origin then
+        return False
+    keys = [str(k) for e in entries if isinstance(e, DictConfig) for k in e.keys()]
+    return any(k.replace("override", "").strip().lstrip("/") == group for k in keys)
 
 
 def _origin(key: str, user: list[str]) -> Origin | None:
@@ -270,7 +452,12 @@ def _omegaconf_problem(
     err: OmegaConfBaseException, user: list[str], source: Origin, base: DictConfig | None
 ) -> Problem:
     key = str(getattr(err, "full_key", "") or "")
-    set_here = [k for k in (item.lstrip("+~").split("=", 1)[0] for item in user) if k == key or k.startswith(key + ".")]
+    dotted = key.replace("[", ".").replace("]", "")  # a list item: 'a.b[0]' is set by a.b=[...] or a.b.0=...
+    set_here = [
+        k
+        for k in (item.lstrip("+~").split("=", 1)[0] for item in user)
+        if k in (key, dotted) or k.startswith(key + ".") or dotted.startswith(k + ".")
+    ]
     origin = COMMAND_LINE if set_here else source
     if isinstance(err, ValidationError):
         expected = foreign.omegaconf_expected(err)
@@ -278,10 +465,41 @@ def _omegaconf_problem(
             want, value = expected
             got = f", got {value!r}" if value is not None else ""
             return Problem(key, f"expected {want}{got}", origin=origin, code="wrong_type")
+        refused = foreign.omegaconf_refusal(err)
+        if refused:
+            return _refusal(key, *refused, origin)
         return Problem(key, foreign.first_line(err), origin=origin, code="foreign")
     if isinstance(err, (ConfigKeyError, ConfigAttributeError)):
         return unknown_key(key, "unknown key", base, origin=origin)
+    refused = foreign.omegaconf_refusal(err)
+    if refused:
+        return _refusal(key, *refused, origin)
     return Problem(key, foreign.first_line(err), origin=origin, code="foreign")
+
+
+# Names from Keras 2 and other libraries that dlcli (or Keras 3) spells differently.
+_RENAMED = {
+    ("optimizer", "lr"): "Keras 3 calls it learning_rate: optimizer.learning_rate=VALUE",
+    ("optimizer", "decay"): "Keras 3 optimizers have no decay; give a schedule:"
+    " optimizer.learning_rate={class: InverseTimeDecay, initial_learning_rate: 0.01, decay_steps: 1, decay_rate: 0.5}",
+}
+
+
+def _refusal(key: str, code: str, parts: dict[str, str], origin: Origin | None) -> Problem:
+    """OmegaConf's refusal of a value the schema's type does not take, in dlcli's words."""
+    if code == "not_optional":
+        default = OmegaConf.select(OmegaConf.structured(schema.Config), key, default=None)
+        hint = f"give it a value (its default is {default!r}), or drop the override" if default is not None else None
+        return Problem(key, "must not be null", hint, origin, code)
+    if code == "not_a_bool":
+        return Problem(key, f"expected true or false, got {parts['value']!r}", None, origin, "wrong_type")
+    if code == "not_in_enum":
+        options = [o.strip() for o in parts["options"].split(",")]
+        hint = did_you_mean(parts["value"], options)
+        return Problem(key, f"expected one of {', '.join(options)}, got {parts['value']!r}", hint, origin, code)
+    if code == "not_a_list":
+        return Problem(key, "expected a list", f"write a list: {key}=[a,b]", origin, "wrong_type")
+    return Problem(key, "expected a mapping of keys to values", f"write {key}={{key: value}}", origin, "wrong_type")
 
 
 def unknown_key(key: str, message: str, base: DictConfig | None = None, *, origin: Origin | None = None) -> Problem:
@@ -300,6 +518,9 @@ def unknown_key(key: str, message: str, base: DictConfig | None = None, *, origi
             hint = f"{hint} {has}" if hint else f"{has}; to add {name!r}, write +{key}=VALUE"
             return Problem(key, message, hint, origin, "unknown_key")
     hint = did_you_mean(name, siblings)
+    renamed = _RENAMED.get((parent, name))
+    if renamed:
+        return Problem(key, message, renamed, origin, "unknown_key")
     if parent == "optimizer" and not hint:  # Keras arguments beyond name and learning rate
         return Problem(
             key,
@@ -331,6 +552,88 @@ def _check_schema(cfg: DictConfig, user: list[str]) -> None:
         raise ConfigError(unknown_key(key, "not a key of the schema", origin=_origin(key, user))) from err
 
 
+_INTERPOLATION_HINT = "interpolations look like ${train.epochs} (another key) or ${oc.env:VAR,default}"
+
+
+def _check_interpolations(cfg: DictConfig, user: list[str], source: Origin) -> None:
+    """Every `${...}` resolves: a missing key, a value referring to itself, an unknown resolver or
+    an unset environment variable is a config error naming the key, before anything else reads it."""
+    try:
+        OmegaConf.to_container(cfg, resolve=True)
+    except OmegaConfBaseException as err:
+        key = str(getattr(err, "full_key", "") or "")
+        raise ConfigError(_interpolation_problem(err, key, _raw(cfg, key), _value_origin(key, user, source))) from err
+
+
+def _interpolation_problem(err: OmegaConfBaseException, key: str, raw: object, origin: Origin | None) -> Problem:
+    shown = f"{raw!r}" if isinstance(raw, str) else "its interpolation"
+    code, name = foreign.interpolation(err) or ("", "")
+    if code == "interpolation_key":
+        hint = did_you_mean(name, _all_keys(err)) or _INTERPOLATION_HINT
+        return Problem(key, f"{shown} refers to {name!r}, which is not a key of the config", hint, origin, code)
+    if code == "env_missing":
+        hint = f"set it, or give a default: ${{oc.env:{name},VALUE}}"
+        return Problem(key, f"{shown} reads the environment variable {name!r}, which is not set", hint, origin, code)
+    if code == "resolver":
+        message = f"{shown} uses {name!r}, which is not a resolver dlcli has (a config never runs code)"
+        return Problem(key, message, _INTERPOLATION_HINT, origin, "unknown_resolver")
+    if code == "recursive":
+        message = f"{shown} cannot be resolved: it refers to itself, or to a key that refers back to it"
+        return Problem(key, message, "give a value, or refer to another key", origin, "interpolation_cycle")
+    expected = foreign.omegaconf_expected(err) if isinstance(err, ValidationError) else None
+    if expected:
+        want, value = expected
+        got = f", got {value!r}" if value is not None else ""
+        return Problem(key, f"{shown} resolves to the wrong type: expected {want}{got}", None, origin, "wrong_type")
+    return Problem(
+        key, f"{shown} cannot be resolved: {foreign.first_line(err)}", _INTERPOLATION_HINT, origin, "foreign"
+    )
+
+
+def _all_keys(err: OmegaConfBaseException) -> list[str]:
+    """Every dotted key of the config an error came from (did-you-mean for `${...}` targets)."""
+    root = getattr(err, "parent_node", None)
+    while root is not None and root._get_parent() is not None:
+        root = root._get_parent()
+    if not isinstance(root, DictConfig):
+        return []
+    found: list[str] = []
+
+    def walk(node: object, prefix: str) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                found.append(f"{prefix}{k}")
+                walk(v, f"{prefix}{k}.")
+
+    walk(OmegaConf.to_container(root, resolve=False), "")
+    return found
+
+
+def _raw(cfg: DictConfig, key: str) -> object:
+    """A value as written (interpolations unresolved), by a key such as 'a.b[0]'; None if absent."""
+    node: object = OmegaConf.to_container(cfg, resolve=False)
+    for part in [p for p in key.replace("[", ".").replace("]", "").split(".") if p]:
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return None
+    return node
+
+
+def _value_origin(key: str, user: list[str], source: Origin) -> Origin | None:
+    """The command line when an override set the key; the recipe (or saved config) when its file holds it."""
+    origin = _origin(key, user)
+    if origin is not None:
+        return origin
+    try:
+        written = OmegaConf.load(source.name)
+    except Exception:  # the file was read once already; a second failure just means no origin
+        return None
+    return source if _raw(written, key) is not None else None
+
+
 def compose_saved(
     saved: DictConfig, source: Path, overrides: list[str], extra_dirs: list[str] | None = None
 ) -> DictConfig:
@@ -353,4 +656,5 @@ def compose_saved(
     recipe = recipes.Recipe(_SAVED, source, "")
     cfg = _compose([f"hydra.searchpath=[{search}]", *overrides], overrides, recipe, dirs, root=_SAVED)
     _check_schema(cfg, overrides)
+    _check_interpolations(cfg, overrides, Origin("recipe", str(source)))
     return cfg

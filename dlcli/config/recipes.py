@@ -27,7 +27,9 @@ class Recipe:
 def _describe(path: Path) -> str:
     """The recipe's description; a file that is not valid YAML is listed as such (using it reports the error)."""
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (UnicodeDecodeError, OSError):
+        return f"(not a readable UTF-8 text file: {path})"
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         return f"(not valid YAML{f', line {mark.line + 1}' if mark else ''}: {path})"
@@ -38,10 +40,10 @@ def _recipe_files(root: Path, top_level: bool) -> dict[str, Path]:
     found: dict[str, Path] = {}
     if top_level:
         for path in sorted(root.glob("*.yaml")):
-            if path.name != "config.yaml":
+            if path.name != "config.yaml" and path.is_file():
                 found[path.stem] = path
     recipes = root / "recipes" if top_level else root
-    for path in sorted(recipes.rglob("*.yaml")):
+    for path in sorted(p for p in recipes.rglob("*.yaml") if p.is_file()):
         found[path.relative_to(recipes).with_suffix("").as_posix()] = path
     return found
 
@@ -62,9 +64,18 @@ def check_mapping(path: Path) -> None:
     """A recipe file is a YAML mapping of config keys. Anything else (another kind of file given as
     recipe=PATH) is refused as such, naming the file but never echoing what it holds."""
     try:
-        text = path.read_text()
-    except UnicodeDecodeError:
-        raise ConfigError(Problem("recipe", f"{path} is not a text file, so not a YAML recipe", _SHAPE)) from None
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            Problem(
+                "recipe",
+                f"{path} is not a text file (not UTF-8 at byte {exc.start}), so not a YAML recipe",
+                f"save it as UTF-8; {_SHAPE}",
+                code="not_utf8",
+            )
+        ) from None
+    except OSError as exc:
+        raise ConfigError(Problem("recipe", f"cannot read {path}: {exc.strerror or exc}", code="unreadable")) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:  # its line and the problem; YAML's own message quotes the file's text
@@ -88,6 +99,14 @@ def resolve(identifier: str, config_dirs: list[Path] = ()) -> Recipe:
     looks_like_path = identifier.endswith((".yaml", ".yml")) or "/" in identifier and Path(identifier).exists()
     if looks_like_path:
         path = Path(identifier).expanduser()
+        if path.is_dir():
+            raise ConfigError(
+                Problem(
+                    "recipe",
+                    f"{identifier!r} is a directory, not a recipe file",
+                    "give a YAML file: recipe=DIR/NAME.yaml",
+                )
+            )
         if not path.is_file():
             raise ConfigError(Problem("recipe", f"no recipe file {identifier!r} (resolved to {path.resolve()})"))
         check_mapping(path)

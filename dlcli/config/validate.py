@@ -42,6 +42,10 @@ def _check_train(cfg: DictConfig, problems: Collector) -> None:
     for key in ("epochs", "batch_size"):
         if cfg.train[key] < 1:
             problems.add(f"train.{key}", f"expected a positive integer, got {cfg.train[key]}")
+    if cfg.data.sequence_length < 1:  # a None dimension of an input becomes this many steps
+        problems.add("data.sequence_length", f"expected a positive integer, got {cfg.data.sequence_length}")
+    if not str(cfg.optimizer.name).strip():
+        problems.add("optimizer.name", "is empty", "name a Keras optimizer, e.g. optimizer.name=adam")
     wrong = schema.learning_rate_problem(cfg.optimizer.learning_rate)
     if wrong:
         problems.add("optimizer.learning_rate", wrong)
