@@ -3,7 +3,15 @@
 Nothing here imports JAX or Keras, so config errors are reported at once.
 """
 
-from dlcli.config.compose import Composed, blaming_overrides, compose, compose_saved, config_dirs, split_recipe
+from dlcli.config.compose import (
+    Composed,
+    blaming_overrides,
+    check_saved,
+    compose,
+    compose_saved,
+    config_dirs,
+    split_recipe,
+)
 from dlcli.config.recipes import Recipe, discover
 from dlcli.config.validate import validate
 
@@ -11,6 +19,7 @@ __all__ = [
     "Composed",
     "Recipe",
     "blaming_overrides",
+    "check_saved",
     "compose",
     "compose_saved",
     "config_dirs",

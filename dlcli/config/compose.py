@@ -565,6 +565,11 @@ def _check_interpolations(cfg: DictConfig, user: list[str], source: Origin) -> N
         raise ConfigError(_interpolation_problem(err, key, _raw(cfg, key), _value_origin(key, user, source))) from err
 
 
+def check_saved(cfg: DictConfig, source: Path) -> None:
+    """A saved run's interpolations resolve (an unset ${oc.env:VAR} says so), as compose checks a recipe's."""
+    _check_interpolations(cfg, [], Origin("recipe", str(source)))
+
+
 def _interpolation_problem(err: OmegaConfBaseException, key: str, raw: object, origin: Origin | None) -> Problem:
     shown = f"{raw!r}" if isinstance(raw, str) else "its interpolation"
     code, name = foreign.interpolation(err) or ("", "")

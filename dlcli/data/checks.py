@@ -154,7 +154,7 @@ def _fractions(cfg: DictConfig, problems: Collector) -> None:
             )
     if train.kfold == 1 or train.kfold < 0:
         problems.add("train.kfold", f"expected 0 (off) or a number of folds of 2 or more, got {train.kfold}")
-    if train.fold is not None and not 1 <= train.fold <= max(train.kfold, 1):
+    if train.fold is not None and not 1 <= train.fold <= train.kfold:
         problems.add(
             "train.fold",
             f"expected a fold in 1..{train.kfold}, got {train.fold}"

@@ -97,7 +97,7 @@ def open_run(path: Path, overrides: list[str] = (), trust_code: bool = False) ->
     """`trust_code`: load a model.keras that holds Python code (a Lambda layer), which Keras' safe
     mode refuses because loading it runs that code (the commands' --trust-code)."""
     from dlcli import backend
-    from dlcli.config import compose_saved, validate
+    from dlcli.config import check_saved, compose_saved, validate
 
     cfg = rundir.load_config(path)
     for item in overrides:  # the model is trained: only where its data comes from may change
@@ -112,6 +112,8 @@ def open_run(path: Path, overrides: list[str] = (), trust_code: bool = False) ->
             )
     if overrides:
         cfg = compose_saved(cfg, path / rundir.MARKER, list(overrides))
+    else:
+        check_saved(cfg, path / rundir.MARKER)
     graph = validate(cfg)
     model_file = path / "model.keras"
     if not model_file.is_file() and (path / "fold-1").is_dir():
