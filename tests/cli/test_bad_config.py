@@ -6,12 +6,13 @@ run directory left behind. `{run}` stands for a finished run (trained once, on f
 recipe files named in FILES are written into the working directory first.
 """
 
-import os
 import subprocess
 import sys
 import time
 
 import pytest
+
+from tests.callbacks.training import train_in
 
 # Recipe files and --config-dir trees the rows below name (bytes: written as they are).
 FILES = {
@@ -200,19 +201,9 @@ def _write_files(root):
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
     """One finished one-epoch run of digits_mlp, for the --resume rows (trained on first use)."""
-    from typer.testing import CliRunner
-
-    from dlcli.cli import app
-
-    where = tmp_path_factory.mktemp("resume")
-    old = os.getcwd()
-    os.chdir(where)
-    try:
-        result = CliRunner().invoke(app, ["train", D, "train.epochs=1", "--quiet"], catch_exceptions=False)
-    finally:
-        os.chdir(old)
-    assert result.exit_code == 0, result.output
-    return where / result.stdout.strip().splitlines()[-1].removeprefix("run: ")
+    code, run_dir, err = train_in(tmp_path_factory.mktemp("resume"), D, "train.epochs=1")
+    assert code == 0, err
+    return run_dir
 
 
 def _run_dirs(root) -> set:

@@ -48,3 +48,18 @@ def two_by_two():
         [OutputSpec("kind", (3,), "sparse_categorical_crossentropy"), OutputSpec("size", (1,), "mse")],
     )
     return model, built
+
+
+# A five-feature binary CSV recipe (five.csv beside it), for data and file mistakes.
+FIVE = """\
+description: five features, one output
+model:
+  inputs: {input: {shape: [5]}}
+  nodes: {out: {class: Dense, units: 1, activation: sigmoid}}
+  outputs: {out: {loss: binary_crossentropy}}
+data:
+  source: csv
+  path: five.csv
+  target: label
+train: {epochs: 1}
+"""

@@ -17,19 +17,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-pytestmark = pytest.mark.slow
+from tests.data.helpers import FIVE
 
-FIVE = """\
-model:
-  inputs: {input: {shape: [5]}}
-  nodes: {out: {class: Dense, units: 1, activation: sigmoid}}
-  outputs: {out: {loss: binary_crossentropy}}
-data:
-  source: csv
-  path: five.csv
-  target: label
-train: {epochs: 1}
-"""
+pytestmark = pytest.mark.slow
 
 
 def _table(rows: int = 60) -> pd.DataFrame:

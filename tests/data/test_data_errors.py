@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.data.helpers import FIVE
+
 # Runs several command lines in one fresh interpreter, in order, noting after each
 # whether JAX or Keras has been imported so far: the cases that must not need them
 # run first.
@@ -294,19 +296,6 @@ def test_mnist_offline_falls_back_to_the_shipped_subset_and_says_so(results):
 
 
 # --- One mistake at a time, in this interpreter: each test writes its own tiny file ---------
-
-FIVE = """\
-description: five features, one output
-model:
-  inputs: {input: {shape: [5]}}
-  nodes: {out: {class: Dense, units: 1, activation: sigmoid}}
-  outputs: {out: {loss: binary_crossentropy}}
-data:
-  source: csv
-  path: five.csv
-  target: label
-train: {epochs: 1}
-"""
 
 
 def five_columns(where, label, name="five.csv", rows=60):
