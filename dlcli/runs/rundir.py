@@ -71,13 +71,7 @@ def stage(parent: str | Path) -> Path:
     """A hidden directory in `parent` to fill before `publish` names it: a killed start leaves
     no half-made run where `latest` would find it (hidden directories are never runs)."""
     parent = Path(parent)
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except (FileExistsError, NotADirectoryError) as exc:  # a file where a folder of the runs should be
-        blocker = next((p for p in reversed([parent, *parent.parents]) if p.exists() and not p.is_dir()), parent)
-        raise ConfigError(
-            Problem("run.dir", f"cannot make {parent}: {blocker} is a file", "give run.dir (--runs-dir) a folder")
-        ) from exc
+    parent.mkdir(parents=True, exist_ok=True)  # (a file in the way is an OSError: one line naming it, exit 1)
     staging = Path(tempfile.mkdtemp(dir=parent, prefix=".new-"))
     os.chmod(staging, 0o777 & ~_UMASK)  # mkdtemp makes 0700 directories
     return staging

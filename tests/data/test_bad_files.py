@@ -437,12 +437,6 @@ CASES = [
     ),
     ("model-empty", damaged("predict", lambda r: write(r / "model.keras", b"")), 2, ["RUN:", "model.keras", "damaged"]),
     # --- what is written ------------------------------------------------------------------------------
-    (
-        "runs-dir-under-a-file",
-        lambda run, tmp: (tmp / "afile").write_text("x") and ["train", "recipe=five.yaml", "--runs-dir", "afile/runs"],
-        2,
-        ["run.dir:", "afile is a file"],
-    ),  # fmt: skip
     ("predict-rows-negative", command("predict", "RUN", "--rows", "-5"), 2, ["--rows:", "-5"]),
     ("predict-output-directory", folder_output("predict", ".csv"), 2, ["--output:", "out.csv", "directory"]),
     ("export-output-directory", folder_output("export", ".keras"), 2, ["--output:", "out.keras", "directory"]),
