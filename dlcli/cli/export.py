@@ -46,6 +46,7 @@ def command(
                 )
             )
         ext = exporting.EXTENSIONS[format]
+        refuse_to_replace(output, force)  # (a directory, '' included, first: it has no suffix to swap)
         if output is not None and output.suffix != ext:
             raise ConfigError(
                 Problem(
@@ -54,7 +55,6 @@ def command(
                     f"--output {output.with_suffix(ext)}",
                 )
             )
-        refuse_to_replace(output, force)
         if not tolerance >= 0:  # NaN too: every comparison with it passes
             raise ConfigError(
                 Problem("--tolerance", f"must be a number >= 0, not {tolerance:g}", "--tolerance 1e-5 (the default)")

@@ -14,6 +14,7 @@ import contextlib
 import inspect
 import io as _io
 import os
+import re
 import tarfile
 import tempfile
 import zipfile
@@ -479,7 +480,7 @@ def _named_array(f, name: Any, path: Path, key: str) -> np.ndarray:
 
 def _array(f, name: str, path: Path, key: str) -> np.ndarray:
     try:
-        return f[name]
+        array = f[name]
     except ValueError as exc:  # object arrays need pickle, which dlcli never enables
         raise ConfigError(
             Problem(
@@ -488,6 +489,13 @@ def _array(f, name: str, path: Path, key: str) -> np.ndarray:
                 "save it as a numeric array (pad sequences to one length first)",
             )
         ) from exc
+    if array.ndim == 0:
+        raise ConfigError(
+            Problem(
+                key, f"{path.name}: array {name!r} is a single value, not one row per sample", "save one row per sample"
+            )
+        )
+    return array
 
 
 def _check_rows(x: dict, y: dict, path: Path, key: str, arrays: dict[str, str]) -> None:
@@ -545,6 +553,16 @@ def _read_csv(
     ):
         frame = frame.iloc[:, :-1]
     columns = [str(c) for c in frame.columns]
+    twice = [
+        c
+        for c in columns
+        if cfg.header and re.fullmatch(r"(.+)\.\d+", c) and c.rsplit(".", 1)[0] in columns and not is_number(c)
+    ]  # (a row of numbers read as a header is reported by the checks below)
+    if twice:  # pandas renames a repeated name 'a' to 'a.1': which one a config means would be a guess
+        name = twice[0].rsplit(".", 1)[0]
+        raise ConfigError(
+            Problem(key or "data.path", f"{path.name} names two columns {name!r}", "give each column its own name")
+        )
     first_row = None if cfg.header or frame.empty else [str(v) for v in frame.iloc[0]]
     target = _specs(cfg.target, model_io.outputs, lambda s: -1 if len(model_io.outputs) == 1 else s.name, "data.target")
     # New samples from a header that has the training file's feature names are read by those names.
@@ -552,14 +570,14 @@ def _read_csv(
     by_name = any(c in columns for c in names)
     if new_samples and (hint := _delimiter_hint(columns, path)):
         raise ConfigError(Problem(key, f"{path.name} was read as one column", hint))
-    if names and not by_name and sum(map(is_number, columns)) > len(columns) / 2:
-        raise ConfigError(
-            Problem(
-                key,
-                f"{path.name} has no header line: its first row is numbers ({', '.join(columns[:4])}, ...)",
-                f"give it the training file's header ({', '.join(names[:8])}{', ...' if len(names) > 8 else ''})",
-            )
-        )
+    if names and not by_name:  # read by position, its columns could be anything: the README promises names
+        header = f"give it the training file's header ({', '.join(names[:8])}{', ...' if len(names) > 8 else ''})"
+        if sum(map(is_number, columns)) > len(columns) / 2:
+            what = f"has no header line: its first row is numbers ({', '.join(columns[:4])}, ...)"
+        else:
+            shown = ", ".join(columns[:8]) + (", ..." if len(columns) > 8 else "")
+            what = f"has none of the columns training read: its columns are {shown}"
+        raise ConfigError(Problem(key, f"{path.name} {what}", header + "; in any order, other columns are left out"))
     if by_name:
         target = _by_trained_names(target, trained.get("y", {}), columns, path, key, required=False)
     if targets:

@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 import keras
 
+from dlcli import foreign
 from dlcli.errors import Collector, ConfigError, Problem, did_you_mean
 from dlcli.graph import registry
 from dlcli.graph.spec import WIRING, Graph, Node, Ref, raise_unique
@@ -445,6 +446,19 @@ def _optimizers() -> dict[str, type]:
     }
 
 
+# Every Keras optimizer's numeric arguments whose default is None.
+_NUMBER_OPTIONS = (
+    "clipnorm",
+    "clipvalue",
+    "global_clipnorm",
+    "weight_decay",
+    "ema_momentum",
+    "ema_overwrite_frequency",
+    "loss_scale_factor",
+    "gradient_accumulation_steps",
+)
+
+
 def optimizer_from_config(opt: dict[str, Any], where: str = "optimizer"):
     """The optimizer of a validated `optimizer:` config (its learning rate checked by `dlcli.config.validate`).
 
@@ -475,6 +489,10 @@ def optimizer_from_config(opt: dict[str, Any], where: str = "optimizer"):
         learning_rate_schedule(rate, f"{where}.learning_rate") if isinstance(rate, dict) else float(rate)
     )
     registry.check_kwargs(cls, cls.__name__, kwargs, where + ".options", problems)
+    for key in _NUMBER_OPTIONS:  # their Keras default is None, so check_kwargs cannot tell: they fail mid-training
+        value = kwargs.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            problems.add(f"{where}.options.{key}", f"expected a number, got {value!r}")
     problems.raise_if_any()
     try:
         return cls(**kwargs)
@@ -498,7 +516,10 @@ def learning_rate_schedule(value: dict[str, Any], where: str):
     problems = Collector()
     registry.check_kwargs(schedules[name], name, kwargs, where, problems)
     problems.raise_if_any()
-    return schedules[name](**kwargs)
+    try:
+        return schedules[name](**kwargs)
+    except (ValueError, TypeError) as exc:  # Keras' own range checks (decay_steps must be > 0, ...)
+        raise ConfigError(Problem(where, f"{name} refused its arguments: {foreign.first_line(exc)}")) from exc
 
 
 # Cross-entropies that take probabilities: (the activation that makes them, the loss class taking scores).
@@ -513,13 +534,22 @@ def _check_probabilities(model: keras.Model, out: str, loss: Any, where: str, pr
     """A cross-entropy on an output with no activation (seed 000's IMDB model): Keras reads the
     unbounded scores as probabilities, clips them, and the model does not learn. Nothing fails, so say it here."""
     name = loss if isinstance(loss, str) else getattr(getattr(loss, "fn", None), "__name__", "")
-    if name not in _PROBABILITY_LOSSES or getattr(loss, "_fn_kwargs", {}).get("from_logits"):
+    if name not in _PROBABILITY_LOSSES:
         return
     try:
         layer = model.get_layer(out)
     except ValueError:  # an output a sub-model gives: its own layers are not the outer model's
         return
-    if getattr(getattr(layer, "activation", None), "__name__", None) == "linear":
+    activation_name = getattr(getattr(layer, "activation", None), "__name__", None)
+    if getattr(loss, "_fn_kwargs", {}).get("from_logits"):  # the mirror mistake: scores asked of probabilities
+        if activation_name == _PROBABILITY_LOSSES[name][0]:
+            problems.add(
+                where,
+                f"from_logits: true reads output {out!r} as unbounded scores, but its {activation_name} makes probabilities",
+                f"drop from_logits, or give {out!r} no activation (activation: linear)",
+            )
+        return
+    if activation_name == "linear":
         activation, cls = _PROBABILITY_LOSSES[name]
         problems.add(
             where,

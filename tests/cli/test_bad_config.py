@@ -53,6 +53,33 @@ ROWS = [
     ("interp-smoke", ["train", "--smoke", D, "train.epochs=${nope}"], 2, "train.epochs", ["not a key"]),
     ("interp-check", ["check", D, "seed=${nope}"], 2, "seed", ["not a key"]),
     ("interp-in-recipe", ["show", "recipe=interpolation.yaml"], 2, "train.epochs", ["interpolation.yaml"]),
+    # --- Keras arguments that only fail, or mislead, once training runs -----------------------
+    (
+        "logits-on-softmax",
+        ["check", D, "model.outputs.predictions.loss={class: CategoricalCrossentropy, from_logits: true}"],
+        2,
+        "model.outputs.predictions.loss",
+        ["from_logits: true", "softmax makes probabilities"],
+    ),
+    (
+        "schedule-range",
+        [
+            "check",
+            D,
+            "optimizer.learning_rate={class: ExponentialDecay, initial_learning_rate: 0.01, decay_steps: 0,"
+            " decay_rate: 0.9}",
+        ],
+        2,
+        "optimizer.learning_rate",
+        ["decay_steps"],
+    ),  # fmt: skip
+    (
+        "optimizer-clipnorm-text",
+        ["train", D, "+optimizer.options.clipnorm=abc"],
+        2,
+        "optimizer.options.clipnorm",
+        ["expected a number, got 'abc'"],
+    ),  # fmt: skip
     # --- override grammar -------------------------------------------------------------------
     ("unclosed-list", ["show", D, "train.epochs=[1,2"], 2, "overrides", ["'train.epochs=[1,2'", "close the []"]),
     ("unclosed-mapping", ["show", D, "train={epochs: 1"], 2, "overrides", ["close the {}"]),

@@ -335,6 +335,20 @@ CASES = [
         ["--input:", "d.csv", "directory"],
     ),
     ("predict-missing", given("predict", lambda tmp: "gone.csv"), 2, ["--input:", "gone.csv"]),
+    (
+        "predict-other-column-names",  # read by position these would be scored as a..e: the names must match
+        given("predict", samples(lambda t: t.rename(columns=str.upper, inplace=True))),
+        2,
+        ["--input:", "new.csv", "none of the columns training read", "A, B, C, D, E"],
+    ),
+    (
+        "predict-a-column-named-twice",
+        given("predict", samples(text=b"a,a,c,d,e\n1,2,3,4,5\n")),
+        2,
+        ["--input:", "new.csv", "two columns 'a'"],
+    ),
+    ("predict-npz-scalar", given("predict", sample_npz(x=np.float32(3))), 2, ["--input:", "new.npz", "single value"]),
+    ("export-output-empty", command("export", "RUN", "--format", "keras", "-o", ""), 2, ["--output:", "directory"]),
     ("predict-npz-zero-bytes", given("predict", sample_npz(raw=b"")), 2, ["--input:", "new.npz", "empty"]),
     ("predict-npz-not-zip", given("predict", sample_npz(raw=b"PK? no")), 2, ["--input:", "new.npz", "not an .npz"]),
     (
