@@ -570,9 +570,12 @@ def _read_csv(
     by_name = any(c in columns for c in names)
     if new_samples and (hint := _delimiter_hint(columns, path)):
         raise ConfigError(Problem(key, f"{path.name} was read as one column", hint))
-    if names and not by_name:  # read by position, its columns could be anything: the README promises names
+    numeric = sum(map(is_number, columns)) > len(columns) / 2
+    if names and not by_name and (numeric or not new_samples):
+        # A split file is read by the training file's names (README); new samples under other
+        # names keep the positions training read, as a user renaming columns expects.
         header = f"give it the training file's header ({', '.join(names[:8])}{', ...' if len(names) > 8 else ''})"
-        if sum(map(is_number, columns)) > len(columns) / 2:
+        if numeric:
             what = f"has no header line: its first row is numbers ({', '.join(columns[:4])}, ...)"
         else:
             shown = ", ".join(columns[:8]) + (", ..." if len(columns) > 8 else "")
