@@ -182,11 +182,11 @@ def run(built: Built, observer: Observer | None = None, run_dir: Path | None = N
             _check_loss(history, run_dir)
             metrics = _finalize(built, run_dir, dataset, history, callbacks.restored_epoch())
         except KeyboardInterrupt:  # in an epoch, or in the final evaluation and saving: resume finishes it
-            raise interrupted(run_dir, callbacks.state.epochs_done) from None
+            raise _interrupted(run_dir, callbacks.state.epochs_done) from None
         return Result(run_dir, metrics, dataset.note)
 
 
-def interrupted(run_dir: Path, epochs_done: int) -> Interrupted:
+def _interrupted(run_dir: Path, epochs_done: int) -> Interrupted:
     saved = {0: "no epoch had finished; resuming starts over", 1: "epoch 1 is saved"}.get(
         epochs_done, f"epochs 1-{epochs_done} are saved"
     )

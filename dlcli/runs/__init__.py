@@ -1,5 +1,5 @@
 """Run directories: created without collisions, written atomically, found again by id."""
 
-from dlcli.runs.rundir import atomic_write, create, find, latest, unused, write_json
+from dlcli.runs.rundir import atomic_write, find, latest, unused, write_json
 
-__all__ = ["atomic_write", "create", "find", "latest", "unused", "write_json"]
+__all__ = ["atomic_write", "find", "latest", "unused", "write_json"]

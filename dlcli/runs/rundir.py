@@ -56,11 +56,6 @@ def is_own(relative: str | Path) -> bool:
     )
 
 
-def create(root: str | Path, name: str, when: float | None = None) -> Path:
-    """A new, empty run directory `root/name/STAMP[-N]`."""
-    return publish(stage_run(root, name), when=when)
-
-
 def stage_run(root: str | Path, name: str) -> Path:
     """A staging directory for a new run `root/name/STAMP` (see `stage`)."""
     safepath.check_run_location(root, name)  # (validate checked it; this guards every other caller)

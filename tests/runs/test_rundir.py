@@ -8,10 +8,15 @@ from dlcli.errors import ConfigError
 from dlcli.runs import rundir
 
 
+def _create(root, name, when=None):
+    """A new, empty run directory, made as a run's is: staged, then named."""
+    return rundir.publish(rundir.stage_run(root, name), when=when)
+
+
 def test_two_runs_in_the_same_second_get_different_directories(tmp_path):
     when = 1_700_000_000.0
     made = []
-    threads = [threading.Thread(target=lambda: made.append(rundir.create(tmp_path, "r", when))) for _ in range(8)]
+    threads = [threading.Thread(target=lambda: made.append(_create(tmp_path, "r", when))) for _ in range(8)]
     for t in threads:
         t.start()
     for t in threads:
@@ -39,8 +44,8 @@ def test_atomic_files_get_the_permissions_of_any_file_the_user_writes(tmp_path):
 
 
 def test_find_by_dir_id_and_latest(tmp_path):
-    older = rundir.create(tmp_path, "a", 1_700_000_000.0)
-    newer = rundir.create(tmp_path, "b", 1_700_000_100.0)
+    older = _create(tmp_path, "a", 1_700_000_000.0)
+    newer = _create(tmp_path, "b", 1_700_000_100.0)
     for d in (older, newer):
         (d / "config.yaml").write_text("{}")
     assert rundir.find(str(older), tmp_path) == older
@@ -52,9 +57,9 @@ def test_find_by_dir_id_and_latest(tmp_path):
 
 
 def test_latest_skips_smoke_runs_and_for_a_trained_model_unfinished_ones(tmp_path):
-    done = rundir.create(tmp_path, "a", 1_700_000_000.0)
-    running = rundir.create(tmp_path, "a", 1_700_000_100.0)
-    smoke = rundir.create(tmp_path / "smoke", "a", 1_700_000_200.0)
+    done = _create(tmp_path, "a", 1_700_000_000.0)
+    running = _create(tmp_path, "a", 1_700_000_100.0)
+    smoke = _create(tmp_path / "smoke", "a", 1_700_000_200.0)
     for d in (done, running, smoke):
         (d / "config.yaml").write_text("{}")
     (done / "metrics.json").write_text("{}")
@@ -70,7 +75,7 @@ def test_latest_skips_smoke_runs_and_for_a_trained_model_unfinished_ones(tmp_pat
 
 
 def test_latest_counts_same_second_suffixes_as_numbers(tmp_path):
-    made = [rundir.create(tmp_path, "a", 1_700_000_000.0) for _ in range(12)]
+    made = [_create(tmp_path, "a", 1_700_000_000.0) for _ in range(12)]
     for d in made:
         (d / "config.yaml").write_text("{}")
     assert made[-1].name.endswith("-11") and rundir.find("latest", tmp_path) == made[-1]
