@@ -92,11 +92,15 @@ def command(
         execute(sweep, jobs)
 
 
-def grid(overrides: list[str], config_dir, runs_dir: Path | None) -> None:
-    """`dlcli train -m ...`: Hydra's multirun, the grid of every combination."""
+def grid(overrides: list[str], config_dir, runs_dir: Path | None, single: bool = False) -> None:
+    """`dlcli train -m ...`: Hydra's multirun, the grid of every combination (`single`: --smoke or
+    --resume was given too, which make one run)."""
     from dlcli.config import split_recipe
     from dlcli.drivers import sweep as sweeping
+    from dlcli.errors import ConfigError, Problem
 
+    if single:
+        raise ConfigError(Problem("-m", "--smoke and --resume make one run; -m makes one per combination", "drop one"))
     recipe, rest = split_recipe(overrides)
     plan = sweeping.Plan(recipe, rest, dirs(config_dir), runs_dir, search="grid")
     execute(sweeping.create(plan), 1)
@@ -158,16 +162,14 @@ def _num(value) -> str:
 
 
 def table(rows, metric: str, maximize: bool, title: str | None = None, epochs: dict | None = None) -> Table:
-    """trial, params, state, metric, best so far (user text as plain text: the console reads no markup)."""
+    """trial, each swept key, state, metric, best so far (user text as plain text: the console reads no markup)."""
+    keys = list(dict.fromkeys(k for row in rows for k in row.params))
     out_table = Table(title=title, title_justify="left")
-    for name, justify in (
-        ("trial", "right"),
-        ("params", "left"),
-        ("state", "left"),
-        (metric, "right"),
-        ("best so far", "right"),
-    ):
-        out_table.add_column(name, justify=justify)
+    out_table.add_column("trial", justify="right")
+    for key in keys:
+        out_table.add_column(key, overflow="fold")
+    for name in ("state", metric, "best so far"):
+        out_table.add_column(name, justify="left" if name == "state" else "right", overflow="fold")
     best = None
     for row in rows:
         state = row.state
@@ -180,7 +182,8 @@ def table(rows, metric: str, maximize: bool, title: str | None = None, epochs: d
         if row.state == "finished" and row.value is not None:
             best = row.value if best is None else (max if maximize else min)(best, row.value)
         value = "" if row.value is None else f"{row.value:.4f}"
-        out_table.add_row(str(row.number), _params(row.params), state, value, "" if best is None else f"{best:.4f}")
+        cells = [_num(row.params[k]) if k in row.params else "" for k in keys]
+        out_table.add_row(str(row.number), *cells, state, value, "" if best is None else f"{best:.4f}")
     return out_table
 
 

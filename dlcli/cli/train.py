@@ -45,11 +45,11 @@ def command(
         ),
     ] = False,
 ) -> None:
-    if multirun and not (smoke or resume):
+    if multirun:
         from dlcli.cli import sweep
 
         with user_errors():
-            sweep.grid(list(overrides or []), config_dir, runs_dir)
+            sweep.grid(list(overrides or []), config_dir, runs_dir, smoke or resume is not None)
         return
     with user_errors():  # (the imports too: a Ctrl-C while they load is an interruption like any other)
         from dlcli import interrupt, lifecycle

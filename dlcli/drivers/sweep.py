@@ -33,7 +33,7 @@ from dlcli import interrupt, lifecycle
 from dlcli.config import config_dirs
 from dlcli.drivers import space as spaces
 from dlcli.drivers.resume import reopen
-from dlcli.errors import COMMAND_LINE, ConfigError, Interrupted, Problem, RunFailed
+from dlcli.errors import ConfigError, Interrupted, Problem, RunFailed
 from dlcli.runs import rundir, sweeps
 
 SEARCHES = ("grid", "tpe", "random")
