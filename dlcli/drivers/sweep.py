@@ -93,12 +93,13 @@ class Sweep:
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        return optuna.load_study(
-            study_name=self.spec["study"],
-            storage=_storage(self.spec["storage"], self.dir),
-            sampler=_sampler(self.spec),
-            pruner=_pruner(self.spec),
+        study = optuna.load_study(
+            study_name=self.spec["study"], storage=_storage(self.spec["storage"], self.dir), pruner=_pruner(self.spec)
         )
+        # Seeded by the sweep's seed and the trials so far: a sweep is reproducible, while a resumed
+        # sweep or a second worker does not draw the first worker's values again.
+        study.sampler = _sampler(self.spec, len(study.get_trials(deepcopy=False)))
+        return study
 
     def space(self) -> spaces.Space:
         return spaces.parse(self.spec["swept"], [Path(d) for d in self.spec["config_dirs"]])
@@ -150,7 +151,7 @@ def create(plan: Plan) -> Sweep:
             staging.rmdir()
     try:  # the directory is new: if its files cannot be made, it goes (a half-made sweep is never left)
         spec["study"] = f"{cfg.run.name}/{sweep_dir.name}"
-        spec["storage"] = plan.storage or sweeps.JOURNAL
+        spec["storage"] = _shared(plan.storage) if plan.storage else sweeps.JOURNAL
         _new_study(spec, sweep_dir, space, combos if search == "grid" else [])
         sweeps.write_spec(sweep_dir, spec, base=OmegaConf.to_container(cfg, resolve=False, enum_to_str=True))
     except BaseException:
@@ -232,6 +233,22 @@ def _maximized(metric: str) -> bool:
     return name.endswith(("accuracy", "acc", "auc", "precision", "recall", "f1_score", "r2_score"))
 
 
+def _shared(storage: str) -> str:
+    """--storage: an RDB URL as given, or a journal file's absolute path (its folder must exist)."""
+    if "://" in storage:
+        return storage
+    path = Path(storage).expanduser().resolve()
+    if not path.parent.is_dir() or path.is_dir():
+        raise ConfigError(
+            Problem(
+                "--storage",
+                f"cannot keep a journal file at {storage}",
+                "name a file in an existing folder, or an RDB URL",
+            )
+        )
+    return str(path)
+
+
 def _storage(url: str, sweep_dir: Path):
     """Optuna's storage: a journal file (the default, in the sweep directory) or an RDB URL."""
     if "://" in url:
@@ -243,12 +260,13 @@ def _storage(url: str, sweep_dir: Path):
     return JournalStorage(JournalFileBackend(str(path)))
 
 
-def _sampler(spec: dict):
+def _sampler(spec: dict, offset: int):
     import optuna
 
+    seed = spec["seed"] + offset
     if spec["search"] == "random":
-        return optuna.samplers.RandomSampler(seed=spec["seed"])
-    return optuna.samplers.TPESampler(seed=spec["seed"], constant_liar=True)  # (a grid's trials are enqueued)
+        return optuna.samplers.RandomSampler(seed=seed)
+    return optuna.samplers.TPESampler(seed=seed, constant_liar=True)  # (a grid's trials are enqueued)
 
 
 def _pruner(spec: dict):
