@@ -434,14 +434,16 @@ def run_trial(sweep: Sweep, number: int, observer: lifecycle.Observer | None = N
         exc.problems[-1].hint = f"resume with: dlcli sweep --resume {sweep.dir}"
         raise
     except ConfigError as exc:
-        trial.set_user_attr("error", exc.problems[0].render().splitlines()[0])
-        study.tell(trial, state=TrialState.FAIL)
+        _failed(study, trial, sweep, number, exc.problems[0].render().splitlines()[0])
         raise
     except Exception as exc:  # NaN, a component raised, out of memory: this trial failed, the sweep goes on
-        trial.set_user_attr(
-            "error", exc.problems[0].message if isinstance(exc, RunFailed) else f"{type(exc).__name__}: {exc}"
+        _failed(
+            study,
+            trial,
+            sweep,
+            number,
+            exc.problems[0].message if isinstance(exc, RunFailed) else f"{type(exc).__name__}: {exc}",
         )
-        study.tell(trial, state=TrialState.FAIL)
         return
     finally:
         if "keras" in sys.modules:
@@ -450,6 +452,15 @@ def run_trial(sweep: Sweep, number: int, observer: lifecycle.Observer | None = N
         study.tell(trial, state=TrialState.PRUNED)
     else:
         study.tell(trial, value)
+    sweeps.write_trial(sweep.dir, number, "finished" if report.pruned_at is None else "pruned", value)
+
+
+def _failed(study, trial, sweep: Sweep, number: int, error: str) -> None:
+    from optuna.trial import TrialState
+
+    trial.set_user_attr("error", error)
+    study.tell(trial, state=TrialState.FAIL)
+    sweeps.write_trial(sweep.dir, number, "failed", None, error)
 
 
 def _train(sweep: Sweep, overrides: list[str], run_dir: Path, observer, report) -> dict:
@@ -554,8 +565,9 @@ def _ended(sweep: Sweep, study, number: int, code: int) -> ConfigError | None:
     if trial.state == TrialState.RUNNING:
         import optuna
 
-        optuna.Trial(study, trial._trial_id).set_user_attr("error", f"its worker process ended with code {code}")
-        study.tell(number, state=TrialState.FAIL)
+        _failed(
+            study, optuna.Trial(study, trial._trial_id), sweep, number, f"its worker process ended with code {code}"
+        )
     return None
 
 

@@ -51,6 +51,25 @@ def read_metrics(run_dir: Path) -> dict:
     return json.loads((Path(run_dir) / "metrics.json").read_text())
 
 
+def write_trial(sweep_dir: Path, number: int, state: str, value: float | None, error: str | None = None) -> None:
+    """`trials/<n>.json` beside the trial's run: how the study recorded it (`runs list` reads it:
+    a pruned or failed trial's run directory looks like any other)."""
+    rundir.write_json(
+        sweep_dir / "trials" / f"{number}.json", {"trial": number, "state": state, "value": value, "error": error}
+    )
+
+
+def trial_state(run_dir: Path) -> str | None:
+    """A sweep trial's state as its study recorded it (finished, pruned, failed), or None."""
+    record = Path(run_dir).parent / f"{Path(run_dir).name}.json"
+    if Path(run_dir).parent.name != "trials" or not record.is_file():
+        return None
+    try:
+        return str(json.loads(record.read_text())["state"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
 def write_summary(sweep_dir: Path, rows: list[dict], keys: list[str], metric: str) -> None:
     """summary.csv: trial, state, each swept key, the metric, seconds, the run directory."""
     buffer = io.StringIO()
