@@ -84,6 +84,7 @@ class Sweep:
 
     dir: Path
     spec: dict
+    ready: dict = field(default_factory=dict, repr=False)  # a new grid's prepared combinations, by overrides
 
     @property
     def maximize(self) -> bool:
@@ -157,7 +158,8 @@ def create(plan: Plan) -> Sweep:
     except BaseException:
         shutil.rmtree(sweep_dir, ignore_errors=True)
         raise
-    return Sweep(sweep_dir, spec)
+    ready = {tuple(combo): p for combo, p in zip(combos, prepared)} if search == "grid" else {}
+    return Sweep(sweep_dir, spec, ready)
 
 
 def _new_study(spec: dict, sweep_dir: Path, space: spaces.Space, grid: list[list[str]]) -> None:
@@ -469,7 +471,9 @@ def _train(sweep: Sweep, overrides: list[str], run_dir: Path, observer, report) 
     if resume:
         prepared, _ = reopen(str(run_dir), [], Path(sweep.spec["runs_dir"]), dirs)
     else:
-        prepared = lifecycle.prepare(sweep.spec["recipe"], overrides, dirs, runs_dir=Path(sweep.spec["runs_dir"]))
+        prepared = sweep.ready.pop(tuple(overrides), None) or lifecycle.prepare(
+            sweep.spec["recipe"], overrides, dirs, runs_dir=Path(sweep.spec["runs_dir"])
+        )
     lifecycle.read_data(prepared)
     built = lifecycle.build(prepared)
     return lifecycle.run(built, observer, run_dir=run_dir, resume=resume, extra=(report,)).metrics
