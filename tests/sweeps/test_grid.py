@@ -32,7 +32,9 @@ def test_every_combination_runs_once_in_hydras_order(grid):
     _, sweep, stdout = grid
     rows = summary(sweep)
     assert [r["state"] for r in rows] == ["finished"] * 4
-    assert [(r["optimizer.learning_rate"], r["train.batch_size"]) for r in rows] == list(itertools.product(RATES, BATCHES))
+    assert [(r["optimizer.learning_rate"], r["train.batch_size"]) for r in rows] == list(
+        itertools.product(RATES, BATCHES)
+    )
     for row in rows:
         trial = sweep / "trials" / row["trial"]
         assert json.loads((trial / "metrics.json").read_text())["val"]["loss"] == pytest.approx(float(row["val_loss"]))

@@ -16,7 +16,15 @@ BASE = ["recipe=digits_mlp", "train.epochs=1", "data.limit=200"]
         (["sweep", *BASE, "train.batch_size=int(interval(64,8))", "--search", "tpe"], "is empty"),
         (["train", "-m", "--smoke", *BASE, "train.batch_size=16,32"], "-m makes one per combination"),
     ],
-    ids=["bad-value", "unknown-key", "interval-in-grid", "trials-with-grid", "unknown-search", "empty-interval", "smoke"],
+    ids=[
+        "bad-value",
+        "unknown-key",
+        "interval-in-grid",
+        "trials-with-grid",
+        "unknown-search",
+        "empty-interval",
+        "smoke",
+    ],
 )
 def test_refused_before_any_trial(cli, in_tmp, args, said):
     code, _, stderr = cli(*args)
