@@ -51,7 +51,10 @@ def list_command(
 @app.command("compare")
 def compare_command(
     runs: Annotated[
-        List[str], typer.Argument(help="two or more runs (directory, RECIPE/STAMP, latest), or one sweep directory")
+        List[str],
+        typer.Argument(
+            help="two or more runs (directory, RECIPE/STAMP, latest), or one sweep (directory, RECIPE/sweeps/latest)"
+        ),
     ],
     as_csv: Annotated[bool, typer.Option("--csv", help="the table as CSV")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="the table as JSON")] = False,
@@ -69,7 +72,7 @@ def compare_command(
         from dlcli.errors import ConfigError, Problem
         from dlcli.runs import catalog, rundir, sweeps
 
-        sweep = Path(runs[0]) if len(runs) == 1 and (Path(runs[0]) / sweeps.SPEC).is_file() else None
+        sweep = sweeps.find(runs[0], runs_dir) if len(runs) == 1 else None
         if sweep is not None:
             dirs = sorted(
                 (d for d in rundir.runs(sweep / "trials")), key=lambda d: int(d.name) if d.name.isdigit() else 0
@@ -127,7 +130,7 @@ def rm_command(
 
         if any(r.endswith("latest") for r in runs):
             raise ConfigError(Problem("RUN", "rm takes runs by name, not latest", "give the run id or directory"))
-        targets = [Path(r) if (Path(r) / sweeps.SPEC).is_file() else rundir.find(r, runs_dir) for r in runs]
+        targets = [sweeps.find(r, runs_dir) or rundir.find(r, runs_dir) for r in runs]
         for target in targets:
             out.print(f"  {target}", highlight=False, soft_wrap=True)
         if not yes:

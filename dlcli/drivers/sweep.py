@@ -285,12 +285,9 @@ def _pruner(spec: dict):
 
 
 def find(text: str, root: Path | None = None) -> Sweep:
-    """A sweep by its directory, or `latest` (the newest under the runs directory)."""
-    path = Path(text).expanduser()
-    if not (path / sweeps.SPEC).is_file() and text.endswith("latest"):
-        found = sweeps.latest(root or Path("outputs"), text.removesuffix("latest").rstrip("/") or None)
-        path = found or path
-    if not (path / sweeps.SPEC).is_file():
+    """A sweep by its directory, `latest` or `RECIPE/sweeps/latest` (the newest under the runs directory)."""
+    path = sweeps.find(text, root or Path("outputs"))
+    if path is None:
         raise ConfigError(
             Problem(
                 "SWEEP",

@@ -38,11 +38,19 @@ def read_spec(sweep_dir: Path) -> dict:
 def sweeps(root: Path) -> list[Path]:
     """Every sweep directory under `root`, oldest first."""
     root = Path(root)
-    found = [p.parent for p in root.glob(f"**/sweeps/*/{SPEC}")] if root.is_dir() else []
+    found = [p.parent for p in root.rglob(SPEC) if p.parent.parent.name == "sweeps"] if root.is_dir() else []
     return sorted(found, key=lambda p: (p.name, str(p)))
 
 
-def latest(root: Path, recipe: str | None = None) -> Path | None:
+def find(text: str, root: Path) -> Path | None:
+    """A sweep directory: as given, under `root`, or the newest one: `sweeps/latest`,
+    `RECIPE/sweeps/latest` (or `latest` where only a sweep is meant). None when there is none."""
+    for path in (Path(text).expanduser(), Path(root) / text):
+        if (path / SPEC).is_file():
+            return path
+    if text != "latest" and not text.endswith("sweeps/latest"):
+        return None
+    recipe = text.removesuffix("latest").removesuffix("sweeps/").rstrip("/")
     found = sweeps(Path(root) / recipe if recipe else Path(root))
     return found[-1] if found else None
 
