@@ -153,6 +153,7 @@ def create(plan: Plan) -> Sweep:
     try:  # the directory is new: if its files cannot be made, it goes (a half-made sweep is never left)
         spec["study"] = f"{cfg.run.name}/{sweep_dir.name}"
         spec["storage"] = _shared(plan.storage) if plan.storage else sweeps.JOURNAL
+        spec["mlflow_parent"] = _mlflow_parent(cfg, spec["study"])
         _new_study(spec, sweep_dir, space, combos if search == "grid" else [])
         sweeps.write_spec(sweep_dir, spec, base=OmegaConf.to_container(cfg, resolve=False, enum_to_str=True))
     except BaseException:
@@ -160,6 +161,21 @@ def create(plan: Plan) -> Sweep:
         raise
     ready = {tuple(combo): p for combo, p in zip(combos, prepared)} if search == "grid" else {}
     return Sweep(sweep_dir, spec, ready)
+
+
+def _mlflow_parent(cfg, name: str) -> str | None:
+    """With callbacks=[mlflow], the MLflow run every trial's run is a child of."""
+    logger = next(
+        (c for c in (cfg.callbacks or {}).values() if c is not None and c.get("class") == "MLflowLogger"), None
+    )
+    if logger is None:
+        return None
+    from dlcli import backend
+
+    backend.setup()  # (the callbacks package imports Keras)
+    from dlcli.callbacks.mlflow_logger import parent_run
+
+    return parent_run(logger.get("tracking_uri"), logger.get("experiment") or str(cfg.run.name), name)
 
 
 def _new_study(spec: dict, sweep_dir: Path, space: spaces.Space, grid: list[list[str]]) -> None:
