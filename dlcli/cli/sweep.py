@@ -109,7 +109,7 @@ def grid(overrides: list[str], config_dir, runs_dir: Path | None, single: bool =
 def execute(sweep, jobs: int) -> None:
     from dlcli import interrupt
     from dlcli.drivers import sweep as sweeping
-    from dlcli.errors import Interrupted, Problem
+    from dlcli.errors import Interrupted, Problem, RunFailed
 
     err.print(f"sweep: {sweep.dir}", highlight=False, soft_wrap=True, markup=False)
     view = SweepView(sweep.spec["metric"], sweep.maximize)
@@ -120,6 +120,9 @@ def execute(sweep, jobs: int) -> None:
     if interrupt.requested():
         raise Interrupted(Problem("", f"interrupted after the sweep finished: {result.dir} is complete"))
     out.print(table(result.rows, result.metric, sweep.maximize, title="trials"))
+    for row in result.rows:
+        if row.state == "failed":
+            out.print(f"trial {row.number} failed: {row.error}", highlight=False, soft_wrap=True)
     if result.best is not None:
         out.print(
             f"best: trial {result.best.number}, {result.metric} {result.best.value:.6g} ({_params(result.best.params)})",
@@ -129,6 +132,10 @@ def execute(sweep, jobs: int) -> None:
         if (result.dir / "best.yaml").is_file():
             out.print(f"train it: dlcli train recipe={result.dir / 'best.yaml'}", highlight=False, soft_wrap=True)
     out.print(f"sweep: {result.dir}", highlight=False, soft_wrap=True)
+    if result.best is None and any(row.state == "failed" for row in result.rows):
+        raise RunFailed(
+            Problem("", "no trial finished", f"each failed trial's reason is in {result.dir / 'summary.csv'}")
+        )
 
 
 def trial_command(
@@ -177,8 +184,6 @@ def table(rows, metric: str, maximize: bool, title: str | None = None, epochs: d
             state = f"running, epoch {row.epoch}"
         if epochs and row.number in epochs:
             state = f"running, epoch {epochs[row.number]}"
-        if row.state == "failed" and row.error:
-            state = f"failed: {row.error}"
         if row.state == "finished" and row.value is not None:
             best = row.value if best is None else (max if maximize else min)(best, row.value)
         value = "" if row.value is None else f"{row.value:.4f}"
