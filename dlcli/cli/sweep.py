@@ -125,7 +125,8 @@ def execute(sweep, jobs: int) -> None:
             out.print(f"trial {row.number} failed: {row.error}", highlight=False, soft_wrap=True)
     if result.best is not None:
         out.print(
-            f"best: trial {result.best.number}, {result.metric} {result.best.value:.6g} ({_params(result.best.params)})",
+            f"best: trial {result.best.number}, {result.metric} {result.best.value:.6g}"
+            + (f" ({_params(result.best.params)})" if result.best.params else ""),
             highlight=False,
             soft_wrap=True,
         )
@@ -216,7 +217,9 @@ class SweepView:
                 if self.live is None:
                     value = "" if row.value is None else f" {self.metric} {row.value:.4f}"
                     err.print(
-                        f"trial {row.number} {row.state}{value} ({_params(row.params)}){': ' + row.error if row.error else ''}",
+                        f"trial {row.number} {row.state}{value}"
+                        + (f" ({_params(row.params)})" if row.params else "")
+                        + (f": {row.error}" if row.error else ""),
                         highlight=False,
                         soft_wrap=True,
                     )
