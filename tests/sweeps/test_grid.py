@@ -58,7 +58,8 @@ def test_plots_and_tensorboard_hparams(grid):
     assert (sweep / "plots" / "history.png").stat().st_size > 1000
     assert (sweep / "plots" / "params.png").stat().st_size > 1000
     events = EventAccumulator(str(sweep / "tensorboard" / "0")).Reload()
-    assert "_hparams_/experiment" in str(events.Tags())  # the HParams plugin's records
+    assert "_hparams_/experiment" in events.PluginTagToContent("hparams")  # what the HParams dashboard reads
+    assert events.Scalars("val_loss")[0].value == pytest.approx(float(summary(sweep)[0]["val_loss"]))
 
 
 def test_runs_compare_shows_exactly_the_keys_that_differ(grid, invoke):
