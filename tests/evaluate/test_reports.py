@@ -8,18 +8,9 @@ import pandas as pd
 import pytest
 from sklearn import metrics as skm
 
+from tests.evaluate.conftest import train
+
 pytestmark = pytest.mark.slow
-
-
-def _train(cli, runs, *args) -> str:
-    code, out, err = cli("-q", "train", *args, "train.epochs=1", "--runs-dir", runs)
-    assert code == 0, err
-    return out.strip().splitlines()[-1].removeprefix("run: ")
-
-
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    return tmp_path_factory.mktemp("runs")
 
 
 def _split(run_dir, split):
@@ -32,8 +23,8 @@ def _split(run_dir, split):
     return chosen.y, opened.model.predict(chosen.x, verbose=0), dataset.preprocessor
 
 
-def test_classification_report_matrix_and_auc_are_scikit_learns(cli, runs):
-    run = runs / _train(cli, runs, "recipe=digits_mlp", "data.limit=200")
+def test_classification_report_matrix_and_auc_are_scikit_learns(cli, digits):
+    run = digits
     code, out, err = cli("evaluate", run)
     assert code == 0, err
     judged = json.loads((run / "eval.json").read_text())["outputs"]["predictions"]
@@ -63,7 +54,7 @@ def test_classification_report_matrix_and_auc_are_scikit_learns(cli, runs):
 
 
 def test_regression_errors_are_in_original_units(cli, runs):
-    run = runs / _train(cli, runs, "recipe=diabetes_regression", "data.preprocess.target_scaler=standard")
+    run = train(cli, runs, "recipe=diabetes_regression")  # its target_scaler: standard
     code, out, err = cli("evaluate", run, "--split", "val", "--batch-size", "7")
     assert code == 0, err
     judged = json.loads((run / "eval.json").read_text())["outputs"]
@@ -78,8 +69,8 @@ def test_regression_errors_are_in_original_units(cli, runs):
     assert (run / "plots" / "eval" / "val" / f"{name}-predicted-vs-actual.png").is_file()
 
 
-def test_a_threshold_fit_on_validation_is_the_one_predict_applies(cli, runs):
-    run = runs / _train(cli, runs, "recipe=breast_cancer_binary")
+def test_a_threshold_fit_on_validation_is_the_one_predict_applies(cli, breast_cancer):
+    run = breast_cancer
     code, out, err = cli("evaluate", run, "--threshold", "best-f1")
     assert code == 0, err
     saved = json.loads((run / "threshold.json").read_text())
