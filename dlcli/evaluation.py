@@ -49,7 +49,7 @@ def evaluate(run, split: str = "test", input: Path | None = None, batch_size: in
     from dlcli.data import by_name
     from dlcli.lifecycle import evaluate_split
 
-    method = _threshold_method(threshold)
+    method = threshold_method(threshold)
     batch = batch_size or run.cfg.train.batch_size
     dataset = None if input is not None else run.dataset()
     if input is not None:
@@ -175,7 +175,8 @@ def apply_threshold(values: np.ndarray, threshold: dict) -> np.ndarray:
     return (np.asarray(values) >= threshold["value"]).astype("int64")
 
 
-def _threshold_method(value) -> str | None:
+def threshold_method(value) -> str | None:
+    """--threshold checked (before any model loads): best-f1, youden, a number in (0, 1) as text, or None."""
     if value is None or value in METHODS:
         return value
     try:

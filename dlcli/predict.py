@@ -95,7 +95,8 @@ def _table(pre, predicted, truth: dict[str, np.ndarray], thresholds: dict[str, d
                 probs = np.concatenate([1 - probs, probs], axis=1)
             else:
                 columns.update({f"{name}_prob_{c}": p for c, p in zip(pre.class_names(name, probs.shape[1]), probs.T)})
-            shown[f"{brief}probability"] = probs.max(axis=1)
+            picked = probs.argmax(axis=1) if name not in thresholds else np.asarray(cut, "int64").reshape(-1)
+            shown[f"{brief}probability"] = probs[np.arange(len(probs)), picked]  # of the label predicted
     return Predictions(pd.DataFrame(columns), pd.DataFrame(shown), scores)
 
 

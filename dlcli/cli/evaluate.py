@@ -56,6 +56,7 @@ def command(
     from dlcli.runs.load import open_run
 
     with user_errors():
+        evaluation.threshold_method(threshold)
         path = find(run, runs_dir, finished=True)
         folds = _folds(path)
         if folds:
