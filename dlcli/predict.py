@@ -15,6 +15,7 @@ import numpy as np
 
 from dlcli.data import by_name, for_model
 from dlcli.errors import ConfigError, Problem
+from dlcli.evaluation import apply_threshold, saved_thresholds
 from dlcli.runs.rundir import atomic_write
 
 
@@ -25,25 +26,26 @@ class Predictions:
     scores: dict[str, tuple[str, float]]  # output -> (accuracy or mae, value), where targets were given
 
 
-def on_file(run, path: Path) -> Predictions:
+def on_file(run, path: Path, batch_size: int | None = None) -> Predictions:
     part, features = run.samples(path)
     pre = run.preprocessor()
-    predicted = run.model.predict(for_model(features), batch_size=run.cfg.train.batch_size, verbose=0)
+    predicted = run.model.predict(for_model(features), batch_size=batch_size or run.cfg.train.batch_size, verbose=0)
     truth = {name: _as_given(pre, values, name) for name, values in part.y.items()}
-    return _table(pre, predicted, truth)
+    return _table(pre, predicted, truth, saved_thresholds(run.path))
 
 
-def on_split(run, name: str) -> Predictions:
+def on_split(run, name: str, batch_size: int | None = None) -> Predictions:
     dataset = run.dataset()
     split = getattr(dataset, name)
     if split is None:
         raise ConfigError(
             Problem("--split", f"the run has no {name} split", "try --split val, or predict a file with --input")
         )
-    predicted, encoded = split.predict(run.model, run.cfg.train.batch_size)
+    predicted, encoded = split.predict(run.model, batch_size or run.cfg.train.batch_size)
     pre = dataset.preprocessor
     truth = by_name(encoded, [o.name for o in pre.io.outputs])
-    return _table(pre, predicted, {name: pre.decode(values, name) for name, values in truth.items()})
+    decoded = {name: pre.decode(values, name) for name, values in truth.items()}
+    return _table(pre, predicted, decoded, saved_thresholds(run.path))
 
 
 def write(predictions: Predictions, path: Path) -> None:
@@ -67,7 +69,8 @@ def _as_given(pre, values: np.ndarray, name: str) -> np.ndarray:
         return pre.relabel(np.asarray(values), name)
 
 
-def _table(pre, predicted, truth: dict[str, np.ndarray]) -> Predictions:
+def _table(pre, predicted, truth: dict[str, np.ndarray], thresholds: dict[str, dict]) -> Predictions:
+    """`thresholds`: those `evaluate --threshold` saved with the run, by binary output."""
     import pandas as pd
 
     columns: dict[str, np.ndarray] = {}
@@ -76,7 +79,8 @@ def _table(pre, predicted, truth: dict[str, np.ndarray]) -> Predictions:
     outputs = by_name(predicted, [o.name for o in pre.io.outputs])
     for name, values in outputs.items():
         spec = next(o for o in pre.io.outputs if o.name == name)
-        decoded = pre.decode(values, name)
+        cut = values if name not in thresholds else apply_threshold(values, thresholds[name]).astype("float32")
+        decoded = pre.decode(cut, name)
         brief = "" if len(outputs) == 1 else f"{name} "
         if name in truth:
             columns.update(_columns(f"{name}_true", truth[name]))
@@ -91,7 +95,8 @@ def _table(pre, predicted, truth: dict[str, np.ndarray]) -> Predictions:
                 probs = np.concatenate([1 - probs, probs], axis=1)
             else:
                 columns.update({f"{name}_prob_{c}": p for c, p in zip(pre.class_names(name, probs.shape[1]), probs.T)})
-            shown[f"{brief}probability"] = probs.max(axis=1)
+            picked = probs.argmax(axis=1) if name not in thresholds else np.asarray(cut, "int64").reshape(-1)
+            shown[f"{brief}probability"] = probs[np.arange(len(probs)), picked]  # of the label predicted
     return Predictions(pd.DataFrame(columns), pd.DataFrame(shown), scores)
 
 

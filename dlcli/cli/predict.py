@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from dlcli.cli._common import (
+    BatchSize,
     Run,
     RunOverrides,
     RunsRoot,
@@ -41,10 +42,11 @@ def command(
     ] = None,
     force: Annotated[bool, typer.Option(help="replace --output if it exists")] = False,
     rows: Annotated[int, typer.Option(help="how many rows to show")] = 10,
+    batch_size: BatchSize = None,
     runs_dir: RunsRoot = Path("outputs"),
     trust_code: TrustCode = False,
 ) -> None:
-    from dlcli import predict
+    from dlcli import evaluation, predict
     from dlcli.errors import ConfigError, Problem
     from dlcli.runs import find, unused
     from dlcli.runs.load import open_run
@@ -63,7 +65,10 @@ def command(
             raise ConfigError(Problem("--rows", f"must be 0 or more, not {rows}", "--rows 0 shows none"))
         refuse_to_replace(output, force)
         opened = open_run(find(run, runs_dir, finished=True), list(overrides or []), trust_code)
-        result = predict.on_file(opened, input) if input is not None else predict.on_split(opened, split)
+        if input is not None:
+            result = predict.on_file(opened, input, batch_size)
+        else:
+            result = predict.on_split(opened, split, batch_size)
         target = output or unused(opened.path / "predictions" / f"{input.stem if input is not None else split}.csv")
         predict.write(result, target)
         out.print(
@@ -71,6 +76,8 @@ def command(
         )
         if rows > 0:
             _show(result.shown, rows)
+        for name, cut in evaluation.saved_thresholds(opened.path).items():
+            out.print(f"{name}: threshold {cut['value']:.4g} ({cut['method']}, threshold.json)", highlight=False)
         for name, (metric, value) in result.scores.items():
             out.print(f"{name}: {metric} {value:.4f} against the given targets", highlight=False)
         out.print(f"wrote {target}", highlight=False, soft_wrap=True)

@@ -101,13 +101,14 @@ def read(data_cfg, graph, seed: int, fold: Fold | None = None, state: dict | Non
     if sources.needs_model(data_cfg.source):
         checks.files(data_cfg)  # a local copy of a Keras set is still looked for before Keras is imported
         return None
-    return _read(data_cfg, ModelIO.from_graph(graph), seed, fold, state)
+    return _read(data_cfg, ModelIO.from_graph(graph), _seed(data_cfg, seed), fold, state)
 
 
 def load(
     data_cfg, io: ModelIO, seed: int, state: dict | None = None, fold: Fold | None = None, done: Read | None = None
 ) -> Dataset:
     """Load, split and preprocess (or finish what `read` did). With `state`, reuse it instead of fitting."""
+    seed = _seed(data_cfg, seed)
     done = done or _read(data_cfg, io, seed, fold, state)
     pre = done.preprocessor
 
@@ -122,6 +123,11 @@ def load(
 
     made = {name: finish(name, value) for name, value in done.splits.items()}
     return Dataset(made["train"], made.get("val"), made.get("test"), pre, done.note, done.index)
+
+
+def _seed(data_cfg, seed: int) -> int:
+    """`data.seed` when set, else the run's seed."""
+    return seed if data_cfg.get("seed") is None else int(data_cfg.seed)
 
 
 def original_units(model, split: Split, pre: Preprocessor, batch_size: int) -> dict[str, float]:
