@@ -38,7 +38,19 @@ def command(
             show_default=False,
         ),
     ] = None,
+    multirun: Annotated[
+        bool,
+        typer.Option(
+            "--multirun", "-m", help="Hydra's multirun: one run per combination of a=1,2 b=x,y (see dlcli sweep)"
+        ),
+    ] = False,
 ) -> None:
+    if multirun:
+        from dlcli.cli import sweep
+
+        with user_errors():
+            sweep.grid(list(overrides or []), config_dir, runs_dir, smoke or resume is not None)
+        return
     with user_errors():  # (the imports too: a Ctrl-C while they load is an interruption like any other)
         from dlcli import interrupt, lifecycle
         from dlcli.cli import render
