@@ -407,9 +407,10 @@ def _detect(values: np.ndarray, spec: OutputSpec) -> str:
         return "ids"
     many = values.ndim > 1 and int(np.prod(values.shape[1:])) > 1
     whole = values.dtype.kind != "f" or not values.size or bool(np.all(np.mod(values, 1) == 0))
-    if spec.kind == "binary" and many:
+    unit = not values.size or 0 <= values.min() and values.max() <= 1
+    if spec.kind == "binary" and many and unit:
         return "multihot" if whole else "soft"
-    return "ids" if whole else "soft"
+    return "soft" if unit and not whole else "ids"  # (a price under a cross-entropy: the ids' check says why)
 
 
 def _probabilities(values: np.ndarray, spec: OutputSpec, kind: str, split: str) -> np.ndarray:
@@ -442,7 +443,7 @@ def follow_shape(values: np.ndarray, shape: tuple) -> np.ndarray:
     if not shape or None in shape or values.dtype == object or values.ndim < 1:
         return values
     got = values.shape[1:]
-    if got != shape and int(np.prod(got)) == int(np.prod(shape)):
+    if got != shape and int(np.prod(got)) == int(np.prod(shape)) > 1:  # (n,) for one unit stays as Keras takes it
         return values.reshape((len(values), *shape))
     return values
 
@@ -453,7 +454,7 @@ def _to_output(values: np.ndarray, spec: OutputSpec, source: str | None) -> np.n
     if spec.shape is None or None in spec.shape:
         return values
     reshaped = follow_shape(values, spec.shape)
-    if reshaped.shape[1:] == tuple(spec.shape):
+    if int(np.prod(reshaped.shape[1:])) == int(np.prod(spec.shape)):
         return reshaped
     what = f"input {source!r}" if source else "targets"
     raise ConfigError(
