@@ -23,7 +23,7 @@ def command(
     expand: Annotated[bool, typer.Option("--expand", help="also list the layers inside sub-models")] = False,
     config_dir: ConfigDirs = None,
 ) -> None:
-    from dlcli import lifecycle
+    from dlcli import data, lifecycle
     from dlcli.config import split_recipe
     from dlcli.graph import summary
 
@@ -36,6 +36,8 @@ def command(
         else:
             out.print(summary.table(info))
             out.print(summary.footer(info), highlight=False)
+            for line in data.notes(built.prepared.cfg.data, built.io):
+                out.print(line, highlight=False, soft_wrap=True)
         if plot is not None:
             _plot(built.model, plot)
 

@@ -124,6 +124,27 @@ def load(
     return Dataset(made["train"], made.get("val"), made.get("test"), pre, done.note, done.index)
 
 
+def notes(data_cfg, io: ModelIO) -> list[str]:
+    """What the data pipeline does to fit the model, said before training (`check`): samples reshaped to
+    the input's declared shape, samples that cannot be, and targets that are inputs."""
+    out = []
+    shape = sources.SAMPLE_SHAPES.get(data_cfg.source)
+    if shape is not None and len(io.inputs) == 1 and not data_cfg.preprocess.reshape:
+        spec = io.inputs[0]
+        declared = tuple(spec.shape)
+        if None not in declared and declared != shape:
+            fits = int(np.prod(declared)) == int(np.prod(shape))
+            out.append(
+                f"data: {data_cfg.source} samples {shape} are reshaped to input {spec.name!r} {declared}"
+                if fits
+                else f"data: {data_cfg.source} samples {shape} do not fit input {spec.name!r} {declared}: "
+                f"training will stop (set model.inputs.{spec.name}.shape={list(shape)})"
+            )
+    for output, name in sources.echoes(data_cfg, io).items():
+        out.append(f"data: the target of {output!r} is input {name!r}, preprocessed as that input is")
+    return out
+
+
 def original_units(model, split: Split, pre: Preprocessor, batch_size: int) -> dict[str, float]:
     """MAE and RMSE of target-scaled regression outputs, in the target's own units."""
     if not pre.scales_targets:
