@@ -40,7 +40,11 @@ class Predictions:
         """One line per array: its shape and range (thousands of values are not shown one by one)."""
         return [
             f"{name}: shape {tuple(a.shape)}"
-            + (f"  min {a.min():.4g}  max {a.max():.4g}  mean {a.mean():.4g}" if a.dtype.kind in "biuf" and a.size else "")
+            + (
+                f"  min {a.min():.4g}  max {a.max():.4g}  mean {a.mean():.4g}"
+                if a.dtype.kind in "biuf" and a.size
+                else ""
+            )
             for name, a in self.arrays.items()
         ]
 

@@ -37,7 +37,7 @@ def command(
             out.print(summary.table(info))
             out.print(summary.footer(info), highlight=False)
             for line in data.notes(built.prepared.cfg.data, built.io):
-                out.print(line, highlight=False, soft_wrap=True)
+                out.print(line, highlight=False)
         if plot is not None:
             _plot(built.model, plot)
 

@@ -141,7 +141,7 @@ def notes(data_cfg, io: ModelIO) -> list[str]:
                 f"training will stop (set model.inputs.{spec.name}.shape={list(shape)})"
             )
     for output, name in sources.echoes(data_cfg, io).items():
-        out.append(f"data: the target of {output!r} is input {name!r}, preprocessed as that input is")
+        out.append(f"data: the target of {output!r} is input {name!r}, preprocessed as it is")
     return out
 
 

@@ -211,7 +211,9 @@ def target_problems(cfg, model_io: ModelIO) -> list[Problem]:
         key = f"data.target.{name}" if name else "data.target"
         if spec == INPUT and len(inputs) > 1:
             problems.append(
-                Problem(key, f"the model has {len(inputs)} inputs ({', '.join(inputs)})", f"name one: {key}={inputs[0]}")
+                Problem(
+                    key, f"the model has {len(inputs)} inputs ({', '.join(inputs)})", f"name one: {key}={inputs[0]}"
+                )
             )
     if cfg.source not in (*KERAS_SETS, *_SKLEARN):
         return problems
@@ -230,7 +232,9 @@ def target_problems(cfg, model_io: ModelIO) -> list[Problem]:
     features = plain(cfg.features)
     if features is not None and features not in arrays[::2]:
         problems.append(
-            Problem("data.features", f"{what} has one array of samples, x, not {features!r}", "leave data.features unset")
+            Problem(
+                "data.features", f"{what} has one array of samples, x, not {features!r}", "leave data.features unset"
+            )
         )
     return problems
 

@@ -24,7 +24,9 @@ def one_to_one(shape_in, shape_out, loss, in_name="img", out_name="out"):
             "outputs": {out_name: {"loss": loss}},
         }
     )
-    return graph, ModelIO([InputSpec(in_name, tuple(shape_in), "float32")], [OutputSpec(out_name, tuple(shape_out), loss)])
+    return graph, ModelIO(
+        [InputSpec(in_name, tuple(shape_in), "float32")], [OutputSpec(out_name, tuple(shape_out), loss)]
+    )
 
 
 @pytest.mark.parametrize("target", ["input", "img", "x"])
@@ -84,7 +86,10 @@ def test_soft_targets_outside_zero_one_are_refused_with_a_regression_hint():
     with pytest.raises(ConfigError) as caught:
         pre.target(np.array([0.5, 3.25]), "out", "train")
     text = caught.value.problems[0].render()
-    assert "binary_crossentropy takes soft targets as probabilities in [0, 1]; the train targets run from 0.5 to 3.25" in text
+    assert (
+        "binary_crossentropy takes soft targets as probabilities in [0, 1]; the train targets run from 0.5 to 3.25"
+        in text
+    )
     assert "use a regression loss such as mean_squared_error" in text
 
 
@@ -94,4 +99,6 @@ def test_samples_that_cannot_take_the_outputs_shape_name_both():
     with pytest.raises(ConfigError) as caught:
         pre.encode({"out": np.zeros((5, 2), "float32")}, io)
     assert caught.value.problems[0].key == "model.outputs.out"
-    assert "hold 2 value(s) a sample, shaped [2], but output 'out' gives 3, shaped [3]" in caught.value.problems[0].message
+    assert (
+        "hold 2 value(s) a sample, shaped [2], but output 'out' gives 3, shaped [3]" in caught.value.problems[0].message
+    )
