@@ -21,7 +21,7 @@ from dlcli.cli._common import (
 )
 
 NAME = "predict"
-HELP = "Predict with a run's model and preprocessing, on a file of new samples or one of its splits; writes a CSV."
+HELP = "Predict with a run's model and preprocessing, on a file of new samples or one of its splits; writes a CSV (an .npz for images and sequences)."
 
 
 def command(
@@ -38,7 +38,11 @@ def command(
     split: SplitName = Splits.test,
     output: Annotated[
         Optional[Path],
-        typer.Option("--output", "-o", help="file to write, .csv or .npz (default RUN/predictions/NAME.csv)"),
+        typer.Option(
+            "--output",
+            "-o",
+            help="file to write, .csv or .npz (default RUN/predictions/NAME.csv; .npz for outputs of several values)",
+        ),
     ] = None,
     force: Annotated[bool, typer.Option(help="replace --output if it exists")] = False,
     rows: Annotated[int, typer.Option(help="how many rows to show")] = 10,
@@ -69,13 +73,14 @@ def command(
             result = predict.on_file(opened, input, batch_size)
         else:
             result = predict.on_split(opened, split, batch_size)
-        target = output or unused(opened.path / "predictions" / f"{input.stem if input is not None else split}.csv")
+        stem = input.stem if input is not None else split
+        target = output or unused(opened.path / "predictions" / f"{stem}{result.suffix}")
         predict.write(result, target)
-        out.print(
-            f"{len(result.frame)} predictions of {input or f'the {split} split'}", highlight=False, soft_wrap=True
-        )
-        if rows > 0:
+        out.print(f"{len(result)} predictions of {input or f'the {split} split'}", highlight=False, soft_wrap=True)
+        if rows > 0 and len(result.shown.columns):
             _show(result.shown, rows)
+        for line in result.summary():
+            out.print(line, highlight=False, soft_wrap=True)
         for name, cut in evaluation.saved_thresholds(opened.path).items():
             out.print(f"{name}: threshold {cut['value']:.4g} ({cut['method']}, threshold.json)", highlight=False)
         for name, (metric, value) in result.scores.items():
