@@ -176,3 +176,30 @@ def undistributed(needed: bool = True):
 def splits_evenly(samples: int, batch_size: int, devices: int) -> bool:
     """Every batch of `samples` (the last, partial one too) divides by `devices`."""
     return samples % batch_size % devices == 0
+
+
+def describe_devices() -> list[dict]:
+    """JAX's devices grouped by kind: how many, and each one's memory where the platform reports it."""
+    import jax
+
+    kinds: dict[tuple[str, str], dict] = {}
+    for device in jax.devices():
+        stats = device.memory_stats() or {}
+        entry = kinds.setdefault(
+            (device.platform, device.device_kind),
+            {
+                "platform": device.platform,
+                "kind": device.device_kind,
+                "count": 0,
+                "memory_bytes": stats.get("bytes_limit"),
+            },
+        )
+        entry["count"] += 1
+    return list(kinds.values())
+
+
+def cache_size(directory: Path | None) -> int:
+    """Bytes in the compilation cache (0 when off or not made yet)."""
+    if directory is None or not directory.is_dir():
+        return 0
+    return sum(f.stat().st_size for f in directory.rglob("*") if f.is_file())

@@ -14,7 +14,7 @@ from typer.core import TyperGroup
 
 import dlcli
 from dlcli import interrupt
-from dlcli.cli import check, evaluate, export, predict, recipes, show, smoke, train
+from dlcli.cli import check, env, evaluate, export, predict, recipes, show, smoke, train
 from dlcli.cli._common import State
 
 GLOBAL_FLAGS = ("--debug", "--quiet", "-q")
@@ -56,7 +56,7 @@ def main_options(
     State.debug, State.quiet = debug, quiet
 
 
-for module in (train, check, show, recipes, evaluate, predict, export, smoke):
+for module in (train, check, show, recipes, evaluate, predict, export, smoke, env):
     app.command(module.NAME, help=module.HELP)(module.command)
 
 

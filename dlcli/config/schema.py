@@ -262,7 +262,7 @@ def distribution_problems(dist) -> list[tuple[str, str, str]]:
                 "process 0 writes the run directory",
             )
         )
-    if dist.strategy == Strategy.single and given and dist.num_processes > 1:
+    if dist.strategy == Strategy.single and (dist.num_processes or 1) > 1:
         found.append(
             (
                 "distribution",
