@@ -182,7 +182,10 @@ def run(built: Built, observer: Observer | None = None, run_dir: Path | None = N
     scratch = None
     if not placement.writes:  # only process 0 writes the run directory; the others train into a scratch copy
         scratch = Path(tempfile.mkdtemp(prefix=f"dlcli-process-{placement.process}-"))
-        run_dir, resume = scratch / "run", False
+        if resume:  # the state to continue from, read where process 0 keeps it
+            run_dir = Path(shutil.copytree(run_dir, scratch / "run"))
+        else:
+            run_dir = scratch / "run"
     if not resume:  # the run's first files are written before it gets its name: never half-made
         staging = rundir.stage(run_dir.parent) if run_dir else rundir.stage_run(cfg.run.dir, cfg.run.name)
         try:
