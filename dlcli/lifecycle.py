@@ -196,13 +196,13 @@ def run(built: Built, observer: Observer | None = None, run_dir: Path | None = N
     with rundir.lock(run_dir):  # one process writes a run: two --resume of it would interleave its files
         try:
             callbacks = _callbacks(built, run_dir, dataset, logged, observer)
+            _steps_per_execution(model, cfg.train.steps_per_execution, callbacks.users)
         except ConfigError:
             if not resume:
                 shutil.rmtree(run_dir, ignore_errors=True)  # nothing of the user's is in it yet
             raise
         if resume:
             _record_resume(run_dir, built.prepared.composed, callbacks.state.epochs_done)
-        _steps_per_execution(model, cfg.train.steps_per_execution, callbacks.users)
         try:
             model.fit(
                 **feeds.train(dataset.train, cfg.train.shuffle),
