@@ -89,8 +89,11 @@ def _write_keras(model, path: Path, sample: dict, trust_code: bool = False) -> l
     """`trust_code` (export --trust-code): a model holding a Lambda layer loads only outside safe mode."""
     import keras
 
+    from dlcli import backend
+
     model.save(path)
-    return predict_keras(keras.saving.load_model(path, safe_mode=not trust_code), sample)
+    with backend.precision(model.dtype_policy.name):  # reloaded as it trained (train.precision)
+        return predict_keras(keras.saving.load_model(path, safe_mode=not trust_code), sample)
 
 
 def _write_onnx(model, path: Path, target: Path, sample: dict) -> Path | None:

@@ -68,13 +68,17 @@ def command(
             prepared, run_dir = resuming.reopen(
                 resume, list(overrides or []), runs_dir or Path("outputs"), dirs(config_dir)
             )
-            result = resuming.run(prepared, run_dir, observer)
+            main = lifecycle.main_process(prepared.cfg)
+            result = resuming.run(prepared, run_dir, observer if main else lifecycle.Observer())
         else:
             recipe, rest = split_recipe(list(overrides or []))
             adjust = smoking.shrink if smoke else None
             prepared = lifecycle.prepare(recipe, rest, dirs(config_dir), runs_dir=runs_dir, adjust=adjust)
             driver = ensemble if ensemble.wanted(prepared.cfg) else kfold if kfold.wanted(prepared.cfg) else single
-            result = driver.run(prepared, observer)
+            main = lifecycle.main_process(prepared.cfg)
+            result = driver.run(prepared, observer if main else lifecycle.Observer())
+        if not main:  # several processes: process 0 prints
+            return
         if interrupt.requested():  # too late to stop it: say that the run is whole
             raise Interrupted(Problem("", f"interrupted after the run finished: {result.run_dir} is complete"))
         if isinstance(result, ensemble.EnsembleResult):
