@@ -1,10 +1,15 @@
-"""The hand-written Keras script dlcli is measured against: seed 001's MNIST
-network with dropout, same data, split sizes, batch size and seed as
-`dlcli train recipe=mnist_dropout`.
+"""The hand-written Keras script dlcli is measured against: load the data, build the
+network, `compile`, `fit`, as the Keras guides write it.
 
-usage: python bench/plain_keras.py EPOCHS TIMES.json
+The network is the recipe's own (read from the warm-up run's model.keras and re-initialised
+with `keras.models.clone_model`, so both sides train the same layers from fresh weights); the
+data, batch size, epochs and seed are the ones dlcli is given. Writes each epoch's time and
+the model's training FLOPs per sample to TIMES.json.
+
+usage: python bench/plain_keras.py MODEL.keras DATA.npz BATCH EPOCHS SEED TIMES.json
 """
 
+import json
 import os
 import sys
 
@@ -12,32 +17,20 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-from sklearn.model_selection import train_test_split  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from bench.flops import training_flops  # noqa: E402
 from bench.timing import EpochTimer  # noqa: E402
 
-epochs, times_path = int(sys.argv[1]), sys.argv[2]
-keras.utils.set_random_seed(42)
-
-# The same data dlcli falls back to offline: the shipped 5,000-sample MNIST subset.
-with np.load(os.path.join(os.path.dirname(__file__), "..", "dlcli", "data", "assets", "mnist_5k.npz")) as f:
-    x, y = f["x"].reshape(-1, 784).astype("float32") / 255, keras.utils.to_categorical(f["y"], 10)
-x, x_test, y, y_test = train_test_split(x, y, test_size=0.2, random_state=42, stratify=y.argmax(1))
-x, x_val, y, y_val = train_test_split(x, y, test_size=0.1, random_state=43, stratify=y.argmax(1))
-
-inputs = keras.Input(shape=(784,), name="input")
-h = keras.layers.Dense(512, activation="relu", name="hidden1")(inputs)
-h = keras.layers.Dropout(0.5)(h)
-h = keras.layers.Dense(256, activation="relu", name="hidden2")(h)
-h = keras.layers.Dropout(0.5)(h)
-h = keras.layers.Dense(128, activation="relu", name="hidden3")(h)
-h = keras.layers.Dropout(0.5)(h)
-outputs = keras.layers.Dense(10, activation="softmax", name="output")(h)
-model = keras.Model(inputs, outputs)
-model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
-model.fit(
-    x, y, batch_size=30, epochs=epochs, validation_data=(x_val, y_val), verbose=0, callbacks=[EpochTimer(times_path)]
-)
-print(model.evaluate(x_test, y_test, verbose=0))
-model.save(os.path.join(os.path.dirname(times_path), "plain.keras"))
+model_path, data_path, batch, epochs, seed, times_path = sys.argv[1:]
+keras.utils.set_random_seed(int(seed))
+with np.load(data_path) as f:
+    x, y = f["x"], keras.utils.to_categorical(f["y"], 10)
+model = keras.models.clone_model(keras.saving.load_model(model_path, compile=False))
+model.compile(optimizer=keras.optimizers.Adam(0.001), loss="categorical_crossentropy", metrics=["accuracy"])
+timer = EpochTimer(times_path)
+model.fit(x, y, batch_size=int(batch), epochs=int(epochs), verbose=0, callbacks=[timer])
+with open(times_path) as f:
+    epochs_seconds = json.load(f)
+with open(times_path, "w") as f:
+    json.dump({"epochs": epochs_seconds, "flops_per_sample": training_flops(model)}, f)

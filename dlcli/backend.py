@@ -7,8 +7,13 @@ default so a second run of the same recipe compiles faster.
 
 from __future__ import annotations
 
+import contextlib
+import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
+
+from dlcli.errors import ConfigError, Problem
 
 ENV_CACHE = "DLCLI_JAX_CACHE"  # a directory, or "off"
 
@@ -46,3 +51,155 @@ def seed_everything(seed: int) -> None:
     import keras
 
     keras.utils.set_random_seed(seed)
+
+
+@contextlib.contextmanager
+def precision(policy: str):
+    """Build (or reload) a model under a Keras dtype policy (train.precision), then put the global one back.
+
+    Keras stores each layer's policy in the saved model, so a reloaded model computes as it trained;
+    under mixed_float16 its `compile` wraps the optimizer in a LossScaleOptimizer, as `fit` needs.
+    """
+    import keras
+
+    before = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(str(policy))
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(before)
+
+
+def outputs_in_float32(model) -> None:
+    """Mixed precision computes in 16 bits, but a model's outputs (probabilities, regression values)
+    stay float32, as Keras' mixed-precision guide has the last layer do."""
+    import keras
+
+    if model.dtype_policy.compute_dtype == "float32":
+        return
+    for tensor in model.outputs:
+        tensor._keras_history.operation.dtype_policy = keras.DTypePolicy("float32")
+
+
+@dataclass
+class Placement:
+    """Where a run's steps execute: `devices` share each batch; this process is `process` of `processes`."""
+
+    devices: int = 1
+    process: int = 0
+    processes: int = 1
+
+    @property
+    def writes(self) -> bool:
+        """Only process 0 writes the run directory and prints."""
+        return self.process == 0
+
+
+def distribute(dist, batch_size: int) -> Placement:
+    """Set keras.distribution from the `distribution` config; called before the model is built.
+
+    Several processes join first (`keras.distribution.initialize`, before any JAX computation;
+    on CPU through gloo collectives). The batch size is global: it must divide by the devices
+    the batch is split over, or a ConfigError names the nearest sizes that do.
+    """
+    import jax
+    import keras
+
+    several = dist.num_processes is not None or "KERAS_DISTRIBUTION_NUM_PROCESSES" in os.environ
+    if several and not jax.distributed.is_initialized():
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")
+        keras.distribution.initialize(dist.coordinator, dist.num_processes, dist.process_id)
+    placement = Placement(process=jax.process_index(), processes=jax.process_count())
+    devices = jax.devices()
+    if dist.strategy == "single":
+        keras.distribution.set_distribution(None)
+        return placement
+    if dist.strategy == "data_parallel":
+        wanted = dist.devices or len(devices)
+        _enough(wanted, devices, "distribution.devices")
+        chosen = devices[:wanted]
+        split = wanted
+        made = keras.distribution.DataParallel(devices=chosen, auto_shard_dataset=False)
+    else:
+        wanted = math.prod(dist.mesh.values())
+        _enough(wanted, devices, "distribution.mesh")
+        mesh = keras.distribution.DeviceMesh(tuple(dist.mesh.values()), list(dist.mesh), devices[:wanted])
+        layout = keras.distribution.LayoutMap(mesh)
+        for rule, axes in dist.layout.items():
+            layout[rule] = tuple(axes)
+        split = dist.mesh[dist.batch_axis]
+        made = keras.distribution.ModelParallel(
+            layout_map=layout, batch_dim_name=dist.batch_axis, auto_shard_dataset=False
+        )
+    if batch_size % split:
+        lower = batch_size // split * split
+        sizes = " or ".join(str(n) for n in (lower, lower + split) if n > 0)
+        raise ConfigError(
+            Problem(
+                "train.batch_size",
+                f"{batch_size} does not divide by the {split} devices each batch is split over ({dist.strategy})",
+                f"the batch size is global: try train.batch_size={sizes}",
+            )
+        )
+    keras.distribution.set_distribution(made)
+    placement.devices = split
+    return placement
+
+
+def _enough(wanted: int, devices: list, key: str) -> None:
+    if wanted > len(devices) or wanted < 1:
+        kind = devices[0].platform.upper()
+        raise ConfigError(
+            Problem(
+                key,
+                f"needs {wanted} devices; JAX sees {len(devices)} ({kind})",
+                "on CPU, XLA_FLAGS=--xla_force_host_platform_device_count=N makes N host devices (`dlcli env` lists them)",
+            )
+        )
+
+
+@contextlib.contextmanager
+def undistributed(needed: bool = True):
+    """Evaluate or predict on one device: a last batch that does not divide by the devices would
+    stop Keras' data-parallel evaluate (keras-team/keras#21167), and no sample may be dropped there."""
+    import keras
+
+    before = keras.distribution.distribution()
+    if needed and before is not None:
+        keras.distribution.set_distribution(None)
+    try:
+        yield
+    finally:
+        keras.distribution.set_distribution(before)
+
+
+def splits_evenly(samples: int, batch_size: int, devices: int) -> bool:
+    """Every batch of `samples` (the last, partial one too) divides by `devices`."""
+    return samples % batch_size % devices == 0
+
+
+def describe_devices() -> list[dict]:
+    """JAX's devices grouped by kind: how many, and each one's memory where the platform reports it."""
+    import jax
+
+    kinds: dict[tuple[str, str], dict] = {}
+    for device in jax.devices():
+        stats = device.memory_stats() or {}
+        entry = kinds.setdefault(
+            (device.platform, device.device_kind),
+            {
+                "platform": device.platform,
+                "kind": device.device_kind,
+                "count": 0,
+                "memory_bytes": stats.get("bytes_limit"),
+            },
+        )
+        entry["count"] += 1
+    return list(kinds.values())
+
+
+def cache_size(directory: Path | None) -> int:
+    """Bytes in the compilation cache (0 when off or not made yet)."""
+    if directory is None or not directory.is_dir():
+        return 0
+    return sum(f.stat().st_size for f in directory.rglob("*") if f.is_file())

@@ -16,7 +16,9 @@ What happens is reported to an `Observer`; this module never prints. Drivers
 from __future__ import annotations
 
 import math
+import os
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -75,6 +77,7 @@ class Built:
     prepared: Prepared
     model: Any
     io: Any
+    placement: Any = None  # backend.Placement: the devices a batch is split over, this process's index
 
 
 @dataclass
@@ -101,6 +104,13 @@ def prepare(
     return validated(composed)
 
 
+def main_process(cfg: DictConfig) -> bool:
+    """Whether this is process 0 of several (or the only one): the one that writes the run and
+    prints. Known before JAX starts, from distribution.process_id or Keras' environment variable."""
+    pid = cfg.distribution.process_id
+    return int(os.environ.get("KERAS_DISTRIBUTION_PROCESS_ID", 0) if pid is None else pid) == 0
+
+
 def validated(composed: Composed) -> Prepared:
     with blaming_overrides(composed.overrides):
         return Prepared(composed, validate(composed.cfg))
@@ -119,24 +129,36 @@ def read_data(prepared: Prepared) -> None:
 def build(prepared: Prepared) -> Built:
     from dlcli import backend
 
+    cfg = prepared.cfg
     backend.setup()
-    backend.seed_everything(prepared.cfg.seed)
+    with blaming_overrides(prepared.composed.overrides):
+        if cfg.data.stream and cfg.distribution.strategy != "single":
+            raise ConfigError(
+                Problem(
+                    "data.stream",
+                    f"streamed data is read on one device; distribution={cfg.distribution.strategy} needs it in memory",
+                    "drop data.stream, or train with distribution=single",
+                )
+            )
+        placement = backend.distribute(cfg.distribution, cfg.train.batch_size)  # before the model's variables exist
+    backend.seed_everything(cfg.seed)
     from dlcli import callbacks
     from dlcli.data.io import ModelIO
     from dlcli.graph import compiler, registry
 
-    cfg = prepared.cfg
     with blaming_overrides(prepared.composed.overrides):
         registry.load_plugins(list(cfg.plugins))
         name = str(cfg.model.get("name") or cfg.run.name).replace("/", "_")
-        model = compiler.build(prepared.graph, name=name)
+        with backend.precision(cfg.train.precision):
+            model = compiler.build(prepared.graph, name=name)
+        backend.outputs_in_float32(model)
         opt = OmegaConf.to_container(cfg.optimizer, resolve=True)
         optimizer = compiler.optimizer_from_config(opt)
         compiler.compile_model(model, prepared.graph, optimizer)
         callbacks.check(
             OmegaConf.to_container(cfg.callbacks, resolve=True), opt.get("learning_rate", 0.001), cfg.train.epochs
         )
-    return Built(prepared, model, ModelIO.of(model, prepared.graph))
+    return Built(prepared, model, ModelIO.of(model, prepared.graph), placement)
 
 
 def run(
@@ -149,14 +171,24 @@ def run(
     from dlcli.data.splits import Fold
 
     observer = observer or Observer()
-    cfg, model = built.prepared.cfg, built.model
+    cfg, model, placement = built.prepared.cfg, built.model, built.placement
     with blaming_overrides(built.prepared.composed.overrides):
         dataset = data_mod.load(cfg.data, built.io, cfg.seed, fold=Fold.of(cfg.train), done=built.prepared.data)
+        feeds = _Feeds(placement, cfg.train.batch_size, dataset)
     if dataset.note:
         observer.note(dataset.note)
+    if feeds.dropped:
+        observer.note(feeds.dropped)
     if not resume:
         _adapt(model, dataset.train)
     logged = _first_batch(model, dataset.train, cfg.train.batch_size)
+    scratch = None
+    if not placement.writes:  # only process 0 writes the run directory; the others train into a scratch copy
+        scratch = Path(tempfile.mkdtemp(prefix=f"dlcli-process-{placement.process}-"))
+        if resume:  # the state to continue from, read where process 0 keeps it
+            run_dir = Path(shutil.copytree(run_dir, scratch / "run"))
+        else:
+            run_dir = scratch / "run"
     if not resume:  # the run's first files are written before it gets its name: never half-made
         staging = rundir.stage(run_dir.parent) if run_dir else rundir.stage_run(cfg.run.dir, cfg.run.name)
         try:
@@ -167,6 +199,7 @@ def run(
     with rundir.lock(run_dir):  # one process writes a run: two --resume of it would interleave its files
         try:
             callbacks = _callbacks(built, run_dir, dataset, logged, observer)
+            _steps_per_execution(model, cfg.train.steps_per_execution, callbacks.users)
         except ConfigError:
             if not resume:
                 shutil.rmtree(run_dir, ignore_errors=True)  # nothing of the user's is in it yet
@@ -175,17 +208,20 @@ def run(
             _record_resume(run_dir, built.prepared.composed, callbacks.state.epochs_done)
         try:
             model.fit(
-                **dataset.train.fit_args(cfg.train.batch_size, cfg.train.shuffle),
+                **feeds.train(dataset.train, cfg.train.shuffle),
                 epochs=cfg.train.epochs,
-                validation_data=dataset.val.validation_data(cfg.train.batch_size) if dataset.val else None,
-                callbacks=[*callbacks.ordered, *extra],
+                validation_data=feeds.validation(dataset.val),
+                callbacks=[*feeds.callbacks(dataset.val), *callbacks.ordered, *extra],
                 verbose=0,
             )
             history = callbacks.history.history()  # every epoch, those before a resume included
             _check_loss(history, run_dir)
-            metrics = _finalize(built, run_dir, dataset, history, callbacks.restored_epoch())
+            metrics = _finalize(built, run_dir, dataset, history, callbacks.restored_epoch(), feeds)
         except KeyboardInterrupt:  # in an epoch, or in the final evaluation and saving: resume finishes it
             raise _interrupted(run_dir, callbacks.state.epochs_done) from None
+        finally:
+            if scratch is not None:
+                shutil.rmtree(scratch, ignore_errors=True)
         return Result(run_dir, metrics, dataset.note)
 
 
@@ -198,14 +234,101 @@ def _interrupted(run_dir: Path, epochs_done: int) -> Interrupted:
     )
 
 
-def evaluate_split(model, split, batch_size: int, preprocessor=None) -> dict[str, float]:
+def evaluate_split(model, split, batch_size: int, preprocessor=None, feeds: _Feeds | None = None) -> dict[str, float]:
+    """`feeds`: a training run's placement of the data on its devices (None: a reloaded run, on one device)."""
+    from dlcli import backend
     from dlcli.data import original_units
 
-    result = model.evaluate(**split.eval_args(batch_size), verbose=0, return_dict=True)
-    metrics = {k: float(v) for k, v in result.items()}
-    if preprocessor is not None:
-        metrics.update(original_units(model, split, preprocessor, batch_size))
+    args = feeds.evaluation(split) if feeds else split.eval_args(batch_size)
+    with backend.undistributed(feeds is not None and not feeds.even(split)):
+        result = model.evaluate(**args, verbose=0, return_dict=True)
+        metrics = {k: float(v) for k, v in result.items()}
+        if preprocessor is not None:
+            metrics.update(original_units(model, split, preprocessor, batch_size))
     return metrics
+
+
+class _Feeds:
+    """The data as `fit` and `evaluate` take it on the run's devices (backend.Placement).
+
+    One device: the splits as they are. Several: every training batch must divide by the
+    devices, so the last few training samples that would not are left out (`dropped` says so);
+    a val or test split whose last batch does not divide is evaluated on one device (no
+    sample is ever dropped from evaluation: keras-team/keras#21167). Several processes:
+    each feeds its own share of every batch, so a batch is the same global batch as on one
+    process (with train.shuffle, each process shuffles its own share).
+    """
+
+    def __init__(self, placement, batch_size: int, dataset) -> None:
+        self.placement, self.batch = placement, batch_size
+        self.devices, self.processes = placement.devices, placement.processes
+        n = len(dataset.train)
+        self.keep = n - n % batch_size % self.devices
+        self.dropped = None
+        if self.keep < n:
+            self.dropped = (
+                f"{n - self.keep} of {n:,} training samples left out, so that every batch divides by the "
+                f"{self.devices} devices (the batches' sizes: {batch_size} and a last one of {self.keep % batch_size})"
+            )
+        if self.processes > 1:
+            for name in ("val", "test"):
+                split = getattr(dataset, name)
+                if split is not None and not self.even(split):
+                    raise ConfigError(
+                        Problem(
+                            f"data.{name}_split",
+                            f"with {self.processes} processes every {name} batch must divide by the {self.devices} devices: "
+                            f"{len(split)} samples in batches of {batch_size} leave a last batch of {len(split) % batch_size}",
+                            "choose train.batch_size or the split's size so that it divides",
+                        )
+                    )
+
+    def even(self, split) -> bool:
+        from dlcli import backend
+
+        return backend.splits_evenly(len(split), self.batch, self.devices)
+
+    def _share(self, split, n: int) -> tuple[Any, Any]:
+        """This process's rows of every batch of the first `n` samples."""
+        import numpy as np
+
+        if n == len(split) and self.processes == 1:
+            return split.x, split.y
+        rows = np.arange(n)
+        if self.processes > 1:
+            starts = range(0, n, self.batch)
+            rows = np.concatenate([_part(rows[s : s + self.batch], self.placement) for s in starts])
+        return _head(split.x, rows), _head(split.y, rows)
+
+    def train(self, split, shuffle: bool) -> dict[str, Any]:
+        if self.devices == 1 and self.processes == 1:
+            return split.fit_args(self.batch, shuffle)
+        x, y = self._share(split, self.keep)
+        return {"x": x, "y": y, "batch_size": self.batch // self.processes, "shuffle": shuffle}
+
+    def validation(self, split):
+        if split is None or self.processes == 1:
+            return None if split is None else split.validation_data(self.batch)
+        return self._share(split, len(split))
+
+    def evaluation(self, split) -> dict[str, Any]:
+        if self.processes == 1:
+            return split.eval_args(self.batch)
+        x, y = self._share(split, len(split))
+        return {"x": x, "y": y, "batch_size": self.batch // self.processes}
+
+    def callbacks(self, val) -> list:
+        """fit validates on one device when the val split's last batch does not divide."""
+        if val is None or self.devices == 1 or self.even(val):
+            return []
+        from dlcli.callbacks.devices import ValidateOnOneDevice
+
+        return [ValidateOnOneDevice()]
+
+
+def _part(rows, placement):
+    share = len(rows) // placement.processes
+    return rows[placement.process * share : (placement.process + 1) * share]
 
 
 # --- the steps' parts --------------------------------------------------------------------
@@ -275,8 +398,39 @@ def _first_batch(model, split, batch_size: int) -> set[str]:
     return set(logs)
 
 
-def _head(values, n: int):
-    return {k: v[:n] for k, v in values.items()} if isinstance(values, dict) else values[:n]
+def _head(values, n):
+    """The first `n` samples, or the samples at the positions `n` (an array)."""
+    pick = slice(None, n) if isinstance(n, int) else n
+    return {k: v[pick] for k, v in values.items()} if isinstance(values, dict) else values[pick]
+
+
+def _steps_per_execution(model, setting: str, users: dict) -> None:
+    """train.steps_per_execution: `auto` runs 8 steps per callback round trip unless a callback
+    reads every batch (LossHistory, TensorBoard's update_freq, any that overrides a batch hook),
+    which then gets every one; a number is refused with such a callback, which would miss batches."""
+    import keras
+
+    hooks = ("on_train_batch_end", "on_train_batch_begin", "on_batch_end", "on_batch_begin")
+    readers = [
+        name
+        for name, c in users.items()
+        if any(getattr(type(c), h) is not getattr(keras.callbacks.Callback, h) for h in hooks)
+        and getattr(c, "update_freq", None) != "epoch"
+    ]
+    steps = 1 if readers else 8
+    if setting != "auto":
+        steps = int(setting)
+        if steps > 1 and readers:
+            raise ConfigError(
+                Problem(
+                    "train.steps_per_execution",
+                    f"callbacks.{readers[0]} reads every batch, and {steps} steps per execution would show it one in {steps}",
+                    "leave train.steps_per_execution=auto (1 with such a callback), or remove the callback",
+                )
+            )
+    if steps != model.steps_per_execution:
+        model.steps_per_execution = steps
+        model.make_test_function(force=True)  # made for one step by the first-batch check
 
 
 def _callbacks(built: Built, run_dir: Path, dataset, logged: set[str], observer: Observer):
@@ -331,22 +485,23 @@ def _check_loss(history: dict, run_dir: Path) -> None:
         )
 
 
-def _finalize(built: Built, run_dir: Path, dataset, history: dict, epoch: int | None) -> dict:
+def _finalize(built: Built, run_dir: Path, dataset, history: dict, epoch: int | None, feeds: _Feeds) -> dict:
     """The saved model, the final metrics and the plots; `metrics.json` last: a run that has it finished."""
     from dlcli.runs import plots
 
     with rundir.atomic_write(run_dir / "model.keras") as tmp:
         built.model.save(tmp)
-    metrics = _final_metrics(history, built.model, dataset, built.prepared.cfg, epoch)
+    metrics = _final_metrics(history, built.model, dataset, built.prepared.cfg, epoch, feeds)
     plots.training_curves(history, run_dir / "plots", outputs=list(built.prepared.graph.outputs))
     rundir.write_json(run_dir / "metrics.json", metrics)
     return metrics
 
 
-def _final_metrics(history: dict, model, dataset, cfg, epoch: int | None) -> dict[str, dict[str, float]]:
+def _final_metrics(history: dict, model, dataset, cfg, epoch: int | None, feeds: _Feeds) -> dict[str, dict[str, float]]:
     """train and val describe the saved model: the history row of `epoch` when EarlyStopping restored
     that epoch's weights (the last epoch's row would describe weights that were thrown away), else
     the last row. test (and val in original units) are evaluated on the model itself."""
+    from dlcli import backend
     from dlcli.data import original_units
 
     row = {k: float(v[-1 if epoch is None else epoch]) for k, v in history.items() if v}
@@ -355,7 +510,8 @@ def _final_metrics(history: dict, model, dataset, cfg, epoch: int | None) -> dic
         "val": {k[4:]: v for k, v in row.items() if k.startswith("val_")},
     }
     if dataset.test is not None and cfg.train.evaluate_test:
-        metrics["test"] = evaluate_split(model, dataset.test, cfg.train.batch_size, dataset.preprocessor)
+        metrics["test"] = evaluate_split(model, dataset.test, cfg.train.batch_size, dataset.preprocessor, feeds)
     if dataset.val is not None:  # scaled regression targets: errors in original units too
-        metrics["val"].update(original_units(model, dataset.val, dataset.preprocessor, cfg.train.batch_size))
+        with backend.undistributed():
+            metrics["val"].update(original_units(model, dataset.val, dataset.preprocessor, cfg.train.batch_size))
     return {k: v for k, v in metrics.items() if v}

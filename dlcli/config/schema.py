@@ -16,13 +16,14 @@ a did-you-mean.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
 
-from dlcli.data.preprocess import Labels, Scaler, Side
+from dlcli.data.preprocess import Choice, Labels, Scaler, Side
 
 
 @dataclass
@@ -77,6 +78,9 @@ class DataConfig:
     test_split: float = 0.2
     # Stratify fraction splits and K-fold by class (classification outputs only).
     stratify: bool = True
+    # Seed of the splits and of the data's shuffling (default: the run's `seed`), so runs that
+    # differ in `seed` alone can share one split (ensemble members do).
+    seed: Optional[int] = None
     # Read npz/csv files batch by batch (keras.utils.PyDataset) instead of into memory.
     stream: bool = False
     # Threads preparing streamed batches off the training thread (1: on it).
@@ -100,6 +104,20 @@ class OptimizerConfig:
     options: Dict[str, Any] = field(default_factory=dict)
 
 
+class Precision(Choice):
+    """Keras dtype policies: variables stay float32; mixed_* compute in 16 bits (outputs in float32)."""
+
+    float32 = "float32"
+    mixed_bfloat16 = "mixed_bfloat16"
+    mixed_float16 = "mixed_float16"
+
+
+class Strategy(Choice):
+    single = "single"
+    data_parallel = "data_parallel"
+    model_parallel = "model_parallel"
+
+
 @dataclass
 class TrainConfig:
     epochs: int = 10
@@ -112,6 +130,36 @@ class TrainConfig:
     kfold: int = 0
     # Train only this fold (1..kfold) as a plain run; each fold-k/ records it.
     fold: Optional[int] = None
+    # Train N members (seeds seed, seed+1, ...; the data split stays the one of `seed`) and
+    # average them into one run (dlcli ensemble); with kfold=K, N=K averages the fold models.
+    ensemble: int = 0
+    # Keras dtype policy; saved with the model, so evaluate, predict and export reload it.
+    precision: Precision = Precision.float32
+    # Training steps per callback round trip: a positive number, or auto (1 when a
+    # callback reads every batch: LossHistory, TensorBoard's update_freq).
+    steps_per_execution: str = "auto"
+
+
+@dataclass
+class DistributionConfig:
+    """Where a run's steps execute (conf/distribution/): keras.distribution over JAX's devices."""
+
+    # single (one device), data_parallel (DataParallel), model_parallel (ModelParallel).
+    strategy: Strategy = Strategy.single
+    # data_parallel: how many devices (null: every device JAX sees).
+    devices: Optional[int] = None
+    # model_parallel: the device mesh, axis name -> size (the sizes multiply to the device count)...
+    mesh: Dict[str, int] = field(default_factory=dict)
+    # ...the mesh axis the batch is split over...
+    batch_axis: str = "batch"
+    # ...and the layout rules: a regex of variable paths -> one mesh axis (or null) per dimension.
+    layout: Dict[str, List[Optional[str]]] = field(default_factory=dict)
+    # Several processes (keras.distribution.initialize): the coordinator's HOST:PORT, how many
+    # processes, and this one's id (0 writes the run directory and prints). Unset: Keras reads
+    # KERAS_DISTRIBUTION_JOB_ADDRESSES, _NUM_PROCESSES and _PROCESS_ID, if set.
+    coordinator: Optional[str] = None
+    num_processes: Optional[int] = None
+    process_id: Optional[int] = None
 
 
 @dataclass
@@ -130,6 +178,7 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    distribution: DistributionConfig = field(default_factory=DistributionConfig)
     # name -> {class: <Keras or dlcli callback>, ...keyword arguments}
     callbacks: Dict[str, Any] = field(default_factory=dict)
     # Modules imported before building, so their registered layers, losses and
@@ -152,6 +201,82 @@ def learning_rate_problem(value: Any) -> str | None:
     if value <= 0:
         return f"expected a positive number, got {value}"
     return None
+
+
+def steps_problem(value: str) -> str | None:
+    """What is wrong with train.steps_per_execution, or None."""
+    if value == "auto" or (value.isdigit() and int(value) > 0):
+        return None
+    return f"expected auto or a positive number of steps, got {value!r}"
+
+
+def distribution_problems(dist) -> list[tuple[str, str, str]]:
+    """(key, message, hint) for every mistake in `distribution` that needs no device to find."""
+    found = []
+    if dist.strategy == Strategy.model_parallel:
+        if not dist.mesh:
+            found.append(
+                (
+                    "distribution.mesh",
+                    "model_parallel needs a device mesh",
+                    "e.g. distribution.mesh={batch: 1, model: 2}",
+                )
+            )
+        elif dist.batch_axis not in dist.mesh:
+            found.append(
+                (
+                    "distribution.batch_axis",
+                    f"{dist.batch_axis!r} is not an axis of distribution.mesh ({', '.join(dist.mesh)})",
+                    "name one of the mesh's axes",
+                )
+            )
+        for rule, axes in dist.layout.items():
+            unknown = [a for a in axes if a is not None and a not in dist.mesh]
+            if unknown:
+                found.append(
+                    (
+                        f"distribution.layout.{rule}",
+                        f"{unknown[0]!r} is not an axis of distribution.mesh ({', '.join(dist.mesh)})",
+                        "give one mesh axis or null per dimension",
+                    )
+                )
+            try:
+                re.compile(rule)
+            except re.error as exc:
+                found.append(
+                    (
+                        f"distribution.layout.{rule}",
+                        f"not a regular expression: {exc}",
+                        "a regex matched against variable paths, e.g. dense.*kernel",
+                    )
+                )
+    given = [k for k in ("coordinator", "num_processes", "process_id") if dist[k] is not None]
+    if given and len(given) < 3:
+        missing = sorted({"coordinator", "num_processes", "process_id"} - set(given))
+        found.append(
+            (
+                f"distribution.{missing[0]}",
+                "several processes need the coordinator, num_processes and process_id",
+                f"set distribution.{', distribution.'.join(missing)} too",
+            )
+        )
+    if len(given) == 3 and not 0 <= dist.process_id < dist.num_processes:
+        found.append(
+            (
+                "distribution.process_id",
+                f"expected 0 to {dist.num_processes - 1}, got {dist.process_id}",
+                "process 0 writes the run directory",
+            )
+        )
+    if dist.strategy == Strategy.single and (dist.num_processes or 1) > 1:
+        found.append(
+            (
+                "distribution",
+                "several processes share one model only with data_parallel or model_parallel",
+                "add distribution=data_parallel",
+            )
+        )
+    return found
 
 
 def register() -> None:

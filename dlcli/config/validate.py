@@ -49,6 +49,11 @@ def _check_train(cfg: DictConfig, problems: Collector) -> None:
     wrong = schema.learning_rate_problem(cfg.optimizer.learning_rate)
     if wrong:
         problems.add("optimizer.learning_rate", wrong)
+    wrong = schema.steps_problem(cfg.train.steps_per_execution)
+    if wrong:
+        problems.add("train.steps_per_execution", wrong)
+    for key, message, hint in schema.distribution_problems(cfg.distribution):
+        problems.add(key, message, hint)
     for name, spec in (cfg.callbacks or {}).items():
         if spec is not None and (not isinstance(spec, DictConfig) or "class" not in spec):
             problems.add(f"callbacks.{name}", "a callback needs `class:` (e.g. EarlyStopping) and its Keras arguments")

@@ -18,8 +18,9 @@ from dlcli.drivers import kfold, single
 from dlcli.errors import ConfigError, Interrupted, Problem
 from dlcli.runs import rundir, snapshot
 
-# Keys `--resume` may change; everything else would make it a different run.
-CHANGEABLE = ("train.epochs", "train.evaluate_test", "callbacks")
+# Keys `--resume` may change; everything else would make it a different run. (The devices
+# and processes may change: a data-parallel run gives the one-device results within float tolerance.)
+CHANGEABLE = ("train.epochs", "train.evaluate_test", "callbacks", "distribution")
 GROUPS = ("model", "data", "optimizer", "train")  # config groups whose options a resumed run keeps
 
 
@@ -110,7 +111,7 @@ def _refuse_changes(before: dict, after: dict) -> None:
     ]
     problems[
         -1
-    ].hint = f"a resumed run keeps its model, data and optimizer; only {', '.join(c + ('.*' if c == 'callbacks' else '') for c in CHANGEABLE)} may change. Start a new run for the rest"
+    ].hint = f"a resumed run keeps its model, data and optimizer; only {', '.join(c + ('.*' if c in ('callbacks', 'distribution') else '') for c in CHANGEABLE)} may change. Start a new run for the rest"
     raise ConfigError(problems)
 
 

@@ -138,7 +138,8 @@ def open_run(path: Path, overrides: list[str] = (), trust_code: bool = False) ->
 
     registry.load_plugins(list(cfg.plugins))
     try:
-        model = keras.saving.load_model(model_file, safe_mode=not trust_code)
+        with backend.precision(cfg.train.precision):  # mixed_float16: the optimizer Keras compiles it with, as trained
+            model = keras.saving.load_model(model_file, safe_mode=not trust_code)
     except Exception as exc:  # Keras says "File not found" of a file that is there but damaged
         if _refused_by_safe_mode(exc):
             raise ConfigError(

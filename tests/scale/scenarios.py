@@ -1,0 +1,76 @@
+"""Runs on two simulated host devices, in one process started with XLA_FLAGS (JAX reads it once).
+
+`python tests/scale/scenarios.py OUT.json` trains tiny digits runs through the CLI and writes what
+tests/scale/test_devices.py checks: exit codes, messages, each run's history and metrics.
+"""
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+from typer.testing import CliRunner
+
+from dlcli.cli import app
+
+BASE = ["recipe=digits_mlp", "data.limit=200", "train.epochs=2", "train.batch_size=32", "seed=3"]
+
+
+def cli(*args):
+    result = CliRunner().invoke(app, ["-q", *map(str, args)], catch_exceptions=False)
+    return result.exit_code, result.stderr
+
+
+def run(name: str, *overrides) -> dict:
+    code, err = cli("train", *BASE, f"run.name={name}", *overrides)
+    return {"code": code, "err": err, **read(name)}
+
+
+def read(name: str) -> dict:
+    """The newest run named `name`: its directory, loss per epoch and metrics."""
+    found = sorted(Path("outputs", name).glob("2*"))
+    out = {}
+    if found:
+        run_dir = found[-1]
+        out["dir"] = str(run_dir)
+        history = (run_dir / "history.csv").read_text().splitlines()
+        out["loss"] = [float(row.split(",")[history[0].split(",").index("loss")]) for row in history[1:]]
+        if (run_dir / "metrics.json").is_file():
+            out["metrics"] = json.loads((run_dir / "metrics.json").read_text())
+    return out
+
+
+def main(target: str) -> None:
+    import jax
+
+    found = {"devices": len(jax.devices())}
+    # val (159) and test (361) splits whose last batch of 32 is odd: evaluated on one device
+    ragged = ["data.val_split=0.11", "data.test_split=0.201"]
+    found["single"] = run("single", *ragged, "train.steps_per_execution=1")
+    found["data_parallel"] = run("dp", *ragged, "distribution=data_parallel")  # and auto steps per execution
+    found["odd_batch"] = run("odd", "distribution=data_parallel", "train.batch_size=31")
+    found["too_many"] = run("many", "distribution=data_parallel", "distribution.devices=3")
+    # 201 training samples: the last is left out, so the batches are the 200 of the runs above
+    first = run("resumed", *ragged, "distribution=data_parallel", "data.limit=201", "train.epochs=1")
+    code, err = cli("train", "--resume", first["dir"], "train.epochs=2")
+    found["resumed"] = {**read("resumed"), "first_err": first["err"], "resume_code": code, "resume_err": err}
+    for command in ("evaluate", "predict"):
+        code, err = cli(command, found["data_parallel"]["dir"])
+        found[command] = {"code": code, "err": err}
+    found["model_parallel"] = run("mp", "distribution=model_parallel", "optimizer.learning_rate=0.01")
+    found["precision"] = run("bf16", "train.precision=mixed_bfloat16")
+    code, err = cli("evaluate", found["precision"]["dir"])
+    found["precision"]["evaluate"] = {"code": code, "err": err}
+    from dlcli.runs.load import open_run
+
+    opened = open_run(Path(found["precision"]["dir"]))
+    found["precision"]["policies"] = sorted({layer.dtype_policy.name for layer in opened.model.layers[1:]})
+    x = np.zeros((3, 64), "float32")
+    found["precision"]["output_dtype"] = str(opened.model.predict(x, verbose=0).dtype)
+    Path(target).write_text(json.dumps(found))
+
+
+if __name__ == "__main__":
+    os.chdir(sys.argv[2])
+    main(sys.argv[1])

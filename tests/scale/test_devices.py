@@ -1,0 +1,78 @@
+"""Several devices, simulated on CPU: XLA_FLAGS makes two host devices, read once when JAX starts,
+so the runs happen in one subprocess (tests/scale/scenarios.py) and each test checks its part."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def found(tmp_path_factory):
+    work = tmp_path_factory.mktemp("devices")
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "PYTHONPATH": str(ROOT)}
+    out = work / "found.json"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "tests" / "scale" / "scenarios.py"), str(out), str(work)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(out.read_text())
+
+
+def close(a, b, tol=1e-5):
+    return len(a) == len(b) and all(abs(x - y) <= tol * max(1.0, abs(x)) for x, y in zip(a, b))
+
+
+def test_data_parallel_gives_the_single_device_curve(found):
+    assert found["devices"] == 2
+    single, dp = found["single"], found["data_parallel"]
+    assert single["code"] == dp["code"] == 0
+    assert single["loss"][1] < single["loss"][0]
+    assert close(dp["loss"], single["loss"])  # with auto steps per execution (8) against 1: speed changes no result
+    for split in ("val", "test"):  # odd last batches, evaluated on one device: every sample counted
+        assert close(list(dp["metrics"][split].values()), list(single["metrics"][split].values()))
+
+
+def test_batch_size_must_divide_by_the_devices(found):
+    odd = found["odd_batch"]
+    assert odd["code"] == 2 and "dir" not in odd
+    assert "train.batch_size: 31 does not divide by the 2 devices" in odd["err"]
+    assert "try train.batch_size=30 or 32" in odd["err"]
+    many = found["too_many"]
+    assert many["code"] == 2 and "distribution.devices: needs 3 devices; JAX sees 2" in many["err"]
+
+
+def test_a_data_parallel_run_resumes_and_drops_what_cannot_divide(found):
+    resumed = found["resumed"]
+    assert "1 of 201 training samples left out" in resumed["first_err"]
+    assert resumed["resume_code"] == 0, resumed["resume_err"]
+    assert close(resumed["loss"], found["data_parallel"]["loss"])  # the same 200 samples, epoch 2 after a resume
+
+
+def test_evaluate_and_predict_reload_a_data_parallel_run(found):
+    assert found["evaluate"]["code"] == 0, found["evaluate"]["err"]
+    assert found["predict"]["code"] == 0, found["predict"]["err"]
+
+
+def test_model_parallel_trains(found):
+    mp = found["model_parallel"]
+    assert mp["code"] == 0, mp["err"]
+    assert mp["loss"][1] < mp["loss"][0]
+
+
+def test_mixed_precision_is_kept_by_the_reloaded_model(found):
+    bf16 = found["precision"]
+    assert bf16["code"] == 0 and bf16["evaluate"]["code"] == 0, bf16["err"] + bf16["evaluate"]["err"]
+    assert close(bf16["loss"], found["single"]["loss"], tol=2e-2)  # 16-bit arithmetic: near, not equal
+    assert bf16["policies"] == ["float32", "mixed_bfloat16"]  # hidden layers in bfloat16, the output in float32
+    assert bf16["output_dtype"] == "float32"

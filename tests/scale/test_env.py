@@ -1,0 +1,28 @@
+"""dlcli env: the machine and the settings a run would use."""
+
+import json
+
+import jax
+import keras
+
+
+def test_env_reports_the_machine(cli):
+    code, out, _ = cli("env", "--json")
+    assert code == 0
+    found = json.loads(out)
+    assert found["backend"] == "jax" and found["keras"] == keras.__version__ and found["jax"] == jax.__version__
+    assert sum(d["count"] for d in found["devices"]) == len(jax.devices())
+    assert found["compile_cache"]["dir"] is None  # tests run with DLCLI_JAX_CACHE=off
+    assert found["distribution"] == {"strategy": "single"}
+
+
+def test_env_shows_what_a_run_would_use(cli):
+    code, out, _ = cli(
+        "env", "recipe=digits_mlp", "distribution=data_parallel", "train.precision=mixed_bfloat16", "--json"
+    )
+    assert code == 0
+    found = json.loads(out)
+    assert found["distribution"] == {"strategy": "data_parallel", "devices": "all"}
+    assert found["precision"] == "mixed_bfloat16"
+    code, _, err = cli("env", "recipe=digits_mlp", "distribution.process_id=1")
+    assert code == 2 and "several processes need the coordinator, num_processes and process_id" in err

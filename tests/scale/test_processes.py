@@ -1,0 +1,62 @@
+"""Two processes on one machine (keras.distribution.initialize, gloo on CPU) train one model:
+each feeds its share of every batch, process 0 alone writes the run and prints, and the losses
+are the one-process run's. The processes are the point, so this test starts two."""
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
+ARGS = ["recipe=digits_mlp", "data.limit=200", "train.batch_size=32", "seed=3", "train.shuffle=false"]
+
+
+def both(work: Path, *args) -> list[subprocess.CompletedProcess]:
+    with socket.socket() as s:  # a free port for the coordinator
+        s.bind(("localhost", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    common = ["distribution.strategy=data_parallel", f"distribution.coordinator=localhost:{port}"]
+    common.append("distribution.num_processes=2")
+    started = [
+        subprocess.Popen(
+            [sys.executable, "-m", "dlcli", "-q", "train", *args, *common, f"distribution.process_id={i}"],
+            cwd=work,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in (1, 0)
+    ]
+    done = []
+    for p in reversed(started):
+        out, err = p.communicate(timeout=300)
+        done.append(subprocess.CompletedProcess(p.args, p.returncode, out, err))
+    return done  # process 0, process 1
+
+
+def losses(run_dir: Path) -> list[float]:
+    rows = (run_dir / "history.csv").read_text().splitlines()
+    column = rows[0].split(",").index("loss")
+    return [float(r.split(",")[column]) for r in rows[1:]]
+
+
+def test_two_processes_train_as_one_and_resume(tmp_path, cli, monkeypatch):
+    first = both(tmp_path, *ARGS, "train.epochs=1")
+    assert [p.returncode for p in first] == [0, 0], first[0].stderr[-2000:] + first[1].stderr[-2000:]
+    (run_dir,) = (tmp_path / "outputs" / "digits_mlp").glob("2*")  # process 1 wrote no run
+    assert f"run: outputs/digits_mlp/{run_dir.name}" in first[0].stdout
+    assert "run:" not in first[1].stdout and "error" not in first[1].stderr
+    resumed = both(tmp_path, "--resume", "digits_mlp/latest", "train.epochs=2")
+    assert [p.returncode for p in resumed] == [0, 0], resumed[0].stderr[-2000:] + resumed[1].stderr[-2000:]
+    monkeypatch.chdir(tmp_path)
+    code, _, err = cli("-q", "train", *ARGS, "train.epochs=2", "run.name=one")
+    assert code == 0, err
+    (alone,) = (tmp_path / "outputs" / "one").glob("2*")
+    two, one = losses(run_dir), losses(alone)
+    assert len(two) == 2 and all(abs(a - b) < 1e-5 for a, b in zip(two, one)), (two, one)
