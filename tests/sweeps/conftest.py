@@ -3,6 +3,10 @@ from pathlib import Path
 
 import pytest
 
+# Small trials that compile little: 192 training samples are whole batches of 16, 32 and 64 (a
+# partial batch compiles the step again), and no test split is evaluated.
+FAST = ["data.limit=192", "train.evaluate_test=false"]
+
 
 @pytest.fixture(scope="module")
 def invoke():

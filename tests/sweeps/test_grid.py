@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.sweeps.conftest import only_sweep, summary
+from tests.sweeps.conftest import FAST, only_sweep, summary
 
 pytestmark = pytest.mark.slow
 
@@ -14,7 +14,7 @@ RATES, BATCHES = ("0.001", "0.01"), ("16", "32")
 GRID = [
     "recipe=digits_mlp",
     "train.epochs=1",
-    "data.limit=200",
+    *FAST,
     f"optimizer.learning_rate={','.join(RATES)}",
     f"train.batch_size={','.join(BATCHES)}",
 ]

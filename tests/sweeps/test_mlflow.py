@@ -3,6 +3,8 @@ a sweep logs one MLflow run per trial under one parent."""
 
 import pytest
 
+from tests.sweeps.conftest import FAST
+
 pytestmark = pytest.mark.slow
 
 
@@ -11,7 +13,7 @@ def test_sweep_trials_are_child_runs_in_mlflow(cli, in_tmp):
 
     store = f"sqlite:///{in_tmp / 'mlflow.db'}"
     code, _, stderr = cli(
-        "sweep", "recipe=digits_mlp", "train.epochs=2", "data.limit=200", "optimizer.learning_rate=0.001,0.01",
+        "sweep", "recipe=digits_mlp", "train.epochs=2", *FAST, "optimizer.learning_rate=0.001,0.01",
         "callbacks=mlflow", f"callbacks.mlflow.tracking_uri={store}", "-q",
     )  # fmt: skip
     assert code == 0, stderr

@@ -10,11 +10,12 @@ import time
 
 import pytest
 
-from tests.sweeps.conftest import only_sweep, summary
+from tests.sweeps.conftest import FAST, only_sweep, summary
 
 pytestmark = pytest.mark.slow
 
-GRID = ["recipe=digits_mlp", "train.epochs=3", "data.limit=200", "optimizer.learning_rate=0.001,0.03"]
+BASE = ["recipe=digits_mlp", "train.epochs=3", *FAST]
+GRID = [*BASE, "optimizer.learning_rate=0.001,0.03"]
 
 
 def _dlcli(*args, cwd):
@@ -53,7 +54,7 @@ def test_sigkill_then_resume_ends_as_the_uninterrupted_sweep(tmp_path, invoke):
     assert "resumed:" in resumed and "after_epoch: 0" not in resumed  # continued, not started over
     assert len((sweep / "trials" / "1" / "history.csv").read_text().splitlines()) == 1 + 3
     # the interrupted trial ends as it would have: the best (trial 1, rate 0.03) trained in one go
-    code, _, stderr = invoke("train", *GRID[:3], "optimizer.learning_rate=0.03", "--runs-dir", tmp_path / "whole", "-q")
+    code, _, stderr = invoke("train", *BASE, "optimizer.learning_rate=0.03", "--runs-dir", tmp_path / "whole", "-q")
     assert code == 0, stderr
     (whole,) = (tmp_path / "whole").glob("*/*/metrics.json")
     assert float(rows[1]["val_loss"]) == pytest.approx(json.loads(whole.read_text())["val"]["loss"], rel=1e-5)
@@ -68,7 +69,7 @@ def test_jobs_and_a_joining_worker_share_one_journal_study(tmp_path, invoke):
     journal = tmp_path / "study.journal"
     rates = ["0.001", "0.003", "0.01", "0.03"]
     first = _dlcli(
-        "sweep", *GRID[:3], "train.epochs=1", f"optimizer.learning_rate={','.join(rates)}", "--jobs", "2",
+        "sweep", *BASE, "train.epochs=1", f"optimizer.learning_rate={','.join(rates)}", "--jobs", "2",
         "--storage", journal, "--runs-dir", tmp_path / "outputs", cwd=tmp_path,
     )  # fmt: skip
     _wait_for(tmp_path, "outputs/*/sweeps/*/trials/0", first)

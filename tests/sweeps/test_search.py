@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from tests.sweeps.conftest import only_sweep, summary
+from tests.sweeps.conftest import FAST, only_sweep, summary
 
 pytestmark = pytest.mark.slow
 
@@ -13,7 +13,7 @@ pytestmark = pytest.mark.slow
 def test_tpe_search_prunes_the_bad_region(tmp_path, invoke):
     runs_dir = tmp_path / "outputs"
     code, _, stderr = invoke(
-        "sweep", "recipe=digits_mlp", "train.epochs=2", "data.limit=200",
+        "sweep", "recipe=digits_mlp", "train.epochs=2", *FAST,
         "optimizer.learning_rate=choice(0.03,1e-7)",  # 1e-7 learns nothing: val_accuracy stays at chance
         "--search", "tpe", "--trials", "4", "--metric", "val_accuracy", "--runs-dir", runs_dir,
     )  # fmt: skip
