@@ -40,7 +40,12 @@ def command(
     direction: Annotated[
         Optional[str], typer.Option(help="max or min (default: max for accuracy-like metrics)", show_default=False)
     ] = None,
-    prune: Annotated[str, typer.Option(help="stop poor trials early: median, hyperband or none")] = "median",
+    prune: Annotated[
+        Optional[str],
+        typer.Option(
+            help="stop poor trials early: median (a search's default), hyperband or none (a grid's)", show_default=False
+        ),
+    ] = None,
     jobs: Annotated[int, typer.Option(help="trials at once, each in a fresh worker process")] = 1,
     storage: Annotated[
         Optional[str],
@@ -74,7 +79,7 @@ def command(
             raise ConfigError(Problem("--jobs", f"expected at least 1, got {jobs}"))
         given = resume or join
         if given is not None:
-            if overrides or search or trials or metric or direction or storage:
+            if overrides or search or trials or metric or direction or storage or prune:
                 raise ConfigError(
                     Problem(
                         "--resume" if resume else "--join",

@@ -60,7 +60,7 @@ class Plan:
     trials: int | None = None
     metric: str | None = None
     direction: str | None = None
-    prune: str = "median"
+    prune: str | None = None  # default: median for a search; a grid runs every combination to the end
     storage: str | None = None
 
 
@@ -123,6 +123,7 @@ def create(plan: Plan) -> Sweep:
     space = spaces.parse(plan.overrides, [Path(d) for d in dirs])
     search = plan.search or ("grid" if space.discrete else "tpe")
     _check_options(plan, search)
+    storage = _shared(plan.storage) if plan.storage else sweeps.JOURNAL
     combos = space.grid() if search == "grid" else space.corners()
     prepared = [_prepare(plan, combo, i, len(combos), dirs, search) for i, combo in enumerate(combos)]
     cfg = prepared[0].cfg
@@ -138,7 +139,7 @@ def create(plan: Plan) -> Sweep:
         "trials": len(combos) if search == "grid" else plan.trials or DEFAULT_TRIALS,
         "metric": metric,
         "direction": direction,
-        "prune": plan.prune,
+        "prune": plan.prune or ("none" if search == "grid" else "median"),
         "seed": int(cfg.seed),
         "config_dirs": dirs,
         "runs_dir": str(Path(cfg.run.dir).resolve()),
@@ -152,7 +153,7 @@ def create(plan: Plan) -> Sweep:
             staging.rmdir()
     try:  # the directory is new: if its files cannot be made, it goes (a half-made sweep is never left)
         spec["study"] = f"{cfg.run.name}/{sweep_dir.name}"
-        spec["storage"] = _shared(plan.storage) if plan.storage else sweeps.JOURNAL
+        spec["storage"] = storage
         spec["mlflow_parent"] = _mlflow_parent(cfg, spec["study"])
         _new_study(spec, sweep_dir, space, combos if search == "grid" else [])
         sweeps.write_spec(sweep_dir, spec, base=OmegaConf.to_container(cfg, resolve=False, enum_to_str=True))
@@ -193,7 +194,7 @@ def _new_study(spec: dict, sweep_dir: Path, space: spaces.Space, grid: list[list
 def _check_options(plan: Plan, search: str) -> None:
     if search not in SEARCHES:
         raise ConfigError(Problem("--search", f"unknown search {search!r}", f"choose one of {', '.join(SEARCHES)}"))
-    if plan.prune not in PRUNERS:
+    if plan.prune not in (None, *PRUNERS):
         raise ConfigError(Problem("--prune", f"unknown pruner {plan.prune!r}", f"choose one of {', '.join(PRUNERS)}"))
     if plan.direction not in (None, "maximize", "minimize"):
         raise ConfigError(Problem("--direction", f"expected max or min, got {plan.direction!r}"))
