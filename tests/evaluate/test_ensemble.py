@@ -31,6 +31,12 @@ def test_learned_weights_score_no_worse_on_validation_than_the_better_member(ens
     assert "member 1" in out and "val loss" in out and "test accuracy" in out
 
 
+def test_an_ensemble_is_not_resumed_as_if_trained(ensembled, cli):
+    run, _, _ = ensembled
+    code, _, err = cli("train", "--resume", run)
+    assert code == 2 and "is an ensemble" in err
+
+
 def test_the_ensemble_reloads_in_a_fresh_process_as_the_weighted_average(ensembled, cli, tmp_path):
     run, members, _ = ensembled
     weights = json.loads((run / "ensemble.json").read_text())["weights"]["predictions"]
