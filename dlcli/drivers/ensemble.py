@@ -137,6 +137,13 @@ def combine(
     paths, folds = _expand(paths)
     if len(paths) < 2:
         raise ConfigError(Problem("RUN", "an ensemble needs 2 runs or more", "give several runs, or a K-fold run"))
+    twice = sorted({str(p) for p in paths if sum(q.resolve() == p.resolve() for q in paths) > 1})
+    if twice:
+        raise ConfigError(
+            Problem(
+                "RUN", f"{', '.join(twice)} is given more than once", "give each member once; --weights sets shares"
+            )
+        )
     chosen = parse_weights(weights, len(paths))
     if chosen == "learn" and folds:
         raise ConfigError(

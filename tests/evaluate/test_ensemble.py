@@ -65,5 +65,7 @@ def test_members_must_share_inputs_and_outputs(cli, runs, digits, breast_cancer)
     code, _, err = cli("ensemble", digits, breast_cancer, "--runs-dir", runs)
     err = " ".join(err.split())
     assert code == 2 and "input 'input' has shape [64]" in err and "[30]" in err and "outputs differ" in err
-    code, _, err = cli("ensemble", digits, digits, "--weights", "0.7,0.4", "--runs-dir", runs)
+    code, _, err = cli("ensemble", digits, breast_cancer, "--weights", "0.7,0.4", "--runs-dir", runs)
     assert code == 2 and "summing to 1" in err
+    code, _, err = cli("ensemble", digits, digits, "--runs-dir", runs)
+    assert code == 2 and "more than once" in err
