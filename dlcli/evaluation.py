@@ -294,7 +294,9 @@ def _categorical(probs, y, names, report: Report, name: str, title: str) -> dict
         "log_loss": out["log_loss"],
     }
     _confusion_figure(report, name, out, title)
-    _curve_figures(report, name, {names[i]: (y == i, probs[:, i]) for i in present.tolist()}, title)
+    drawn = [i for i in present.tolist() if (y == i).sum() < len(y)]  # a curve needs samples of the class and not
+    if drawn:
+        _curve_figures(report, name, {names[i]: (y == i, probs[:, i]) for i in drawn}, title)
     return out
 
 

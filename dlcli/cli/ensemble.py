@@ -7,7 +7,7 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from dlcli.cli._common import RunsRoot, TrustCode, out, user_errors
+from dlcli.cli._common import TrustCode, out, user_errors
 
 NAME = "ensemble"
 HELP = (
@@ -21,6 +21,7 @@ def command(
         List[str],
         typer.Argument(
             help="the members: run directories, run ids, latest or RECIPE/latest; a K-fold run stands for its folds",
+            metavar="RUN...",
             show_default=False,
         ),
     ],
@@ -35,7 +36,9 @@ def command(
         Optional[str],
         typer.Option(help="the run's name under --runs-dir (default: the first member's name + '-ensemble')"),
     ] = None,
-    runs_dir: RunsRoot = Path("outputs"),
+    runs_dir: Annotated[
+        Path, typer.Option("--runs-dir", help="where run ids and `latest` are looked up, and the ensemble run goes")
+    ] = Path("outputs"),
     trust_code: TrustCode = False,
 ) -> None:
     with user_errors():

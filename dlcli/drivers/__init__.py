@@ -12,4 +12,6 @@ a new module here.
 - `kfold`: `train.kfold=K` runs into one parent, then the mean and spread.
 - `resume`: reopen a run (single or K-fold) and continue it.
 - `smoke`: a recipe end to end on synthetic data, a couple of steps.
+- `ensemble`: finished runs averaged into one run (`dlcli ensemble`), or `train.ensemble=N`
+  members trained and then averaged.
 """

@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from omegaconf import OmegaConf
 
 from dlcli import lifecycle
 from dlcli.drivers import kfold, single
@@ -71,21 +73,24 @@ def run(prepared: lifecycle.Prepared, observer: lifecycle.Observer | None = None
     if kfold.wanted(cfg):
         parent = kfold.run(prepared, observer).run_dir
         return combine([parent], "equal", f"{cfg.run.name}-ensemble", Path(cfg.run.dir))
+    lifecycle.read_data(prepared)  # once, before anything trains: the members share the split (data.seed)
     members = [_member(prepared, i) for i in range(n)]
-    for member in members[1:]:
-        lifecycle.read_data(member)  # every member's data is checked before the first one trains
-    paths = []
+    paths, validated = [], False
     for i, member in enumerate(members, start=1):
         result = single.run(member, observer)
         observer.note(f"member {i}/{n} (seed {member.cfg.seed}) finished: {result.run_dir}")
         paths.append(result.run_dir)
-        kfold._release(member)
-    return combine(
-        paths,
-        "learn" if cfg.data.val_split > 0 or cfg.data.val_path else "equal",
-        f"{cfg.run.name}-ensemble",
-        Path(cfg.run.dir),
-    )
+        validated = "val" in result.metrics
+        _release(member)
+    return combine(paths, "learn" if validated else "equal", f"{cfg.run.name}-ensemble", Path(cfg.run.dir))
+
+
+def _release(member: lifecycle.Prepared) -> None:
+    """Free the member's model before building the next one (the shared data stays)."""
+    import keras
+
+    member.data = None
+    keras.backend.clear_session()
 
 
 def _member(prepared: lifecycle.Prepared, index: int) -> lifecycle.Prepared:
@@ -97,7 +102,6 @@ def _member(prepared: lifecycle.Prepared, index: int) -> lifecycle.Prepared:
         cfg.data.seed = cfg.seed
     cfg.seed = int(prepared.cfg.seed) + index
     cfg.train.ensemble = 0
-    member.data = None
     return member
 
 
@@ -133,6 +137,13 @@ def combine(
     paths, folds = _expand(paths)
     if len(paths) < 2:
         raise ConfigError(Problem("RUN", "an ensemble needs 2 runs or more", "give several runs, or a K-fold run"))
+    twice = sorted({str(p) for p in paths if sum(q.resolve() == p.resolve() for q in paths) > 1})
+    if twice:
+        raise ConfigError(
+            Problem(
+                "RUN", f"{', '.join(twice)} is given more than once", "give each member once; --weights sets shares"
+            )
+        )
     chosen = parse_weights(weights, len(paths))
     if chosen == "learn" and folds:
         raise ConfigError(
@@ -227,8 +238,6 @@ def _check_alike(members) -> None:
 
 
 def _preprocessing(member) -> tuple:
-    from omegaconf import OmegaConf
-
     state = member.preprocess.get("state") or {}
     config = OmegaConf.to_container(member.cfg.data.preprocess, resolve=True)
     return json.dumps(config, sort_keys=True, default=str), json.dumps(
@@ -238,7 +247,6 @@ def _preprocessing(member) -> tuple:
 
 def _split_notes(members, folds: bool) -> list[str]:
     """Members split differently: some of the ensemble's val and test samples trained some of them."""
-    from omegaconf import OmegaConf
 
     def split_of(member):
         data = OmegaConf.to_container(member.cfg.data, resolve=True)
@@ -327,8 +335,6 @@ def _model(members, weights: dict[str, list[float]], name: str):
     }
     model = keras.Model(feed, outputs[names[0]] if len(names) == 1 else outputs, name=name.replace("/", "_"))
     graph = validate(first.cfg)
-    from omegaconf import OmegaConf
-
     compiler.compile_model(
         model, graph, compiler.optimizer_from_config(OmegaConf.to_container(first.cfg.optimizer, resolve=True))
     )
@@ -347,8 +353,6 @@ def _write(first, model, name: str, runs_dir: Path, ids, weights, chosen, notes)
         rundir.write_text(staging / rundir.MARKER, rundir.config_yaml(cfg))
         overrides = rundir.load_overrides(first.path)
         overrides.ensemble = ids
-        from omegaconf import OmegaConf
-
         rundir.write_text(staging / rundir.OVERRIDES, OmegaConf.to_yaml(overrides))
         rundir.write_json(staging / "env.json", env.describe())
         rundir.write_json(staging / "preprocess.json", first.preprocess)
@@ -367,6 +371,4 @@ def _write(first, model, name: str, runs_dir: Path, ids, weights, chosen, notes)
             model.save(tmp)
         return rundir.publish(staging)
     finally:
-        import shutil
-
         shutil.rmtree(staging, ignore_errors=True)

@@ -38,6 +38,14 @@ def reopen(
         )
     _refuse_group_choices(overrides)
     run_dir = rundir.find(run, root)
+    if (run_dir / "ensemble.json").is_file():  # its model.keras is its members averaged: training it would replace that
+        raise ConfigError(
+            Problem(
+                "RUN",
+                f"{run_dir} is an ensemble: it was averaged from finished runs, not trained, so there is nothing to resume",
+                "resume or train its members (ensemble.json lists them), then ensemble them again",
+            )
+        )
     saved = rundir.load_config(run_dir)
     try:
         cfg = compose_saved(saved, run_dir / rundir.MARKER, overrides, config_dirs)
