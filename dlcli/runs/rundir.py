@@ -34,6 +34,8 @@ OWN_FILES = (
     "metrics.json",
     ".lock",
     "eval.json",  # eval-1.json, ...
+    "threshold.json",  # evaluate --threshold, applied by predict
+    "ensemble.json",  # an ensemble run's members and weights
 )
 OWN_DIRS = ("checkpoints", "plots", "predictions", "export", "state", "fold-N")  # others' files may go inside
 _KEPT = ("checkpoints/best.keras", "checkpoints/last.keras")
