@@ -48,24 +48,41 @@ def predict_keras(model, sample: dict) -> list[np.ndarray]:
     return _flat(model.predict(_as_model_input(model, sample), verbose=0))
 
 
-def export(fmt: str, model, target: Path, sample: dict, tolerance: float, trust_code: bool = False) -> float:
-    """Write `model` to `target` and return the largest prediction difference from the written copy.
+# protobuf cannot hold a message of 2 GiB: a bigger ONNX model keeps its weights in a file beside it.
+ONNX_INLINE_LIMIT = 2**31 - 2**24
+
+
+def export(
+    fmt: str, model, target: Path, sample: dict, tolerance: float, trust_code: bool = False
+) -> tuple[float, Path | None]:
+    """Write `model` to `target`; return the largest prediction difference from the written copy,
+    and the weights file written beside it (an ONNX model over protobuf's 2 GB limit), if any.
 
     The copy is checked under a temporary name and renamed only once it loads and agrees
     within `tolerance`: a file at `target` is always one that was proven to work.
     """
     expected = predict_keras(model, sample)
-    with atomic_write(target) as tmp:
-        got = _write_keras(model, tmp, sample, trust_code) if fmt == "keras" else _write_onnx(model, tmp, sample)
-        worst = max(float(np.max(np.abs(np.asarray(e) - np.asarray(g)))) for e, g in zip(expected, got))
-        if not worst <= tolerance:  # NaN predictions fail too
-            raise RunFailed(
-                Problem(
-                    "export",
-                    f"the exported model's predictions differ by up to {worst:.3g} (tolerance {tolerance:g}); nothing was written",
+    beside = None
+    try:
+        with atomic_write(target) as tmp:
+            if fmt == "keras":
+                got = _write_keras(model, tmp, sample, trust_code)
+            else:
+                beside = _write_onnx(model, tmp, target, sample)
+                got = _run_onnx(model, tmp, sample)
+            worst = max(float(np.max(np.abs(np.asarray(e) - np.asarray(g)))) for e, g in zip(expected, got))
+            if not worst <= tolerance:  # NaN predictions fail too
+                raise RunFailed(
+                    Problem(
+                        "export",
+                        f"the exported model's predictions differ by up to {worst:.3g} (tolerance {tolerance:g}); nothing was written",
+                    )
                 )
-            )
-    return worst
+    except BaseException:
+        if beside is not None:
+            beside.unlink(missing_ok=True)
+        raise
+    return worst, beside
 
 
 def _write_keras(model, path: Path, sample: dict, trust_code: bool = False) -> list[np.ndarray]:
@@ -79,9 +96,13 @@ def _write_keras(model, path: Path, sample: dict, trust_code: bool = False) -> l
         return predict_keras(keras.saving.load_model(path, safe_mode=not trust_code), sample)
 
 
-def _write_onnx(model, path: Path, sample: dict) -> list[np.ndarray]:
+def _write_onnx(model, path: Path, target: Path, sample: dict) -> Path | None:
+    """Keras' exporter (jax2onnx) puts every tensor over 1 MB in a `<file>.data` beside the model,
+    under the temporary name: the weights are moved back into the one file, which then runs wherever
+    it is copied. Over protobuf's 2 GB limit they go to `<target>.data`, named for the file it serves."""
     try:
-        import onnxruntime
+        import onnx
+        import onnxruntime  # noqa: F401  (checked here: the copy is run next)
     except ImportError as exc:
         raise ConfigError(
             Problem(
@@ -89,17 +110,36 @@ def _write_onnx(model, path: Path, sample: dict) -> list[np.ndarray]:
             )
         ) from exc
     model(_as_model_input(model, {k: v[:1] for k, v in sample.items()}))  # Keras exports only called models
+    spilled = Path(f"{path}.data")
     try:
-        with contextlib.redirect_stdout(io.StringIO()):  # Keras prints the temporary name
-            model.export(str(path), format="onnx")
-    except Exception as exc:
-        raise RunFailed(
-            Problem(
-                "export",
-                f"Keras could not export this model to ONNX: {summary(exc)}",
-                "--format keras exports every model; run with --debug for the exporter's traceback",
-            )
-        ) from exc
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):  # Keras prints the temporary name
+                model.export(str(path), format="onnx")
+        except Exception as exc:
+            raise RunFailed(
+                Problem(
+                    "export",
+                    f"Keras could not export this model to ONNX: {summary(exc)}",
+                    "--format keras exports every model; run with --debug for the exporter's traceback",
+                )
+            ) from exc
+        proto = onnx.load(str(path))  # with the spilled tensors read back in
+        size = path.stat().st_size + (spilled.stat().st_size if spilled.exists() else 0)
+        if size < ONNX_INLINE_LIMIT:
+            onnx.save_model(proto, str(path), save_as_external_data=False)
+            return None
+        beside = target.with_name(target.name + ".data")
+        onnx.save_model(
+            proto, str(path), save_as_external_data=True, all_tensors_to_one_file=True, location=beside.name
+        )
+        return beside
+    finally:
+        spilled.unlink(missing_ok=True)
+
+
+def _run_onnx(model, path: Path, sample: dict) -> list[np.ndarray]:
+    import onnxruntime
+
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 4  # warnings ('Removing initializer') are noise; errors are raised, and reported below
     try:

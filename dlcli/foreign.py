@@ -339,7 +339,8 @@ def onnxruntime_failure(exc: BaseException) -> tuple[str, str | None]:
 def snake_case(name: str) -> str:
     """`BinaryCrossentropy` -> `binary_crossentropy`, `Dense` -> `dense`: the names Keras accepts
     beside class names, and the base of Keras' default layer names."""
-    return re.sub(r"(?<!^)(?=[A-Z][a-z])|(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)  # keras.src.utils.naming.to_snake_case: Conv2D -> conv2d
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 def plain(value: Any, resolve: bool = False) -> Any:

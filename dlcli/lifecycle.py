@@ -162,9 +162,12 @@ def build(prepared: Prepared) -> Built:
     return Built(prepared, model, ModelIO.of(model, prepared.graph), placement)
 
 
-def run(built: Built, observer: Observer | None = None, run_dir: Path | None = None, resume: bool = False) -> Result:
+def run(
+    built: Built, observer: Observer | None = None, run_dir: Path | None = None, resume: bool = False, extra: tuple = ()
+) -> Result:
     """Train into a new run directory under `run.dir`, or into `run_dir` (K-fold's folds), or,
-    with `resume`, continue the run in `run_dir` from its last saved state."""
+    with `resume`, continue the run in `run_dir` from its last saved state. `extra`: a driver's
+    Keras callbacks, after dlcli's own (a sweep trial's report to its study)."""
     from dlcli import data as data_mod
     from dlcli.data.splits import Fold
 
@@ -209,7 +212,7 @@ def run(built: Built, observer: Observer | None = None, run_dir: Path | None = N
                 **feeds.train(dataset.train, cfg.train.shuffle),
                 epochs=cfg.train.epochs,
                 validation_data=feeds.validation(dataset.val),
-                callbacks=feeds.callbacks(dataset.val) + callbacks.ordered,
+                callbacks=[*feeds.callbacks(dataset.val), *callbacks.ordered, *extra],
                 verbose=0,
             )
             history = callbacks.history.history()  # every epoch, those before a resume included

@@ -228,14 +228,17 @@ def test_sklearn_stratify_reason_drops_the_list_of_classes():
 
 def test_snake_case_and_plain():
     assert [
-        foreign.snake_case(n) for n in ("Dense", "BinaryCrossentropy", "binary_crossentropy", "LSTM", "Conv2D")
-    ] == [
-        "dense",
-        "binary_crossentropy",
-        "binary_crossentropy",
-        "lstm",
-        "conv2_d",
-    ]
+        foreign.snake_case(n)
+        for n in (
+            "Dense",
+            "BinaryCrossentropy",
+            "binary_crossentropy",
+            "LSTM",
+            "Conv2D",
+            "MaxPooling2D",
+            "Conv2DTranspose",
+        )
+    ] == ["dense", "binary_crossentropy", "binary_crossentropy", "lstm", "conv2d", "max_pooling2d", "conv2d_transpose"]
     cfg = OmegaConf.create({"a": 1, "b": "${a}", "c": [1, 2]})
     assert foreign.plain(cfg) == {"a": 1, "b": "${a}", "c": [1, 2]}
     assert foreign.plain(cfg, resolve=True) == {"a": 1, "b": 1, "c": [1, 2]}

@@ -30,7 +30,7 @@ from typing import Any
 
 import keras
 
-from dlcli.callbacks import activations, logs, loss_history, roc_auc, schedule, tensorboard  # noqa: F401  (registers dlcli's callbacks)
+from dlcli.callbacks import activations, logs, loss_history, mlflow_logger, roc_auc, schedule, tensorboard  # noqa: F401  (registers dlcli's callbacks)
 from dlcli.callbacks.checkpoint import BestCheckpoint, LastCheckpoint
 from dlcli.callbacks.events import Events
 from dlcli.callbacks.history import HistoryWriter

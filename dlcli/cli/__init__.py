@@ -14,7 +14,7 @@ from typer.core import TyperGroup
 
 import dlcli
 from dlcli import interrupt
-from dlcli.cli import check, env, evaluate, export, predict, recipes, show, smoke, train
+from dlcli.cli import check, ensemble, env, evaluate, export, predict, recipes, runs, show, smoke, sweep, train
 from dlcli.cli._common import State
 
 GLOBAL_FLAGS = ("--debug", "--quiet", "-q")
@@ -56,8 +56,10 @@ def main_options(
     State.debug, State.quiet = debug, quiet
 
 
-for module in (train, check, show, recipes, evaluate, predict, export, smoke, env):
+for module in (train, check, show, recipes, evaluate, predict, export, ensemble, smoke, sweep, env):
     app.command(module.NAME, help=module.HELP)(module.command)
+app.command(sweep.TRIAL, hidden=True)(sweep.trial_command)
+app.add_typer(runs.app)
 
 
 def main() -> None:

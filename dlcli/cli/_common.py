@@ -61,6 +61,10 @@ class Splits(str, Enum):
 
 
 SplitName = Annotated[Splits, typer.Option(help="without --input: which of the run's splits")]
+BatchSize = Annotated[
+    Optional[int],
+    typer.Option(min=1, help="samples per prediction batch (default: the run's train.batch_size)", show_default=False),
+]
 
 
 class State:

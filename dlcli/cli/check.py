@@ -20,21 +20,24 @@ def command(
     plot: Annotated[
         Optional[Path], typer.Option("--plot", help="also draw the graph to this PNG (needs graphviz and pydot)")
     ] = None,
+    expand: Annotated[bool, typer.Option("--expand", help="also list the layers inside sub-models")] = False,
     config_dir: ConfigDirs = None,
 ) -> None:
-    from dlcli import lifecycle
+    from dlcli import data, lifecycle
     from dlcli.config import split_recipe
     from dlcli.graph import summary
 
     with user_errors():
         recipe, rest = split_recipe(list(overrides or []))
         built = lifecycle.build(lifecycle.prepare(recipe, rest, dirs(config_dir)))
-        info = summary.describe(built.model, built.prepared.graph)
+        info = summary.describe(built.model, built.prepared.graph, expand)
         if as_json:
             typer.echo(json.dumps(info, indent=2))
         else:
             out.print(summary.table(info))
             out.print(summary.footer(info), highlight=False)
+            for line in data.notes(built.prepared.cfg.data, built.io):
+                out.print(line, highlight=False)
         if plot is not None:
             _plot(built.model, plot)
 

@@ -62,7 +62,13 @@ def command(
         opened = open_run(find(run, runs_dir, finished=True), trust_code=trust_code)
         target = output or opened.path / "export" / f"model{ext}"
         sample = exporting.sample_inputs(opened)
-        worst = exporting.export(format, opened.model, target, sample, tolerance, trust_code)
+        worst, beside = exporting.export(format, opened.model, target, sample, tolerance, trust_code)
+        if beside is not None:
+            out.print(
+                f"the model is over protobuf's 2 GB limit: its weights are in {beside}; copy both files together",
+                highlight=False,
+                soft_wrap=True,
+            )
         out.print(
             f"wrote {target}\nparity: max |keras - {format}| = {worst:.3g} on {len(next(iter(sample.values())))} samples (tolerance {tolerance:g})",
             highlight=False,

@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from dlcli.cli._common import (
+    BatchSize,
     Run,
     RunOverrides,
     RunsRoot,
@@ -20,7 +21,7 @@ from dlcli.cli._common import (
 )
 
 NAME = "predict"
-HELP = "Predict with a run's model and preprocessing, on a file of new samples or one of its splits; writes a CSV."
+HELP = "Predict with a run's model and preprocessing, on a file of new samples or one of its splits; writes a CSV (an .npz for images and sequences)."
 
 
 def command(
@@ -37,14 +38,19 @@ def command(
     split: SplitName = Splits.test,
     output: Annotated[
         Optional[Path],
-        typer.Option("--output", "-o", help="file to write, .csv or .npz (default RUN/predictions/NAME.csv)"),
+        typer.Option(
+            "--output",
+            "-o",
+            help="file to write, .csv or .npz (default RUN/predictions/NAME.csv; .npz for outputs of several values)",
+        ),
     ] = None,
     force: Annotated[bool, typer.Option(help="replace --output if it exists")] = False,
     rows: Annotated[int, typer.Option(help="how many rows to show")] = 10,
+    batch_size: BatchSize = None,
     runs_dir: RunsRoot = Path("outputs"),
     trust_code: TrustCode = False,
 ) -> None:
-    from dlcli import predict
+    from dlcli import evaluation, predict
     from dlcli.errors import ConfigError, Problem
     from dlcli.runs import find, unused
     from dlcli.runs.load import open_run
@@ -63,14 +69,20 @@ def command(
             raise ConfigError(Problem("--rows", f"must be 0 or more, not {rows}", "--rows 0 shows none"))
         refuse_to_replace(output, force)
         opened = open_run(find(run, runs_dir, finished=True), list(overrides or []), trust_code)
-        result = predict.on_file(opened, input) if input is not None else predict.on_split(opened, split)
-        target = output or unused(opened.path / "predictions" / f"{input.stem if input is not None else split}.csv")
+        if input is not None:
+            result = predict.on_file(opened, input, batch_size)
+        else:
+            result = predict.on_split(opened, split, batch_size)
+        stem = input.stem if input is not None else split
+        target = output or unused(opened.path / "predictions" / f"{stem}{result.suffix}")
         predict.write(result, target)
-        out.print(
-            f"{len(result.frame)} predictions of {input or f'the {split} split'}", highlight=False, soft_wrap=True
-        )
-        if rows > 0:
+        out.print(f"{len(result)} predictions of {input or f'the {split} split'}", highlight=False, soft_wrap=True)
+        if rows > 0 and len(result.shown.columns):
             _show(result.shown, rows)
+        for line in result.summary():
+            out.print(line, highlight=False, soft_wrap=True)
+        for name, cut in evaluation.saved_thresholds(opened.path).items():
+            out.print(f"{name}: threshold {cut['value']:.4g} ({cut['method']}, threshold.json)", highlight=False)
         for name, (metric, value) in result.scores.items():
             out.print(f"{name}: {metric} {value:.4f} against the given targets", highlight=False)
         out.print(f"wrote {target}", highlight=False, soft_wrap=True)

@@ -38,12 +38,25 @@ def command(
             show_default=False,
         ),
     ] = None,
+    multirun: Annotated[
+        bool,
+        typer.Option(
+            "--multirun", "-m", help="Hydra's multirun: one run per combination of a=1,2 b=x,y (see dlcli sweep)"
+        ),
+    ] = False,
 ) -> None:
+    if multirun:
+        from dlcli.cli import sweep
+
+        with user_errors():
+            sweep.grid(list(overrides or []), config_dir, runs_dir, smoke or resume is not None)
+        return
     with user_errors():  # (the imports too: a Ctrl-C while they load is an interruption like any other)
         from dlcli import interrupt, lifecycle
         from dlcli.cli import render
+        from dlcli.cli.ensemble import show as show_ensemble
         from dlcli.config import split_recipe
-        from dlcli.drivers import kfold, single
+        from dlcli.drivers import ensemble, kfold, single
         from dlcli.drivers import resume as resuming
         from dlcli.drivers import smoke as smoking
         from dlcli.errors import ConfigError, Interrupted, Problem
@@ -61,14 +74,16 @@ def command(
             recipe, rest = split_recipe(list(overrides or []))
             adjust = smoking.shrink if smoke else None
             prepared = lifecycle.prepare(recipe, rest, dirs(config_dir), runs_dir=runs_dir, adjust=adjust)
-            driver = kfold if kfold.wanted(prepared.cfg) else single
+            driver = ensemble if ensemble.wanted(prepared.cfg) else kfold if kfold.wanted(prepared.cfg) else single
             main = lifecycle.main_process(prepared.cfg)
             result = driver.run(prepared, observer if main else lifecycle.Observer())
         if not main:  # several processes: process 0 prints
             return
         if interrupt.requested():  # too late to stop it: say that the run is whole
             raise Interrupted(Problem("", f"interrupted after the run finished: {result.run_dir} is complete"))
-        if isinstance(result, kfold.KFoldResult):
+        if isinstance(result, ensemble.EnsembleResult):
+            show_ensemble(result, Path(prepared.cfg.run.dir))
+        elif isinstance(result, kfold.KFoldResult):
             out.print(render.kfold_table(result))
         else:
             out.print(render.metrics_table(result.metrics))

@@ -166,7 +166,7 @@ def _parse(overrides: list[str]) -> None:
                 Problem(
                     override.key_or_group,
                     f"{override.input_line!r} is a sweep (several values); a command trains one config",
-                    "give one value; sweeps over several runs are not supported yet",
+                    "give one value, or run every combination: dlcli train -m ... (or dlcli sweep ...)",
                 )
             )
         parent, _, name = override.key_or_group.rpartition(".")

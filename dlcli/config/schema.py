@@ -78,6 +78,9 @@ class DataConfig:
     test_split: float = 0.2
     # Stratify fraction splits and K-fold by class (classification outputs only).
     stratify: bool = True
+    # Seed of the splits and of the data's shuffling (default: the run's `seed`), so runs that
+    # differ in `seed` alone can share one split (ensemble members do).
+    seed: Optional[int] = None
     # Read npz/csv files batch by batch (keras.utils.PyDataset) instead of into memory.
     stream: bool = False
     # Threads preparing streamed batches off the training thread (1: on it).
@@ -127,6 +130,9 @@ class TrainConfig:
     kfold: int = 0
     # Train only this fold (1..kfold) as a plain run; each fold-k/ records it.
     fold: Optional[int] = None
+    # Train N members (seeds seed, seed+1, ...; the data split stays the one of `seed`) and
+    # average them into one run (dlcli ensemble); with kfold=K, N=K averages the fold models.
+    ensemble: int = 0
     # Keras dtype policy; saved with the model, so evaluate, predict and export reload it.
     precision: Precision = Precision.float32
     # Training steps per callback round trip: a positive number, or auto (1 when a

@@ -101,13 +101,14 @@ def read(data_cfg, graph, seed: int, fold: Fold | None = None, state: dict | Non
     if sources.needs_model(data_cfg.source):
         checks.files(data_cfg)  # a local copy of a Keras set is still looked for before Keras is imported
         return None
-    return _read(data_cfg, ModelIO.from_graph(graph), seed, fold, state)
+    return _read(data_cfg, ModelIO.from_graph(graph), _seed(data_cfg, seed), fold, state)
 
 
 def load(
     data_cfg, io: ModelIO, seed: int, state: dict | None = None, fold: Fold | None = None, done: Read | None = None
 ) -> Dataset:
     """Load, split and preprocess (or finish what `read` did). With `state`, reuse it instead of fitting."""
+    seed = _seed(data_cfg, seed)
     done = done or _read(data_cfg, io, seed, fold, state)
     pre = done.preprocessor
 
@@ -122,6 +123,32 @@ def load(
 
     made = {name: finish(name, value) for name, value in done.splits.items()}
     return Dataset(made["train"], made.get("val"), made.get("test"), pre, done.note, done.index)
+
+
+def _seed(data_cfg, seed: int) -> int:
+    """`data.seed` when set, else the run's seed."""
+    return seed if data_cfg.get("seed") is None else int(data_cfg.seed)
+
+
+def notes(data_cfg, io: ModelIO) -> list[str]:
+    """What the data pipeline does to fit the model, said before training (`check`): samples reshaped to
+    the input's declared shape, samples that cannot be, and targets that are inputs."""
+    out = []
+    shape = sources.SAMPLE_SHAPES.get(data_cfg.source)
+    if shape is not None and len(io.inputs) == 1 and not data_cfg.preprocess.reshape:
+        spec = io.inputs[0]
+        declared = tuple(spec.shape)
+        if None not in declared and declared != shape:
+            fits = int(np.prod(declared)) == int(np.prod(shape))
+            out.append(
+                f"data: {data_cfg.source} samples {shape} are reshaped to input {spec.name!r} {declared}"
+                if fits
+                else f"data: {data_cfg.source} samples {shape} do not fit input {spec.name!r} {declared}: "
+                f"training will stop (set model.inputs.{spec.name}.shape={list(shape)})"
+            )
+    for output, name in sources.echoes(data_cfg, io).items():
+        out.append(f"data: the target of {output!r} is input {name!r}, preprocessed as it is")
+    return out
 
 
 def original_units(model, split: Split, pre: Preprocessor, batch_size: int) -> dict[str, float]:
@@ -143,20 +170,22 @@ def original_units(model, split: Split, pre: Preprocessor, batch_size: int) -> d
 
 def _read(cfg, io: ModelIO, seed: int, fold: Fold | None, state: dict | None) -> Read:
     checks.files(cfg)
-    pre = Preprocessor(dict(plain(cfg.preprocess, resolve=True)), io, state)
+    # Targets that are inputs (an autoencoder's) are not read: they are the input's samples.
+    source_cfg, source_io, echo = sources.without_echoes(cfg, io)
+    pre = Preprocessor(dict(plain(cfg.preprocess, resolve=True)), io, state, echo)
     if cfg.stream:
-        return _read_stream(cfg, io, seed, fold, pre, state)
-    raw = sources.get(cfg.source)(cfg, io, seed)
-    pool, given = raw.pool, {}
+        return _read_stream(source_cfg, source_io, seed, fold, pre, state, echo)
+    raw = sources.get(cfg.source)(source_cfg, source_io, seed)
+    pool, given = sources.with_echoes(raw.pool, echo), {}
     if raw.test is not None:
-        given["test"] = raw.test
+        given["test"] = sources.with_echoes(raw.test, echo)
     if raw.val is not None:
         if fold is None:
-            given["val"] = raw.val
+            given["val"] = sources.with_echoes(raw.val, echo)
         else:  # the K validation folds come from training and validation data together
-            pool = Part.concat([pool, raw.val])
-    pre.check_labels(pool.y)  # before stratifying on them: a price is no class id
-    labels = splits.class_labels(pool.y, io) if cfg.stratify else None
+            pool = Part.concat([pool, sources.with_echoes(raw.val, echo)])
+    pre.check_labels(pool.y)  # before stratifying on them: a price is no class id, soft labels are no classes
+    labels = _stratify_on(pool.y, io, pre) if cfg.stratify else None
     index = splits.assign(len(pool), labels, cfg, seed, fold, tuple(given))
     parts = {name: pool.take(idx) for name, idx in index.items()} | given
     _check_classes({name: part.y for name, part in parts.items()}, tuple(given), cfg, pre)
@@ -247,12 +276,20 @@ def _check_classes(targets: dict[str, dict[str, np.ndarray]], given: tuple[str, 
             )
 
 
-def _read_stream(cfg, io: ModelIO, seed: int, fold: Fold | None, pre: Preprocessor, state: dict | None) -> Read:
+def _stratify_on(y: dict[str, np.ndarray], io: ModelIO, pre: Preprocessor) -> np.ndarray | None:
+    """Class ids to stratify on: only targets that are class labels (not soft, multi-hot or inputs)."""
+    return splits.class_labels({name: values for name, values in y.items() if pre.classifies(name)}, io)
+
+
+def _read_stream(
+    cfg, io: ModelIO, seed: int, fold: Fold | None, pre: Preprocessor, state: dict | None, echo: dict[str, str]
+) -> Read:
+    """`cfg` and `io` as the files are read: targets that are inputs (`echo`) left out."""
     read_file = sources.reader(cfg, io)
 
     def files(value: str, key: str):
         found = shards.find(value, key, cfg.source, cfg.origin)
-        return shards.index(found, lambda path: read_file(path, key, False)[0], io, key)
+        return shards.index(found, lambda path: sources.with_echoes(read_file(path, key, False)[0], echo), pre.io, key)
 
     pool_key = "data.train_path" if cfg.train_path else "data.path"
     pool, targets, sample = files(cfg.train_path or cfg.path, pool_key)
@@ -262,7 +299,7 @@ def _read_stream(cfg, io: ModelIO, seed: int, fold: Fold | None, pre: Preprocess
     if fold is not None and "val" in given:  # the K validation folds come from training and validation files together
         pool, targets = shards.merge((pool, targets), given.pop("val")[:2])
     pre.check_labels(targets)
-    labels = splits.class_labels(targets, io) if cfg.stratify else None
+    labels = _stratify_on(targets, pre.io, pre) if cfg.stratify else None
     index = splits.assign(len(pool), labels, cfg, seed, fold, tuple(given))
     _check_classes({name: {k: v[idx] for k, v in targets.items()} for name, idx in index.items()}, (), cfg, pre)
     if state is None:

@@ -177,9 +177,24 @@ def _against_model(data: DictConfig, io: ModelIO, problems: Collector) -> None:
                         f"the model has no {kind} {name!r}",
                         did_you_mean(name, names) or f"{kind}s: {', '.join(names)}",
                     )
+    for problem in sources.target_problems(data, io):
+        problems.add(problem.key, problem.message, problem.hint)
     pre = OmegaConf.to_container(data.preprocess)
+    echo = sources.echoes(data, io)
     for out in io.outputs:
         where = f"model.outputs.{out.name}.loss"
+        if pre["labels"] == "soft" and out.kind not in ("binary", "one_hot") and out.name not in echo:
+            problems.add(
+                "data.preprocess.labels",
+                f"soft labels are probabilities for a cross-entropy; output {out.name!r} has loss {out.loss_name}",
+                f"{where}=binary_crossentropy (one unit a label) or categorical_crossentropy (a distribution)",
+            )
+        if pre["labels"] == "multihot" and out.kind != "binary" and out.name not in echo:
+            problems.add(
+                "data.preprocess.labels",
+                f"multihot labels (several 0/1 labels a sample) take binary_crossentropy; output {out.name!r} has {out.loss_name}",
+                f"{where}=binary_crossentropy, with one sigmoid unit a label",
+            )
         if pre["labels"] == "one_hot" and out.kind == "sparse":
             problems.add(
                 "data.preprocess.labels",

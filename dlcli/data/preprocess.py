@@ -45,6 +45,8 @@ class Labels(Choice):
     auto = "auto"
     one_hot = "one_hot"
     sparse = "sparse"
+    soft = "soft"
+    multihot = "multihot"
     none = "none"
 
 
@@ -58,12 +60,29 @@ LABELS = tuple(s.value for s in Labels)
 SIDES = tuple(s.value for s in Side)
 
 
+# What each output's targets are, decided from its loss and the training data (see `Preprocessor.kind`):
+# ids: class labels, encoded for the loss (one-hot, ids, 0/1); soft: probabilities in [0, 1];
+# multihot: several 0/1 labels a sample; values: numbers as they are (regression, or labels=none);
+# input: a model input, preprocessed as that input is (an autoencoder's target).
+KINDS = ("ids", "soft", "multihot", "values", "input")
+
+
 class Preprocessor:
-    def __init__(self, config: dict[str, Any], io: ModelIO, state: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        config: dict[str, Any],
+        io: ModelIO,
+        state: dict[str, Any] | None = None,
+        echo: dict[str, str] | None = None,
+    ):
+        """`echo`: outputs whose target is a model input (output name -> input name); a fitted
+        `state` remembers it, and each output's kind, so evaluate and predict read targets alike."""
         # Plain strings for the options, as a schema-typed config gives `Choice` members
         self.config = {k: v.value if isinstance(v, Choice) else v for k, v in config.items()}
         self.io = io
         self.state: dict[str, Any] = state if state is not None else {}
+        self.echo: dict[str, str] = dict(echo if echo is not None else self.state.get("echo", {}))
+        self._kinds: dict[str, str] = dict(self.state.get("kinds", {}))
 
     # -- fitting, on training data only ------------------------------------------------
 
@@ -74,12 +93,15 @@ class Preprocessor:
         kinds = {"standard": StandardScaler, "minmax": MinMaxScaler}
         x_kind, y_kind = self.config.get("scaler", "none"), self.config.get("target_scaler", "none")
         scaled_inputs = [i.name for i in self.io.inputs if x_kind != "none" and "int" not in i.dtype]
-        scaled_outputs = [o.name for o in self.io.outputs if y_kind != "none" and o.kind == "regression"]
+        scaled_outputs = [
+            o.name
+            for o in self.io.outputs
+            if y_kind != "none" and o.kind == "regression" and self.kind(o.name) == "values"
+        ]
         x_scalers = {name: kinds[x_kind]() for name in scaled_inputs}
         y_scalers = {name: kinds[y_kind]() for name in scaled_outputs}
-        raw: dict[str, set] = {
-            o.name: set() for o in self.io.outputs if o.kind != "regression"
-        }  # labels as the data spells them
+        raw: dict[str, set] = {o.name: set() for o in self.io.outputs if self.classifies(o.name)}
+        # (labels as the data spells them)
         columns = {}
         for part in parts:
             columns = columns or part.columns
@@ -99,6 +121,8 @@ class Preprocessor:
             "y": {name: _scaler_state(y_kind, s) for name, s in y_scalers.items()},
             "classes": {name: sorted(values) for name, values in seen.items() if values and not _numeric(values)},
             "columns": columns,
+            "kinds": {o.name: self.kind(o.name) for o in self.io.outputs},
+            "echo": self.echo,
         }
         positive = self.config.get("positive")
         if positive is not None:  # two labels: the other keeps its own name ('no', not 'not yes')
@@ -130,41 +154,59 @@ class Preprocessor:
 
     def features(self, x: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Shape, scale and type-check each input against the model's declared input."""
-        x = self._shape(x)
-        out = {}
-        for spec in self.io.inputs:
-            values = x[spec.name]
-            _check_shape(values, spec)
-            if spec.name in self.state.get("x", {}):
-                values = _scale(values, self.state["x"][spec.name])
-            out[spec.name] = values.astype("float32" if "int" not in spec.dtype else spec.dtype, copy=False)
-        return out
+        return {spec.name: self._feature(x[spec.name], spec) for spec in self.io.inputs}
+
+    def _feature(self, values: np.ndarray, spec) -> np.ndarray:
+        values = self._shape_one(values, spec)
+        _check_shape(values, spec)
+        if spec.name in self.state.get("x", {}):
+            values = _scale(values, self.state["x"][spec.name])
+        return values.astype("float32" if "int" not in spec.dtype else spec.dtype, copy=False)
 
     def targets(self, y: dict[str, np.ndarray], split: str) -> dict[str, np.ndarray]:
         """Class ids (or scaled regression values) for each output; `encode` finishes the job."""
         return {spec.name: self.target(y[spec.name], spec.name, split) for spec in self.io.outputs}
 
     def target(self, values: np.ndarray, name: str, split: str) -> np.ndarray:
-        spec = self._output(name)
+        spec, kind = self._output(name), self.kind(name)
+        if kind == "input":  # the input's own preprocessing: the model reconstructs what it was given
+            return self._feature(np.asarray(values), next(i for i in self.io.inputs if i.name == self.echo[name]))
         values = self.relabel(np.asarray(values), name)
-        if spec.kind == "regression" and self._format(spec) == "none":
+        if kind == "values":
             values = _numbers(values, spec).astype("float32")
             return _scale(values, self.state["y"][name]) if name in self.state.get("y", {}) else values
+        if kind in ("soft", "multihot"):
+            return _probabilities(values, spec, kind, split)
         return self._class_ids(values, spec, split)
 
     def check_labels(self, y: dict[str, np.ndarray]) -> None:
-        """Before splitting: classification targets are whole numbers or strings (a price is no class id)."""
+        """Before splitting: decide each output's kind from its loss and targets (unless a fitted
+        state already did), and check that class labels are whole numbers or strings (a price is no class id)."""
         for spec in self.io.outputs:
-            if spec.name not in y or spec.kind == "regression" and self._format(spec) == "none":
+            if spec.name not in y or spec.name in self.echo:
                 continue
             values = self.relabel(np.asarray(y[spec.name]), spec.name)
-            if not (values.ndim == 2 and values.shape[1] > 1):  # one-hot (or multi-label) rows are checked as such
-                _check_whole(values, spec, "the targets")
+            if "kinds" not in self.state and self.config.get("labels", "auto") == "auto":
+                self._kinds[spec.name] = _detect(values, spec)
+            if self.kind(spec.name) == "ids" and not (values.ndim == 2 and values.shape[1] > 1):
+                _check_whole(values, spec, "the targets")  # (one-hot rows are checked as such)
+
+    def kind(self, name: str) -> str:
+        """One of KINDS: what the targets of output `name` are, so how they are read, encoded and decoded."""
+        if name in self.echo:
+            return "input"
+        if name in self._kinds:
+            return self._kinds[name]
+        spec, labels = self._output(name), self.config.get("labels", "auto")
+        if labels in ("soft", "multihot"):
+            return labels
+        if labels == "none" or labels == "auto" and spec.kind == "regression":
+            return "values"
+        return "ids"
 
     def classifies(self, name: str) -> bool:
-        """Whether an output's targets become class ids (rather than numbers to regress on)."""
-        spec = self._output(name)
-        return not (spec.kind == "regression" and self._format(spec) == "none")
+        """Whether an output's targets become class ids (rather than numbers or probabilities taken as they are)."""
+        return self.kind(name) == "ids"
 
     def encode(self, y: dict[str, np.ndarray], io: ModelIO) -> dict[str, np.ndarray]:
         """The label format each output's loss takes, checked against its number of units."""
@@ -180,11 +222,16 @@ class Preprocessor:
         return (flat * np.asarray(s["scale"]) + np.asarray(s["offset"])).reshape(np.shape(values)).astype("float32")
 
     def decode(self, values: np.ndarray, name: str) -> np.ndarray:
-        """Model outputs (or encoded targets) as the data gave them: original units, or class labels."""
-        spec = self._output(name)
+        """Model outputs (or encoded targets) as the data gave them: original units, class labels,
+        0/1 per label (multihot), or as they are (soft probabilities, an input reconstructed)."""
+        spec, kind = self._output(name), self.kind(name)
         values = np.asarray(values)
-        if spec.kind == "regression" and self._format(spec) == "none":
+        if kind == "values":
             return self.inverse_targets(values, name)
+        if kind == "multihot":
+            return (values > (0.0 if "hinge" in spec.loss_name.lower() else 0.5)).astype("int64")
+        if kind in ("soft", "input"):
+            return values
         if spec.kind == "binary":
             ids = (values > (0.0 if "hinge" in spec.loss_name.lower() else 0.5)).astype("int64")
             ids = ids.reshape(len(ids)) if ids.ndim == 2 and ids.shape[1] == 1 else ids
@@ -216,26 +263,29 @@ class Preprocessor:
     # -- steps --------------------------------------------------------------------------
 
     def _shape(self, x: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {spec.name: self._shape_one(x[spec.name], spec) for spec in self.io.inputs}
+
+    def _shape_one(self, values: np.ndarray, spec) -> np.ndarray:
+        """Pad, reshape (as data.preprocess.reshape says, else to the input's declared shape when the
+        samples hold as many values: the model's shape is the one it was written for) and divide."""
         c = self.config
-        out = {}
-        for spec in self.io.inputs:
-            values = x[spec.name]
-            if values.dtype == object or c.get("maxlen") and ("int" in spec.dtype or len(self.io.inputs) == 1):
-                values = _pad(values, spec.name, c.get("maxlen"), c.get("padding", "pre"), c.get("truncating", "pre"))
-            if c.get("reshape"):
-                target = tuple(c["reshape"])
-                if int(np.prod(values.shape[1:])) != int(np.prod(target)):
-                    raise ConfigError(
-                        Problem(
-                            "data.preprocess.reshape",
-                            f"cannot reshape samples of shape {list(values.shape[1:])} to {list(target)}",
-                        )
+        if values.dtype == object or c.get("maxlen") and ("int" in spec.dtype or len(self.io.inputs) == 1):
+            values = _pad(values, spec.name, c.get("maxlen"), c.get("padding", "pre"), c.get("truncating", "pre"))
+        if c.get("reshape"):
+            target = tuple(c["reshape"])
+            if int(np.prod(values.shape[1:])) != int(np.prod(target)):
+                raise ConfigError(
+                    Problem(
+                        "data.preprocess.reshape",
+                        f"cannot reshape samples of shape {list(values.shape[1:])} to {list(target)}",
                     )
-                values = values.reshape((len(values), *target))
-            if c.get("divide_by") and "int" not in spec.dtype:
-                values = values.astype("float32") / float(c["divide_by"])
-            out[spec.name] = values
-        return out
+                )
+            values = values.reshape((len(values), *target))
+        else:
+            values = follow_shape(values, spec.shape)
+        if c.get("divide_by") and "int" not in spec.dtype:
+            values = values.astype("float32") / float(c["divide_by"])
+        return values
 
     def relabel(self, values: np.ndarray, name: str) -> np.ndarray:
         """(n, 1) targets as (n,); with `positive`, that label as 1 and every other as 0."""
@@ -247,8 +297,9 @@ class Preprocessor:
         return (values == positive).astype("int64")
 
     def _format(self, spec: OutputSpec) -> str:
+        """How class ids are encoded for the loss: one_hot, sparse (ids) or none (0/1 as they are)."""
         labels = self.config.get("labels", "auto")
-        if labels != "auto":
+        if labels in ("one_hot", "sparse", "none"):
             return labels
         return {"binary": "none", "one_hot": "one_hot", "sparse": "sparse", "regression": "none"}[spec.kind]
 
@@ -295,9 +346,9 @@ class Preprocessor:
         return values
 
     def _encode(self, values: np.ndarray, spec: OutputSpec) -> np.ndarray:
+        if self.kind(spec.name) != "ids":
+            return _to_output(values, spec, self.echo.get(spec.name))
         fmt = self._format(spec)
-        if spec.kind == "regression" and fmt == "none":
-            return values
         units = spec.units or 1
         if values.ndim == 1 and fmt in ("one_hot", "sparse") and values.size and values.max() >= units:
             classes = self.state.get("classes", {}).get(spec.name)
@@ -345,6 +396,75 @@ class Preprocessor:
 
 
 CLASSIFICATION_LOSSES = (*BINARY_LOSSES, *ONE_HOT_LOSSES, *SPARSE_LOSSES)
+
+
+def _detect(values: np.ndarray, spec: OutputSpec) -> str:
+    """labels=auto: the loss says class ids, unless the data are probabilities (soft) or several
+    0/1 labels a sample (multihot) that a binary or categorical cross-entropy takes as they are."""
+    if spec.kind == "regression":
+        return "values"
+    if values.dtype.kind not in "biuf" or spec.kind == "sparse":
+        return "ids"
+    many = values.ndim > 1 and int(np.prod(values.shape[1:])) > 1
+    whole = values.dtype.kind != "f" or not values.size or bool(np.all(np.mod(values, 1) == 0))
+    unit = not values.size or 0 <= values.min() and values.max() <= 1
+    if spec.kind == "binary" and many and unit:
+        return "multihot" if whole else "soft"
+    return "soft" if unit and not whole else "ids"  # (a price under a cross-entropy: the ids' check says why)
+
+
+def _probabilities(values: np.ndarray, spec: OutputSpec, kind: str, split: str) -> np.ndarray:
+    """Soft or multi-hot targets: numbers in [0, 1], passed to the loss as they are."""
+    if values.dtype.kind not in "biuf":
+        raise ConfigError(
+            Problem(
+                "data.preprocess.labels",
+                f"{kind} targets are numbers in [0, 1]; output {spec.name!r} has labels such as {values.flat[0]!r}",
+                "set data.preprocess.labels=auto to read them as class labels",
+            )
+        )
+    values = values.astype("float32")
+    if values.size and (values.min() < 0 or values.max() > 1):
+        raise ConfigError(
+            Problem(
+                f"model.outputs.{spec.name}.loss",
+                f"{spec.loss_name} takes {kind} targets as probabilities in [0, 1]; "
+                f"the {split} targets run from {values.min():g} to {values.max():g}",
+                "use a regression loss such as mean_squared_error, or scale the targets to [0, 1]",
+            )
+        )
+    return values
+
+
+def follow_shape(values: np.ndarray, shape: tuple) -> np.ndarray:
+    """Samples in the model's declared shape when they hold as many values (28x28 images for a
+    [784] or a [28, 28, 1] input): the model's shape is the one its author wrote for them."""
+    shape = tuple(shape)
+    if not shape or None in shape or values.dtype == object or values.ndim < 1:
+        return values
+    got = values.shape[1:]
+    if got != shape and int(np.prod(got)) == int(np.prod(shape)) > 1:  # (n,) for one unit stays as Keras takes it
+        return values.reshape((len(values), *shape))
+    return values
+
+
+def _to_output(values: np.ndarray, spec: OutputSpec, source: str | None) -> np.ndarray:
+    """Targets taken as they are, in the output's shape (reshaped when they hold as many values a sample)."""
+    values = np.asarray(values)
+    if spec.shape is None or None in spec.shape:
+        return values
+    reshaped = follow_shape(values, spec.shape)
+    if int(np.prod(reshaped.shape[1:])) == int(np.prod(spec.shape)):
+        return reshaped
+    what = f"input {source!r}" if source else "targets"
+    raise ConfigError(
+        Problem(
+            f"model.outputs.{spec.name}",
+            f"the {what} hold {int(np.prod(values.shape[1:]))} value(s) a sample, shaped {list(values.shape[1:])}, "
+            f"but output {spec.name!r} gives {int(np.prod(spec.shape))}, shaped {list(spec.shape)}",
+            "give the output the targets' shape, or pick other targets with data.target",
+        )
+    )
 
 
 def _numbers(values: np.ndarray, spec: OutputSpec) -> np.ndarray:

@@ -108,7 +108,8 @@ def resolved(path: Path) -> Path:
 
 
 def single(x, y, model_io: ModelIO, what: str) -> tuple[dict, dict]:
-    """Name one feature array and one target array after the model's single input and output."""
+    """Name one feature array and one target array after the model's single input and output
+    (no output at all: every target is an input, as an autoencoder's is; see `echoes`)."""
     if len(model_io.inputs) != 1:
         raise ConfigError(
             Problem(
@@ -117,15 +118,125 @@ def single(x, y, model_io: ModelIO, what: str) -> tuple[dict, dict]:
                 "use an npz or csv source with data.features mapping each input to its arrays or columns, or source=synthetic",
             )
         )
-    if len(model_io.outputs) != 1:
+    if len(model_io.outputs) > 1:
         raise ConfigError(
             Problem(
                 "data.source",
                 f"{what} gives one target array but the model has {len(model_io.outputs)} outputs ({model_io.output_names()})",
-                "use an npz or csv source with data.target mapping each output to its arrays or columns",
+                "use an npz or csv source with data.target mapping each output to its arrays or columns"
+                " (or, for an output that reconstructs the input, data.target.NAME=input)",
             )
         )
-    return {model_io.inputs[0].name: x}, {model_io.outputs[0].name: y}
+    return {model_io.inputs[0].name: x}, {o.name: y for o in model_io.outputs}
+
+
+# --- targets that are inputs -------------------------------------------------------------
+
+INPUT = "input"  # data.target's word for "the model's (single) input"
+
+
+def echoes(cfg, model_io: ModelIO) -> dict[str, str]:
+    """Outputs whose target is a model input (output name -> input name): data.target is `input`,
+    the name of a model input, or the very array or columns an input reads (Keras' and scikit-learn's
+    `x`). The source then reads no target for them: the input's samples are the targets."""
+    if cfg.source == "synthetic":
+        return {}
+    value = plain(cfg.target)
+    if isinstance(value, dict):
+        specs = value
+    elif value is not None and len(model_io.outputs) == 1:
+        specs = {model_io.outputs[0].name: value}
+    else:
+        return {}
+    inputs = [i.name for i in model_io.inputs]
+    out = {}
+    for name, spec in specs.items():
+        if spec == INPUT and len(inputs) == 1:
+            out[name] = inputs[0]
+        elif isinstance(spec, str) and spec in inputs:
+            out[name] = spec
+        else:
+            found = next((i for i in inputs if spec == _feature_spec(cfg, model_io, i)), None)
+            if found is not None:
+                out[name] = found
+    return out
+
+
+def _feature_spec(cfg, model_io: ModelIO, name: str) -> Any:
+    """The array or columns input `name` reads, as the config spells them (None: not known before reading)."""
+    if cfg.source in KERAS_SETS or cfg.source in _SKLEARN:
+        return "x" if len(model_io.inputs) == 1 else None
+    value = plain(cfg.features)
+    if isinstance(value, dict):
+        return value.get(name)
+    if value is not None:
+        return value
+    return ("x" if len(model_io.inputs) == 1 else name) if cfg.source == "npz" else None
+
+
+def without_echoes(cfg, model_io: ModelIO) -> tuple[Any, ModelIO, dict[str, str]]:
+    """(data config, model io) for the source to read, the targets that are inputs left out, and those targets."""
+    import copy
+
+    echo = echoes(cfg, model_io)
+    if not echo:
+        return cfg, model_io, echo
+    rest = [o for o in model_io.outputs if o.name not in echo]
+    cfg = copy.deepcopy(cfg)
+    value = plain(cfg.target)
+    if isinstance(value, dict) and len(rest) == 1 and cfg.source in (*KERAS_SETS, *_SKLEARN):
+        cfg.target = None
+    elif isinstance(value, dict):
+        cfg.target = {k: v for k, v in value.items() if k not in echo}
+    else:
+        cfg.target = None
+    return cfg, ModelIO(model_io.inputs, rest), echo
+
+
+def with_echoes(part: Part | None, echo: dict[str, str]) -> Part | None:
+    """The targets that are inputs put back: the input's own samples (preprocessed as the input is)."""
+    if part is None:
+        return None
+    return Part(part.x, {**part.y, **{out: part.x[inp] for out, inp in echo.items()}}, part.columns)
+
+
+def target_problems(cfg, model_io: ModelIO) -> list[Problem]:
+    """data.target and data.features of Keras' and scikit-learn's sets name their arrays (x, y) or
+    inputs; `input` needs one input. Anything else would be ignored, so it is refused."""
+    problems = []
+    inputs = [i.name for i in model_io.inputs]
+    target = plain(cfg.target)
+    specs = target if isinstance(target, dict) else {"": target}
+    for name, spec in specs.items():
+        key = f"data.target.{name}" if name else "data.target"
+        if spec == INPUT and len(inputs) > 1:
+            problems.append(
+                Problem(
+                    key, f"the model has {len(inputs)} inputs ({', '.join(inputs)})", f"name one: {key}={inputs[0]}"
+                )
+            )
+    if cfg.source not in (*KERAS_SETS, *_SKLEARN):
+        return problems
+    arrays = ("x", "y", "x_train", "y_train") if cfg.source in KERAS_SETS else ("x", "y")
+    what = f"keras.datasets.{cfg.source}" if cfg.source in KERAS_SETS else f"scikit-learn's {cfg.source}"
+    for name, spec in specs.items():
+        key = f"data.target.{name}" if name else "data.target"
+        if spec is not None and spec not in (*arrays, INPUT, *inputs):
+            problems.append(
+                Problem(
+                    key,
+                    f"{what} has arrays x (the samples) and y (the labels), not {spec!r}",
+                    "y (the default) for the labels; input, x or a model input's name for the samples themselves",
+                )
+            )
+    features = plain(cfg.features)
+    if features is not None and features not in arrays[::2]:
+        problems.append(
+            Problem(
+                "data.features", f"{what} has one array of samples, x, not {features!r}", "leave data.features unset"
+            )
+        )
+    return problems
 
 
 # --- Keras' downloadable sets ---------------------------------------------------------
@@ -182,9 +293,14 @@ def keras_dataset(cfg, model_io, seed) -> Raw:
             if name == "mnist":
                 return _shipped_mnist(_reason(exc), model_io)
             raise ConfigError(_cannot_download(name, calls, exc)) from exc
-    x, y = single(x, y, model_io, f"keras.datasets.{name}")
-    x_test, y_test = single(x_test, y_test, model_io, f"keras.datasets.{name}")
+    x, y = single(_channels(x), y, model_io, f"keras.datasets.{name}")
+    x_test, y_test = single(_channels(x_test), y_test, model_io, f"keras.datasets.{name}")
     return Raw(x, y, test=Part(x_test, y_test))
+
+
+def _channels(x: np.ndarray) -> np.ndarray:
+    """Grayscale images (MNIST's n x 28 x 28) with the channel axis convolutions take, as cifar's have."""
+    return x[..., None] if x.ndim == 3 and x.dtype != object else x
 
 
 def _loader_options(load_data, options: dict, name: str) -> dict:
@@ -250,8 +366,12 @@ def _saved_npz(path: Path, model_io: ModelIO) -> Raw:
             raise ConfigError(
                 Problem("data.path", f"{path} holds {sorted(keys)}; expected x_train, y_train (and x_test, y_test)")
             )
-        x, y = single(f["x_train"], f["y_train"], model_io, str(path))
-        test = Part(*single(f["x_test"], f["y_test"], model_io, str(path))) if {"x_test", "y_test"} <= keys else None
+        x, y = single(_channels(f["x_train"]), f["y_train"], model_io, str(path))
+        test = (
+            Part(*single(_channels(f["x_test"]), f["y_test"], model_io, str(path)))
+            if {"x_test", "y_test"} <= keys
+            else None
+        )
     return Raw(x, y, test=test)
 
 
@@ -276,7 +396,7 @@ def _cannot_download(name: str, calls: list[dict], exc: Exception) -> Problem:
 
 def _shipped_mnist(reason: str, model_io: ModelIO) -> Raw:
     with np.load(_ASSETS / "mnist_5k.npz") as f:
-        x, y = single(f["x"], f["y"], model_io, "mnist")
+        x, y = single(_channels(f["x"]), f["y"], model_io, "mnist")
     # The extract is ordered by class and has no test set of its own: the
     # usual seeded, stratified data.test_split holds one out.
     return Raw(
@@ -289,6 +409,21 @@ def _shipped_mnist(reason: str, model_io: ModelIO) -> Raw:
 # --- scikit-learn's bundled sets -------------------------------------------------------
 
 _SKLEARN = ("digits", "breast_cancer", "iris", "wine", "diabetes")
+
+# One sample's shape as each set's loader gives it (before preprocessing), for `check` to compare
+# with the model's input; sequences (imdb, reuters) take their length from data.preprocess.maxlen.
+SAMPLE_SHAPES = {
+    "mnist": (28, 28, 1),
+    "fashion_mnist": (28, 28, 1),
+    "cifar10": (32, 32, 3),
+    "cifar100": (32, 32, 3),
+    "boston_housing": (13,),
+    "digits": (64,),
+    "breast_cancer": (30,),
+    "iris": (4,),
+    "wine": (13,),
+    "diabetes": (10,),
+}
 
 
 @register(*_SKLEARN)
@@ -340,9 +475,12 @@ def new_samples(path: Path, cfg, model_io: ModelIO, trained: dict | None = None)
     Problems with the file itself carry no config key (the caller names where the file
     came from), and their hints speak of samples for a trained model, not of training.
     """
+    cfg, model_io, echo = without_echoes(cfg, model_io)
     if path.suffix == ".npz":
-        return _read_npz(path, "", cfg, model_io, pool=False, targets=False, new_samples=True)[0]
-    return _read_csv(path, "", cfg, model_io, targets=False, trained=trained, new_samples=True)
+        part = _read_npz(path, "", cfg, model_io, pool=False, targets=False, new_samples=True)[0]
+    else:
+        part = _read_csv(path, "", cfg, model_io, targets=False, trained=trained, new_samples=True)
+    return with_echoes(part, echo)
 
 
 def reader(cfg, model_io: ModelIO) -> Callable[..., tuple[Part, Part | None]]:
@@ -885,4 +1023,5 @@ def synthetic(cfg, model_io, seed) -> Raw:
             y[spec.name] = rng.integers(0, 2, size=shape).astype("float32")
         else:
             y[spec.name] = rng.standard_normal(shape).astype("float32")
-    return Raw(x, y)
+    note = "synthetic data: random samples and targets shaped by the model; the metrics below measure nothing learnt"
+    return Raw(x, y, note=note)

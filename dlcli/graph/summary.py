@@ -1,7 +1,9 @@
 """The `check` table: layers with output shapes and parameter counts, inputs and outputs.
 
 Given the model's graph, layers are listed in the config's order (Keras lists
-them by depth) with the nodes each one takes its inputs from.
+them by depth) with the nodes each one takes its inputs from, and each output
+with the loss, loss weight and metrics it is compiled with. `expand` lists the
+layers inside sub-models too, named `<sub-model>/<layer>`.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ def _shape(value) -> Any:
     return list(value.shape) if hasattr(value, "shape") else list(value)
 
 
-def describe(model, graph=None) -> dict[str, Any]:
+def describe(model, graph=None, expand: bool = False) -> dict[str, Any]:
     import keras
 
     trainable = sum(int(keras.ops.size(w)) for w in model.trainable_weights)
@@ -37,18 +39,43 @@ def describe(model, graph=None) -> dict[str, Any]:
         "trainable_params": trainable,
         "non_trainable_params": total - trainable,
         "inputs": [{"name": t.name, "shape": list(t.shape), "dtype": str(t.dtype)} for t in inputs],
-        "outputs": [{"name": name, "shape": list(t.shape), "dtype": str(t.dtype)} for name, t in outputs.items()],
+        "outputs": [
+            {"name": name, "shape": list(t.shape), "dtype": str(t.dtype), **_compiled(graph, name)}
+            for name, t in outputs.items()
+        ],
         "layers": [
-            {
-                "name": layer.name,
-                "type": type(layer).__name__,
-                "output_shape": _output_shape(layer),
-                "params": layer.count_params() if layer.built else 0,
-                **({"inputs": wiring.get(layer.name, [])} if graph is not None else {}),
-            }
+            row
             for layer in _ordered(model.layers, graph)
+            for row in _rows(layer, {"inputs": wiring.get(layer.name, [])} if graph is not None else {}, expand)
         ],
     }
+
+
+def _compiled(graph, name: str) -> dict[str, Any]:
+    """An output's loss, loss weight and metrics as the config gives them to `compile`."""
+    if graph is None:
+        return {}
+    spec = graph.outputs[name]
+    loss = spec.get("loss")
+    return {
+        "loss": loss.get("class") if isinstance(loss, dict) else loss,
+        "loss_weight": spec.get("loss_weight", 1.0),
+        "metrics": [m.get("class") if isinstance(m, dict) else m for m in spec.get("metrics") or []],
+    }
+
+
+def _rows(layer, extra: dict, expand: bool, prefix: str = "") -> list[dict[str, Any]]:
+    """A layer's row, then (with `expand`) the rows of the layers inside it, a sub-model's."""
+    row = {
+        "name": prefix + layer.name,
+        "type": type(layer).__name__,
+        "output_shape": _output_shape(layer),
+        "params": layer.count_params() if layer.built else 0,
+        **extra,
+    }
+    inner = getattr(layer, "layers", None) if expand else None
+    nested = [r for sub in inner or [] for r in _rows(sub, {}, expand, f"{prefix}{layer.name}/")]
+    return [row, *nested]
 
 
 def _ordered(layers: list, graph) -> list:
@@ -79,32 +106,54 @@ def _output_shape(layer):
 
 
 def table(info: dict[str, Any]) -> Table:
+    """Shapes without the batch axis (always None) and a plain box, so that it fits 80 columns."""
+    from rich import box
+
     wired = any("inputs" in layer for layer in info["layers"])
-    t = Table(title=f"model {info['name']}", title_justify="left")
+    t = Table(title=f"model {info['name']}", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     t.add_column("layer", overflow="fold")
-    t.add_column("type")
-    t.add_column("output shape")
-    t.add_column("params", justify="right")
+    t.add_column("type", no_wrap=True)
+    t.add_column("output shape", no_wrap=True)
+    t.add_column("params", justify="right", no_wrap=True)
     if wired:
-        t.add_column("inputs", overflow="fold")
+        t.add_column("inputs")
     for layer in info["layers"]:
-        row = [layer["name"], layer["type"], str(layer["output_shape"]), f"{layer['params']:,}"]
+        row = [layer["name"], layer["type"], _brief(layer["output_shape"]), f"{layer['params']:,}"]
         t.add_row(*row, *(["; ".join(layer.get("inputs", []))] if wired else []))
     return t
+
+
+def _brief(shape) -> str:
+    """[None, 28, 28, 1] as (28, 28, 1): one sample's shape; several outputs each so."""
+    if isinstance(shape, dict):
+        return ", ".join(f"{k} {_brief(v)}" for k, v in shape.items())
+    if isinstance(shape, list) and shape and isinstance(shape[0], list):
+        return ", ".join(_brief(s) for s in shape)
+    if not isinstance(shape, list):
+        return str(shape)
+    dims = shape[1:] if shape and shape[0] is None else shape
+    return "(" + ", ".join(str(d) for d in dims) + ("," if len(dims) == 1 else "") + ")"
 
 
 def footer(info: dict[str, Any]) -> str:
     ins = ", ".join(f"{i['name']} {tuple(i['shape'])} {i['dtype']}" for i in info["inputs"])
     outs = ", ".join(f"{o['name']} {tuple(o['shape'])}" for o in info["outputs"])
-    return (
+    lines = [
         f"total params: {info['total_params']:,}  trainable: {info['trainable_params']:,}  "
-        f"non-trainable: {info['non_trainable_params']:,}\ninputs: {ins}\noutputs: {outs}"
-    )
+        f"non-trainable: {info['non_trainable_params']:,}",
+        f"inputs: {ins}",
+        f"outputs: {outs}",
+    ]
+    for o in info["outputs"]:
+        if "loss" in o:
+            metrics = ", ".join(map(str, o["metrics"])) or "none"
+            lines.append(f"output {o['name']}: loss {o['loss']}, weight {o['loss_weight']:g}, metrics {metrics}")
+    return "\n".join(lines)
 
 
 def summary_text(model, graph=None) -> str:
     info = describe(model, graph)
-    console = Console(width=120, record=True, file=_Null())
+    console = Console(width=80, record=True, file=_Null())
     console.print(table(info))
     console.print(footer(info))
     return console.export_text()

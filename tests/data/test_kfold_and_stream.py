@@ -41,8 +41,12 @@ def test_kfold_trains_each_fold_into_one_run_and_reports_mean_and_std(cli, in_tm
     assert code == 0, err
     evaluated = json.loads((parent / "fold-2" / "eval.json").read_text())
     assert evaluated["metrics"]["accuracy"] == pytest.approx(summary["folds"][1]["val"]["accuracy"], abs=1e-6)
-    code, _, err = cli("evaluate", str(parent))
-    assert code == 2 and "is a K-fold run" in err
+    code, out, err = cli("evaluate", str(parent), "--split", "val")  # each fold on its own fold, then mean ± std
+    assert code == 0, err
+    evaluated = json.loads((parent / "eval.json").read_text())
+    assert evaluated["kfold"] == 3 and "mean ± std" in out
+    assert evaluated["mean"]["accuracy"] == pytest.approx(summary["mean"]["val"]["accuracy"], abs=1e-6)
+    assert (parent / "fold-3" / "plots" / "eval" / "val" / "out-confusion.png").is_file()
 
     # Cut short in fold 2 (its first epoch saved), before fold 3: --resume keeps fold 1,
     # resumes fold 2, trains fold 3, and ends where the uninterrupted run did.

@@ -123,4 +123,5 @@ def test_check_table_shows_counts_and_wiring(cli, in_tmp):
     assert "total params: 5,200,610 trainable: 5,200,610 non-trainable: 0" in flat
     assert "inputs: main_input (None, 100) int32, aux_input (None, 5) float32" in flat
     assert "outputs: main_output (None, 1), aux_output (None, 1)" in flat
-    assert "│ concatenated │ Concatenate │ [None, 37] │ 0 │ lstm_out, │" in flat
+    assert "concatenated Concatenate (37,) 0 lstm_out, aux_input" in flat
+    assert "output aux_output: loss binary_crossentropy, weight 0.2, metrics none" in flat

@@ -1,0 +1,40 @@
+"""`TrialReport`: a sweep trial's per-epoch metric, handed to Optuna; its pruner may stop the run.
+
+The sweep driver adds it after dlcli's own callbacks, so the epoch's resume state is saved
+before a pruned run stops. A pruned run stops as an EarlyStopping would: its model, final
+metrics and plots are written, so it is an ordinary (short) run that `evaluate` can open; the
+study records it as pruned.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import keras
+
+from dlcli.errors import ConfigError, Problem
+
+
+class TrialReport(keras.callbacks.Callback):
+    def __init__(self, trial, monitor: str):
+        super().__init__()
+        self.trial, self.monitor = trial, monitor
+        self.pruned_at: int | None = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if self.monitor not in logs:
+            names = ", ".join(k for k in logs if k != "learning_rate")
+            raise ConfigError(
+                Problem("--metric", f"the runs do not log {self.monitor!r}", f"choose one they log: {names}")
+            )
+        value = float(logs[self.monitor])
+        if not math.isfinite(value):
+            return  # the run fails on it (StopOnNaN); a pruner would only be confused
+        with warnings.catch_warnings():  # a resumed trial reports its first epochs again; Optuna keeps the first
+            warnings.simplefilter("ignore")
+            self.trial.report(value, epoch + 1)
+        if self.trial.should_prune():
+            self.pruned_at = epoch + 1
+            self.model.stop_training = True

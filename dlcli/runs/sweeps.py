@@ -1,0 +1,154 @@
+"""A sweep directory's files: `sweep.yaml`, `summary.csv`, `best.yaml`, plots and TensorBoard HParams.
+
+`outputs/<recipe>/sweeps/<stamp>/` has no config.yaml, so it is never taken for a run; its
+`trials/<n>/` are ordinary runs. Every file is written atomically (rundir.write_text).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dlcli.runs import rundir
+
+SPEC = "sweep.yaml"
+JOURNAL = "study.journal"
+SUMMARY = "summary.csv"
+BEST = "best.yaml"
+
+
+def write_spec(sweep_dir: Path, spec: dict, base: dict | None = None) -> None:
+    """sweep.yaml: what was asked (recipe, overrides, search space, metric), and the base config."""
+    content = {**spec, **({"base": base} if base is not None else {})}
+    rundir.write_text(sweep_dir / SPEC, yaml.safe_dump(content, sort_keys=False, allow_unicode=True))
+
+
+def read_spec(sweep_dir: Path) -> dict:
+    loaded = yaml.safe_load((sweep_dir / SPEC).read_text())
+    loaded.pop("base", None)
+    return loaded
+
+
+def sweeps(root: Path) -> list[Path]:
+    """Every sweep directory under `root`, oldest first."""
+    root = Path(root)
+    found = [p.parent for p in root.rglob(SPEC) if p.parent.parent.name == "sweeps"] if root.is_dir() else []
+    return sorted(found, key=lambda p: (p.name, str(p)))
+
+
+def find(text: str, root: Path) -> Path | None:
+    """A sweep directory: as given, under `root`, or the newest one: `sweeps/latest`,
+    `RECIPE/sweeps/latest` (or `latest` where only a sweep is meant). None when there is none."""
+    for path in (Path(text).expanduser(), Path(root) / text):
+        if (path / SPEC).is_file():
+            return path
+    if text != "latest" and not text.endswith("sweeps/latest"):
+        return None
+    recipe = text.removesuffix("latest").removesuffix("sweeps/").rstrip("/")
+    found = sweeps(Path(root) / recipe if recipe else Path(root))
+    return found[-1] if found else None
+
+
+def read_metrics(run_dir: Path) -> dict:
+    return json.loads((Path(run_dir) / "metrics.json").read_text())
+
+
+def write_trial(sweep_dir: Path, number: int, state: str, value: float | None, error: str | None = None) -> None:
+    """`trials/<n>.json` beside the trial's run: how the study recorded it (`runs list` reads it:
+    a pruned or failed trial's run directory looks like any other)."""
+    rundir.write_json(
+        sweep_dir / "trials" / f"{number}.json", {"trial": number, "state": state, "value": value, "error": error}
+    )
+
+
+def trial_state(run_dir: Path) -> str | None:
+    """A sweep trial's state as its study recorded it (finished, pruned, failed), or None."""
+    record = Path(run_dir).parent / f"{Path(run_dir).name}.json"
+    if Path(run_dir).parent.name != "trials" or not record.is_file():
+        return None
+    try:
+        return str(json.loads(record.read_text())["state"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def write_summary(sweep_dir: Path, rows: list[dict], keys: list[str], metric: str) -> None:
+    """summary.csv: trial, state, each swept key, the metric, seconds, the run directory."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["trial", "state", *keys, metric, "duration_s", "run_dir", "error"])
+    for row in rows:
+        params = row["params"]
+        value = row["value"] if row["state"] in ("finished", "pruned") else None
+        seconds = None if row["seconds"] is None else round(row["seconds"], 2)
+        cells = [
+            row["number"],
+            row["state"],
+            *(params.get(k, "") for k in keys),
+            value,
+            seconds,
+            row["run_dir"],
+            row["error"],
+        ]
+        writer.writerow(["" if cell is None else cell for cell in cells])
+    rundir.write_text(sweep_dir / SUMMARY, buffer.getvalue())
+
+
+def write_best(sweep_dir: Path, trial_dir: Path, number: int, metric: str, value: float) -> None:
+    """best.yaml: the best trial's whole config as a recipe (`dlcli train recipe=./best.yaml`);
+    its runs go where --runs-dir (or the default) says, under the same run name."""
+    config = yaml.safe_load((trial_dir / rundir.MARKER).read_text())
+    config.get("run", {}).pop("dir", None)
+    config["description"] = f"best trial ({number}) of sweep {sweep_dir}: {metric} {value:.6g}"
+    text = f"# {config['description']}\n" + yaml.safe_dump(config, sort_keys=False, allow_unicode=True)
+    rundir.write_text(sweep_dir / BEST, text)
+
+
+def plots(study, sweep_dir: Path, metric: str) -> None:
+    """Optuna's own plots, as PNGs: the optimisation history and the metric against each parameter."""
+    from optuna.trial import TrialState
+
+    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from optuna.visualization import matplotlib as optuna_plots
+
+    out = sweep_dir / "plots"
+    out.mkdir(exist_ok=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Optuna marks its matplotlib plots experimental
+        drawn = {"history.png": optuna_plots.plot_optimization_history(study, target_name=metric)}
+        if study.best_trial.params:
+            drawn["params.png"] = optuna_plots.plot_slice(study, target_name=metric)
+    for name, axes in drawn.items():
+        figure = (axes.flat[0] if hasattr(axes, "flat") else axes).figure
+        figure.set_size_inches(max(6.4, 4 * len(study.best_trial.params)), 4.8)
+        with rundir.atomic_write(out / name) as tmp:
+            figure.savefig(tmp, bbox_inches="tight")
+        plt.close(figure)
+
+
+def hparams(sweep_dir: Path, rows: list[dict], metric: str) -> None:
+    """TensorBoard HParams records, one per trial with a value: `tensorboard --logdir SWEEP`."""
+    from tensorboardX import SummaryWriter
+
+    for row in rows:
+        if row["value"] is None or row["state"] not in ("finished", "pruned"):
+            continue
+        folder = sweep_dir / "tensorboard" / str(row["number"])
+        if folder.is_dir():
+            continue  # written when the trial ended (a resumed sweep writes only its new ones)
+        values: dict[str, Any] = {
+            k: v if isinstance(v, (int, float, str, bool)) else str(v) for k, v in row["params"].items()
+        }
+        with SummaryWriter(str(folder)) as writer:
+            writer.add_hparams(values, {metric: float(row["value"])}, name=".")

@@ -1,0 +1,60 @@
+"""`dlcli ensemble`: one plain Keras model averaging its members, with weights learned on validation."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tests.evaluate.conftest import train
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def ensembled(cli_package, runs, digits):
+    """digits_mlp seeded 42 and 7 on the same split (data.seed), ensembled with learned weights."""
+    other = train(cli_package, runs, "recipe=digits_mlp", "data.limit=200", "seed=7", "data.seed=42")
+    code, out, err = cli_package("ensemble", digits, other, "--weights", "learn", "--runs-dir", runs)
+    assert code == 0, err
+    return runs / out.strip().splitlines()[-1].removeprefix("run: ").removeprefix(f"{runs}/"), [digits, other], out
+
+
+def test_learned_weights_score_no_worse_on_validation_than_the_better_member(ensembled):
+    run, members, out = ensembled
+    metrics = json.loads((run / "metrics.json").read_text())
+    alone = [metrics["members"][str(m.resolve())]["val"]["loss"] for m in members]
+    assert metrics["val"]["loss"] <= min(alone) + 1e-6
+    weights = json.loads((run / "ensemble.json").read_text())["weights"]["predictions"]
+    assert min(weights) >= 0 and sum(weights) == pytest.approx(1)
+    assert "member 1" in out and "val loss" in out and "test accuracy" in out
+
+
+def test_the_ensemble_reloads_in_a_fresh_process_as_the_weighted_average(ensembled, cli, tmp_path):
+    run, members, _ = ensembled
+    weights = json.loads((run / "ensemble.json").read_text())["weights"]["predictions"]
+    x = np.random.default_rng(0).uniform(0, 1, (16, 64)).astype("float32")
+    np.save(tmp_path / "x.npy", x)
+    script = (  # no dlcli import: a plain Keras model, loaded in safe mode
+        "import sys, numpy as np, keras; x = np.load(sys.argv[1]);"
+        "print(keras.saving.load_model(sys.argv[2]).predict(x, verbose=0).tolist())"
+    )
+    command = [sys.executable, "-c", script, str(tmp_path / "x.npy"), str(run / "model.keras")]
+    together = np.array(json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout))
+    import keras
+
+    alone = [keras.saving.load_model(m / "model.keras").predict(x, verbose=0) for m in members]
+    np.testing.assert_allclose(together, weights[0] * alone[0] + weights[1] * alone[1], atol=1e-6)
+
+    code, out, err = cli("export", run, "--format", "onnx", "-o", tmp_path / "ensemble.onnx")
+    assert code == 0, err
+    assert "parity" in out and (tmp_path / "ensemble.onnx").is_file()
+
+
+def test_members_must_share_inputs_and_outputs(cli, runs, digits, breast_cancer):
+    code, _, err = cli("ensemble", digits, breast_cancer, "--runs-dir", runs)
+    err = " ".join(err.split())
+    assert code == 2 and "input 'input' has shape [64]" in err and "[30]" in err and "outputs differ" in err
+    code, _, err = cli("ensemble", digits, digits, "--weights", "0.7,0.4", "--runs-dir", runs)
+    assert code == 2 and "summing to 1" in err

@@ -1,0 +1,87 @@
+"""A 4-point grid through `dlcli train -m`, then what it leaves: summary.csv, best.yaml, plots,
+HParams, and the runs commands over its trials."""
+
+import itertools
+import json
+
+import pytest
+
+from tests.sweeps.conftest import only_sweep, summary
+
+pytestmark = pytest.mark.slow
+
+RATES, BATCHES = ("0.001", "0.01"), ("16", "32")
+GRID = [
+    "recipe=digits_mlp",
+    "train.epochs=1",
+    "data.limit=200",
+    f"optimizer.learning_rate={','.join(RATES)}",
+    f"train.batch_size={','.join(BATCHES)}",
+]
+
+
+@pytest.fixture(scope="module")
+def grid(tmp_path_factory, invoke):
+    runs_dir = tmp_path_factory.mktemp("grid") / "outputs"
+    code, stdout, stderr = invoke("train", "-m", *GRID, "--runs-dir", runs_dir)
+    assert code == 0, stderr
+    return runs_dir, only_sweep(runs_dir), stdout
+
+
+def test_every_combination_runs_once_in_hydras_order(grid):
+    _, sweep, stdout = grid
+    rows = summary(sweep)
+    assert [r["state"] for r in rows] == ["finished"] * 4
+    assert [(r["optimizer.learning_rate"], r["train.batch_size"]) for r in rows] == list(
+        itertools.product(RATES, BATCHES)
+    )
+    for row in rows:
+        trial = sweep / "trials" / row["trial"]
+        assert json.loads((trial / "metrics.json").read_text())["val"]["loss"] == pytest.approx(float(row["val_loss"]))
+        assert f"optimizer.learning_rate={row['optimizer.learning_rate']}" in (trial / "overrides.yaml").read_text()
+    assert "best: trial" in stdout
+
+
+def test_best_yaml_trains_the_best_trial_again(grid, invoke):
+    runs_dir, sweep, _ = grid
+    best = min(summary(sweep), key=lambda r: float(r["val_loss"]))
+    code, stdout, stderr = invoke("train", f"recipe={sweep / 'best.yaml'}", "--runs-dir", runs_dir / "again", "-q")
+    assert code == 0, stderr
+    (metrics,) = (runs_dir / "again").glob("*/*/metrics.json")
+    assert json.loads(metrics.read_text())["val"]["loss"] == pytest.approx(float(best["val_loss"]), rel=1e-5)
+
+
+def test_plots_and_tensorboard_hparams(grid):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    _, sweep, _ = grid
+    assert (sweep / "plots" / "history.png").stat().st_size > 1000
+    assert (sweep / "plots" / "params.png").stat().st_size > 1000
+    events = EventAccumulator(str(sweep / "tensorboard" / "0")).Reload()
+    assert "_hparams_/experiment" in str(events.Tags())  # the HParams plugin's records
+
+
+def test_runs_compare_shows_exactly_the_keys_that_differ(grid, invoke):
+    runs_dir, sweep, _ = grid
+    code, stdout, stderr = invoke("runs", "compare", sweep, "--json")
+    assert code == 0, stderr
+    table = json.loads(stdout)
+    assert set(table["config"]) == {"optimizer.learning_rate", "train.batch_size"}
+    assert table["config"]["train.batch_size"] == [16, 32, 16, 32]
+    assert (sweep / "plots" / "curves.png").is_file()
+    first, second = (f"{sweep.relative_to(runs_dir)}/trials/{n}" for n in (0, 2))
+    code, stdout, _ = invoke("runs", "compare", first, second, "--csv", "--runs-dir", runs_dir)
+    assert code == 0
+    assert [line.split(",")[0] for line in stdout.splitlines()[:2]] == ["key", "optimizer.learning_rate"]
+
+
+def test_runs_list_then_rm(grid, invoke):
+    runs_dir, sweep, _ = grid
+    code, stdout, _ = invoke("runs", "list", "digits_mlp", "--json", "--runs-dir", runs_dir)
+    listed = {r["id"]: r for r in json.loads(stdout)}
+    trial = f"{sweep.relative_to(runs_dir)}/trials/3"
+    assert code == 0 and listed[trial]["status"] == "finished" and "val_loss" in listed[trial]["metrics"]
+    code, _, _ = invoke("runs", "rm", trial, "--runs-dir", runs_dir, input="n\n")
+    assert code == 1 and (runs_dir / trial).is_dir()
+    code, _, _ = invoke("runs", "rm", trial, "--runs-dir", runs_dir, "--yes")
+    assert code == 0 and not (runs_dir / trial).exists()

@@ -1,0 +1,40 @@
+"""callbacks=[mlflow] against a real local MLflow store, read back with MLflow's own client:
+a sweep logs one MLflow run per trial under one parent."""
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def test_sweep_trials_are_child_runs_in_mlflow(cli, in_tmp):
+    from mlflow import MlflowClient
+
+    store = f"sqlite:///{in_tmp / 'mlflow.db'}"
+    code, _, stderr = cli(
+        "sweep", "recipe=digits_mlp", "train.epochs=2", "data.limit=200", "optimizer.learning_rate=0.001,0.01",
+        "callbacks=mlflow", f"callbacks.mlflow.tracking_uri={store}", "-q",
+    )  # fmt: skip
+    assert code == 0, stderr
+    client = MlflowClient(tracking_uri=store)
+    runs = client.search_runs([client.get_experiment_by_name("digits_mlp").experiment_id])
+    (parent,) = [r for r in runs if "dlcli.sweep" in r.data.tags]
+    children = sorted((r for r in runs if r is not parent), key=lambda r: r.data.params["optimizer.learning_rate"])
+    assert [r.data.params["optimizer.learning_rate"] for r in children] == ["0.001", "0.01"]
+    for child in children:
+        assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id
+        assert child.info.status == "FINISHED"
+        assert child.data.params["train.epochs"] == "2" and child.data.params["model.nodes.dense1.units"]
+        history = client.get_metric_history(child.info.run_id, "val_loss")
+        assert [m.step for m in history] == [1, 2]
+        assert child.data.metrics["final_val_loss"] == pytest.approx(history[-1].value)
+        assert {"config.yaml", "history.csv", "checkpoints"} <= {
+            a.path for a in client.list_artifacts(child.info.run_id)
+        }
+
+
+def test_a_tracking_server_in_a_config_is_refused(cli, in_tmp):
+    code, _, stderr = cli(
+        "check", "recipe=digits_mlp", "callbacks=mlflow", "callbacks.mlflow.tracking_uri=http://example.org"
+    )
+    assert code == 2
+    assert "MLFLOW_TRACKING_URI" in stderr
