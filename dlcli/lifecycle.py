@@ -35,8 +35,9 @@ from dlcli.runs import rundir
 class Observer:
     """What a run reports as it goes. The command layer renders it; every method may be left as it is.
 
-    `batches = True` asks for `batch_end` after every training step (the logs are
-    left unread: reading one makes JAX wait for the step).
+    `batches = True` asks for `batch_end` after every execution of training steps (one step,
+    or train.steps_per_execution of them), with the logs left unread: reading one makes JAX
+    wait for the step.
     """
 
     batches = False
