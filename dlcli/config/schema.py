@@ -36,7 +36,7 @@ class PreprocessConfig:
     scaler: Scaler = Scaler.none
     # Target scaler for regression (predictions are reported in original units).
     target_scaler: Scaler = Scaler.none
-    # Label encoding: auto (from the output's loss) | one_hot | sparse | none.
+    # Target kind: auto (from the loss and the data) | one_hot | sparse (ids) | soft | multihot | none (as they are).
     labels: Labels = Labels.auto
     # Binary targets from a multi-class column: this label becomes 1, every other 0
     # (seed 001's seizure data: class 1 against the rest).

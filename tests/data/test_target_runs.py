@@ -8,34 +8,8 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
-AUTOENCODER = """\
-description: autoencoder of nested encoder and decoder sub-models, trained against its input
-defaults: [{override /data: mnist}]
-data: {target: input, limit: 200}
-model:
-  inputs: {img: {shape: [28, 28, 1]}}
-  shared:
-    encoder:
-      model:
-        inputs: {pixels: {shape: [28, 28, 1]}}
-        nodes:
-          flat: {class: Flatten}
-          code: {class: Dense, units: 16, activation: relu}
-        outputs: [code]
-    decoder:
-      model:
-        inputs: {code: {shape: [16]}}
-        nodes:
-          dense: {class: Dense, units: 784, activation: sigmoid}
-          image: {class: Reshape, target_shape: [28, 28, 1]}
-        outputs: [image]
-  nodes:
-    encoded: {use: encoder, inputs: img}
-    reconstruction: {use: decoder, inputs: encoded}
-  outputs: {reconstruction: {loss: mse}}
-optimizer: {learning_rate: 0.01}
-train: {epochs: 2, batch_size: 16}
-"""
+# The shipped recipe: encoder and decoder are nested sub-models; the target is the input.
+AUTOENCODER = ["recipe=mnist_autoencoder", "data.limit=200", "train.epochs=2", "train.batch_size=16"]
 
 
 @pytest.fixture(scope="module")
@@ -45,11 +19,8 @@ def autoencoder(tmp_path_factory):
     from dlcli.cli import app
 
     where = tmp_path_factory.mktemp("ae")
-    (where / "ae.yaml").write_text(AUTOENCODER)
     result = CliRunner().invoke(
-        app,
-        ["-q", "train", f"recipe={where / 'ae.yaml'}", "--runs-dir", str(where / "outputs")],
-        catch_exceptions=False,
+        app, ["-q", "train", *AUTOENCODER, "--runs-dir", str(where / "outputs")], catch_exceptions=False
     )
     assert result.exit_code == 0, result.output
     return where / result.stdout.strip().splitlines()[-1].removeprefix("run: ")
@@ -81,11 +52,10 @@ def test_a_csv_of_images_is_refused_with_the_npz_hint(autoencoder, cli, tmp_path
 
 
 def test_check_expands_sub_models_and_says_what_the_target_is(cli, in_tmp):
-    (in_tmp / "ae.yaml").write_text(AUTOENCODER)
-    code, out, err = cli("check", "recipe=ae.yaml", "--expand")
+    code, out, err = cli("check", "recipe=mnist_autoencoder", "--expand")
     assert code == 0, err
     flat = " ".join(out.split())
-    assert "encoder/code Dense (16,) 12,560" in flat and "decoder/image Reshape (28, 28, 1) 0" in flat
+    assert "encoder/encoded Dense (32,) 4,128" in flat and "decoder/decoded Reshape (28, 28, 1) 0" in flat
     assert "output reconstruction: loss mse, weight 1, metrics none" in flat
     assert "data: the target of 'reconstruction' is input 'img', preprocessed as it is" in flat
     assert max(len(line) for line in out.splitlines()) <= 80

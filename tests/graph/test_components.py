@@ -103,7 +103,16 @@ def test_sub_models_are_called_like_layers_and_share_their_weights(cli, in_tmp):
     assert layers["encoder"]["params"] == 6 * 8 + 8 + 2 * (8 * 2 + 2)  # counted once for two calls
     assert layers["encoder"]["inputs"] == ["enc_left: left", "enc_right: right"]
     assert layers["head"]["inputs"] == ["same: diff, spread"]
-    assert json.loads(out)["outputs"] == [{"name": "same", "shape": [None, 1], "dtype": "float32"}]
+    assert json.loads(out)["outputs"] == [
+        {
+            "name": "same",
+            "shape": [None, 1],
+            "dtype": "float32",
+            "loss": "binary_crossentropy",
+            "loss_weight": 1.0,
+            "metrics": ["accuracy"],
+        }
+    ]
 
     code, out, err = cli("-q", "train", f"recipe={recipe}", "--smoke")
     assert code == 0, err
