@@ -275,7 +275,9 @@ def _categorical(probs, y, names, report: Report, name: str, title: str) -> dict
     out = {"kind": "classification", "classes": names, **_table(y, probs.argmax(axis=1), labels, names)}
     present = np.unique(y)
     normalised = probs / np.clip(probs.sum(axis=1, keepdims=True), 1e-12, None)
-    if len(present) == len(labels):
+    if len(present) == len(labels) == 2:  # two softmax units: scikit-learn scores the second class's probability
+        out["roc_auc_ovr_macro"] = out["roc_auc_ovr_weighted"] = float(skm.roc_auc_score(y, normalised[:, 1]))
+    elif len(present) == len(labels):
         for average in ("macro", "weighted"):
             out[f"roc_auc_ovr_{average}"] = float(
                 skm.roc_auc_score(y, normalised, multi_class="ovr", average=average, labels=labels)

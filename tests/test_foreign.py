@@ -126,7 +126,7 @@ CASES = [
         (
             "train.epoch",
             "nothing to delete",
-            "did you mean 'epochs'? valid keys: epochs, batch_size, shuffle, evaluate_test, kfold, fold, ensemble",
+            "did you mean 'epochs'? valid keys: epochs, batch_size, shuffle, evaluate_test, kfold, fold, ensemble, precision, steps_per_execution",
             COMMAND_LINE,
             "unknown_key",
         ),
