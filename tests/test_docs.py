@@ -89,7 +89,7 @@ def test_page_commands_run_as_shown(page, cli, in_tmp):
             continue
         if not step.run:
             continue
-        words = shlex.split(step.line)
+        words = shlex.split(step.line, comments=True)
         if words[0] == "dlcli" and not SHELL.search(step.line):
             code, out, err = cli(*words[1:])
         else:
