@@ -78,14 +78,13 @@ def _folds(path: Path) -> list[Path]:
 
 def _kfold(path: Path, folds: list[Path], overrides, input, split, threshold, batch_size, trust_code) -> None:
     """Each fold on its own split (its own validation fold; the shared test split), then the mean ± std."""
-    import keras
-
-    from dlcli import evaluation
+    from dlcli import backend, evaluation
     from dlcli.cli import render
     from dlcli.drivers import kfold
     from dlcli.runs import unused, write_json
     from dlcli.runs.load import open_run
 
+    keras = backend.setup()  # Keras on JAX, whatever ~/.keras/keras.json says
     what = str(input) if input is not None else split
     scores = []
     for fold in folds:

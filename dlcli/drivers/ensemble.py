@@ -113,7 +113,8 @@ def parse_weights(text: str, n: int) -> str | list[float]:
         values = [float(v) for v in text.split(",")]
     except ValueError:
         values = None
-    if values is None or len(values) != n or min(values) < 0 or abs(sum(values) - 1) > 1e-6:
+    bad = values is None or not all(np.isfinite(values)) or min(values) < 0 or abs(sum(values) - 1) > 1e-6
+    if bad or len(values) != n:
         got = f"{len(values)} number(s) summing to {sum(values):g}" if values else repr(text)
         raise ConfigError(
             Problem(
@@ -287,7 +288,11 @@ def _learn(members, val, batch_size: int) -> dict[str, list[float]]:
         loss = registry.component("loss", graph.outputs[name]["loss"], graph.source(name, "loss"))
         loss = keras.losses.get(loss) if isinstance(loss, str) else loss
         stacked = np.stack([p[name] for p in predicted]).astype("float32")
-        y = np.asarray(truth[name])
+        y = (
+            np.asarray(truth[name]).reshape(stacked.shape[1:])
+            if np.size(truth[name]) == stacked[0].size
+            else np.asarray(truth[name])
+        )
 
         def objective(w, stacked=stacked, y=y, loss=loss):
             mixed = np.tensordot(np.asarray(w, dtype="float32"), stacked, axes=1)

@@ -43,7 +43,7 @@ class Dim:
             kind = IntDistribution if self.integer else FloatDistribution
             return kind(self.low, self.high, log=self.log)
         if self.step is not None:
-            return IntDistribution(self.values[0], self.values[-1], step=self.step)
+            return IntDistribution(min(self.values), max(self.values), step=abs(self.step))  # range(64, 16, -16) too
         return CategoricalDistribution(self.values)
 
     def override(self, value: Any) -> str:
@@ -135,6 +135,15 @@ def _dim(override: Override) -> Dim:
             raise ConfigError(
                 Problem(
                     key, f"interval({value.start}, {value.end}) is empty", "give interval(low, high) with low < high"
+                )
+            )
+        unknown = sorted(set(value.tags) - {"log"})
+        if unknown:  # a misspelt tag would silently lose the log scale
+            raise ConfigError(
+                Problem(
+                    key,
+                    f"unknown tag {unknown[0]!r} in {override.input_line!r}",
+                    "the one tag is log: tag(log, interval(a, b))",
                 )
             )
         if "log" in value.tags and value.start <= 0:

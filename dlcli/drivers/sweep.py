@@ -324,11 +324,11 @@ def join(text: str, runs_dir: Path | None = None) -> Sweep:
         return find(text)
     import optuna
 
-    storage = _storage(text if "://" in text else str(path.resolve()), Path("."))
-    if "://" not in text and not path.is_file():
+    if "://" not in text and not path.is_file():  # checked first: opening a journal file creates it
         raise ConfigError(
             Problem("--join", f"no sweep or study at {text!r}", "give a sweep directory, a journal file or an RDB URL")
         )
+    storage = _storage(text if "://" in text else str(path.resolve()), Path("."))
     summaries = optuna.get_all_study_summaries(storage)
     owned = [s for s in summaries if "sweep" in s.user_attrs]
     if len(owned) != 1:

@@ -69,3 +69,13 @@ def test_members_must_share_inputs_and_outputs(cli, runs, digits, breast_cancer)
     assert code == 2 and "summing to 1" in err
     code, _, err = cli("ensemble", digits, digits, "--runs-dir", runs)
     assert code == 2 and "more than once" in err
+
+
+def test_ensemble_weights_must_be_numbers_summing_to_one():
+    from dlcli.drivers.ensemble import parse_weights
+    from dlcli.errors import ConfigError
+
+    assert parse_weights("0.25,0.75", 2) == [0.25, 0.75]
+    for bad in ("nan,nan", "0.7,0.4", "inf,-inf", "1", "a,b"):
+        with pytest.raises(ConfigError):
+            parse_weights(bad, 2)

@@ -15,6 +15,8 @@ BASE = ["recipe=digits_mlp", "train.epochs=1", "data.limit=200"]
         (["sweep", *BASE, "train.batch_size=16,32", "--search", "bayes"], "unknown search 'bayes'"),
         (["sweep", *BASE, "train.batch_size=int(interval(64,8))", "--search", "tpe"], "is empty"),
         (["train", "-m", "--smoke", *BASE, "train.batch_size=16,32"], "-m makes one per combination"),
+        (["sweep", *BASE, "optimizer.learning_rate=tag(lg, interval(1e-3,1e-2))", "--trials", "1"], "unknown tag 'lg'"),
+        (["sweep", "--join", "no.journal"], "no sweep or study at 'no.journal'"),
     ],
     ids=[
         "bad-value",
@@ -24,6 +26,8 @@ BASE = ["recipe=digits_mlp", "train.epochs=1", "data.limit=200"]
         "unknown-search",
         "empty-interval",
         "smoke",
+        "misspelt-tag",
+        "join-nothing",
     ],
 )
 def test_refused_before_any_trial(cli, in_tmp, args, said):
@@ -32,3 +36,13 @@ def test_refused_before_any_trial(cli, in_tmp, args, said):
     assert said in " ".join(stderr.split())
     assert not list(in_tmp.glob("outputs/*/sweeps/*/sweep.yaml"))
     assert not list(in_tmp.glob("**/config.yaml"))
+    assert not (in_tmp / "no.journal").exists()  # opening a journal file would create it
+
+
+def test_a_descending_range_is_searched_as_its_values():
+    from dlcli.drivers.space import parse
+
+    (dim,) = parse(["train.batch_size=range(64,16,-16)"], []).dims
+    assert dim.values == [64, 48, 32]
+    assert set(dim.distribution().to_internal_repr(v) for v in (32, 48, 64)) == {32, 48, 64}
+    assert (dim.distribution().low, dim.distribution().high, dim.distribution().step) == (32, 64, 16)
