@@ -36,6 +36,11 @@ def parent_run(tracking_uri: str | None, experiment: str, name: str) -> str:
     return run.info.run_id
 
 
+def end_parent(tracking_uri: str | None, run_id: str, finished: bool) -> None:
+    """Close a sweep's parent run: FINISHED, or KILLED when the sweep stopped early (a resume reopens it)."""
+    _client(tracking_uri).set_terminated(run_id, status="FINISHED" if finished else "KILLED")
+
+
 def _client(tracking_uri: str | None):
     from mlflow import MlflowClient
 

@@ -155,6 +155,7 @@ def create(plan: Plan) -> Sweep:
         spec["study"] = f"{cfg.run.name}/{sweep_dir.name}"
         spec["storage"] = storage
         spec["mlflow_parent"] = _mlflow_parent(cfg, spec["study"])
+        spec["mlflow_tracking_uri"] = _mlflow_uri(cfg)
         _new_study(spec, sweep_dir, space, combos if search == "grid" else [])
         sweeps.write_spec(sweep_dir, spec, base=OmegaConf.to_container(cfg, resolve=False, enum_to_str=True))
     except BaseException:
@@ -164,11 +165,18 @@ def create(plan: Plan) -> Sweep:
     return Sweep(sweep_dir, spec, ready)
 
 
+def _mlflow_logger(cfg):
+    return next((c for c in (cfg.callbacks or {}).values() if c is not None and c.get("class") == "MLflowLogger"), None)
+
+
+def _mlflow_uri(cfg) -> str | None:
+    logger = _mlflow_logger(cfg)
+    return None if logger is None else logger.get("tracking_uri")
+
+
 def _mlflow_parent(cfg, name: str) -> str | None:
     """With callbacks=[mlflow], the MLflow run every trial's run is a child of."""
-    logger = next(
-        (c for c in (cfg.callbacks or {}).values() if c is not None and c.get("class") == "MLflowLogger"), None
-    )
+    logger = _mlflow_logger(cfg)
     if logger is None:
         return None
     from dlcli import backend
@@ -355,6 +363,7 @@ def run(sweep: Sweep, observer: SweepObserver | None = None, jobs: int = 1) -> S
     observer = observer or SweepObserver()
     study = sweep.study()
     pending = _orphans(study)
+    stopped = True
     try:
         if jobs == 1:
             while (number := pending.pop(0) if pending else _next(sweep, study)) is not None:
@@ -363,8 +372,13 @@ def run(sweep: Sweep, observer: SweepObserver | None = None, jobs: int = 1) -> S
                 observer.trials(rows(study))
         else:
             _parallel(sweep, study, jobs, pending, observer)
+        stopped = False
     finally:
         finish(sweep)
+        if sweep.spec.get("mlflow_parent"):
+            from dlcli.callbacks.mlflow_logger import end_parent
+
+            end_parent(sweep.spec.get("mlflow_tracking_uri"), sweep.spec["mlflow_parent"], finished=not stopped)
     return result(sweep)
 
 

@@ -20,6 +20,7 @@ def test_sweep_trials_are_child_runs_in_mlflow(cli, in_tmp):
     client = MlflowClient(tracking_uri=store)
     runs = client.search_runs([client.get_experiment_by_name("digits_mlp").experiment_id])
     (parent,) = [r for r in runs if "dlcli.sweep" in r.data.tags]
+    assert parent.info.status == "FINISHED" and parent.info.end_time  # the sweep closed it
     children = sorted((r for r in runs if r is not parent), key=lambda r: r.data.params["optimizer.learning_rate"])
     assert [r.data.params["optimizer.learning_rate"] for r in children] == ["0.001", "0.01"]
     for child in children:
