@@ -28,16 +28,3 @@ def cli():
         return result.exit_code, result.stdout, result.stderr
 
     return invoke
-
-
-# Tables of independent tests, each test its own unit of work for xdist: both workers share them.
-SPREAD = {"tests/test_docs.py", "tests/cli/test_smoke.py", "tests/graph/test_recipes.py"}
-
-
-def pytest_collection_modifyitems(items):
-    """With `--dist loadgroup`, a module's tests share one worker, so its module fixtures are
-    built once (as `loadscope` does); the long tables in SPREAD go to whichever worker is free."""
-    for item in items:
-        path = item.nodeid.split("::")[0]
-        if path not in SPREAD:
-            item.add_marker(pytest.mark.xdist_group(path))
