@@ -1,6 +1,8 @@
 """dlcli env: the machine and the settings a run would use."""
 
 import json
+import os
+from pathlib import Path
 
 import jax
 import keras
@@ -12,7 +14,7 @@ def test_env_reports_the_machine(cli):
     found = json.loads(out)
     assert found["backend"] == "jax" and found["keras"] == keras.__version__ and found["jax"] == jax.__version__
     assert sum(d["count"] for d in found["devices"]) == len(jax.devices())
-    assert found["compile_cache"]["dir"] is None  # tests run with DLCLI_JAX_CACHE=off
+    assert Path(found["compile_cache"]["dir"]) == Path(os.environ["DLCLI_JAX_CACHE"])  # tests/conftest.py's
     assert found["distribution"] == {"strategy": "single"}
 
 
