@@ -169,11 +169,11 @@ class _Chunks:
         shutil.rmtree(self.folder, ignore_errors=True)
 
     def add(self, arrays: dict[str, np.ndarray]) -> None:
-        for i, (name, a) in enumerate(arrays.items()):
+        for name, a in arrays.items():
             a = np.ascontiguousarray(a.astype(str) if a.dtype == object else a)  # strings load without pickle
             self.parts.setdefault(name, []).append((a.dtype, len(a)))
             self.shapes[name] = a.shape[1:]
-            with open(self.folder / str(i), "ab") as raw:
+            with open(self.folder / str(list(self.parts).index(name)), "ab") as raw:
                 raw.write(a.tobytes())
 
     def save(self, file: Path) -> None:

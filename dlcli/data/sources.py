@@ -15,6 +15,7 @@ import inspect
 import io as _io
 import os
 import re
+import shutil
 import tarfile
 import tempfile
 import zipfile
@@ -538,12 +539,13 @@ def _npz_chunks(path: Path, cfg, model_io: ModelIO, size: int) -> Iterator[Part]
 
 class _NpyRows:
     """The rows of one array of an open .npz, read in order a batch at a time from its (deflated or
-    stored) zip member; an array in Fortran order, which has no rows to stream, is loaded whole."""
+    stored) zip member. An array in Fortran order (as pandas' to_numpy gives) has no rows to stream:
+    its member is copied to an anonymous temporary file, deleted when closed, and memory-mapped."""
 
     def __init__(self, f, name: str):
         if name not in f.files:
             raise ConfigError(Problem("", f"no array {name!r}"))
-        self.whole, self.at = None, 0
+        self.mapped, self.at = None, 0
         self.fp = f.zip.open(name + ".npy" if name + ".npy" in f.zip.namelist() else name)
         version = np.lib.format.read_magic(self.fp)
         read = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
@@ -553,7 +555,10 @@ class _NpyRows:
         if self.dtype.hasobject or not self.shape:
             raise ConfigError(Problem("", f"array {name!r} holds Python objects or a single value"))
         if fortran:
-            self.whole = f[name]
+            self.copy = tempfile.TemporaryFile()
+            shutil.copyfileobj(self.fp, self.copy)
+            self.copy.flush()
+            self.mapped = np.memmap(self.copy, self.dtype, "r", shape=self.shape, order="F")
 
     def __len__(self) -> int:
         return self.shape[0]
@@ -561,8 +566,8 @@ class _NpyRows:
     def read(self, n: int) -> np.ndarray:
         n = min(n, len(self) - self.at)
         self.at += n
-        if self.whole is not None:
-            return self.whole[self.at - n : self.at]
+        if self.mapped is not None:
+            return np.array(self.mapped[self.at - n : self.at])
         count = n * int(np.prod(self.shape[1:], dtype=np.int64))
         data = self.fp.read(count * self.dtype.itemsize)
         return np.frombuffer(data, self.dtype, count).reshape(n, *self.shape[1:]).copy()
