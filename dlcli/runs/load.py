@@ -27,7 +27,7 @@ class Run:
         return next(self.batches(path))
 
     def batches(self, path: Path, size: int | None = None) -> Iterator[tuple[Any, Any]]:
-        """`samples`, `size` samples at a time (None: the whole file at once), never the whole file in memory."""
+        """`samples`, `size` samples at a time (None: the whole file at once)."""
         from dlcli.data import sources
 
         if path.is_dir():
