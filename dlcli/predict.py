@@ -10,8 +10,14 @@ stays one array in its full shape, written to `.npz` only.
 
 from __future__ import annotations
 
+import math
+import shutil
+import tempfile
+import zipfile
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -23,9 +29,12 @@ from dlcli.runs.rundir import atomic_write
 
 @dataclass
 class Predictions:
+    """The predictions of one batch of samples (or of a whole split held in memory)."""
+
     frame: object  # a pandas DataFrame, one row per sample: the outputs of one value a sample, as columns
     shown: object  # the same rows, a few columns: each output's truth, prediction and its probability
-    scores: dict[str, tuple[str, float]]  # output -> (accuracy or mae, value), where targets were given
+    # output -> (accuracy or mae, sum of the per-value scores, how many values), where targets were given
+    scores: dict[str, tuple[str, float, int]]
     # Outputs of several values a sample (an image, a sequence, several labels), full shape: `.npz` only.
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
 
@@ -37,62 +46,152 @@ class Predictions:
         """The file type that holds every output: CSV columns, or `.npz` once an output has a shape."""
         return ".npz" if self.arrays else ".csv"
 
+
+@dataclass
+class Written:
+    """What the terminal shows of predictions written batch by batch: totals over every batch."""
+
+    rows: int  # how many rows of `shown` to keep
+    count: int = 0
+    shown: object = None  # the first `rows` rows of the batches' `shown`
+    sums: dict[str, list] = field(default_factory=dict)  # output -> [metric, sum, values]
+    ranges: dict[str, list] = field(default_factory=dict)  # array -> [shape, min, max, sum] (numbers only)
+
+    def add(self, batch: Predictions) -> None:
+        import pandas as pd
+
+        self.count += len(batch)
+        if self.shown is None or len(self.shown) < self.rows:
+            head = batch.shown.head(self.rows)
+            self.shown = head if self.shown is None else pd.concat([self.shown, head], ignore_index=True)
+        for name, (metric, total, n) in batch.scores.items():
+            seen = self.sums.setdefault(name, [metric, 0.0, 0])
+            seen[1:] = [seen[1] + total, seen[2] + n]
+        for name, a in batch.arrays.items():
+            numeric = a.dtype.kind in "biuf" and a.size
+            seen = self.ranges.setdefault(name, [a.shape[1:], np.inf, -np.inf, 0.0, 0] if numeric else [a.shape[1:]])
+            if numeric:
+                seen[1:] = [
+                    min(seen[1], a.min()),
+                    max(seen[2], a.max()),
+                    seen[3] + a.sum(dtype="float64"),
+                    seen[4] + a.size,
+                ]
+
+    @property
+    def scores(self) -> dict[str, tuple[str, float]]:
+        """output -> (accuracy or mae, its value over every batch)."""
+        return {name: (metric, total / n) for name, (metric, total, n) in self.sums.items()}
+
     def summary(self) -> list[str]:
         """One line per array: its shape and range (thousands of values are not shown one by one)."""
         return [
-            f"{name}: shape {tuple(a.shape)}"
-            + (
-                f"  min {a.min():.4g}  max {a.max():.4g}  mean {a.mean():.4g}"
-                if a.dtype.kind in "biuf" and a.size
-                else ""
-            )
-            for name, a in self.arrays.items()
+            f"{name}: shape {(self.count, *seen[0])}"
+            + (f"  min {seen[1]:.4g}  max {seen[2]:.4g}  mean {seen[3] / seen[4]:.4g}" if len(seen) > 1 else "")
+            for name, seen in self.ranges.items()
         ]
 
 
-def on_file(run, path: Path, batch_size: int | None = None) -> Predictions:
-    part, features = run.samples(path)
-    pre = run.preprocessor()
-    predicted = run.model.predict(for_model(features), batch_size=batch_size or run.cfg.train.batch_size, verbose=0)
-    truth = {name: _as_given(pre, values, name) for name, values in part.y.items()}
-    return _table(pre, predicted, truth, saved_thresholds(run.path))
+READ = 1024  # samples a file is read in at least: a chunk of fewer costs more in pandas than it saves
 
 
-def on_split(run, name: str, batch_size: int | None = None) -> Predictions:
+def on_file(run, path: Path, batch_size: int | None = None) -> Iterator[Predictions]:
+    """Predictions of a file of samples, read a chunk at a time: the smallest multiple of `batch_size`
+    (default: the run's train.batch_size) that is at least READ samples. The model sees the batches
+    it would see were the file read whole, so the numbers are the same as that."""
+    size = batch_size or run.cfg.train.batch_size
+    pre, thresholds = run.preprocessor(), saved_thresholds(run.path)
+    for part, features in run.batches(path, size * -(-READ // size)):
+        predicted = run.model.predict(for_model(features), batch_size=size, verbose=0)
+        truth = {name: _as_given(pre, values, name) for name, values in part.y.items()}
+        yield _table(pre, predicted, truth, thresholds)
+
+
+def on_split(run, name: str, batch_size: int | None = None) -> Iterator[Predictions]:
+    """Predictions of one of the run's splits: batch by batch where it streams from files, else at once."""
     dataset = run.dataset()
     split = getattr(dataset, name)
     if split is None:
         raise ConfigError(
             Problem("--split", f"the run has no {name} split", "try --split val, or predict a file with --input")
         )
-    predicted, encoded = split.predict(run.model, batch_size or run.cfg.train.batch_size)
-    pre = dataset.preprocessor
-    truth = by_name(encoded, [o.name for o in pre.io.outputs])
-    decoded = {name: pre.decode(values, name) for name, values in truth.items()}
-    return _table(pre, predicted, decoded, saved_thresholds(run.path))
+    pre, thresholds = dataset.preprocessor, saved_thresholds(run.path)
+    for predicted, encoded in split.predictions(run.model, batch_size or run.cfg.train.batch_size):
+        truth = by_name(encoded, [o.name for o in pre.io.outputs])
+        decoded = {name: pre.decode(values, name) for name, values in truth.items()}
+        yield _table(pre, predicted, decoded, thresholds)
 
 
-def write(predictions: Predictions, path: Path) -> None:
-    """CSV, or `.npz` with one array per column and per shaped output (its full shape)."""
-    if path.suffix == ".csv" and predictions.arrays:
-        name, array = next(iter(predictions.arrays.items()))
-        raise ConfigError(
-            Problem(
-                "--output",
-                f"{name} has {int(np.prod(array.shape[1:]))} values a sample, shaped {list(array.shape[1:])}: "
-                "a CSV row cannot hold that shape",
-                f"write an .npz (--output {path.with_suffix('.npz').name}): one array per output, in its full shape",
-            )
-        )
-    frame = predictions.frame
-    with atomic_write(path) as tmp:
+def write(batches: Iterable[Predictions], path: Path, rows: int = 10) -> Written:
+    """Batches of predictions to a CSV, or an `.npz` of one array per column and per shaped output (its
+    full shape), as they come: nothing is held whole. The file appears only once every batch is in."""
+    written = Written(rows)
+    with atomic_write(path) as tmp, ExitStack() as stack:
         if path.suffix == ".npz":
-            arrays = {**{str(c): frame[c].to_numpy() for c in frame.columns}, **predictions.arrays}
-            np.savez_compressed(
-                tmp, **{k: v.astype(str) if v.dtype == object else v for k, v in arrays.items()}
-            )  # loads without pickle
+            chunks = stack.enter_context(_Chunks(path))
         else:
-            frame.to_csv(tmp, index=False)
+            csv = stack.enter_context(open(tmp, "w", newline="", encoding="utf-8"))
+        for batch in batches:
+            if path.suffix == ".csv" and batch.arrays:
+                name, array = next(iter(batch.arrays.items()))
+                raise ConfigError(
+                    Problem(
+                        "--output",
+                        f"{name} has {int(np.prod(array.shape[1:]))} values a sample, shaped {list(array.shape[1:])}: "
+                        "a CSV row cannot hold that shape",
+                        f"write an .npz (--output {path.with_suffix('.npz').name}): one array per output, in its full shape",
+                    )
+                )
+            if path.suffix == ".npz":
+                chunks.add({**{str(c): batch.frame[c].to_numpy() for c in batch.frame.columns}, **batch.arrays})
+            else:
+                batch.frame.to_csv(csv, index=False, header=not written.count)
+            written.add(batch)
+        if path.suffix == ".npz":
+            chunks.save(tmp)
+    return written
+
+
+class _Chunks:
+    """Arrays written a batch at a time to raw files in a temporary folder beside `path`, then saved as
+    one `.npz` (deflated, as numpy.savez_compressed writes it) that np.load reads without pickle."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.parts: dict[str, list[tuple[np.dtype, int]]] = {}  # array -> (dtype, rows) of each batch
+        self.shapes: dict[str, tuple] = {}
+
+    def __enter__(self):
+        self.folder = Path(tempfile.mkdtemp(dir=self.path.parent, prefix=f".{self.path.name}."))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def add(self, arrays: dict[str, np.ndarray]) -> None:
+        for name, a in arrays.items():
+            a = np.ascontiguousarray(a.astype(str) if a.dtype == object else a)  # strings load without pickle
+            self.parts.setdefault(name, []).append((a.dtype, len(a)))
+            self.shapes[name] = a.shape[1:]
+            with open(self.folder / str(list(self.parts).index(name)), "ab") as raw:
+                raw.write(a.tobytes())
+
+    def save(self, file: Path) -> None:
+        """Each array as a zip member: an .npy header with the final shape and type, then its batches."""
+        with zipfile.ZipFile(file, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
+            for i, (name, parts) in enumerate(self.parts.items()):
+                dtype = np.result_type(*(d for d, _ in parts))  # strings: the longest batch's width
+                header = {
+                    "descr": np.lib.format.dtype_to_descr(dtype),
+                    "fortran_order": False,
+                    "shape": (sum(n for _, n in parts), *self.shapes[name]),
+                }
+                with zf.open(f"{name}.npy", "w", force_zip64=True) as member, open(self.folder / str(i), "rb") as raw:
+                    np.lib.format.write_array_header_1_0(member, header)
+                    per_row = int(np.prod(self.shapes[name], dtype=np.int64))
+                    for part_dtype, n in parts:
+                        a = np.frombuffer(raw.read(n * per_row * part_dtype.itemsize), part_dtype, n * per_row)
+                        member.write(a.astype(dtype, copy=False).tobytes())
 
 
 def _as_given(pre, values: np.ndarray, name: str) -> np.ndarray:
@@ -148,12 +247,11 @@ def _columns(name: str, values: np.ndarray) -> dict[str, np.ndarray]:
     return {f"{name}_{i}": flat[:, i] for i in range(flat.shape[1])}
 
 
-def _score(kind: str, predicted: np.ndarray, true: np.ndarray) -> tuple[str, float]:
-    """MAE for numbers (soft probabilities and reconstructed inputs too), else the share of labels right."""
+def _score(kind: str, predicted: np.ndarray, true: np.ndarray) -> tuple[str, float, int]:
+    """MAE for numbers (soft probabilities and reconstructed inputs too), else the share of labels right:
+    as (metric, sum, count), to add up over batches."""
     if kind in ("values", "soft", "input"):
-        return "mae", float(
-            np.mean(np.abs(np.asarray(predicted, "float64") - np.asarray(true, "float64").reshape(np.shape(predicted))))
-        )
-    return "accuracy", float(
-        np.mean(np.asarray(predicted).astype(str) == np.asarray(true).reshape(np.shape(predicted)).astype(str))
-    )
+        errors = np.abs(np.asarray(predicted, "float64") - np.asarray(true, "float64").reshape(np.shape(predicted)))
+        return "mae", math.fsum(errors.reshape(-1)), errors.size
+    right = np.asarray(predicted).astype(str) == np.asarray(true).reshape(np.shape(predicted)).astype(str)
+    return "accuracy", int(right.sum()), right.size

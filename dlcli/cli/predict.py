@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from itertools import chain
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from dlcli.cli._common import (
-    BatchSize,
     Run,
     RunOverrides,
     RunsRoot,
@@ -46,7 +46,15 @@ def command(
     ] = None,
     force: Annotated[bool, typer.Option(help="replace --output if it exists")] = False,
     rows: Annotated[int, typer.Option(help="how many rows to show")] = 10,
-    batch_size: BatchSize = None,
+    batch_size: Annotated[
+        Optional[int],
+        typer.Option(
+            min=1,
+            help="samples per prediction batch (default: the run's train.batch_size); --input is read and "
+            "written a chunk at a time (the smallest multiple of this of at least 1024 samples), never held whole",
+            show_default=False,
+        ),
+    ] = None,
     runs_dir: RunsRoot = Path("outputs"),
     trust_code: TrustCode = False,
 ) -> None:
@@ -70,15 +78,16 @@ def command(
         refuse_to_replace(output, force)
         opened = open_run(find(run, runs_dir, finished=True), list(overrides or []), trust_code)
         if input is not None:
-            result = predict.on_file(opened, input, batch_size)
+            batches = predict.on_file(opened, input, batch_size)
         else:
-            result = predict.on_split(opened, split, batch_size)
+            batches = predict.on_split(opened, split, batch_size)
+        first = next(batches)  # its outputs say the file type: CSV, or .npz for shaped ones
         stem = input.stem if input is not None else split
-        target = output or unused(opened.path / "predictions" / f"{stem}{result.suffix}")
-        predict.write(result, target)
-        out.print(f"{len(result)} predictions of {input or f'the {split} split'}", highlight=False, soft_wrap=True)
+        target = output or unused(opened.path / "predictions" / f"{stem}{first.suffix}")
+        result = predict.write(chain([first], batches), target, rows)
+        out.print(f"{result.count} predictions of {input or f'the {split} split'}", highlight=False, soft_wrap=True)
         if rows > 0 and len(result.shown.columns):
-            _show(result.shown, rows)
+            _show(result.shown, rows, result.count)
         for line in result.summary():
             out.print(line, highlight=False, soft_wrap=True)
         for name, cut in evaluation.saved_thresholds(opened.path).items():
@@ -88,12 +97,13 @@ def command(
         out.print(f"wrote {target}", highlight=False, soft_wrap=True)
 
 
-def _show(frame, rows: int) -> None:
+def _show(frame, rows: int, count: int) -> None:
+    """The first `rows` rows of `count` predictions."""
     from numbers import Integral, Real
 
     from rich.table import Table
 
-    table = Table(caption=f"first {rows} of {len(frame)}" if len(frame) > rows else None)
+    table = Table(caption=f"first {rows} of {count}" if count > rows else None)
     for column in frame.columns:
         table.add_column(str(column), justify="right")
     for values in frame.head(rows).itertuples(index=False):

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -69,10 +69,18 @@ class Split:
         """(predictions, targets) in the same order."""
         if self.rows is None:
             return model.predict(self.x, batch_size=batch_size, verbose=0), self.y
+        batches = list(self.predictions(model, batch_size))
+        return _concat([p for p, _ in batches]), _concat([y for _, y in batches])
+
+    def predictions(self, model, batch_size: int) -> Iterator[tuple[Any, Any]]:
+        """(predictions, targets) a batch at a time, file by file for streamed rows (in memory: all at once)."""
+        if self.rows is None:
+            yield self.predict(model, batch_size)
+            return
         seq = self.sequence(batch_size, False)
-        batches = [seq[i] for i in range(len(seq))]
-        preds = [model.predict_on_batch(bx) for bx, _ in batches]
-        return _concat(preds), _concat([by for _, by in batches])
+        for i in range(len(seq)):
+            bx, by = seq[i]
+            yield model.predict_on_batch(bx), by
 
 
 @dataclass

@@ -15,12 +15,13 @@ import inspect
 import io as _io
 import os
 import re
+import shutil
 import tarfile
 import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 from unittest import mock
 
 import numpy as np
@@ -483,6 +484,95 @@ def new_samples(path: Path, cfg, model_io: ModelIO, trained: dict | None = None)
     return with_echoes(part, echo)
 
 
+def new_sample_batches(
+    path: Path, cfg, model_io: ModelIO, trained: dict | None = None, size: int | None = None
+) -> Iterator[Part]:
+    """new_samples `size` samples at a time, never the whole file in memory (None: the whole file, once).
+
+    A CSV is read in chunks (the first one fixes the columns every chunk is read by), an
+    .npz's arrays a batch of rows at a time from its zip members. Each chunk gets the checks
+    new_samples makes; a problem in any chunk is reported as new_samples reports it, reading
+    the file whole once more for the message (its counts of NaN and the like cover every row).
+    """
+    if size is None:
+        yield new_samples(path, cfg, model_io, trained)
+        return
+    source_cfg, source_io, echo = without_echoes(cfg, model_io)
+    try:
+        if path.suffix == ".npz":
+            chunks = _npz_chunks(path, source_cfg, source_io, size)
+        else:
+            chunks = _csv_chunks(path, source_cfg, source_io, trained, size)
+        for part in chunks:
+            yield with_echoes(part, echo)
+    except ConfigError:
+        new_samples(path, cfg, model_io, trained)  # raises the whole file's problem, in its words
+        raise
+
+
+def _csv_chunks(path: Path, cfg, model_io: ModelIO, trained: dict | None, size: int) -> Iterator[Part]:
+    with _csv_frame(path, "", cfg, True, chunksize=size) as frames:
+        layout = None
+        while True:
+            with _csv_errors(path, "", True):
+                frame = next(frames, None)
+            if frame is None:
+                return
+            layout = layout or _csv_layout(frame, path, "", cfg, model_io, False, trained, True)
+            yield _csv_part(frame, layout, path, cfg, True)
+
+
+def _npz_chunks(path: Path, cfg, model_io: ModelIO, size: int) -> Iterator[Part]:
+    with open_npz(path, "") as f:
+        features, target = _npz_names(f, cfg, model_io, targets=False)
+        x = {name: _NpyRows(f, str(spec)) for name, spec in features.items()}
+        y = {name: _NpyRows(f, str(spec)) for name, spec in target.items()}
+        lengths = {len(rows) for rows in [*x.values(), *y.values()]}
+        if len(lengths) != 1 or not lengths.pop():
+            raise ConfigError(Problem("", f"{path.name}: arrays of different lengths, or none"))
+        names = {**features, **target}
+        for _ in range(0, len(next(iter(x.values()))), size):
+            part = Part({k: r.read(size) for k, r in x.items()}, {k: r.read(size) for k, r in y.items()})
+            _check_values(part, path, cfg, names, True)
+            yield part
+
+
+class _NpyRows:
+    """The rows of one array of an open .npz, read in order a batch at a time from its (deflated or
+    stored) zip member. An array in Fortran order (as pandas' to_numpy gives) has no rows to stream:
+    its member is copied to an anonymous temporary file, deleted when closed, and memory-mapped."""
+
+    def __init__(self, f, name: str):
+        if name not in f.files:
+            raise ConfigError(Problem("", f"no array {name!r}"))
+        self.mapped, self.at = None, 0
+        self.fp = f.zip.open(name + ".npy" if name + ".npy" in f.zip.namelist() else name)
+        version = np.lib.format.read_magic(self.fp)
+        read = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+        if version not in read:
+            raise ConfigError(Problem("", f"array {name!r}: .npy format {version}"))
+        self.shape, fortran, self.dtype = read[version](self.fp)
+        if self.dtype.hasobject or not self.shape:
+            raise ConfigError(Problem("", f"array {name!r} holds Python objects or a single value"))
+        if fortran:
+            self.copy = tempfile.TemporaryFile()
+            shutil.copyfileobj(self.fp, self.copy)
+            self.copy.flush()
+            self.mapped = np.memmap(self.copy, self.dtype, "r", shape=self.shape, order="F")
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def read(self, n: int) -> np.ndarray:
+        n = min(n, len(self) - self.at)
+        self.at += n
+        if self.mapped is not None:
+            return np.array(self.mapped[self.at - n : self.at])
+        count = n * int(np.prod(self.shape[1:], dtype=np.int64))
+        data = self.fp.read(count * self.dtype.itemsize)
+        return np.frombuffer(data, self.dtype, count).reshape(n, *self.shape[1:]).copy()
+
+
 def reader(cfg, model_io: ModelIO) -> Callable[..., tuple[Part, Part | None]]:
     """A function reading one npz or csv file into (samples, the file's own test split or None).
 
@@ -534,21 +624,26 @@ def _read_npz(
                 names = {model_io.inputs[0].name: "x_train", model_io.outputs[0].name: "y_train"}
                 _check_values(part, path, cfg, names, new_samples)
             return train, test
-        features = _specs(
-            cfg.features, model_io.inputs, lambda s: "x" if len(model_io.inputs) == 1 else s.name, "data.features"
-        )
-        target = _specs(
-            cfg.target, model_io.outputs, lambda s: "y" if len(model_io.outputs) == 1 else s.name, "data.target"
-        )
+        features, target = _npz_names(f, cfg, model_io, targets)
         x = {
             name: _named_array(f, spec, path, _key("data.features", cfg.features, name))
             for name, spec in features.items()
         }
-        target = target if targets else {name: spec for name, spec in target.items() if str(spec) in f.files}
         y = {name: _named_array(f, spec, path, _key("data.target", cfg.target, name)) for name, spec in target.items()}
     _check_rows(x, y, path, key, {**{n: str(features[n]) for n in x}, **{n: str(target[n]) for n in y}})
     _check_values(Part(x, y), path, cfg, {**features, **target}, new_samples)
     return Part(x, y), None
+
+
+def _npz_names(f, cfg, model_io: ModelIO, targets: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The array of an .npz that feeds each model input and each output's target (without `targets`: those it has)."""
+    features = _specs(
+        cfg.features, model_io.inputs, lambda s: "x" if len(model_io.inputs) == 1 else s.name, "data.features"
+    )
+    target = _specs(
+        cfg.target, model_io.outputs, lambda s: "y" if len(model_io.outputs) == 1 else s.name, "data.target"
+    )
+    return features, target if targets else {name: spec for name, spec in target.items() if str(spec) in f.files}
 
 
 @contextlib.contextmanager
@@ -661,10 +756,26 @@ def _read_csv(
     trained: dict | None = None,
     new_samples: bool = False,
 ) -> Part:
+    frame = _csv_frame(path, key, cfg, new_samples)
+    layout = _csv_layout(frame, path, key, cfg, model_io, targets, trained, new_samples)
+    return _csv_part(frame, layout, path, cfg, new_samples)
+
+
+def _csv_frame(path: Path, key: str, cfg, new_samples: bool, chunksize: int | None = None):
+    """pd.read_csv as every CSV is read (a frame, or with `chunksize` a reader of frames), its errors named."""
+    import pandas as pd
+
+    with _csv_errors(path, key, new_samples):
+        return pd.read_csv(path, header=0 if cfg.header else None, sep=delimiter(cfg), chunksize=chunksize)
+
+
+@contextlib.contextmanager
+def _csv_errors(path: Path, key: str, new_samples: bool):
+    """pandas' reasons for not reading a CSV (when it opens, or at a later chunk), as ConfigErrors."""
     import pandas as pd
 
     try:
-        frame = pd.read_csv(path, header=0 if cfg.header else None, sep=delimiter(cfg))
+        yield
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         hint = (
             "give a CSV with the training data's columns, or an .npz of its arrays"
@@ -682,6 +793,22 @@ def _read_csv(
                 "save the file as UTF-8 text (a spreadsheet's 'CSV UTF-8'); a binary file is no CSV",
             )
         ) from exc
+
+
+@dataclass
+class _Layout:
+    """Which columns of a CSV are which input's features and which output's targets."""
+
+    columns: list[str]  # the names (or, without a header, positions) of the columns kept
+    features: dict[str, list[int]]
+    targets: dict[str, list[int]]
+    key: str
+
+
+def _csv_layout(
+    frame, path: Path, key: str, cfg, model_io: ModelIO, targets: bool, trained: dict | None, new_samples: bool
+) -> _Layout:
+    """The columns of a CSV's first frame (the whole file, or its first chunk) as features and targets."""
     # A delimiter at the end of every line makes an empty, unnamed last column: it is no column.
     while (
         len(frame.columns) > 1
@@ -750,6 +877,15 @@ def _read_csv(
                 _delimiter_hint(columns, path) or "check data.target and data.header",
             )
         )
+    return _Layout(columns, feature_cols, target_cols, key)
+
+
+def _csv_part(frame, layout: _Layout, path: Path, cfg, new_samples: bool) -> Part:
+    """A CSV frame's features and targets by `layout`: numbers checked (no text, NaN or infinity)."""
+    columns, feature_cols, target_cols, key = layout.columns, layout.features, layout.targets, layout.key
+    extra = frame.iloc[:, len(columns) :]
+    if not extra.isna().all(axis=None):  # a chunk with values in a last column the first chunk had empty
+        raise ConfigError(Problem(key, f"{path.name} has values in column {len(columns)}, empty in its first rows"))
     if frame.empty:
         raise ConfigError(Problem(key, f"{path.name} has no rows: that split would be empty"))
     x = {
@@ -964,9 +1100,9 @@ def _numeric(
 ) -> np.ndarray:
     import pandas as pd
 
-    part = frame.iloc[:, cols]
+    part, dtypes = frame.iloc[:, cols], frame.dtypes.tolist()  # (frame.dtypes builds a Series each time)
     for c in cols:
-        if not pd.api.types.is_numeric_dtype(frame.dtypes.iloc[c]):
+        if not pd.api.types.is_numeric_dtype(dtypes[c]):
             sample = frame.iloc[0, c]
             if new_samples:
                 bad = frame.iloc[:, c][pd.to_numeric(frame.iloc[:, c], errors="coerce").isna()]

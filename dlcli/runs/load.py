@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -24,6 +24,10 @@ class Run:
 
     def samples(self, path: Path):
         """A file of samples (`--input`) read as the training data was: (raw Part, model-ready features)."""
+        return next(self.batches(path))
+
+    def batches(self, path: Path, size: int | None = None) -> Iterator[tuple[Any, Any]]:
+        """`samples`, `size` samples at a time (None: the whole file at once)."""
         from dlcli.data import sources
 
         if path.is_dir():
@@ -31,22 +35,27 @@ class Run:
         if not path.is_file():
             problem = sources.missing_file(str(path), "--input", None)
             raise ConfigError(Problem("--input", problem.message.replace("no such file", "no file", 1)))
-        try:
-            part = sources.new_samples(
-                path, self.cfg.data, self.io, (self.preprocess.get("state") or {}).get("columns")
-            )
-        except ConfigError as exc:  # the file's problems, blamed on --input: the trained run's data.* cannot change
-            raise ConfigError([_as_input(p, path, self.overridden) for p in exc.problems]) from exc
-        try:
-            return part, self.preprocessor().features(part.x)
-        except ConfigError as exc:  # the trained model cannot change: the file has to
-            raise ConfigError(
-                Problem(
-                    "--input",
-                    f"{path.name}: {exc.problems[0].message}",
-                    "give the samples as the run's training data gave them (see its config.yaml, data.*)",
-                )
-            ) from exc
+        columns = (self.preprocess.get("state") or {}).get("columns")
+        parts = sources.new_sample_batches(path, self.cfg.data, self.io, columns, size)
+        pre = self.preprocessor()
+        while True:
+            try:
+                part = next(parts, None)
+            except ConfigError as exc:  # the file's problems, blamed on --input: the trained run's data.* cannot change
+                raise ConfigError([_as_input(p, path, self.overridden) for p in exc.problems]) from exc
+            if part is None:
+                return
+            try:
+                features = pre.features(part.x)
+            except ConfigError as exc:  # the trained model cannot change: the file has to
+                raise ConfigError(
+                    Problem(
+                        "--input",
+                        f"{path.name}: {exc.problems[0].message}",
+                        "give the samples as the run's training data gave them (see its config.yaml, data.*)",
+                    )
+                ) from exc
+            yield part, features
 
     def labelled(self, path: Path):
         """A file of samples with their targets, as a split to evaluate."""
