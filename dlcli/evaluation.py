@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from dlcli import foreign
 from dlcli.errors import ConfigError, Problem
 from dlcli.runs import evalplots
 from dlcli.runs.rundir import unused, write_json
@@ -53,7 +54,7 @@ def evaluate(run, split: str = "test", input: Path | None = None, batch_size: in
     batch = batch_size or run.cfg.train.batch_size
     dataset = None if input is not None else run.dataset()
     if input is not None:
-        chosen, what, pre = run.labelled(input), str(input), run.preprocessor()
+        chosen, what, pre = run.labelled(input, batch), str(input), run.preprocessor()
     else:
         chosen, what, pre = getattr(dataset, split), split, dataset.preprocessor
         if chosen is None:
@@ -64,7 +65,8 @@ def evaluate(run, split: str = "test", input: Path | None = None, batch_size: in
     if method is not None:
         fitted = fit_thresholds(run, method, dataset or run.dataset(), batch)
     thresholds = fitted if fitted is not None else saved_thresholds(run.path)
-    metrics = evaluate_split(run.model, chosen, batch, pre)
+    with foreign.generator_end_quiet():
+        metrics = evaluate_split(run.model, chosen, batch, pre)
     names = [o.name for o in pre.io.outputs]
     predicted, truth = (by_name(v, names) for v in chosen.predict(run.model, batch))
     report = Report({}, _folder(what, input is not None), fitted=fitted)
@@ -72,7 +74,8 @@ def evaluate(run, split: str = "test", input: Path | None = None, batch_size: in
         spec.name: _judge(pre, spec, predicted[spec.name], truth[spec.name], thresholds.get(spec.name), report)
         for spec in pre.io.outputs
     }
-    report.data = {"split": what, "samples": len(chosen), "metrics": metrics, "outputs": outputs}
+    samples = len(next(iter(truth.values())))  # (a file read in chunks has no length until it is read)
+    report.data = {"split": what, "samples": samples, "metrics": metrics, "outputs": outputs}
     return report
 
 

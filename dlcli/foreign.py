@@ -17,7 +17,9 @@ and OmegaConf containers as plain values. Nothing here imports JAX or Keras
 
 from __future__ import annotations
 
+import contextlib
 import re
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -334,6 +336,15 @@ def onnxruntime_failure(exc: BaseException) -> tuple[str, str | None]:
 
 
 # --- other libraries' conventions ----------------------------------------------------------
+
+
+@contextlib.contextmanager
+def generator_end_quiet():
+    """Keras warns "Your input ran out of data" whenever a Python generator of unknown length ends,
+    as every generator dlcli gives it (a file scored a chunk at a time) does at its end: no news."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Your input ran out of data", category=UserWarning)
+        yield
 
 
 def snake_case(name: str) -> str:

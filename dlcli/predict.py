@@ -92,16 +92,12 @@ class Written:
         ]
 
 
-READ = 1024  # samples a file is read in at least: a chunk of fewer costs more in pandas than it saves
-
-
 def on_file(run, path: Path, batch_size: int | None = None) -> Iterator[Predictions]:
-    """Predictions of a file of samples, read a chunk at a time: the smallest multiple of `batch_size`
-    (default: the run's train.batch_size) that is at least READ samples. The model sees the batches
-    it would see were the file read whole, so the numbers are the same as that."""
+    """Predictions of a file of samples, read a chunk at a time (Run.batches), in batches of `batch_size`
+    (default: the run's train.batch_size)."""
     size = batch_size or run.cfg.train.batch_size
     pre, thresholds = run.preprocessor(), saved_thresholds(run.path)
-    for part, features in run.batches(path, size * -(-READ // size)):
+    for part, features in run.batches(path, size):
         predicted = run.model.predict(for_model(features), batch_size=size, verbose=0)
         truth = {name: _as_given(pre, values, name) for name, values in part.y.items()}
         yield _table(pre, predicted, truth, thresholds)

@@ -31,7 +31,8 @@ from dlcli.foreign import plain
 
 @dataclass
 class Split:
-    """One split as Keras takes it: arrays in memory, or rows of files streamed in batches."""
+    """One split as Keras takes it: arrays in memory, rows of files streamed in batches, or (to score
+    a file too big to hold) chunks of one file read anew each time the split is gone through."""
 
     x: Any = None  # an array for a single-input model, else a dict by input name
     y: Any = None
@@ -39,6 +40,7 @@ class Split:
     make_batch: Callable[[Part], tuple] | None = None
     workers: int = 2
     seed: int = 0
+    chunks: Callable[[], Iterator[tuple[Any, Any]]] | None = None  # (x, y) chunks, each a multiple of the batch
 
     def __len__(self) -> int:
         if self.rows is not None:
@@ -53,6 +55,8 @@ class Split:
 
     def eval_args(self, batch_size: int) -> dict[str, Any]:
         """Keyword arguments of `model.evaluate`."""
+        if self.chunks is not None:
+            return {"x": _batched(self.chunks(), batch_size)}
         if self.rows is not None:
             return {"x": self.sequence(batch_size, False)}
         return {"x": self.x, "y": self.y, "batch_size": batch_size}
@@ -67,13 +71,18 @@ class Split:
 
     def predict(self, model, batch_size: int) -> tuple[Any, Any]:
         """(predictions, targets) in the same order."""
-        if self.rows is None:
+        if self.rows is None and self.chunks is None:
             return model.predict(self.x, batch_size=batch_size, verbose=0), self.y
         batches = list(self.predictions(model, batch_size))
         return _concat([p for p, _ in batches]), _concat([y for _, y in batches])
 
     def predictions(self, model, batch_size: int) -> Iterator[tuple[Any, Any]]:
-        """(predictions, targets) a batch at a time, file by file for streamed rows (in memory: all at once)."""
+        """(predictions, targets) a batch at a time, file by file for streamed rows, a chunk at a time for
+        chunks (in memory: all at once)."""
+        if self.chunks is not None:
+            for x, y in self.chunks():
+                yield model.predict(x, batch_size=batch_size, verbose=0), y
+            return
         if self.rows is None:
             yield self.predict(model, batch_size)
             return
@@ -334,6 +343,18 @@ def by_name(values, names: list[str]) -> dict[str, np.ndarray]:
     if isinstance(values, (list, tuple)):
         return {k: np.asarray(v) for k, v in zip(names, values)}
     return {names[0]: np.asarray(values)}
+
+
+def _batched(chunks: Iterator[tuple[Any, Any]], batch_size: int) -> Iterator[tuple[Any, Any]]:
+    """(x, y) chunks as (x, y) batches, for Keras' `evaluate` of a Python generator."""
+    for x, y in chunks:
+        n = len(next(iter(x.values())) if isinstance(x, dict) else x)
+        for start in range(0, n, batch_size):
+            yield tuple(_rows(v, slice(start, start + batch_size)) for v in (x, y))
+
+
+def _rows(values, pick):
+    return {k: v[pick] for k, v in values.items()} if isinstance(values, dict) else values[pick]
 
 
 def _concat(batches: list):

@@ -12,6 +12,8 @@ from omegaconf import DictConfig, OmegaConf
 from dlcli.errors import ConfigError, Problem
 from dlcli.runs import rundir
 
+READ = 1024  # samples a file is read in at least: a chunk of fewer costs more in pandas than it saves
+
 
 @dataclass
 class Run:
@@ -26,8 +28,9 @@ class Run:
         """A file of samples (`--input`) read as the training data was: (raw Part, model-ready features)."""
         return next(self.batches(path))
 
-    def batches(self, path: Path, size: int | None = None) -> Iterator[tuple[Any, Any]]:
-        """`samples`, `size` samples at a time (None: the whole file at once)."""
+    def batches(self, path: Path, batch_size: int | None = None) -> Iterator[tuple[Any, Any]]:
+        """`samples` a chunk at a time (None: the whole file at once): the smallest multiple of `batch_size`
+        that is at least READ samples, so the model sees the batches it would see were the file read whole."""
         from dlcli.data import sources
 
         if path.is_dir():
@@ -36,6 +39,7 @@ class Run:
             problem = sources.missing_file(str(path), "--input", None)
             raise ConfigError(Problem("--input", problem.message.replace("no such file", "no file", 1)))
         columns = (self.preprocess.get("state") or {}).get("columns")
+        size = None if batch_size is None else batch_size * -(-READ // batch_size)
         parts = sources.new_sample_batches(path, self.cfg.data, self.io, columns, size)
         pre = self.preprocessor()
         while True:
@@ -57,12 +61,13 @@ class Run:
                 ) from exc
             yield part, features
 
-    def labelled(self, path: Path):
-        """A file of samples with their targets, as a split to evaluate."""
+    def labelled(self, path: Path, batch_size: int | None = None):
+        """A file of samples with their targets, as a split to evaluate; with `batch_size`, a split read
+        a chunk at a time each time it is gone through (`batches`), never held whole."""
         from dlcli.data import Split, for_model
 
-        part, features = self.samples(path)
-        missing = [o.name for o in self.io.outputs if o.name not in part.y]
+        first = next(self.batches(path, batch_size))
+        missing = [o.name for o in self.io.outputs if o.name not in first[0].y]
         if missing:
             raise ConfigError(
                 Problem(
@@ -72,7 +77,14 @@ class Run:
                 )
             )
         pre = self.preprocessor()
-        return Split(for_model(features), for_model(pre.encode(pre.targets(part.y, "input"), self.io)))
+
+        def scored(chunk):
+            part, features = chunk
+            return for_model(features), for_model(pre.encode(pre.targets(part.y, "input"), self.io))
+
+        if batch_size is None:
+            return Split(*scored(first))
+        return Split(chunks=lambda: map(scored, self.batches(path, batch_size)))
 
     def preprocessor(self):
         """The preprocessing fitted when the run trained, ready to apply to new samples."""

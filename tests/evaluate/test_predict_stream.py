@@ -188,3 +188,40 @@ def test_a_bad_row_in_a_late_chunk_leaves_nothing_behind(cli_package, files, run
     )
     if name == "nan.csv":
         assert "'pixel_7' (3 NaN)" in errors[0]  # every bad row counted, not those of one chunk
+
+
+def test_evaluate_scores_a_large_file_a_chunk_at_a_time(cli_package, files, run):
+    """`evaluate --input --batch-size`: the same report as one whole chunk; reading and scoring the file
+    (Keras' metrics, then the predictions for the report) peaks far below the file's array."""
+    from dlcli import foreign
+    from dlcli.lifecycle import evaluate_split
+    from dlcli.runs.load import open_run
+
+    shown = {}
+    for size in ("5000", "100"):
+        code, out, err = cli_package("evaluate", run, "-i", files / "all.csv", "--batch-size", size)
+        assert code == 0 and "Traceback" not in err and "ran out of data" not in err, err
+        shown[size] = [line for line in out.splitlines() if not line.startswith("wrote ")]
+    assert shown["100"] == shown["5000"] and any("1797 samples" in line for line in shown["100"])
+
+    rng = np.random.default_rng(1)
+    big = files / "big-labelled.csv"
+    pd.DataFrame(rng.integers(0, 17, (40_000, 64)), columns=[f"pixel_{i}" for i in range(64)]).assign(
+        digit=rng.integers(0, 10, 40_000)
+    ).to_csv(big, index=False)
+    size = 40_000 * 64 * 8
+    opened = open_run(run)
+    tracemalloc.start()
+    try:
+        split = opened.labelled(big, 256)
+        with foreign.generator_end_quiet():
+            metrics = evaluate_split(opened.model, split, 256, opened.preprocessor())
+        predicted, _ = split.predict(opened.model, 256)
+        chunked = tracemalloc.get_traced_memory()[1]
+        tracemalloc.reset_peak()
+        opened.labelled(big)
+        whole = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(predicted) == 40_000 and 0 <= metrics["accuracy"] <= 1
+    assert whole > size and chunked < size / 2, (chunked / 1e6, whole / 1e6)  # predictions stay: 10 a sample
