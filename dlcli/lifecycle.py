@@ -414,8 +414,8 @@ def _head(values, n):
 
 
 # train.steps_per_execution=auto: as many steps as take about this long between two callback
-# round trips (each costs ~0.2 ms of Python on 2 CPU cores: then under 0.5 %), at most this many.
-AUTO_EXECUTION_SECONDS = 0.05
+# round trips (each costs ~0.2 ms of Python on 2 CPU cores: then 0.2 %), at most this many.
+AUTO_EXECUTION_SECONDS = 0.1
 AUTO_MAX_STEPS = 64
 
 
