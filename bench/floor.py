@@ -1,7 +1,8 @@
 """How fast any training loop around Keras' step can be (not a test): the compute floor.
 
 One process, a recipe's network (built by dlcli, not trained) on random data, and, alternating
-epoch by epoch: plain `fit` at steps_per_execution 1 and 8, and the floor, Keras' own
+epoch by epoch: plain `fit` at steps_per_execution 1 and 8 (and 8 unshuffled: the cost of
+gathering each shuffled batch on the training thread), and the floor, Keras' own
 `train_function` running the whole epoch in one execution on batches already converted to
 device arrays (no callbacks, no slicing, no shuffling). Prints each one's median epoch with its
 spread (min-max), the paired ratios to plain `fit` at 1, and the main thread's CPU seconds an
@@ -75,6 +76,8 @@ def main() -> None:
         jax.block_until_ready(state)
 
     runs = {name: (lambda m=m: m.fit(x, y, batch_size=args.batch, epochs=1, verbose=0)) for name, m in fits.items()}
+    unshuffled = fits["fit, 8 steps"]  # what gathering each shuffled batch costs (other batches: timing only)
+    runs["fit, 8, in order"] = lambda: unshuffled.fit(x, y, batch_size=args.batch, epochs=1, verbose=0, shuffle=False)
     runs["floor"] = run_floor
     for run in runs.values():  # compiles
         run()
@@ -91,7 +94,7 @@ def main() -> None:
         w, c = wall[name], cpu[name]
         ratios = [a / b for a, b in zip(w, base)]
         print(
-            f"{name:13} epoch {statistics.median(w):.3f} s ({min(w):.3f}-{max(w):.3f})  "
+            f"{name:16} epoch {statistics.median(w):.3f} s ({min(w):.3f}-{max(w):.3f})  "
             f"x{statistics.median(ratios):.3f} ({min(ratios):.3f}-{max(ratios):.3f}) of fit at 1 step  "
             f"main thread {statistics.median(c):.3f} s CPU"
         )
