@@ -1,8 +1,10 @@
 """A callback that records wall-clock time per epoch, for the benchmark.
 
 Epoch k's time is measured from its start to the start of epoch k+1 (the last
-one to the end of training), so whatever runs between epochs — checkpoints,
-history files, progress display — is counted, as a user would feel it.
+one to the end of training), so whatever runs between epochs — the resume
+snapshot, history files, progress display — is counted, as a user would feel it.
+The last one also holds what runs at the end of training before this callback
+(dlcli's checkpoints), so bench/run.py leaves it out of the steady epoch.
 Loaded into dlcli as a plugin (`plugins=[bench.timing]`), and imported by the
 plain Keras script, so both sides use the same clock.
 """

@@ -10,7 +10,8 @@ Python RNG states that decide the next epoch's data order. It is Keras'
 `BackupAndRestore` (restore at train begin, save at epoch end,
 `model._initial_epoch` for `fit`) with a complete snapshot in place of
 Keras' weights file, which has no RNG or callback state and can be torn by a
-kill in mid-write.
+kill in mid-write. The snapshot's arrays are copied to host memory at epoch end;
+writing them to disk happens on a thread while the next epoch trains.
 """
 
 from __future__ import annotations
@@ -88,6 +89,7 @@ class RunState(keras.callbacks.BackupAndRestore):
     def __init__(self, run_dir: Path, tracked: dict[str, Any]):
         super().__init__(backup_dir=str(Path(run_dir) / snapshot.STATE_DIR), save_freq="epoch", delete_checkpoint=False)
         self.tracked = tracked
+        self.writer = snapshot.Writer()
         self.saved = snapshot.read_snapshot(run_dir)
         self.epochs_done = self.saved[0]["epoch"] if self.saved else 0
         if self.saved:
@@ -128,12 +130,20 @@ class RunState(keras.callbacks.BackupAndRestore):
         interrupt.check()  # a Ctrl-C swallowed while starting up stops the run here
         super().on_epoch_begin(epoch, logs)
 
+    def on_train_end(self, logs=None):
+        self.flush()
+        super().on_train_end(logs)
+
+    def flush(self) -> None:
+        """Wait for the last snapshot to be on disk (`epochs_done` is then saved)."""
+        self.writer.wait()
+
     def _save_model(self):
         self.epochs_done = self._current_epoch
         arrays: dict[str, np.ndarray] = {}
         variables = _variables(self.model)
         for i, variable in enumerate(variables):
-            arrays[f"var/{i}"] = np.asarray(variable.numpy())
+            arrays[f"var/{i}"] = variable.numpy()  # a copy: the next epoch's steps reuse the variables' buffers
         kind, keys, *rest = np.random.get_state()
         arrays["rng/numpy"] = keys
         version, internal, gauss = random.getstate()
@@ -152,7 +162,7 @@ class RunState(keras.callbacks.BackupAndRestore):
                     "class": type(callback).__name__,
                     "state": snapshot.pack(state, f"cb/{name}", arrays),
                 }
-        snapshot.write_snapshot(Path(self.backup_dir), meta, arrays)
+        self.writer.write(Path(self.backup_dir), meta, arrays)
 
 
 def _variables(model) -> list:

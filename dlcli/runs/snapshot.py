@@ -8,12 +8,16 @@ one, an epoch older, is used. `kill -9` at any
 moment leaves one complete snapshot, so a run loses at most the epoch it
 interrupts. What goes in a snapshot is the RunState callback's business
 (dlcli/callbacks/run_state.py); this module only stores and reads it.
+
+`Writer` writes snapshots on a thread of their own, one at a time, so the
+next epoch trains while the last one's state goes to disk.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import threading
 import zlib
 from pathlib import Path
 from typing import Any
@@ -44,6 +48,37 @@ def write_snapshot(state_dir: Path, meta: dict, arrays: dict[str, np.ndarray]) -
         f.truncate(offset)
     slots[str(slot)] = {**meta, "arrays": index, "crc32": crc}
     rundir.write_text(state_dir / POINTER, json.dumps({"slot": slot, "slots": slots}))
+
+
+class Writer:
+    """`write_snapshot` in the background. Each write waits for the one before (both switch
+    state.json), and `wait` (before reading what is saved, at the end of training) re-raises
+    what a write failed with, a full disk say."""
+
+    def __init__(self) -> None:
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def write(self, state_dir: Path, meta: dict, arrays: dict[str, np.ndarray]) -> None:
+        """`meta` and `arrays` must be the snapshot's own (`pack` copies): training goes on meanwhile."""
+        self.wait()
+
+        def run() -> None:
+            try:
+                write_snapshot(state_dir, meta, arrays)
+            except BaseException as exc:  # handed to the training thread by wait()
+                self._error = exc
+
+        self._thread = threading.Thread(target=run, name="dlcli-snapshot")
+        self._thread.start()
+
+    def wait(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
 
 
 def _slots(pointer: Path) -> dict:
@@ -102,9 +137,11 @@ def _arrays(path: Path, entry: dict) -> dict[str, np.ndarray]:
 
 
 def pack(value: Any, key: str, arrays: dict[str, np.ndarray]) -> Any:
-    """JSON for the snapshot's metadata, arrays set aside (EarlyStopping's best weights)."""
+    """JSON for the snapshot's metadata, arrays set aside (EarlyStopping's best weights).
+
+    Containers are new and arrays copied, so the callback may change its own while the snapshot is written."""
     if isinstance(value, np.ndarray):
-        arrays[key] = value
+        arrays[key] = np.array(value)
         return {"$array": key}
     if isinstance(value, np.generic):
         return value.item()
