@@ -409,8 +409,9 @@ def _one_batch(split, batch_size: int):
 
 def _head(values, n):
     """The first `n` samples, or the samples at the positions `n` (an array)."""
-    pick = slice(None, n) if isinstance(n, int) else n
-    return {k: v[pick] for k, v in values.items()} if isinstance(values, dict) else values[pick]
+    from dlcli.data import take
+
+    return take(values, slice(None, n) if isinstance(n, int) else n)
 
 
 # train.steps_per_execution=auto: as many steps as take about this long between two callback

@@ -350,10 +350,11 @@ def _batched(chunks: Iterator[tuple[Any, Any]], batch_size: int) -> Iterator[tup
     for x, y in chunks:
         n = len(next(iter(x.values())) if isinstance(x, dict) else x)
         for start in range(0, n, batch_size):
-            yield tuple(_rows(v, slice(start, start + batch_size)) for v in (x, y))
+            yield tuple(take(v, slice(start, start + batch_size)) for v in (x, y))
 
 
-def _rows(values, pick):
+def take(values, pick):
+    """The samples at `pick` (a slice or positions) of an array, or of each array of a dict by input name."""
     return {k: v[pick] for k, v in values.items()} if isinstance(values, dict) else values[pick]
 
 
