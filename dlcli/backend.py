@@ -158,6 +158,19 @@ def _enough(wanted: int, devices: list, key: str) -> None:
         )
 
 
+def process_zeros(value: float) -> float:
+    """Process 0's `value` on every process: a choice made from a measurement (a step's time) must
+    be the same in all of them, or their collectives stop matching."""
+    import jax
+    import numpy as np
+
+    if jax.process_count() == 1:
+        return value
+    from jax.experimental import multihost_utils
+
+    return float(multihost_utils.broadcast_one_to_all(np.float32(value)))
+
+
 @contextlib.contextmanager
 def undistributed(needed: bool = True):
     """Evaluate or predict on one device: a last batch that does not divide by the devices would

@@ -201,7 +201,12 @@ def run(
         try:
             callbacks = _callbacks(built, run_dir, dataset, logged, observer)
             _steps_per_execution(
-                model, cfg.train.steps_per_execution, callbacks.users, dataset.train, cfg.train.batch_size
+                model,
+                cfg.train.steps_per_execution,
+                callbacks.users,
+                dataset.train,
+                cfg.train.batch_size,
+                placement.processes,
             )
         except ConfigError:
             if not resume:
@@ -426,12 +431,15 @@ def auto_steps(step_seconds: float, batches: int) -> int:
     return max(1, min(wanted, AUTO_MAX_STEPS, batches))
 
 
-def _step_seconds(model, split, batch_size: int) -> float:
+def _step_seconds(model, split, batch_size: int, processes: int) -> float:
     """A training step's time, measured before training changes anything: the fastest of up to
     five forward passes of the first batch (test_on_batch, compiled by the first-batch check; no
     weight, seed or optimizer state changes), times 3 (the backward pass costs about twice the
-    forward one). A pass slow enough for one step per execution ends the measuring."""
+    forward one). A pass slow enough for one step per execution ends the measuring, in one process;
+    several make all five passes (each is a collective) and take process 0's time."""
     import time
+
+    from dlcli import backend
 
     x, y = _one_batch(split, batch_size)
     best = math.inf
@@ -439,12 +447,12 @@ def _step_seconds(model, split, batch_size: int) -> float:
         start = time.perf_counter()
         model.test_on_batch(x, y)
         best = min(best, time.perf_counter() - start)
-        if 3 * best >= AUTO_EXECUTION_SECONDS:
+        if 3 * best >= AUTO_EXECUTION_SECONDS and processes == 1:
             break
-    return 3 * best
+    return backend.process_zeros(3 * best)
 
 
-def _steps_per_execution(model, setting: str, users: dict, split, batch_size: int) -> None:
+def _steps_per_execution(model, setting: str, users: dict, split, batch_size: int, processes: int) -> None:
     """train.steps_per_execution: `auto` picks from the measured step time (auto_steps) unless a
     callback reads every batch (LossHistory, TensorBoard's update_freq, any that overrides a batch
     hook), which then gets every one; a number is refused with such a callback, which would miss batches."""
@@ -459,7 +467,7 @@ def _steps_per_execution(model, setting: str, users: dict, split, batch_size: in
     ]
     if setting == "auto":
         batches = math.ceil(len(split) / batch_size)
-        steps = 1 if readers else auto_steps(_step_seconds(model, split, batch_size), batches)
+        steps = 1 if readers else auto_steps(_step_seconds(model, split, batch_size, processes), batches)
     else:
         steps = int(setting)
         if steps > 1 and readers:
