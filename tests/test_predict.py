@@ -76,6 +76,12 @@ def test_new_samples_get_word_labels_through_the_saved_scaler(cli, in_tmp, monke
     )
     code, _, err = cli("evaluate", str(run), "--input", "new.csv")
     assert code == 2 and "error: --input: new.csv has no targets for pet (data.target)" in " ".join(err.split())
+    # A label the run never had is refused by both commands: never scored as a wrong answer.
+    new.assign(pet=["cat", "dog", "fish"]).to_csv("fish.csv", index=False)
+    for command in ("predict", "evaluate"):
+        code, _, err = cli(command, str(run), "--input", "fish.csv", *(["-o", "out/fish.csv"] * (command == "predict")))
+        assert code == 2 and "error: --input: fish.csv: the input split has label(s) fish" in " ".join(err.split()), err
+    assert not (in_tmp / "out").exists()
 
     for args, message in [
         (["-i", "nothing.csv"], "error: --input: no file 'nothing.csv'"),
@@ -172,3 +178,20 @@ def test_regression_predictions_come_back_in_original_units(cli, in_tmp):
     mae = json.loads((run / "metrics.json").read_text())["test"]["mae_original"]
     assert np.mean(np.abs(written.final - written.final_true)) == pytest.approx(mae, rel=1e-4)
     assert f"final: mae {mae:.4f}" in out
+
+    # New samples of a bundled set are read by the names `load_diabetes(as_frame=True)` gives its
+    # columns, as a CSV-trained run's are: never by position.
+    frame = load_diabetes(as_frame=True).frame
+    frame.to_csv(in_tmp / "ordered.csv", index=False)
+    frame[frame.columns[::-1]].to_csv(in_tmp / "reversed.csv", index=False)
+    for name in ("ordered", "reversed"):
+        assert cli("predict", str(run), "--input", f"{name}.csv", "-o", f"{name}-out.csv")[0] == 0
+    ordered, backwards = (pd.read_csv(in_tmp / f"{n}-out.csv") for n in ("ordered", "reversed"))
+    pd.testing.assert_frame_equal(ordered, backwards)
+    assert np.allclose(ordered.final_true, frame.target)
+    frame.drop(columns=["bmi"]).to_csv(in_tmp / "no-bmi.csv", index=False)
+    code, _, err = cli("predict", str(run), "--input", "no-bmi.csv")
+    assert code == 2 and "no-bmi.csv has no column 'bmi' (training read age, sex, bmi" in err, err
+    frame.to_csv(in_tmp / "headless.csv", index=False, header=False)
+    code, _, err = cli("predict", str(run), "--input", "headless.csv")
+    assert code == 2 and "headless.csv has no header line" in err, err

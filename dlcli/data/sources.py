@@ -18,6 +18,7 @@ import re
 import shutil
 import tarfile
 import tempfile
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -431,8 +432,11 @@ SAMPLE_SHAPES = {
 def sklearn_dataset(cfg, model_io, seed) -> Raw:
     from sklearn import datasets
 
-    x, y = getattr(datasets, f"load_{cfg.source}")(return_X_y=True)
-    return Raw(*single(x.astype("float32"), y, model_io, f"scikit-learn's {cfg.source}"))
+    bunch = getattr(datasets, f"load_{cfg.source}")()
+    x, y = single(bunch.data.astype("float32"), bunch.target, model_io, f"scikit-learn's {cfg.source}")
+    # The names `load_*(as_frame=True).frame` gives its columns: a CSV of new samples is read by them.
+    names = {"x": {n: [str(c) for c in bunch.feature_names] for n in x}, "y": {n: ["target"] for n in y}}
+    return Raw(x, y, columns=names)
 
 
 # --- local files -----------------------------------------------------------------------
@@ -775,7 +779,9 @@ def _csv_errors(path: Path, key: str, new_samples: bool):
     import pandas as pd
 
     try:
-        yield
+        with warnings.catch_warnings():  # text among numbers: the checks after reading name its rows
+            warnings.simplefilter("ignore", pd.errors.DtypeWarning)
+            yield
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         hint = (
             "give a CSV with the training data's columns, or an .npz of its arrays"
@@ -945,7 +951,8 @@ def _by_trained_names(
             raise ConfigError(
                 Problem(
                     key,
-                    f"{path.name} has no column {', '.join(map(repr, missing))} (training read {', '.join(names)})",
+                    f"{path.name} has no column {', '.join(map(repr, missing[:8]))}{', ...' if len(missing) > 8 else ''}"
+                    f" (training read {', '.join(names[:8])}{', ...' if len(names) > 8 else ''})",
                     "give the training data's columns, in any order; other columns are left out",
                 )
             )
@@ -1116,21 +1123,28 @@ def _numeric(
             )
     x = part.to_numpy(dtype="float64")
     fix = "fill or drop those rows" if new_samples else "fill or drop them before training"
-    nan = np.isnan(x).sum(axis=0)
+    nan = np.isnan(x)
     if nan.any():
-        which = ", ".join(f"{columns[cols[i]]!r} ({n} NaN)" for i, n in enumerate(nan) if n)
-        raise ConfigError(Problem(key, f"{path.name} has NaN in feature column {which}", fix))
-    huge = (np.abs(x) > np.finfo("float32").max).sum(axis=0)  # inf (1e400 reads as inf), and 1e39: inf in float32
+        which = ", ".join(f"{columns[cols[i]]!r} ({n} NaN)" for i, n in enumerate(nan.sum(axis=0)) if n)
+        raise ConfigError(Problem(key, f"{path.name} has NaN in feature column {which}{_first_row(frame, nan)}", fix))
+    huge = np.abs(x) > np.finfo("float32").max  # inf (1e400 reads as inf), and 1e39: inf in float32
     if huge.any():
-        which = ", ".join(f"{columns[cols[i]]!r} ({n})" for i, n in enumerate(huge) if n)
+        which = ", ".join(f"{columns[cols[i]]!r} ({n})" for i, n in enumerate(huge.sum(axis=0)) if n)
         raise ConfigError(
             Problem(
                 key,
-                f"{path.name} has infinite or too large values (beyond float32's ±3.4e38) in feature column {which}",
+                f"{path.name} has infinite or too large values (beyond float32's ±3.4e38) in feature column {which}"
+                + _first_row(frame, huge),
                 fix,
             )
         )
     return x.astype("float32")
+
+
+def _first_row(frame, bad: np.ndarray) -> str:
+    """Where the first of a frame's bad values is, as a data row (1 is the first after the header; a later
+    chunk's frame keeps counting)."""
+    return f", the first in data row {frame.index[np.flatnonzero(bad.any(axis=1))[0]] + 1}"
 
 
 # --- synthetic -------------------------------------------------------------------------

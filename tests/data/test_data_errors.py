@@ -191,7 +191,7 @@ CASES = [
     (
         "nan",
         ["train", "recipe=./tiny.yaml", "data.path=nan.csv"],
-        ["error: data.features: nan.csv has NaN in feature column 'beta' (2 NaN)"],
+        ["error: data.features: nan.csv has NaN in feature column 'beta' (2 NaN), the first in data row 4"],
         False,
     ),
     (

@@ -187,7 +187,7 @@ def test_a_bad_row_in_a_late_chunk_leaves_nothing_behind(cli_package, files, run
         "data row 1501 holds 'abc'" in errors[0] if name == "text.csv" else "NaN" in errors[0]
     )
     if name == "nan.csv":
-        assert "'pixel_7' (3 NaN)" in errors[0]  # every bad row counted, not those of one chunk
+        assert "'pixel_7' (3 NaN), the first in data row 31" in errors[0]  # every bad row counted, not one chunk's
 
 
 def test_evaluate_scores_a_large_file_a_chunk_at_a_time(cli_package, files, run):
