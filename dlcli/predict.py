@@ -24,6 +24,7 @@ import numpy as np
 from dlcli.data import by_name, for_model
 from dlcli.errors import ConfigError, Problem
 from dlcli.evaluation import apply_threshold, saved_thresholds
+from dlcli.runs.load import file_targets
 from dlcli.runs.rundir import atomic_write
 
 
@@ -99,7 +100,7 @@ def on_file(run, path: Path, batch_size: int | None = None) -> Iterator[Predicti
     pre, thresholds = run.preprocessor(), saved_thresholds(run.path)
     for part, features in run.batches(path, size):
         predicted = run.model.predict(for_model(features), batch_size=size, verbose=0)
-        truth = {name: _as_given(pre, values, name) for name, values in part.y.items()}
+        truth = {name: pre.decode(values, name) for name, values in file_targets(pre, part, path).items()}
         yield _table(pre, predicted, truth, thresholds)
 
 
@@ -188,14 +189,6 @@ class _Chunks:
                     for part_dtype, n in parts:
                         a = np.frombuffer(raw.read(n * per_row * part_dtype.itemsize), part_dtype, n * per_row)
                         member.write(a.astype(dtype, copy=False).tobytes())
-
-
-def _as_given(pre, values: np.ndarray, name: str) -> np.ndarray:
-    """A file's targets as labels comparable with the predictions (raw, if training never saw them)."""
-    try:
-        return pre.decode(pre.target(values, name, "input"), name)
-    except ConfigError:
-        return pre.relabel(np.asarray(values), name)
 
 
 def _table(pre, predicted, truth: dict[str, np.ndarray], thresholds: dict[str, dict]) -> Predictions:

@@ -80,7 +80,7 @@ class Run:
 
         def scored(chunk):
             part, features = chunk
-            return for_model(features), for_model(pre.encode(pre.targets(part.y, "input"), self.io))
+            return for_model(features), for_model(pre.encode(file_targets(pre, part, path), self.io))
 
         if batch_size is None:
             return Split(*scored(first))
@@ -100,6 +100,16 @@ class Run:
 
         state = self.preprocess.get("state") or {}
         return data.load(self.cfg.data, self.io, self.cfg.seed, state=state, fold=Fold.of(self.cfg.train))
+
+
+def file_targets(pre, part, path: Path) -> dict[str, Any]:
+    """A --input file's targets (those it has) as the run's class ids or scaled values. A label training
+    never had, or one the run's loss cannot take, is refused: never scored as something else."""
+    try:
+        return {name: pre.target(values, name, "input") for name, values in part.y.items()}
+    except ConfigError as exc:
+        hint = "give the targets as the run's training data spelt them; without them, dlcli predict labels the file"
+        raise ConfigError([Problem("--input", f"{path.name}: {p.message}", hint) for p in exc.problems]) from exc
 
 
 def _as_input(problem: Problem, path: Path, overridden: tuple[str, ...] = ()) -> Problem:
