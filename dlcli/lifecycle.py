@@ -190,6 +190,7 @@ def run(
             run_dir = Path(shutil.copytree(run_dir, scratch / "run"))
         else:
             run_dir = scratch / "run"
+    made = [] if resume else rundir.absent(run_dir.parent if run_dir else Path(cfg.run.dir) / cfg.run.name)
     if not resume:  # the run's first files are written before it gets its name: never half-made
         staging = rundir.stage(run_dir.parent) if run_dir else rundir.stage_run(cfg.run.dir, cfg.run.name)
         try:
@@ -197,6 +198,7 @@ def run(
             run_dir = rundir.publish(staging, run_dir.name if run_dir else None)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+            rundir.remove_empty(made)  # (a published run keeps them: they are not empty)
     with rundir.lock(run_dir):  # one process writes a run: two --resume of it would interleave its files
         try:
             callbacks = _callbacks(built, run_dir, dataset, logged, observer)
@@ -211,6 +213,7 @@ def run(
         except ConfigError:
             if not resume:
                 shutil.rmtree(run_dir, ignore_errors=True)  # nothing of the user's is in it yet
+                rundir.remove_empty(made)
             raise
         if resume:
             _record_resume(run_dir, built.prepared.composed, callbacks.state.epochs_done)
@@ -455,7 +458,8 @@ def _step_seconds(model, split, batch_size: int, processes: int) -> float:
 def _steps_per_execution(model, setting: str, users: dict, split, batch_size: int, processes: int) -> None:
     """train.steps_per_execution: `auto` picks from the measured step time (auto_steps) unless a
     callback reads every batch (LossHistory, TensorBoard's update_freq, any that overrides a batch
-    hook), which then gets every one; a number is refused with such a callback, which would miss batches."""
+    hook but TerminateOnNaN), which then gets every one; a number is refused with such a callback,
+    which would miss batches."""
     import keras
 
     hooks = ("on_train_batch_end", "on_train_batch_begin", "on_batch_end", "on_batch_begin")
@@ -464,6 +468,7 @@ def _steps_per_execution(model, setting: str, users: dict, split, batch_size: in
         for name, c in users.items()
         if any(getattr(type(c), h) is not getattr(keras.callbacks.Callback, h) for h in hooks)
         and getattr(c, "update_freq", None) != "epoch"
+        and not isinstance(c, keras.callbacks.TerminateOnNaN)  # the epoch's mean loss stays NaN: seen next round trip
     ]
     if setting == "auto":
         batches = math.ceil(len(split) / batch_size)

@@ -14,7 +14,7 @@ import os
 import re
 import tempfile
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -97,9 +97,12 @@ def atomic_write(path: str | Path, suffix: str | None = None):
     """Yield a temporary path beside `path`; rename it over `path` only if the block succeeds.
 
     An OSError (a full disk, a read-only or missing directory, `path` a directory) names
-    `path`, the file the user knows, not the temporary name."""
+    `path`, the file the user knows, not the temporary name. The folders it makes for `path`
+    are removed again when the block fails: a failed command leaves nothing behind."""
     path = Path(path)
     tmp = None
+    made = absent(path.parent)
+    done = False
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix or path.suffix)
@@ -108,6 +111,7 @@ def atomic_write(path: str | Path, suffix: str | None = None):
         if os.path.isfile(tmp):  # mkstemp makes 0600 files; runs are shared like any file the user writes
             os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
+        done = True
     except OSError as exc:
         if exc.filename is None or str(exc.filename) == tmp or Path(str(exc.filename)) in (path, *path.parents):
             raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
@@ -115,6 +119,21 @@ def atomic_write(path: str | Path, suffix: str | None = None):
     finally:
         if tmp is not None and os.path.lexists(tmp):
             os.unlink(tmp)
+        if not done:
+            remove_empty(made)
+
+
+def absent(folder: str | Path) -> list[Path]:
+    """`folder` and the folders above it that do not exist yet, innermost first: those a failed
+    start removes again (`remove_empty`), so that it leaves nothing behind."""
+    folder = Path(folder)
+    return [p for p in (folder, *folder.parents) if not p.exists()]
+
+
+def remove_empty(folders: list[Path]) -> None:
+    for folder in folders:
+        with suppress(OSError):  # not empty: something else wrote there meanwhile
+            folder.rmdir()
 
 
 @contextmanager

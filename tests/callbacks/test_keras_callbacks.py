@@ -75,7 +75,8 @@ def test_backup_and_restore_keeps_its_backup_in_the_run(run_dir):
     assert (run_dir / "backup" / "latest.weights.h5").is_file()
 
 
-def test_terminate_on_nan_stops_in_the_first_epoch(recipe, tmp_path):
+@pytest.mark.parametrize("steps", ["1", "4"])  # a NaN mean loss stays NaN: several steps an execution still stop
+def test_terminate_on_nan_stops_in_the_first_epoch(recipe, tmp_path, steps):
     path = recipe(
         """
 defaults:
@@ -91,8 +92,8 @@ callbacks:
   nan: {class: TerminateOnNaN}
 """
     )
-    code, run_dir, err = train_in(tmp_path, f"recipe={path}")
-    assert code == 1
+    code, run_dir, err = train_in(tmp_path, f"recipe={path}", f"train.steps_per_execution={steps}")
+    assert code == 1, err
     assert "the loss became" in err and "in epoch 1" in err
     assert not list((tmp_path / "outputs").rglob("model.keras"))
 

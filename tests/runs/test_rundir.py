@@ -37,6 +37,17 @@ def test_atomic_write_leaves_the_old_file_when_writing_fails(tmp_path):
     assert os.listdir(tmp_path) == ["metrics.json"]
 
 
+def test_a_failed_atomic_write_removes_the_folders_it_made_and_only_those(tmp_path):
+    (tmp_path / "kept").mkdir()
+    with pytest.raises(RuntimeError):
+        with rundir.atomic_write(tmp_path / "kept" / "new" / "deeper" / "out.csv") as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("a bad row in a late chunk")
+    assert os.listdir(tmp_path) == ["kept"] and os.listdir(tmp_path / "kept") == []
+    rundir.write_text(tmp_path / "kept" / "new" / "out.csv", "x")  # one that succeeds keeps them
+    assert (tmp_path / "kept" / "new" / "out.csv").read_text() == "x"
+
+
 def test_atomic_files_get_the_permissions_of_any_file_the_user_writes(tmp_path):
     rundir.write_text(tmp_path / "a.txt", "x")
     (tmp_path / "b.txt").write_text("x")

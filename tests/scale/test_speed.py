@@ -68,3 +68,11 @@ def test_a_failed_background_write_is_raised_when_waited_for(tmp_path):
     with pytest.raises(OSError):
         writer.wait()
     writer.wait()  # raised once: the writer is usable again
+
+
+def test_steps_a_batch_reader_would_miss_are_refused_and_leave_no_folder(tmp_path, cli):
+    where = tmp_path / "runs" / "deep"
+    args = ["-q", "train", "recipe=digits_mlp", "data.limit=64", f"run.dir={where}", "callbacks=loss_history"]
+    code, _, err = cli(*args, "train.steps_per_execution=4")
+    assert code == 2 and "callbacks.loss_history reads every batch" in err, err
+    assert list(tmp_path.iterdir()) == []  # not runs/deep/digits_mlp/, nor the folders above it
