@@ -1,8 +1,8 @@
 """Bad input exits 2 with one clear message naming the key, and no traceback.
 
-Each case runs in a fresh interpreter so we can also check whether JAX or
+The cases run in a fresh interpreter so we can also check whether JAX or
 Keras were imported to find the problem (they must not be, where the check
-does not need them).
+does not need them): the table's cases all in one, those that need no Keras first.
 """
 
 import json
@@ -11,19 +11,31 @@ import sys
 
 import pytest
 
+# Runs each command line (a JSON list of them) in turn, noting after each whether JAX or Keras
+# has been imported so far.
 PROBE = r"""
 import json, sys
 from typer.testing import CliRunner
 from dlcli.cli import app
-result = CliRunner().invoke(app, sys.argv[1:])
-print(json.dumps({"code": result.exit_code, "out": result.output,
-                  "heavy": sorted(m for m in ("jax", "keras") if m in sys.modules)}))
+results = []
+for args in json.loads(sys.argv[1]):
+    result = CliRunner().invoke(app, args)
+    results.append({"code": result.exit_code, "out": result.output,
+                    "heavy": sorted(m for m in ("jax", "keras") if m in sys.modules)})
+print(json.dumps(results))
 """
 
 
-def run_cli(*args):
-    proc = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, timeout=120)
+def run_all(*command_lines: list[str]) -> list[dict]:
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE, json.dumps(command_lines)], capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def run_cli(*args):
+    return run_all(list(args))[0]
 
 
 CASES = [
@@ -206,9 +218,18 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("args, fragments, may_import_keras", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_config_error_exits_2_with_message(args, fragments, may_import_keras):
-    result = run_cli(*args)
+@pytest.fixture(scope="module")
+def results():
+    """Every case's result, by id: the Keras-free cases first, then the others."""
+    ordered = sorted(CASES, key=lambda case: case[3])
+    return dict(zip([case[0] for case in ordered], run_all(*(case[1] for case in ordered))))
+
+
+@pytest.mark.parametrize(
+    "case, fragments, may_import_keras", [(c[0], *c[2:]) for c in CASES], ids=[c[0] for c in CASES]
+)
+def test_config_error_exits_2_with_message(results, case, fragments, may_import_keras):
+    result = results[case]
     assert result["code"] == 2, result["out"]
     for fragment in fragments:
         assert fragment in result["out"]
