@@ -5,33 +5,12 @@ Keras were imported to find the problem (they must not be, where the check
 does not need them): the table's cases all in one, those that need no Keras first.
 """
 
-import json
 import subprocess
 import sys
 
 import pytest
 
-# Runs each command line (a JSON list of them) in turn, noting after each whether JAX or Keras
-# has been imported so far.
-PROBE = r"""
-import json, sys
-from typer.testing import CliRunner
-from dlcli.cli import app
-results = []
-for args in json.loads(sys.argv[1]):
-    result = CliRunner().invoke(app, args)
-    results.append({"code": result.exit_code, "out": result.output,
-                    "heavy": sorted(m for m in ("jax", "keras") if m in sys.modules)})
-print(json.dumps(results))
-"""
-
-
-def run_all(*command_lines: list[str]) -> list[dict]:
-    proc = subprocess.run(
-        [sys.executable, "-c", PROBE, json.dumps(command_lines)], capture_output=True, text=True, timeout=300
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+from tests.fresh import run_all
 
 
 def run_cli(*args):

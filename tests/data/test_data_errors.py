@@ -2,31 +2,14 @@
 needs no Keras, before JAX or Keras is imported. Each case runs the real CLI in a fresh
 interpreter, in a directory holding small CSV fixtures, with no network."""
 
-import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from tests.data.helpers import FIVE
-
-# Runs several command lines in one fresh interpreter, in order, noting after each
-# whether JAX or Keras has been imported so far: the cases that must not need them
-# run first.
-PROBE = r"""
-import json, sys
-from typer.testing import CliRunner
-from dlcli.cli import app
-results = []
-for args in json.loads(sys.argv[1]):
-    result = CliRunner().invoke(app, args)
-    results.append({"code": result.exit_code, "out": result.output,
-                    "heavy": sorted(m for m in ("jax", "keras") if m in sys.modules)})
-print(json.dumps(results))
-"""
+from tests.fresh import run_all
 
 TINY = """\
 description: a three-feature classifier on table.csv
@@ -77,16 +60,7 @@ def run_cli(workdir, *command_lines):
         "HTTPS_PROXY": "http://127.0.0.1:9",
         "KERAS_HOME": str(workdir / "keras-home"),
     }
-    proc = subprocess.run(
-        [sys.executable, "-c", PROBE, json.dumps(command_lines)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=workdir,
-        env=env,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return run_all(*command_lines, cwd=workdir, env=env)
 
 
 CASES = [
