@@ -1,10 +1,13 @@
 """The speed settings: `train.steps_per_execution=auto` follows the measured step time and changes
 no result; the resume snapshot is written in the background yet complete when training ends."""
 
+import time
+
 import numpy as np
 import pytest
 
 from dlcli import lifecycle
+from dlcli.data import Split
 from dlcli.runs import snapshot
 
 # digits_mlp with its middle layer a Dropout, which draws from the seed generator every step: a
@@ -24,6 +27,27 @@ BASE = ["data.limit=200", "train.epochs=2", "train.batch_size=32", "seed=7", *DR
 )
 def test_auto_steps_follow_the_measured_step_time(step_seconds, batches, expected):
     assert lifecycle.auto_steps(step_seconds, batches) == expected
+
+
+class SlowModel:
+    """A model whose every pass takes longer than one step per execution needs."""
+
+    def __init__(self):
+        self.passes = 0
+
+    def test_on_batch(self, x, y):
+        self.passes += 1
+        time.sleep(lifecycle.AUTO_EXECUTION_SECONDS)
+
+
+@pytest.mark.parametrize(("processes", "passes"), [(1, 1), (2, 5)])
+def test_several_processes_measure_as_many_passes(processes, passes):
+    """Each pass is a collective across the processes: one that stopped measuring early, on its own
+    timing, would leave the others waiting in a collective of another size (gloo's 'mismatch')."""
+    model = SlowModel()
+    split = Split(np.zeros((8, 3), "float32"), np.zeros(8, "float32"))
+    assert lifecycle._step_seconds(model, split, 4, processes) >= 3 * lifecycle.AUTO_EXECUTION_SECONDS
+    assert model.passes == passes
 
 
 class Counting(lifecycle.Observer):
