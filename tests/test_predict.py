@@ -164,6 +164,22 @@ def test_a_split_is_predicted_as_evaluate_scores_it_and_never_overwritten(cli, i
     assert json.loads((run / "eval.json").read_text())["metrics"]["accuracy"] == accuracy
     assert json.loads((run / "eval-1.json").read_text())["split"] == "val"
 
+    # Class numbers beyond the model's, or words where training had numbers: refused by both commands.
+    from sklearn.datasets import load_digits
+
+    frame = load_digits(as_frame=True).frame
+    frame.assign(target=frame.target.where(frame.index != 3, 11)).to_csv(in_tmp / "eleven.csv", index=False)
+    frame.assign(target=frame.target.astype(object).where(frame.index != 5, "seven")).to_csv(
+        in_tmp / "words.csv", index=False
+    )
+    for name, message in [
+        ("eleven", "eleven.csv: the input split has label(s) 11 that the model's classes, 0 to 9, do not include"),
+        ("words", "words.csv: output 'predictions' has labels seven in the input split, where the training split's"),
+    ]:
+        for command in ("predict", "evaluate"):
+            code, _, err = cli(command, str(run), "--input", f"{name}.csv")
+            assert code == 2 and f"error: --input: {message}" in " ".join(err.split()), err
+
 
 @pytest.mark.slow
 def test_regression_predictions_come_back_in_original_units(cli, in_tmp):

@@ -322,11 +322,29 @@ class Preprocessor:
         if values.ndim == 2 and values.shape[1] > 1:  # already one-hot (or multi-label)
             return values.astype("float32")
         if not np.issubdtype(values.dtype, np.number) and values.dtype != bool:
+            words = sorted({str(v) for v in values.reshape(-1).tolist() if not is_number(str(v))})
             raise ConfigError(
-                Problem("data.target", f"output {spec.name!r} has non-numeric labels the training split never had")
+                Problem(
+                    "data.target",
+                    f"output {spec.name!r} has labels {', '.join(words[:5])}{', ...' if len(words) > 5 else ''} in the"
+                    f" {split} split, where the training split's are class numbers",
+                    "give the labels as the training data did",
+                )
             )
         _check_whole(values, spec, f"the {split} targets")
         values = values.astype("int64")
+        units = spec.units or 1
+        if split == "input" and values.ndim == 1 and self._format(spec) != "none" and values.size:
+            outside = sorted({int(v) for v in values.tolist() if not 0 <= v < units})
+            if outside:  # a trained model's classes are what they are: no label beyond them is scored
+                raise ConfigError(
+                    Problem(
+                        "data.target",
+                        f"the {split} split has label(s) {', '.join(map(str, outside[:5]))} that the model's classes,"
+                        f" 0 to {units - 1}, do not include",
+                        "drop those rows, or give the labels as the training data did",
+                    )
+                )
         if values.size and values.min() < 0:
             raise ConfigError(
                 Problem(
