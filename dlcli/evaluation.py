@@ -29,6 +29,7 @@ import numpy as np
 from dlcli import foreign
 from dlcli.errors import ConfigError, Problem
 from dlcli.runs import evalplots
+from dlcli.runs.load import no_split
 from dlcli.runs.rundir import unused, write_json
 
 THRESHOLDS = "threshold.json"
@@ -58,9 +59,7 @@ def evaluate(run, split: str = "test", input: Path | None = None, batch_size: in
     else:
         chosen, what, pre = getattr(dataset, split), split, dataset.preprocessor
         if chosen is None:
-            raise ConfigError(
-                Problem("--split", f"the run has no {split} split", "try --split val, or score a file with --input")
-            )
+            raise no_split(dataset, split, "score")
     fitted = None
     if method is not None:
         fitted = fit_thresholds(run, method, dataset or run.dataset(), batch)

@@ -24,7 +24,7 @@ import numpy as np
 from dlcli.data import by_name, for_model
 from dlcli.errors import ConfigError, Problem
 from dlcli.evaluation import apply_threshold, saved_thresholds
-from dlcli.runs.load import file_targets
+from dlcli.runs.load import file_targets, no_split
 from dlcli.runs.rundir import atomic_write
 
 
@@ -109,9 +109,7 @@ def on_split(run, name: str, batch_size: int | None = None) -> Iterator[Predicti
     dataset = run.dataset()
     split = getattr(dataset, name)
     if split is None:
-        raise ConfigError(
-            Problem("--split", f"the run has no {name} split", "try --split val, or predict a file with --input")
-        )
+        raise no_split(dataset, name, "predict")
     pre, thresholds = dataset.preprocessor, saved_thresholds(run.path)
     for predicted, encoded in split.predictions(run.model, batch_size or run.cfg.train.batch_size):
         truth = by_name(encoded, [o.name for o in pre.io.outputs])

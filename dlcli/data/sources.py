@@ -1110,16 +1110,17 @@ def _numeric(
     part, dtypes = frame.iloc[:, cols], frame.dtypes.tolist()  # (frame.dtypes builds a Series each time)
     for c in cols:
         if not pd.api.types.is_numeric_dtype(dtypes[c]):
-            sample = frame.iloc[0, c]
-            if new_samples:
-                bad = frame.iloc[:, c][pd.to_numeric(frame.iloc[:, c], errors="coerce").isna()]
-                hint = f"the model takes numbers there; data row {bad.index[0] + 1} holds {bad.iloc[0]!r}"
-            else:
-                hint = "leave it out of data.features"
+            bad = frame.iloc[:, c][pd.to_numeric(frame.iloc[:, c], errors="coerce").isna()]
+            hint = "the model takes numbers there" if new_samples else "leave it out of data.features"
             if not header and len(frame) > 1 and pd.to_numeric(frame.iloc[1:, c], errors="coerce").notna().all():
                 hint = "only its first value is not a number: that row is a header, so set data.header=true"
             raise ConfigError(
-                Problem(key, f"{path.name}: column {columns[c]!r} is not numeric (first value {sample!r})", hint)
+                Problem(
+                    key,
+                    f"{path.name}: column {columns[c]!r} is not numeric"
+                    + (f" (data row {bad.index[0] + 1} holds {bad.iloc[0]!r})" if len(bad) else ""),
+                    hint,
+                )
             )
     x = part.to_numpy(dtype="float64")
     fix = "fill or drop those rows" if new_samples else "fill or drop them before training"

@@ -62,6 +62,17 @@ def wanted(cfg) -> bool:
         )
     if cfg.train.fold is not None:
         raise ConfigError(Problem("train.ensemble", "train.fold trains one fold: there is nothing to average"))
+    fitted = [key for key in ("scaler", "target_scaler") if str(cfg.data.preprocess[key]).rsplit(".", 1)[-1] != "none"]
+    if k >= 2 and fitted:  # refused now, not once every fold has trained
+        raise ConfigError(
+            Problem(
+                "train.ensemble",
+                f"each of the {k} fold models fits data.preprocess.{fitted[0]} on its own training folds,"
+                " so no one preprocessing can feed them all in one model",
+                f"train.ensemble={k} without train.kfold trains {k} members on one split;"
+                f" or data.preprocess.{fitted[0]}=none",
+            )
+        )
     return True
 
 
@@ -105,8 +116,9 @@ def _member(prepared: lifecycle.Prepared, index: int) -> lifecycle.Prepared:
     return member
 
 
-def parse_weights(text: str, n: int) -> str | list[float]:
-    """`equal`, `learn`, or one number per member (non-negative, summing to 1)."""
+def parse_weights(text: str, n: int, folds: bool = False) -> str | list[float]:
+    """`equal`, `learn`, or one number per member (non-negative, summing to 1); `folds`: a K-fold run
+    is among the runs given, and counts as its fold models."""
     if text in ("equal", "learn"):
         return text
     try:
@@ -116,11 +128,14 @@ def parse_weights(text: str, n: int) -> str | list[float]:
     bad = values is None or not all(np.isfinite(values)) or min(values) < 0 or abs(sum(values) - 1) > 1e-6
     if bad or len(values) != n:
         got = f"{len(values)} number(s) summing to {sum(values):g}" if values else repr(text)
+        share = round(1 / n, 2)
+        example = [f"{share:g}"] * (n - 1) + [f"{round(1 - share * (n - 1), 2):g}"]  # sums to 1
+        members = "one per member; a K-fold run counts as its fold models" if folds else "one per member"
         raise ConfigError(
             Problem(
                 "--weights",
-                f"expected equal, learn, or {n} non-negative numbers summing to 1 (one per member), got {got}",
-                f"e.g. --weights {','.join(['%.2g' % (1 / n)] * n)}",
+                f"expected equal, learn, or {n} non-negative numbers summing to 1 ({members}), got {got}",
+                f"e.g. --weights {','.join(example)}",
             )
         )
     return values
@@ -145,7 +160,7 @@ def combine(
                 "RUN", f"{', '.join(twice)} is given more than once", "give each member once; --weights sets shares"
             )
         )
-    chosen = parse_weights(weights, len(paths))
+    chosen = parse_weights(weights, len(paths), folds)
     if chosen == "learn" and folds:
         raise ConfigError(
             Problem(
@@ -235,6 +250,8 @@ def _check_alike(members) -> None:
             )
     if problems:
         hint = "ensemble runs of one model shape trained on the same data, e.g. one recipe with different seed= and the same data.seed="
+        if all(m.path.parent == first.path.parent and m.path.name.startswith("fold-") for m in members):
+            hint = "the folds of a K-fold run fit their scalers on different training folds: ensemble runs trained on one split"
         raise ConfigError([Problem("RUN", text, hint if text is problems[-1] else None) for text in problems])
 
 
@@ -255,16 +272,17 @@ def _split_notes(members, folds: bool) -> list[str]:
         data.pop("workers", None)
         return json.dumps(data, sort_keys=True, default=str), member.cfg.seed if seed is None else seed
 
+    notes = []
     if folds:
-        return [
+        notes.append(
             "the members are K-fold models: each validation fold trained the others, so only the test metrics are fair"
-        ]
+        )
     if len({split_of(m) for m in members}) > 1:
-        return [
+        notes.append(
             "the members were split differently (another seed or data config): some of the ensemble's val and test "
             "samples trained some members, so those scores are optimistic; give members the same data.seed"
-        ]
-    return []
+        )
+    return notes
 
 
 def _learn(members, val, batch_size: int) -> dict[str, list[float]]:

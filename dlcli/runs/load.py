@@ -112,6 +112,18 @@ def file_targets(pre, part, path: Path) -> dict[str, Any]:
         raise ConfigError([Problem("--input", f"{path.name}: {p.message}", hint) for p in exc.problems]) from exc
 
 
+def no_split(dataset, name: str, verb: str) -> ConfigError:
+    """--split names a split the run does not have: the ones it has, or a file, instead."""
+    have = [s for s in ("test", "val", "train") if getattr(dataset, s) is not None]
+    return ConfigError(
+        Problem(
+            "--split",
+            f"the run has no {name} split",
+            f"try {' or '.join(f'--split {s}' for s in have)}, or {verb} a file with --input",
+        )
+    )
+
+
 def _as_input(problem: Problem, path: Path, overridden: tuple[str, ...] = ()) -> Problem:
     """A problem of a --input file, keyed by the option; the data.* key it came from stays in the hint
     (or stays the key, when this command line set it)."""

@@ -111,7 +111,7 @@ CASES = [
     (
         "not-numeric",
         ["train", "recipe=./tiny.yaml", "data.features=[id,beta,gamma]"],
-        ["error: data.features: table.csv: column 'id' is not numeric (first value 'r0')"],
+        ["error: data.features: table.csv: column 'id' is not numeric (data row 1 holds 'r0')"],
         False,
     ),
     (
@@ -435,7 +435,7 @@ def test_a_missing_column_names_the_file_it_is_missing_from(cli, in_tmp):
         (
             ["data.header=false", "data.target=-1"],
             [
-                "error: data.features: five.csv: column '0' is not numeric (first value 'a')",
+                "error: data.features: five.csv: column '0' is not numeric (data row 1 holds 'a')",
                 "hint: only its first value is not a number: that row is a header, so set data.header=true",
             ],
         ),

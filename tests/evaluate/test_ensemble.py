@@ -79,3 +79,22 @@ def test_ensemble_weights_must_be_numbers_summing_to_one():
     for bad in ("nan,nan", "0.7,0.4", "inf,-inf", "1", "a,b"):
         with pytest.raises(ConfigError):
             parse_weights(bad, 2)
+    for n in range(2, 12):  # the hint's example is accepted
+        with pytest.raises(ConfigError) as refused:
+            parse_weights("0.5", n)
+        assert len(parse_weights(refused.value.problems[0].hint.split()[-1], n)) == n
+
+
+def test_fold_models_mixed_with_a_run_split_otherwise_get_both_notes():
+    from types import SimpleNamespace
+
+    from omegaconf import OmegaConf
+
+    from dlcli.drivers.ensemble import _split_notes
+
+    def member(seed):
+        return SimpleNamespace(cfg=OmegaConf.create({"seed": seed, "data": {"seed": None, "limit": 200}}))
+
+    assert len(_split_notes([member(42), member(42)], folds=True)) == 1  # the folds of one run
+    notes = _split_notes([member(42), member(42), member(5)], folds=True)
+    assert len(notes) == 2 and "K-fold models" in notes[0] and "split differently" in notes[1]

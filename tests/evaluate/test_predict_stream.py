@@ -184,7 +184,7 @@ def test_a_bad_row_in_a_late_chunk_leaves_nothing_behind(cli_package, files, run
         errors.append(err)
     assert errors[0] == errors[1]
     assert name in errors[0] and (
-        "data row 1501 holds 'abc'" in errors[0] if name == "text.csv" else "NaN" in errors[0]
+        "(data row 1501 holds 'abc')" in errors[0] if name == "text.csv" else "NaN" in errors[0]
     )
     if name == "nan.csv":
         assert "'pixel_7' (3 NaN), the first in data row 31" in errors[0]  # every bad row counted, not one chunk's
