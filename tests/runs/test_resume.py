@@ -128,10 +128,17 @@ def _scalars(log_dir: Path, tag: str) -> list[tuple[int, float]]:
     return [(e.step, e.value) for e in reader.Scalars(tag)]
 
 
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory, jax_cache) -> Path:
+    """The run no signal stopped, which every interrupted one must end as."""
+    reference = _workdir(tmp_path_factory.mktemp("uninterrupted"), "reference")
+    return reference / _finish(_start(reference, jax_cache, "recipe=resumable.yaml"))
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM], ids=["kill-9", "sigterm"])
-def test_a_run_killed_in_mid_epoch_resumes_to_the_same_result(tmp_path, jax_cache, how):
-    reference, killed = _workdir(tmp_path, "reference"), _workdir(tmp_path, "killed")
+def test_a_run_killed_in_mid_epoch_resumes_to_the_same_result(tmp_path, jax_cache, uninterrupted, how):
+    killed = _workdir(tmp_path, "killed")
     victim = _start(killed, jax_cache, "recipe=resumable.yaml", block_at="3,10")  # epoch 4, batch 11
     _wait_until_blocked(victim, killed)
     victim.send_signal(how)
@@ -141,10 +148,9 @@ def test_a_run_killed_in_mid_epoch_resumes_to_the_same_result(tmp_path, jax_cach
     (run_dir,) = (killed / "outputs" / "resumable").iterdir()
     assert [int(r["epoch"]) for r in history(run_dir)] == [1, 2, 3]  # the killed epoch is lost, nothing more
 
-    uninterrupted = _start(reference, jax_cache, "recipe=resumable.yaml")
     resumed = _start(killed, jax_cache, "--resume", "resumable/latest")
     assert Path(_finish(resumed)) == run_dir.relative_to(killed)
-    ref_dir = reference / _finish(uninterrupted)
+    ref_dir = uninterrupted
 
     for name in ("model.keras", "checkpoints/best.keras", "checkpoints/last.keras"):
         for mine, theirs in zip(_weights(run_dir / name), _weights(ref_dir / name), strict=True):
