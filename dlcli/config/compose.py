@@ -107,6 +107,9 @@ def compose(recipe_id: str | None, overrides: list[str], extra_dirs: list[str] |
     store = ConfigStore.instance()
     schema.register()
     store.store(name=_ROOT, node=OmegaConf.load(paths.conf_dir() / "config.yaml"))
+    # Only this compose's recipe: Hydra deep-copies the whole store on every compose, so recipes left
+    # from earlier composes in this process (a sweep's, a test run's) would make each one slower.
+    store.repo.pop("recipe", None)
     store.store(group="recipe", name=recipe.name, node=_load_recipe(recipe), package="_global_")
     search = ",".join(f"file://{d}" for d in [*reversed(dirs), paths.conf_dir()])
     hydra_overrides = [f"hydra.searchpath=[{search}]", f"+recipe={recipe.name}", *overrides]
@@ -538,7 +541,7 @@ def unknown_key(key: str, message: str, base: DictConfig | None = None, *, origi
 
 def _keys_at(dotted: str) -> list[str]:
     """Keys the schema allows at a dotted path (empty for open mappings)."""
-    node = OmegaConf.structured(schema.Config)
+    node = schema.structured()
     for part in [p for p in dotted.split(".") if p]:
         node = node.get(part) if isinstance(node, DictConfig) else None
         if node is None:
@@ -549,7 +552,7 @@ def _keys_at(dotted: str) -> list[str]:
 def _check_schema(cfg: DictConfig, user: list[str]) -> None:
     """`+train.new=1` slips past Hydra (it opens the node); the schema still forbids it."""
     try:
-        OmegaConf.merge(OmegaConf.structured(schema.Config), OmegaConf.to_container(cfg))
+        OmegaConf.merge(schema.structured(), OmegaConf.to_container(cfg))
     except OmegaConfBaseException as err:
         key = str(getattr(err, "full_key", "") or "")
         raise ConfigError(unknown_key(key, "not a key of the schema", origin=_origin(key, user))) from err

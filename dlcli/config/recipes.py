@@ -7,6 +7,7 @@ list and sets values. Shipped recipes live in `recipes/`; users add theirs with
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,17 @@ class Recipe:
 
 def _describe(path: Path) -> str:
     """The recipe's description; a file that is not valid YAML is listed as such (using it reports the error)."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return f"(not a readable UTF-8 text file: {path})"
+    return _described(path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=1024)
+def _described(path: Path, mtime_ns: int, size: int) -> str:
+    """Keyed by the file's time and size: every compose resolves its recipe through `discover`, and a
+    sweep or test run composes hundreds of times in one process; an edited recipe is read again."""
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (UnicodeDecodeError, OSError):

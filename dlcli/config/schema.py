@@ -15,6 +15,7 @@ a did-you-mean.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Mapping
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
+from omegaconf import DictConfig, OmegaConf
 
 from dlcli.data.preprocess import Choice, Labels, Scaler, Side
 
@@ -279,5 +281,13 @@ def distribution_problems(dist) -> list[tuple[str, str, str]]:
     return found
 
 
+@functools.cache
+def structured() -> DictConfig:
+    """The schema as an OmegaConf node, made once (~50 ms); callers merge into it, which copies it."""
+    return OmegaConf.structured(Config)
+
+
 def register() -> None:
-    ConfigStore.instance().store(name="dlcli_schema", node=Config, provider="dlcli")
+    store = ConfigStore.instance()
+    if "dlcli_schema.yaml" not in store.repo:
+        store.store(name="dlcli_schema", node=structured(), provider="dlcli")
