@@ -13,7 +13,7 @@ import warnings
 
 import keras
 
-from dlcli.errors import ConfigError, Problem
+from dlcli.errors import ConfigError, Problem, did_you_mean
 
 
 class TrialReport(keras.callbacks.Callback):
@@ -21,6 +21,26 @@ class TrialReport(keras.callbacks.Callback):
         super().__init__()
         self.trial, self.monitor = trial, monitor
         self.pruned_at: int | None = None
+
+    def check_logs(self, logged: set[str], validation: bool) -> None:
+        """Refuse a --metric the runs will not log before the first trial trains, not after its first
+        epoch. `logged`: the names one evaluated batch logs; `test_` names are scored after training."""
+        split, _, name = self.monitor.partition("_")
+        if split not in ("val", "test"):
+            split, name = "train", self.monitor
+        if name in logged and (split != "val" or validation):
+            return
+        if name in logged:
+            hint = f"choose {name!r}, or hold out data with data.val_split"
+            raise ConfigError(
+                Problem("--metric", f"{self.monitor!r} needs a validation split, and the runs have none", hint)
+            )
+        names = sorted(logged) + sorted(f"val_{k}" for k in logged if validation)
+        listing = "the runs log: " + ", ".join(names)
+        hint = did_you_mean(self.monitor, names)
+        raise ConfigError(
+            Problem("--metric", f"the runs do not log {self.monitor!r}", f"{hint} {listing}" if hint else listing)
+        )
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}

@@ -85,6 +85,7 @@ class Sweep:
     dir: Path
     spec: dict
     ready: dict = field(default_factory=dict, repr=False)  # a new grid's prepared combinations, by overrides
+    made: list = field(default_factory=list, repr=False)  # the folders above it that this process created
 
     @property
     def maximize(self) -> bool:
@@ -145,6 +146,7 @@ def create(plan: Plan) -> Sweep:
         "runs_dir": str(Path(cfg.run.dir).resolve()),
         "cwd": os.getcwd(),
     }
+    made = rundir.absent(Path(cfg.run.dir) / str(cfg.run.name) / "sweeps")
     staging = rundir.stage(Path(cfg.run.dir) / str(cfg.run.name) / "sweeps")
     try:
         sweep_dir = rundir.publish(staging)
@@ -160,9 +162,10 @@ def create(plan: Plan) -> Sweep:
         sweeps.write_spec(sweep_dir, spec, base=OmegaConf.to_container(cfg, resolve=False, enum_to_str=True))
     except BaseException:
         shutil.rmtree(sweep_dir, ignore_errors=True)
+        rundir.remove_empty(made)
         raise
     ready = {tuple(combo): p for combo, p in zip(combos, prepared)} if search == "grid" else {}
-    return Sweep(sweep_dir, spec, ready)
+    return Sweep(sweep_dir, spec, ready, made)
 
 
 def _mlflow_logger(cfg):
@@ -359,8 +362,30 @@ def join(text: str, runs_dir: Path | None = None) -> Sweep:
 
 def run(sweep: Sweep, observer: SweepObserver | None = None, jobs: int = 1) -> SweepResult:
     """Run the sweep's trials until its budget is spent: in this process (`jobs` 1), or in up to
-    `jobs` worker processes, a fresh one per trial. Interrupted trials of this machine go first."""
-    observer = observer or SweepObserver()
+    `jobs` worker processes, a fresh one per trial. Interrupted trials of this machine go first.
+    A sweep whose first trial refuses its config (a --metric the runs do not log) is removed: it
+    holds nothing but that refusal."""
+    try:
+        return _run(sweep, observer or SweepObserver(), jobs)
+    except ConfigError:
+        if _only_refused(sweep):
+            shutil.rmtree(sweep.dir, ignore_errors=True)
+            rundir.remove_empty(sweep.made)
+        raise
+
+
+def _only_refused(sweep: Sweep) -> bool:
+    """No trial of the sweep's own study ran: each failed before its run directory was made."""
+    from optuna.trial import TrialState
+
+    if sweep.spec["storage"] != sweeps.JOURNAL:  # a shared study may hold other processes' trials
+        return False
+    trials = sweep.study().get_trials(deepcopy=False)
+    ran = [t for t in trials if t.state not in (TrialState.FAIL, TrialState.WAITING)]
+    return not ran and not any((sweep.dir / "trials").glob("*/"))
+
+
+def _run(sweep: Sweep, observer: SweepObserver, jobs: int) -> SweepResult:
     study = sweep.study()
     pending = _orphans(study)
     stopped = True

@@ -1,4 +1,4 @@
-"""Mistakes in a sweep are exit 2 before any trial runs, and leave no sweep behind."""
+"""Mistakes in a sweep are exit 2 before any trial trains, and leave no sweep behind."""
 
 import pytest
 
@@ -17,6 +17,14 @@ BASE = ["recipe=digits_mlp", "train.epochs=1", "data.limit=200"]
         (["train", "-m", "--smoke", *BASE, "train.batch_size=16,32"], "-m makes one per combination"),
         (["sweep", *BASE, "optimizer.learning_rate=tag(lg, interval(1e-3,1e-2))", "--trials", "1"], "unknown tag 'lg'"),
         (["sweep", "--join", "no.journal"], "no sweep or study at 'no.journal'"),
+        (
+            ["sweep", *BASE, "optimizer.learning_rate=0.01,0.1", "--metric", "val_acuracy"],
+            "did you mean 'val_accuracy'",
+        ),
+        (
+            ["sweep", *BASE, "data.val_split=0", "train.batch_size=16,32", "--metric", "val_accuracy"],
+            "needs a validation split",
+        ),
     ],
     ids=[
         "bad-value",
@@ -28,14 +36,15 @@ BASE = ["recipe=digits_mlp", "train.epochs=1", "data.limit=200"]
         "smoke",
         "misspelt-tag",
         "join-nothing",
+        "misspelt-metric",
+        "metric-without-val",
     ],
 )
 def test_refused_before_any_trial(cli, in_tmp, args, said):
     code, _, stderr = cli(*args)
     assert code == 2, stderr
     assert said in " ".join(stderr.split())
-    assert not list(in_tmp.glob("outputs/*/sweeps/*/sweep.yaml"))
-    assert not list(in_tmp.glob("**/config.yaml"))
+    assert not (in_tmp / "outputs").exists()  # (a wrong --metric is found on the first trial's first batch)
     assert not (in_tmp / "no.journal").exists()  # opening a journal file would create it
 
 
