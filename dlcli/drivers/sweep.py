@@ -29,7 +29,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from dlcli import interrupt, lifecycle
+from dlcli import foreign, interrupt, lifecycle
 from dlcli.config import config_dirs
 from dlcli.drivers import space as spaces
 from dlcli.drivers.resume import reopen
@@ -266,6 +266,7 @@ def _maximized(metric: str) -> bool:
 def _shared(storage: str) -> str:
     """--storage: an RDB URL as given, or a journal file's absolute path (its folder must exist)."""
     if "://" in storage:
+        _rdb(storage, "--storage")
         return storage
     path = Path(storage).expanduser().resolve()
     if not path.parent.is_dir() or path.is_dir():
@@ -277,6 +278,39 @@ def _shared(storage: str) -> str:
             )
         )
     return str(path)
+
+
+# The pip package of each database driver SQLAlchemy imports, where the names differ.
+_DRIVERS = {"psycopg": "psycopg[binary]", "psycopg2": "psycopg2-binary", "MySQLdb": "mysqlclient", "pymysql": "PyMySQL"}
+
+
+def _rdb(url: str, key: str):
+    """Optuna's storage at an RDB URL, opened now: a database driver that is not installed, or a
+    database that cannot be opened, is the user's `key` (exit 2) before any sweep exists."""
+    import optuna
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        shown = make_url(url).render_as_string(hide_password=True)
+    except SQLAlchemyError:
+        raise ConfigError(
+            Problem(key, "not a database URL SQLAlchemy reads", "write DIALECT://USER:PASSWORD@HOST/DATABASE")
+        ) from None
+    try:
+        return optuna.storages.RDBStorage(url)
+    except ImportError as exc:
+        missing = getattr(exc.__cause__, "name", None) or exc.name  # Optuna re-raises the driver's ImportError
+        package = _DRIVERS.get(str(missing).split(".")[0], missing)
+        hint = f"install it (pip install '{package}'), " if missing else "install the database's driver, "
+        hint += "or keep the study in a journal file: --storage FILE"
+        said = f"no database driver for {shown}" + (f" (no module named {missing!r})" if missing else "")
+        raise ConfigError(Problem(key, said, hint)) from None
+    except SQLAlchemyError as exc:
+        reason = foreign.first_line(getattr(exc, "orig", None) or exc)
+        raise ConfigError(
+            Problem(key, f"cannot open the database {shown}: {reason}", "check the URL, and that the database is up")
+        ) from None
 
 
 def _storage(url: str, sweep_dir: Path):
@@ -339,7 +373,7 @@ def join(text: str, runs_dir: Path | None = None) -> Sweep:
         raise ConfigError(
             Problem("--join", f"no sweep or study at {text!r}", "give a sweep directory, a journal file or an RDB URL")
         )
-    storage = _storage(text if "://" in text else str(path.resolve()), Path("."))
+    storage = _rdb(text, "--join") if "://" in text else _storage(str(path.resolve()), Path("."))
     summaries = optuna.get_all_study_summaries(storage)
     owned = [s for s in summaries if "sweep" in s.user_attrs]
     if len(owned) != 1:

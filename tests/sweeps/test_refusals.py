@@ -1,5 +1,7 @@
 """Mistakes in a sweep are exit 2 before any trial trains, and leave no sweep behind."""
 
+import importlib.util
+
 import pytest
 
 BASE = ["recipe=digits_mlp", "train.epochs=1", "data.limit=200"]
@@ -55,3 +57,25 @@ def test_a_descending_range_is_searched_as_its_values():
     assert dim.values == [64, 48, 32]
     assert set(dim.distribution().to_internal_repr(v) for v in (32, 48, 64)) == {32, 48, 64}
     assert (dim.distribution().low, dim.distribution().high, dim.distribution().step) == (32, 64, 16)
+
+
+@pytest.mark.parametrize(
+    "url, said",
+    [
+        ("postgresql://me:secret@localhost/db", "--storage: no database driver for postgresql://me:***@localhost/db"),
+        (
+            "sqlite:////no/such/folder/study.db",
+            "--storage: cannot open the database sqlite:////no/such/folder/study.db",
+        ),
+        ("nosuchdb://me:secret@host/db", "--storage: cannot open the database nosuchdb://me:***@host/db"),
+    ],
+    ids=["driver-missing", "sqlite-folder-missing", "unknown-dialect"],
+)
+def test_a_database_that_cannot_be_opened_is_refused_naming_storage(cli, in_tmp, url, said):
+    if url.startswith("postgresql") and importlib.util.find_spec("psycopg") is not None:
+        pytest.skip("psycopg is installed here")
+    code, _, stderr = cli("sweep", *BASE, "train.batch_size=16,32", "--storage", url)
+    assert code == 2 and said in stderr and "secret" not in stderr and "Traceback" not in stderr
+    assert not (in_tmp / "outputs").exists()
+    code, _, stderr = cli("sweep", "--join", url)
+    assert code == 2 and said.replace("--storage", "--join") in stderr and "secret" not in stderr
