@@ -649,10 +649,10 @@ def _ended(sweep: Sweep, study, number: int, code: int) -> ConfigError | None:
     if code == 2:
         log = sweep.dir / "logs" / f"{number}.log"
         lines = [line for line in log.read_text().splitlines() if line.startswith(("error:", "hint:"))]
-        return ConfigError(
-            [Problem("", line.removeprefix("error: ")) for line in lines[:1]]
-            or Problem("", f"trial {number}: config error ({log})")
-        )
+        if not lines or not lines[0].startswith("error:"):
+            return ConfigError(Problem("", f"trial {number}: config error ({log})"))
+        hint = lines[1].removeprefix("hint: ") if len(lines) > 1 and lines[1].startswith("hint:") else None
+        return ConfigError(Problem("", lines[0].removeprefix("error: "), hint))
     if trial.state == TrialState.RUNNING:
         import optuna
 

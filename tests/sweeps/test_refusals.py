@@ -24,6 +24,10 @@ BASE = ["recipe=digits_mlp", "train.epochs=1", "data.limit=200"]
             "did you mean 'val_accuracy'",
         ),
         (
+            ["sweep", *BASE, "train.batch_size=16,32", "--metric", "val_acuracy", "--jobs", "2"],
+            "did you mean 'val_accuracy'",  # the hint comes up from the worker process too
+        ),
+        (
             ["sweep", *BASE, "data.val_split=0", "train.batch_size=16,32", "--metric", "val_accuracy"],
             "needs a validation split",
         ),
@@ -39,6 +43,7 @@ BASE = ["recipe=digits_mlp", "train.epochs=1", "data.limit=200"]
         "misspelt-tag",
         "join-nothing",
         "misspelt-metric",
+        "misspelt-metric-in-workers",
         "metric-without-val",
     ],
 )
