@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,7 +109,9 @@ def distribute(dist, batch_size: int) -> Placement:
     several = dist.num_processes is not None or "KERAS_DISTRIBUTION_NUM_PROCESSES" in os.environ
     if several and not jax.distributed.is_initialized():
         jax.config.update("jax_cpu_collectives_implementation", "gloo")
-        keras.distribution.initialize(dist.coordinator, dist.num_processes, dist.process_id)
+        with _fd1_silenced():  # gloo's C++ prints "[Gloo] Rank N is connected..." there as it connects
+            keras.distribution.initialize(dist.coordinator, dist.num_processes, dist.process_id)
+            jax.devices()  # (the CPU client, and its gloo context, may be made at first use)
     placement = Placement(process=jax.process_index(), processes=jax.process_count())
     devices = jax.devices()
     if dist.strategy == "single":
@@ -156,6 +159,20 @@ def _enough(wanted: int, devices: list, key: str) -> None:
                 "on CPU, XLA_FLAGS=--xla_force_host_platform_device_count=N makes N host devices (`dlcli env` lists them)",
             )
         )
+
+
+@contextlib.contextmanager
+def _fd1_silenced():
+    """File descriptor 1 to /dev/null (C and C++ code write there, bypassing sys.stdout), then back."""
+    sys.stdout.flush()
+    saved, devnull = os.dup(1), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
 
 
 def process_zeros(value: float) -> float:
