@@ -290,4 +290,4 @@ def structured() -> DictConfig:
 def register() -> None:
     store = ConfigStore.instance()
     if "dlcli_schema.yaml" not in store.repo:
-        store.store(name="dlcli_schema", node=structured(), provider="dlcli")
+        store.store(name="dlcli_schema", node=Config, provider="dlcli")
