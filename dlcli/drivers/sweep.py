@@ -132,6 +132,7 @@ def create(plan: Plan) -> Sweep:
     direction = plan.direction or ("maximize" if _maximized(metric) else "minimize")
     spec = {
         "recipe": str(prepared[0].composed.recipe.path),
+        "recipe_text": prepared[0].composed.recipe.path.read_text(encoding="utf-8"),
         "overrides": list(plan.overrides),
         "fixed": space.fixed,
         "swept": [o.input_line for o in space.parsed if o.is_sweep_override()],
@@ -158,6 +159,7 @@ def create(plan: Plan) -> Sweep:
         spec["storage"] = storage
         spec["mlflow_parent"] = _mlflow_parent(cfg, spec["study"])
         spec["mlflow_tracking_uri"] = _mlflow_uri(cfg)
+        _keep_recipe(sweep_dir, spec)
         _new_study(spec, sweep_dir, space, combos if search == "grid" else [])
         sweeps.write_spec(sweep_dir, spec, base=OmegaConf.to_container(cfg, resolve=False, enum_to_str=True))
     except BaseException:
@@ -166,6 +168,15 @@ def create(plan: Plan) -> Sweep:
         raise
     ready = {tuple(combo): p for combo, p in zip(combos, prepared)} if search == "grid" else {}
     return Sweep(sweep_dir, spec, ready, made)
+
+
+def _keep_recipe(sweep_dir: Path, spec: dict) -> None:
+    """The recipe as the sweep began, kept in the sweep (and in the study, for `--join` on other
+    machines): every trial composes from this copy, so editing the user's file while the sweep
+    runs, or before `--resume`, changes no trial."""
+    kept = sweep_dir / "recipe" / Path(spec["recipe"]).name
+    rundir.write_text(kept, spec["recipe_text"])
+    spec["recipe"] = str(kept.resolve())
 
 
 def _mlflow_logger(cfg):
@@ -387,6 +398,8 @@ def join(text: str, runs_dir: Path | None = None) -> Sweep:
     here = root / spec["study"].rpartition("/")[0] / "sweeps" / spec["study"].rpartition("/")[2]
     if not (here / sweeps.SPEC).is_file():
         here.mkdir(parents=True, exist_ok=True)
+        if "recipe_text" in spec:
+            _keep_recipe(here, spec)
         sweeps.write_spec(here, spec)
     return Sweep(here, spec)
 

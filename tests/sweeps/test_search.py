@@ -2,6 +2,7 @@
 run directory stays, marked pruned."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -31,3 +32,20 @@ def test_tpe_search_prunes_the_bad_region(tmp_path, invoke):
     assert states[pruned[0]["trial"]] == "pruned"
     best = max((r for r in rows if r["state"] == "finished"), key=lambda r: float(r["val_accuracy"]))
     assert best["optimizer.learning_rate"] == "0.03"
+
+
+def test_trials_compose_from_the_recipe_as_the_sweep_began(tmp_path, monkeypatch):
+    """Editing the recipe file while a search runs (or before --resume) changes no trial."""
+    from dlcli.drivers import sweep as sweeping
+
+    monkeypatch.chdir(tmp_path)
+    recipe = tmp_path / "mine.yaml"
+    shipped = (Path(__file__).resolve().parents[2] / "recipes" / "digits_mlp.yaml").read_text()
+    recipe.write_text(shipped.replace("epochs: 40", "epochs: 1").replace("batch_size: 32", "batch_size: 16"))
+    plan = sweeping.Plan(str(recipe), [*FAST, "optimizer.learning_rate=interval(0.001,0.1)"], trials=2, prune="none")
+    sweep = sweeping.create(plan)
+    recipe.write_text(recipe.read_text().replace("batch_size: 16", "batch_size: 64"))
+    sweeping.run(sweep)
+    for n in ("0", "1"):
+        assert "batch_size: 16" in (sweep.dir / "trials" / n / "config.yaml").read_text()
+    assert (sweep.dir / "recipe" / "mine.yaml").read_text().count("batch_size: 16") == 1
