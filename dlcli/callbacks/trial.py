@@ -17,9 +17,9 @@ from dlcli.errors import ConfigError, Problem, did_you_mean
 
 
 class TrialReport(keras.callbacks.Callback):
-    def __init__(self, trial, monitor: str):
+    def __init__(self, trial, monitor: str, key: str = "--metric"):
         super().__init__()
-        self.trial, self.monitor = trial, monitor
+        self.trial, self.monitor, self.key = trial, monitor, key  # key: where the metric was named
         self.pruned_at: int | None = None
 
     def check_logs(self, logged: set[str], validation: bool) -> None:
@@ -33,13 +33,13 @@ class TrialReport(keras.callbacks.Callback):
         if name in logged:
             hint = f"choose {name!r}, or hold out data with data.val_split"
             raise ConfigError(
-                Problem("--metric", f"{self.monitor!r} needs a validation split, and the runs have none", hint)
+                Problem(self.key, f"{self.monitor!r} needs a validation split, and the runs have none", hint)
             )
         names = sorted(logged) + sorted(f"val_{k}" for k in logged if validation)
         listing = "the runs log: " + ", ".join(names)
         hint = did_you_mean(self.monitor, names)
         raise ConfigError(
-            Problem("--metric", f"the runs do not log {self.monitor!r}", f"{hint} {listing}" if hint else listing)
+            Problem(self.key, f"the runs do not log {self.monitor!r}", f"{hint} {listing}" if hint else listing)
         )
 
     def on_epoch_end(self, epoch, logs=None):
@@ -49,7 +49,7 @@ class TrialReport(keras.callbacks.Callback):
         if self.monitor not in logs:
             names = ", ".join(k for k in logs if k != "learning_rate")
             raise ConfigError(
-                Problem("--metric", f"the runs do not log {self.monitor!r}", f"choose one they log: {names}")
+                Problem(self.key, f"the runs do not log {self.monitor!r}", f"choose one they log: {names}")
             )
         value = float(logs[self.monitor])
         if not math.isfinite(value):

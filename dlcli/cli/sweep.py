@@ -116,7 +116,8 @@ def execute(sweep, jobs: int) -> None:
     from dlcli.drivers import sweep as sweeping
     from dlcli.errors import Interrupted, Problem, RunFailed
 
-    err.print(f"sweep: {sweep.dir}", highlight=False, soft_wrap=True, markup=False)
+    goal = "maximize" if sweep.maximize else "minimize"
+    err.print(f"sweep: {sweep.dir} ({goal} {sweep.spec['metric']})", highlight=False, soft_wrap=True, markup=False)
     view = SweepView(sweep.spec["metric"], sweep.maximize)
     try:
         result = sweeping.run(sweep, view, jobs)

@@ -128,7 +128,7 @@ def create(plan: Plan) -> Sweep:
     combos = space.grid() if search == "grid" else space.corners()
     prepared = [_prepare(plan, combo, i, len(combos), dirs, search) for i, combo in enumerate(combos)]
     cfg = prepared[0].cfg
-    metric = plan.metric or _default_metric(cfg)
+    metric, metric_from = (plan.metric, "--metric") if plan.metric else _default_metric(cfg)
     direction = plan.direction or ("maximize" if _maximized(metric) else "minimize")
     spec = {
         "recipe": str(prepared[0].composed.recipe.path),
@@ -140,6 +140,7 @@ def create(plan: Plan) -> Sweep:
         "search": search,
         "trials": len(combos) if search == "grid" else plan.trials or DEFAULT_TRIALS,
         "metric": metric,
+        "metric_from": metric_from,  # the key a refusal of it names
         "direction": direction,
         "prune": plan.prune or ("none" if search == "grid" else "median"),
         "seed": int(cfg.seed),
@@ -261,17 +262,26 @@ def _params(space: spaces.Space, combo: list[str]) -> dict[str, Any]:
     return params
 
 
-def _default_metric(cfg) -> str:
-    """The recipe's monitored metric (an EarlyStopping's or checkpoint's), else the validation loss."""
-    for spec in (cfg.callbacks or {}).values():
+def _default_metric(cfg) -> tuple[str, str]:
+    """The recipe's monitored metric (an EarlyStopping's or checkpoint's), else the validation loss;
+    with the key it came from."""
+    for name, spec in (cfg.callbacks or {}).items():
         if spec is not None and isinstance(spec.get("monitor"), str):
-            return str(spec.monitor)
-    return "val_loss" if cfg.data.val_split or cfg.data.val_path else "loss"
+            return str(spec.monitor), f"callbacks.{name}.monitor"
+    return ("val_loss" if cfg.data.val_split or cfg.data.val_path else "loss"), "--metric"
+
+
+# Keras metrics that grow as the model gets better (their names' endings); every other metric and
+# every loss is minimised. SpecificityAtSensitivity ends in "sensitivity", PrecisionAtRecall in "recall".
+_HIGHER_IS_BETTER = (
+    "accuracy", "acc", "auc", "precision", "recall", "sensitivity", "specificity",
+    "f1_score", "fbeta_score", "r2_score", "io_u", "cosine_similarity",
+)  # fmt: skip
 
 
 def _maximized(metric: str) -> bool:
     name = metric.removeprefix("val_").removeprefix("test_")
-    return name.endswith(("accuracy", "acc", "auc", "precision", "recall", "f1_score", "r2_score"))
+    return name.endswith(_HIGHER_IS_BETTER)
 
 
 def _shared(storage: str) -> str:
@@ -303,7 +313,9 @@ def _rdb(url: str, key: str):
     from sqlalchemy.exc import SQLAlchemyError
 
     try:
-        shown = make_url(url).render_as_string(hide_password=True)
+        parsed = make_url(url)
+        secret = {k: "***" for k in parsed.query if any(w in k.lower() for w in ("pass", "secret", "token", "key"))}
+        shown = parsed.update_query_dict(secret).render_as_string(hide_password=True).replace("%2A%2A%2A", "***")
     except SQLAlchemyError:
         raise ConfigError(
             Problem(key, "not a database URL SQLAlchemy reads", "write DIALECT://USER:PASSWORD@HOST/DATABASE")
@@ -380,7 +392,8 @@ def join(text: str, runs_dir: Path | None = None) -> Sweep:
         return find(text)
     import optuna
 
-    if "://" not in text and not path.is_file():  # checked first: opening a journal file creates it
+    sqlite = text.startswith("sqlite:///") and not Path(text.removeprefix("sqlite:///")).is_file()
+    if ("://" not in text and not path.is_file()) or sqlite:  # checked first: opening either file creates it
         raise ConfigError(
             Problem("--join", f"no sweep or study at {text!r}", "give a sweep directory, a journal file or an RDB URL")
         )
@@ -388,10 +401,9 @@ def join(text: str, runs_dir: Path | None = None) -> Sweep:
     summaries = optuna.get_all_study_summaries(storage)
     owned = [s for s in summaries if "sweep" in s.user_attrs]
     if len(owned) != 1:
-        names = ", ".join(s.study_name for s in owned) or "none"
-        raise ConfigError(
-            Problem("--join", f"{text} holds {len(owned)} dlcli sweeps ({names})", "join by the sweep directory")
-        )
+        names = ", ".join(s.study_name for s in owned)
+        held = f"{len(owned)} dlcli sweeps ({names})" if owned else "no dlcli sweep"
+        raise ConfigError(Problem("--join", f"{text} holds {held}", "join by the sweep directory"))
     spec = dict(owned[0].user_attrs["sweep"])
     spec["storage"] = text if "://" in text else str(path.resolve())
     root = Path(runs_dir).resolve() if runs_dir else Path(spec["runs_dir"])
@@ -422,14 +434,18 @@ def run(sweep: Sweep, observer: SweepObserver | None = None, jobs: int = 1) -> S
 
 
 def _only_refused(sweep: Sweep) -> bool:
-    """No trial of the sweep's own study ran: each failed before its run directory was made."""
+    """No trial of the sweep's study ran (here or in a process that joined it): each failed before
+    its run directory was made. A study kept outside the sweep (`--storage`) is deleted from it."""
+    import optuna
     from optuna.trial import TrialState
 
-    if sweep.spec["storage"] != sweeps.JOURNAL:  # a shared study may hold other processes' trials
+    study = sweep.study()
+    ran = [t for t in study.get_trials(deepcopy=False) if t.state not in (TrialState.FAIL, TrialState.WAITING)]
+    if ran or any((sweep.dir / "trials").glob("*/")):
         return False
-    trials = sweep.study().get_trials(deepcopy=False)
-    ran = [t for t in trials if t.state not in (TrialState.FAIL, TrialState.WAITING)]
-    return not ran and not any((sweep.dir / "trials").glob("*/"))
+    if sweep.spec["storage"] != sweeps.JOURNAL:
+        optuna.delete_study(study_name=sweep.spec["study"], storage=_storage(sweep.spec["storage"], sweep.dir))
+    return True
 
 
 def _run(sweep: Sweep, observer: SweepObserver, jobs: int) -> SweepResult:
@@ -525,7 +541,7 @@ def run_trial(sweep: Sweep, number: int, observer: lifecycle.Observer | None = N
     trial.set_user_attr("worker", _worker())
     run_dir = sweep.dir / "trials" / str(number)
     trial.set_user_attr("run_dir", str(run_dir.resolve()))
-    report = TrialReport(trial, sweep.spec["metric"])
+    report = TrialReport(trial, sweep.spec["metric"], sweep.spec.get("metric_from", "--metric"))
     try:
         if rundir.is_finished(run_dir):  # killed after it trained, before the study heard
             metrics = sweeps.read_metrics(run_dir)

@@ -19,6 +19,7 @@ BASE = ["recipe=digits_mlp", "train.epochs=1", "data.limit=200"]
         (["train", "-m", "--smoke", *BASE, "train.batch_size=16,32"], "-m makes one per combination"),
         (["sweep", *BASE, "optimizer.learning_rate=tag(lg, interval(1e-3,1e-2))", "--trials", "1"], "unknown tag 'lg'"),
         (["sweep", "--join", "no.journal"], "no sweep or study at 'no.journal'"),
+        (["sweep", "--join", "sqlite:///no.db"], "no sweep or study at 'sqlite:///no.db'"),
         (
             ["sweep", *BASE, "optimizer.learning_rate=0.01,0.1", "--metric", "val_acuracy"],
             "did you mean 'val_accuracy'",
@@ -26,6 +27,10 @@ BASE = ["recipe=digits_mlp", "train.epochs=1", "data.limit=200"]
         (
             ["sweep", *BASE, "train.batch_size=16,32", "--metric", "val_acuracy", "--jobs", "2"],
             "did you mean 'val_accuracy'",  # the hint comes up from the worker process too
+        ),
+        (
+            ["sweep", *BASE, "data.val_split=0", "callbacks=early_stopping", "train.batch_size=16,32"],
+            "callbacks.early_stopping.monitor: 'val_loss' needs a validation split",  # the default metric's source
         ),
         (
             ["sweep", *BASE, "data.val_split=0", "train.batch_size=16,32", "--metric", "val_accuracy"],
@@ -42,8 +47,10 @@ BASE = ["recipe=digits_mlp", "train.epochs=1", "data.limit=200"]
         "smoke",
         "misspelt-tag",
         "join-nothing",
+        "join-no-sqlite-file",
         "misspelt-metric",
         "misspelt-metric-in-workers",
+        "default-metric-without-val",
         "metric-without-val",
     ],
 )
@@ -52,7 +59,7 @@ def test_refused_before_any_trial(cli, in_tmp, args, said):
     assert code == 2, stderr
     assert said in " ".join(stderr.split())
     assert not (in_tmp / "outputs").exists()  # (a wrong --metric is found on the first trial's first batch)
-    assert not (in_tmp / "no.journal").exists()  # opening a journal file would create it
+    assert not (in_tmp / "no.journal").exists() and not (in_tmp / "no.db").exists()  # opening one would create it
 
 
 def test_a_descending_range_is_searched_as_its_values():
@@ -73,8 +80,12 @@ def test_a_descending_range_is_searched_as_its_values():
             "--storage: cannot open the database sqlite:////no/such/folder/study.db",
         ),
         ("nosuchdb://me:secret@host/db", "--storage: cannot open the database nosuchdb://me:***@host/db"),
+        (
+            "nosuchdb://host/db?user=me&password=secret",
+            "--storage: cannot open the database nosuchdb://host/db?password=***&user=me",
+        ),
     ],
-    ids=["driver-missing", "sqlite-folder-missing", "unknown-dialect"],
+    ids=["driver-missing", "sqlite-folder-missing", "unknown-dialect", "password-in-query"],
 )
 def test_a_database_that_cannot_be_opened_is_refused_naming_storage(cli, in_tmp, url, said):
     if url.startswith("postgresql") and importlib.util.find_spec("psycopg") is not None:
@@ -83,4 +94,35 @@ def test_a_database_that_cannot_be_opened_is_refused_naming_storage(cli, in_tmp,
     assert code == 2 and said in stderr and "secret" not in stderr and "Traceback" not in stderr
     assert not (in_tmp / "outputs").exists()
     code, _, stderr = cli("sweep", "--join", url)
-    assert code == 2 and said.replace("--storage", "--join") in stderr and "secret" not in stderr
+    assert code == 2 and "error: --join:" in stderr and "secret" not in stderr
+
+
+def test_a_refused_first_trial_removes_the_sweep_and_its_study_from_a_named_storage(cli, in_tmp):
+    import optuna
+
+    journal = in_tmp / "shared.journal"
+    code, _, stderr = cli("sweep", *BASE, "train.batch_size=16,32", "--storage", journal, "--metric", "val_acuracy")
+    assert code == 2 and "did you mean 'val_accuracy'" in stderr
+    assert not (in_tmp / "outputs").exists()
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(journal)))
+    assert optuna.get_all_study_summaries(storage) == []
+
+
+@pytest.mark.parametrize(
+    "metric, maximized",
+    [
+        ("val_accuracy", True),
+        ("val_specificity_at_sensitivity", True),
+        ("precision_at_recall", True),
+        ("val_mean_io_u", True),
+        ("cosine_similarity", True),
+        ("val_fbeta_score", True),
+        ("val_loss", False),
+        ("mean_absolute_error", False),
+        ("val_kl_divergence", False),
+    ],
+)
+def test_the_default_direction_follows_the_metric(metric, maximized):
+    from dlcli.drivers.sweep import _maximized
+
+    assert _maximized(metric) is maximized
