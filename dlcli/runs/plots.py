@@ -28,6 +28,7 @@ def training_curves(history: dict[str, list[float]], out_dir: Path, outputs: lis
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     written = []
     keys = [k for k in history if not k.startswith("val_")]
@@ -40,8 +41,9 @@ def training_curves(history: dict[str, list[float]], out_dir: Path, outputs: lis
             ax.plot(epochs, history[key], label="train")
             if f"val_{key}" in history:
                 ax.plot(epochs, history[f"val_{key}"], label="val")
-            ax.set_title(key.removeprefix(name + "_") if key != name else key)
+            ax.set_title(f"{name}: {key.removeprefix(name + '_')}" if key != name else key)
             ax.set_xlabel("epoch")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
             ax.legend()
             ax.grid(alpha=0.3)
         path = out_dir / f"{name}.png"
