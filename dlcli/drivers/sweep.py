@@ -461,6 +461,9 @@ def _run(sweep: Sweep, observer: SweepObserver, jobs: int) -> SweepResult:
         else:
             _parallel(sweep, study, jobs, pending, observer)
         stopped = False
+    except KeyboardInterrupt:  # between trials (a trial's own interruption is an Interrupted with its hint)
+        hint = f"resume with: dlcli sweep --resume {sweep.dir}"
+        raise Interrupted(Problem("", "interrupted between trials", hint)) from None
     finally:
         finish(sweep)
         if sweep.spec.get("mlflow_parent"):

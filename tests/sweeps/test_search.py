@@ -49,3 +49,20 @@ def test_trials_compose_from_the_recipe_as_the_sweep_began(tmp_path, monkeypatch
     for n in ("0", "1"):
         assert "batch_size: 16" in (sweep.dir / "trials" / n / "config.yaml").read_text()
     assert (sweep.dir / "recipe" / "mine.yaml").read_text().count("batch_size: 16") == 1
+
+
+def test_ctrl_c_between_trials_says_how_to_resume(tmp_path, monkeypatch):
+    from dlcli.drivers import sweep as sweeping
+    from dlcli.errors import Interrupted
+
+    monkeypatch.chdir(tmp_path)
+    sweep = sweeping.create(sweeping.Plan("digits_mlp", [*FAST, "optimizer.learning_rate=0.01,0.1"]))
+
+    def stopped(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sweeping, "run_trial", stopped)
+    with pytest.raises(Interrupted) as caught:
+        sweeping.run(sweep)
+    assert caught.value.problems[-1].hint == f"resume with: dlcli sweep --resume {sweep.dir}"
+    assert (sweep.dir / "sweep.yaml").is_file()  # kept: it resumes
