@@ -36,6 +36,8 @@ class TrialReport(keras.callbacks.Callback):
                 Problem(self.key, f"{self.monitor!r} needs a validation split, and the runs have none", hint)
             )
         names = sorted(logged) + sorted(f"val_{k}" for k in logged if validation)
+        if split == "test":  # scored on the test split once training ends
+            names += sorted(f"test_{k}" for k in logged)
         listing = "the runs log: " + ", ".join(names)
         hint = did_you_mean(self.monitor, names)
         raise ConfigError(

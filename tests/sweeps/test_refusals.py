@@ -29,6 +29,10 @@ BASE = ["recipe=digits_mlp", "train.epochs=1", "data.limit=200"]
             "did you mean 'val_accuracy'",  # the hint comes up from the worker process too
         ),
         (
+            ["sweep", *BASE, "train.batch_size=16,32", "--metric", "test_acc"],
+            "did you mean 'test_accuracy'",
+        ),
+        (
             ["sweep", *BASE, "data.val_split=0", "callbacks=early_stopping", "train.batch_size=16,32"],
             "callbacks.early_stopping.monitor: 'val_loss' needs a validation split",  # the default metric's source
         ),
@@ -50,6 +54,7 @@ BASE = ["recipe=digits_mlp", "train.epochs=1", "data.limit=200"]
         "join-no-sqlite-file",
         "misspelt-metric",
         "misspelt-metric-in-workers",
+        "misspelt-test-metric",
         "default-metric-without-val",
         "metric-without-val",
     ],
