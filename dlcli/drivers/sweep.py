@@ -388,9 +388,7 @@ def join(text: str, runs_dir: Path | None = None) -> Sweep:
     storage itself (a journal file or an RDB URL). Its trials' run directories are this machine's,
     in a sweep directory of the same name here."""
     path = Path(text).expanduser()
-    if (
-        "://" not in text and sweeps.find(text, runs_dir or Path("outputs")) is not None
-    ):  # a sweep, as --resume finds it
+    if "://" not in text and sweeps.find(text, runs_dir or Path("outputs")):  # a sweep, found as --resume finds it
         return find(text, runs_dir)
     import optuna
 
