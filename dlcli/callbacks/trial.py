@@ -22,22 +22,22 @@ class TrialReport(keras.callbacks.Callback):
         self.trial, self.monitor, self.key = trial, monitor, key  # key: where the metric was named
         self.pruned_at: int | None = None
 
-    def check_logs(self, logged: set[str], validation: bool) -> None:
+    def check_logs(self, logged: set[str], validation: bool, test: bool) -> None:
         """Refuse a --metric the runs will not log before the first trial trains, not after its first
         epoch. `logged`: the names one evaluated batch logs; `test_` names are scored after training."""
         split, _, name = self.monitor.partition("_")
         if split not in ("val", "test"):
             split, name = "train", self.monitor
-        if name in logged and (split != "val" or validation):
+        held = {"val": validation, "test": test}.get(split, True)
+        if name in logged and held:
             return
         if name in logged:
-            hint = f"choose {name!r}, or hold out data with data.val_split"
-            raise ConfigError(
-                Problem(self.key, f"{self.monitor!r} needs a validation split, and the runs have none", hint)
-            )
+            option = "data.val_split" if split == "val" else "data.test_split"
+            hint = f"choose {name!r}, or hold out data with {option}"
+            what = "a validation split" if split == "val" else "a test split"
+            raise ConfigError(Problem(self.key, f"{self.monitor!r} needs {what}, and the runs have none", hint))
         names = sorted(logged) + sorted(f"val_{k}" for k in logged if validation)
-        if split == "test":  # scored on the test split once training ends
-            names += sorted(f"test_{k}" for k in logged)
+        names += sorted(f"test_{k}" for k in logged if test)  # scored on the test split once training ends
         listing = "the runs log: " + ", ".join(names)
         hint = did_you_mean(self.monitor, names)
         raise ConfigError(

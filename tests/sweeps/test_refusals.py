@@ -40,6 +40,10 @@ BASE = ["recipe=digits_mlp", "train.epochs=1", "data.limit=200"]
             ["sweep", *BASE, "data.val_split=0", "train.batch_size=16,32", "--metric", "val_accuracy"],
             "needs a validation split",
         ),
+        (
+            ["sweep", *BASE, "data.test_split=0", "train.batch_size=16,32", "--metric", "test_accuracy"],
+            "'test_accuracy' needs a test split, and the runs have none",
+        ),
     ],
     ids=[
         "bad-value",
@@ -57,6 +61,7 @@ BASE = ["recipe=digits_mlp", "train.epochs=1", "data.limit=200"]
         "misspelt-test-metric",
         "default-metric-without-val",
         "metric-without-val",
+        "metric-without-test",
     ],
 )
 def test_refused_before_any_trial(cli, in_tmp, args, said):
