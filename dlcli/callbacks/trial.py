@@ -37,7 +37,8 @@ class TrialReport(keras.callbacks.Callback):
             what = "a validation split" if split == "val" else "a test split"
             raise ConfigError(Problem(self.key, f"{self.monitor!r} needs {what}, and the runs have none", hint))
         names = sorted(logged) + sorted(f"val_{k}" for k in logged if validation)
-        names += sorted(f"test_{k}" for k in logged if test)  # scored on the test split once training ends
+        if split == "test" and test:  # scored on the test split once training ends
+            names += sorted(f"test_{k}" for k in logged)
         listing = "the runs log: " + ", ".join(names)
         hint = did_you_mean(self.monitor, names)
         raise ConfigError(

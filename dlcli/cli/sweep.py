@@ -79,15 +79,21 @@ def command(
             raise ConfigError(Problem("--jobs", f"expected at least 1, got {jobs}"))
         given = resume or join
         if given is not None:
-            if overrides or search or trials or metric or direction or storage or prune:
+            key = "--resume" if resume else "--join"
+            named = {"--search": search, "--metric": metric, "--direction": direction, "--storage": storage}
+            named.update({"--prune": prune, "--trials": trials if join else None})
+            kept = [name for name, value in named.items() if value] or (["overrides"] if overrides else [])
+            if kept:
                 raise ConfigError(
                     Problem(
-                        "--resume" if resume else "--join",
-                        "a sweep continues as it was created: its recipe, overrides and options are kept",
-                        "drop them (only --jobs may change)",
+                        key,
+                        f"a sweep continues as it was created: its recipe, overrides and options are kept ({kept[0]} given)",
+                        "drop them (only --jobs may change, and --trials with --resume: a search's new total budget)",
                     )
                 )
             sweep = sweeping.find(resume, runs_dir) if resume else sweeping.join(join, runs_dir)
+            if trials is not None:
+                sweeping.extend(sweep, trials)
         else:
             recipe, rest = split_recipe(list(overrides or []))
             plan = sweeping.Plan(

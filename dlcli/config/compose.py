@@ -81,6 +81,16 @@ def split_recipe(overrides: list[str]) -> tuple[str | None, list[str]]:
                         "duplicate_recipe",
                     )
                 )
+            if _swept(item) and not Path(given).is_file():
+                raise ConfigError(
+                    Problem(
+                        "recipe",
+                        f"{item!r} sweeps the recipe; a sweep varies the keys of one recipe",
+                        "run one sweep per recipe: dlcli sweep recipe=NAME key=a,b ...",
+                        COMMAND_LINE,
+                        "recipe_sweep",
+                    )
+                )
             recipe = given
         elif key.lstrip("+~") == "recipe" or key.lstrip("+~").startswith("recipe."):
             raise ConfigError(
@@ -95,6 +105,13 @@ def split_recipe(overrides: list[str]) -> tuple[str | None, list[str]]:
         else:
             rest.append(item)
     return recipe, rest
+
+
+def _swept(item: str) -> bool:
+    try:
+        return OverridesParser.create().parse_overrides([item])[0].is_sweep_override()
+    except OverrideParseException:
+        return False  # a recipe's file name, which may hold any character
 
 
 def compose(recipe_id: str | None, overrides: list[str], extra_dirs: list[str] | None = None) -> Composed:

@@ -383,6 +383,28 @@ def find(text: str, root: Path | None = None) -> Sweep:
     return Sweep(path, sweeps.read_spec(path))
 
 
+def extend(sweep: Sweep, trials: int) -> None:
+    """`--resume SWEEP --trials N`: a search's total budget becomes N (a grid's is its combinations)."""
+    if sweep.spec["search"] == "grid":
+        raise ConfigError(
+            Problem(
+                "--trials", "a grid runs every combination once; --trials is the budget of a search", "drop --trials"
+            )
+        )
+    made = len([t for t in sweep.study().get_trials(deepcopy=False) if not t.user_attrs.get("surplus")])
+    if trials < max(made, 1):
+        raise ConfigError(
+            Problem(
+                "--trials",
+                f"a budget of {trials} is below the {made} trials the sweep has made",
+                f"give {max(made, 1)} or more: --trials is the total budget, not the trials to add",
+            )
+        )
+    sweep.spec["trials"] = trials
+    sweeps.update_spec(sweep.dir, trials=trials)
+    sweep.study().set_user_attr("sweep", sweep.spec)  # what --join reads on other machines
+
+
 def join(text: str, runs_dir: Path | None = None) -> Sweep:
     """Another worker for a sweep whose study is shared (`--storage`): by its directory, or by the
     storage itself (a journal file or an RDB URL). Its trials' run directories are this machine's,

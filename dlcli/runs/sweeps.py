@@ -29,6 +29,12 @@ def write_spec(sweep_dir: Path, spec: dict, base: dict | None = None) -> None:
     rundir.write_text(sweep_dir / SPEC, yaml.safe_dump(content, sort_keys=False, allow_unicode=True))
 
 
+def update_spec(sweep_dir: Path, **changes) -> None:
+    """Change keys of sweep.yaml, keeping the rest (the base config too)."""
+    content = yaml.safe_load((sweep_dir / SPEC).read_text())
+    rundir.write_text(sweep_dir / SPEC, yaml.safe_dump({**content, **changes}, sort_keys=False, allow_unicode=True))
+
+
 def read_spec(sweep_dir: Path) -> dict:
     loaded = yaml.safe_load((sweep_dir / SPEC).read_text())
     loaded.pop("base", None)

@@ -18,6 +18,7 @@ BASE = ["recipe=digits_mlp", "train.epochs=1", "data.limit=200"]
         (["sweep", *BASE, "train.batch_size=int(interval(64,8))", "--search", "tpe"], "is empty"),
         (["train", "-m", "--smoke", *BASE, "train.batch_size=16,32"], "-m makes one per combination"),
         (["sweep", *BASE, "optimizer.learning_rate=tag(lg, interval(1e-3,1e-2))", "--trials", "1"], "unknown tag 'lg'"),
+        (["train", "-m", "recipe=digits_mlp,iris", "train.epochs=1,2"], "sweeps the recipe"),
         (["sweep", "--join", "no.journal"], "no sweep or study at 'no.journal'"),
         (["sweep", "--join", "sqlite:///no.db"], "no sweep or study at 'sqlite:///no.db'"),
         (
@@ -54,6 +55,7 @@ BASE = ["recipe=digits_mlp", "train.epochs=1", "data.limit=200"]
         "empty-interval",
         "smoke",
         "misspelt-tag",
+        "swept-recipe",
         "join-nothing",
         "join-no-sqlite-file",
         "misspelt-metric",

@@ -66,3 +66,18 @@ def test_ctrl_c_between_trials_says_how_to_resume(tmp_path, monkeypatch):
         sweeping.run(sweep)
     assert caught.value.problems[-1].hint == f"resume with: dlcli sweep --resume {sweep.dir}"
     assert (sweep.dir / "sweep.yaml").is_file()  # kept: it resumes
+
+
+def test_resume_with_trials_grows_a_search_budget(tmp_path, invoke):
+    runs_dir = tmp_path / "outputs"
+    search = ["sweep", "recipe=digits_mlp", "train.epochs=1", *FAST, "train.batch_size=choice(16,32)"]
+    assert invoke(*search, "--search", "random", "--trials", "1", "--runs-dir", runs_dir)[0] == 0
+    sweep = only_sweep(runs_dir)
+    code, _, stderr = invoke("sweep", "--resume", sweep, "--trials", "0")
+    assert code == 2 and "--trials is the total budget, not the trials to add" in " ".join(stderr.split())
+    code, _, stderr = invoke("sweep", "--resume", sweep, "--trials", "2")
+    assert code == 0, stderr
+    assert [r["trial"] for r in summary(sweep)] == ["0", "1"]
+    assert "trials: 2" in (sweep / "sweep.yaml").read_text()  # a later --resume keeps the new budget
+    code, _, stderr = invoke("sweep", "--resume", sweep, "--metric", "loss")
+    assert code == 2 and "(--metric given)" in stderr
