@@ -448,10 +448,12 @@ def run(sweep: Sweep, observer: SweepObserver | None = None, jobs: int = 1) -> S
     holds nothing but that refusal."""
     try:
         return _run(sweep, observer or SweepObserver(), jobs)
-    except ConfigError:
+    except ConfigError as exc:
         if _only_refused(sweep):
             shutil.rmtree(sweep.dir, ignore_errors=True)
             rundir.remove_empty(sweep.made)
+            last = exc.problems[-1]
+            last.hint = f"{last.hint + '; ' if last.hint else ''}no trial ran, so {sweep.dir} is removed"
         raise
 
 
