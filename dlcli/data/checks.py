@@ -169,13 +169,21 @@ def _against_model(data: DictConfig, io: ModelIO, problems: Collector) -> None:
         value = data.get(key)
         if isinstance(value, DictConfig):
             names = [s.name for s in specs]
+            kind = "input" if key == "features" else "output"
             for name in value:
                 if name not in names:
-                    kind = "input" if key == "features" else "output"
                     problems.add(
                         f"data.{key}.{name}",
                         f"the model has no {kind} {name!r}",
                         did_you_mean(name, names) or f"{kind}s: {', '.join(names)}",
+                    )
+            unknown = [name for name in value if name not in names]
+            for name in names:
+                if name not in value and not unknown:  # (a misspelt name is the problem named above)
+                    problems.add(
+                        f"data.{key}",
+                        f"gives no data for the model's {kind} {name!r}",
+                        f"add {name}: COLUMNS, so that every {kind} ({', '.join(names)}) has its data",
                     )
     for problem in sources.target_problems(data, io):
         problems.add(problem.key, problem.message, problem.hint)

@@ -103,6 +103,12 @@ CASES = [
         False,
     ),
     (
+        "output-without-data",
+        ["train", "recipe=./tiny.yaml", "data.target={}"],
+        ["error: data.target: gives no data for the model's output 'out'", "add out: COLUMNS"],
+        False,
+    ),
+    (
         "feature-count",
         ["train", "recipe=./tiny.yaml", "data.features=[alpha,beta]"],
         ["error: model.inputs.input.shape: the model takes 3 features per sample; the data has 2"],
