@@ -228,6 +228,15 @@ def _against_model(data: DictConfig, io: ModelIO, problems: Collector) -> None:
             "scales regression targets, but every output has a classification loss",
             "set data.preprocess.target_scaler=none",
         )
+    whole = [f"{i.name!r} ({i.dtype})" for i in io.inputs if "int" in i.dtype]
+    if len(whole) == len(io.inputs):  # token ids, an Embedding's input: scaling them would change which token
+        for key, off in (("scaler", "none"), ("divide_by", None)):
+            if pre[key] not in (off, "none", 0):
+                problems.add(
+                    f"data.preprocess.{key}",
+                    f"scales float inputs, but every model input takes integers: {', '.join(whole)}",
+                    f"drop data.preprocess.{key} (integer inputs are ids, never scaled)",
+                )
     if len(io.inputs) > 1 and pre["reshape"]:
         problems.add(
             "data.preprocess.reshape", f"applies to a single input; the model has {len(io.inputs)} ({io.input_names()})"

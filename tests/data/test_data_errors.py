@@ -495,3 +495,11 @@ def test_npz_arrays_of_different_lengths_are_named_as_in_the_file(cli, in_tmp):
     text = failing(cli, "data.source=npz", "data.path=pairs.npz", "data.target=null")
     assert "error: data.path: pairs.npz: the arrays have different numbers of samples: 'x' 90, 'y' 100" in text
     assert "'out'" not in text
+
+
+@pytest.mark.parametrize("setting", ["data.preprocess.scaler=standard", "data.preprocess.divide_by=255"])
+def test_scaling_token_ids_is_refused(cli, setting):
+    """An Embedding's integer input is never scaled, so the setting would do nothing."""
+    code, _, err = cli("check", "recipe=imdb_conv1d", setting)
+    assert code == 2
+    assert "every model input takes integers: 'review' (int32)" in err
