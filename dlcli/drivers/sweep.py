@@ -16,6 +16,7 @@ through the run's own resume state, then runs the rest: the budget is the sweep'
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -298,7 +299,27 @@ def _shared(storage: str) -> str:
                 "name a file in an existing folder, or an RDB URL",
             )
         )
+    if not _journal(path):
+        raise ConfigError(
+            Problem(
+                "--storage",
+                f"{storage} exists and is not an Optuna journal file, which a sweep would append to",
+                "name a new file, a journal file another sweep made, or an RDB URL",
+            )
+        )
     return str(path)
+
+
+def _journal(path: Path) -> bool:
+    """Nothing there yet, or a file whose first line is an Optuna journal entry."""
+    if not path.exists() or path.stat().st_size == 0:
+        return True
+    try:
+        with path.open(encoding="utf-8") as f:
+            entry = json.loads(f.readline())
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(entry, dict) and "op_code" in entry
 
 
 # The pip package of each database driver SQLAlchemy imports, where the names differ.
@@ -418,6 +439,14 @@ def join(text: str, runs_dir: Path | None = None) -> Sweep:
     if ("://" not in text and not path.is_file()) or sqlite:  # checked first: opening either file creates it
         raise ConfigError(
             Problem("--join", f"no sweep or study at {text!r}", "give a sweep directory, a journal file or an RDB URL")
+        )
+    if "://" not in text and not _journal(path):
+        raise ConfigError(
+            Problem(
+                "--join",
+                f"{text} is not an Optuna journal file",
+                "give a sweep directory, a journal file or an RDB URL",
+            )
         )
     storage = _rdb(text, "--join") if "://" in text else _storage(str(path.resolve()), Path("."))
     summaries = optuna.get_all_study_summaries(storage)

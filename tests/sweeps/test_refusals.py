@@ -19,6 +19,8 @@ BASE = ["recipe=digits_mlp", "train.epochs=1", "data.limit=200"]
         (["train", "-m", "--smoke", *BASE, "train.batch_size=16,32"], "-m makes one per combination"),
         (["sweep", *BASE, "optimizer.learning_rate=tag(lg, interval(1e-3,1e-2))", "--trials", "1"], "unknown tag 'lg'"),
         (["train", "-m", "recipe=digits_mlp,iris", "train.epochs=1,2"], "sweeps the recipe"),
+        (["sweep", *BASE, "train.batch_size=16,32", "--storage", "notes.txt"], "notes.txt exists and is not an Optuna"),
+        (["sweep", "--join", "notes.txt"], "notes.txt is not an Optuna journal file"),
         (["sweep", "--join", "no.journal"], "no sweep or study at 'no.journal'"),
         (["sweep", "--join", "sqlite:///no.db"], "no sweep or study at 'sqlite:///no.db'"),
         (
@@ -56,6 +58,8 @@ BASE = ["recipe=digits_mlp", "train.epochs=1", "data.limit=200"]
         "smoke",
         "misspelt-tag",
         "swept-recipe",
+        "storage-not-a-journal",
+        "join-not-a-journal",
         "join-nothing",
         "join-no-sqlite-file",
         "misspelt-metric",
@@ -67,11 +71,13 @@ BASE = ["recipe=digits_mlp", "train.epochs=1", "data.limit=200"]
     ],
 )
 def test_refused_before_any_trial(cli, in_tmp, args, said):
+    (in_tmp / "notes.txt").write_text("keep\n")
     code, _, stderr = cli(*args)
     assert code == 2, stderr
     assert said in " ".join(stderr.split())
     assert not (in_tmp / "outputs").exists()  # (a wrong --metric is found on the first trial's first batch)
     assert not (in_tmp / "no.journal").exists() and not (in_tmp / "no.db").exists()  # opening one would create it
+    assert (in_tmp / "notes.txt").read_text() == "keep\n"  # a file that is not a journal is never appended to
 
 
 def test_a_descending_range_is_searched_as_its_values():
