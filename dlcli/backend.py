@@ -106,8 +106,7 @@ def distribute(dist, batch_size: int) -> Placement:
     import jax
     import keras
 
-    several = dist.num_processes is not None or "KERAS_DISTRIBUTION_NUM_PROCESSES" in os.environ
-    if several and not jax.distributed.is_initialized():
+    if _several(dist) and not jax.distributed.is_initialized():
         jax.config.update("jax_cpu_collectives_implementation", "gloo")
         with _fd1_silenced():  # gloo's C++ prints "[Gloo] Rank N is connected..." there as it connects
             keras.distribution.initialize(dist.coordinator, dist.num_processes, dist.process_id)
@@ -117,36 +116,59 @@ def distribute(dist, batch_size: int) -> Placement:
     if dist.strategy == "single":
         keras.distribution.set_distribution(None)
         return placement
+    split = _split(dist, devices)
+    _divides(batch_size, split, dist.strategy)
     if dist.strategy == "data_parallel":
-        wanted = dist.devices or len(devices)
-        _enough(wanted, devices, "distribution.devices")
-        chosen = devices[:wanted]
-        split = wanted
-        made = keras.distribution.DataParallel(devices=chosen, auto_shard_dataset=False)
+        made = keras.distribution.DataParallel(devices=devices[:split], auto_shard_dataset=False)
     else:
         wanted = math.prod(dist.mesh.values())
-        _enough(wanted, devices, "distribution.mesh")
         mesh = keras.distribution.DeviceMesh(tuple(dist.mesh.values()), list(dist.mesh), devices[:wanted])
         layout = keras.distribution.LayoutMap(mesh)
         for rule, axes in dist.layout.items():
             layout[rule] = tuple(axes)
-        split = dist.mesh[dist.batch_axis]
         made = keras.distribution.ModelParallel(
             layout_map=layout, batch_dim_name=dist.batch_axis, auto_shard_dataset=False
         )
+    keras.distribution.set_distribution(made)
+    placement.devices = split
+    return placement
+
+
+def check(dist, batch_size: int) -> None:
+    """What `distribute` needs of the devices and the batch size, checked without setting anything
+    (a sweep checks every combination before its first trial). Several processes are checked as
+    they join."""
+    import jax
+
+    if dist.strategy != "single" and not _several(dist):
+        _divides(batch_size, _split(dist, jax.devices()), dist.strategy)
+
+
+def _several(dist) -> bool:
+    return dist.num_processes is not None or "KERAS_DISTRIBUTION_NUM_PROCESSES" in os.environ
+
+
+def _split(dist, devices: list) -> int:
+    """How many devices each batch is split over (after checking there are enough of them)."""
+    if dist.strategy == "data_parallel":
+        wanted = dist.devices or len(devices)
+        _enough(wanted, devices, "distribution.devices")
+        return wanted
+    _enough(math.prod(dist.mesh.values()), devices, "distribution.mesh")
+    return dist.mesh[dist.batch_axis]
+
+
+def _divides(batch_size: int, split: int, strategy: str) -> None:
     if batch_size % split:
         lower = batch_size // split * split
         sizes = " or ".join(str(n) for n in (lower, lower + split) if n > 0)
         raise ConfigError(
             Problem(
                 "train.batch_size",
-                f"{batch_size} does not divide by the {split} devices each batch is split over ({dist.strategy})",
+                f"{batch_size} does not divide by the {split} devices each batch is split over ({strategy})",
                 f"the batch size is global: try train.batch_size={sizes}",
             )
         )
-    keras.distribution.set_distribution(made)
-    placement.devices = split
-    return placement
 
 
 def _enough(wanted: int, devices: list, key: str) -> None:

@@ -127,11 +127,17 @@ def read_data(prepared: Prepared) -> None:
         prepared.data = data.read(cfg.data, prepared.graph, cfg.seed, Fold.of(cfg.train))
 
 
-def build(prepared: Prepared) -> Built:
+def preflight(prepared: Prepared, model: bool = False) -> None:
+    """What `build` would refuse, found before the model is built: the devices and the batch
+    size, the callbacks; with `model`, the model's layers too, in a model thrown away (a sweep
+    checks every combination with it before its first trial)."""
     from dlcli import backend
 
     cfg = prepared.cfg
     backend.setup()
+    from dlcli import callbacks
+    from dlcli.graph import registry
+
     with blaming_overrides(prepared.composed.overrides):
         if cfg.data.stream and cfg.distribution.strategy != "single":
             raise ConfigError(
@@ -141,24 +147,42 @@ def build(prepared: Prepared) -> Built:
                     "drop data.stream, or train with distribution=single",
                 )
             )
+        backend.check(cfg.distribution, cfg.train.batch_size)
+        registry.load_plugins(list(cfg.plugins))
+        opt = OmegaConf.to_container(cfg.optimizer, resolve=True)
+        callbacks.check(
+            OmegaConf.to_container(cfg.callbacks, resolve=True),
+            opt.get("learning_rate", 0.001),
+            cfg.train.epochs,
+            cfg.train.steps_per_execution,
+        )
+        if model:
+            import keras
+
+            from dlcli.graph import compiler
+
+            compiler.build(prepared.graph, name="preflight")
+            keras.backend.clear_session()
+
+
+def build(prepared: Prepared) -> Built:
+    from dlcli import backend
+
+    cfg = prepared.cfg
+    preflight(prepared)
+    with blaming_overrides(prepared.composed.overrides):
         placement = backend.distribute(cfg.distribution, cfg.train.batch_size)  # before the model's variables exist
     backend.seed_everything(cfg.seed)
-    from dlcli import callbacks
     from dlcli.data.io import ModelIO
-    from dlcli.graph import compiler, registry
+    from dlcli.graph import compiler
 
     with blaming_overrides(prepared.composed.overrides):
-        registry.load_plugins(list(cfg.plugins))
         name = str(cfg.model.get("name") or cfg.run.name).replace("/", "_")
         with backend.precision(cfg.train.precision):
             model = compiler.build(prepared.graph, name=name)
         backend.outputs_in_float32(model)
-        opt = OmegaConf.to_container(cfg.optimizer, resolve=True)
-        optimizer = compiler.optimizer_from_config(opt)
+        optimizer = compiler.optimizer_from_config(OmegaConf.to_container(cfg.optimizer, resolve=True))
         compiler.compile_model(model, prepared.graph, optimizer)
-        callbacks.check(
-            OmegaConf.to_container(cfg.callbacks, resolve=True), opt.get("learning_rate", 0.001), cfg.train.epochs
-        )
     return Built(prepared, model, ModelIO.of(model, prepared.graph), placement)
 
 
@@ -460,32 +484,16 @@ def _step_seconds(model, split, batch_size: int, processes: int) -> float:
 
 def _steps_per_execution(model, setting: str, users: dict, split, batch_size: int, processes: int) -> None:
     """train.steps_per_execution: `auto` picks from the measured step time (auto_steps) unless a
-    callback reads every batch (LossHistory, TensorBoard's update_freq, any that overrides a batch
-    hook but TerminateOnNaN), which then gets every one; a number is refused with such a callback,
-    which would miss batches."""
-    import keras
+    callback reads every batch (`callbacks.batch_readers`), which then gets every one; a number
+    above 1 with such a callback was refused by `callbacks.check`."""
+    from dlcli import callbacks
 
-    hooks = ("on_train_batch_end", "on_train_batch_begin", "on_batch_end", "on_batch_begin")
-    readers = [
-        name
-        for name, c in users.items()
-        if any(getattr(type(c), h) is not getattr(keras.callbacks.Callback, h) for h in hooks)
-        and getattr(c, "update_freq", None) != "epoch"
-        and not isinstance(c, keras.callbacks.TerminateOnNaN)  # the epoch's mean loss stays NaN: seen next round trip
-    ]
     if setting == "auto":
         batches = math.ceil(len(split) / batch_size)
+        readers = callbacks.batch_readers(users)
         steps = 1 if readers else auto_steps(_step_seconds(model, split, batch_size, processes), batches)
     else:
         steps = int(setting)
-        if steps > 1 and readers:
-            raise ConfigError(
-                Problem(
-                    "train.steps_per_execution",
-                    f"callbacks.{readers[0]} reads every batch, and {steps} steps per execution would show it one in {steps}",
-                    "leave train.steps_per_execution=auto (1 with such a callback), or remove the callback",
-                )
-            )
     if steps != model.steps_per_execution:
         model.steps_per_execution = steps
         model.make_test_function(force=True)  # made for one step by the first-batch check

@@ -139,13 +139,22 @@ def from_config(
     return {**first, **{n: c for n, c in made.items() if n not in first}}
 
 
-def check(specs: dict[str, Any], learning_rate: Any, epochs: int) -> None:
-    """Build the callbacks once when the model is built (nothing is written before training), so
+def check(specs: dict[str, Any], learning_rate: Any, epochs: int, steps_per_execution: str = "auto") -> None:
+    """Build the callbacks once before the model is built (nothing is written before training), so
     `dlcli check` and every run find their mistakes before a run directory exists; and what only
     shows mid-run: a learning rate set on a schedule Keras cannot set, a formula that fails or goes
-    non-positive at some epoch (run, as Keras will, from optimizer.learning_rate)."""
+    non-positive at some epoch (run, as Keras will, from optimizer.learning_rate), a callback that
+    reads every batch with several steps per execution."""
     made = from_config(specs, None)  # no run directory yet: paths are checked as text, for any run directory
     problems = Collector()
+    readers = batch_readers(made)
+    steps = 1 if steps_per_execution == "auto" else int(steps_per_execution)
+    if steps > 1 and readers:
+        problems.add(
+            "train.steps_per_execution",
+            f"callbacks.{readers[0]} reads every batch, and {steps} steps per execution would show it one in {steps}",
+            "leave train.steps_per_execution=auto (1 with such a callback), or remove the callback",
+        )
     for name, callback in made.items():
         where = f"callbacks.{name}"
         setter = isinstance(callback, (keras.callbacks.LearningRateScheduler, keras.callbacks.ReduceLROnPlateau))
@@ -161,6 +170,20 @@ def check(specs: dict[str, Any], learning_rate: Any, epochs: int) -> None:
             except ConfigError as exc:
                 problems.problems.extend(exc.problems)
     problems.raise_if_any()
+
+
+def batch_readers(made: dict[str, keras.callbacks.Callback]) -> list[str]:
+    """The callbacks that read every batch (LossHistory, TensorBoard's update_freq, any that
+    overrides a batch hook), which several steps per execution would show one batch in N.
+    TerminateOnNaN is not one: the epoch's mean loss it reads stays NaN, seen at the next round trip."""
+    hooks = ("on_train_batch_end", "on_train_batch_begin", "on_batch_end", "on_batch_begin")
+    return [
+        name
+        for name, c in made.items()
+        if any(getattr(type(c), h) is not getattr(keras.callbacks.Callback, h) for h in hooks)
+        and getattr(c, "update_freq", None) != "epoch"
+        and not isinstance(c, keras.callbacks.TerminateOnNaN)
+    ]
 
 
 def _arguments(cls: type, kwargs: dict[str, Any], run_dir: Path) -> dict[str, Any]:

@@ -86,8 +86,9 @@ class Space:
         return BasicSweeper.split_arguments(self.parsed, None)[0]
 
     def corners(self) -> list[list[str]]:
-        """Configs that together try every choice and both ends of every interval (one key varied at a
-        time): what a search checks before its first trial, since its combinations are not known yet."""
+        """Configs that together try every choice and both ends of every interval, and a fractional
+        value inside a float interval (one key varied at a time): what a search checks before its
+        first trial, since its combinations are not known yet."""
         firsts = [self._ends(d)[0] for d in self.dims]
         combos = [self.fixed + [d.override(v) for d, v in zip(self.dims, firsts)]]
         for i, dim in enumerate(self.dims):
@@ -100,7 +101,10 @@ class Space:
     def _ends(dim: Dim) -> list:
         if dim.values is not None:
             return list(dim.values)
-        return [int(dim.low), int(dim.high)] if dim.integer else [dim.low, dim.high]
+        if dim.integer:
+            return [int(dim.low), int(dim.high)]
+        inside = dim.low + (dim.high - dim.low) / 3  # a fraction too: a key that takes integers refuses it
+        return [dim.low, dim.high, inside]
 
 
 def parse(overrides: list[str], config_dirs: list[Path]) -> Space:

@@ -7,8 +7,8 @@ when it ends, `summary.csv`, `best.yaml`, plots and TensorBoard HParams records.
 
 Every trial is a trial of the study: a grid's combinations are enqueued in Hydra's order when
 the sweep is created, a search asks Optuna's sampler. Every configuration (each combination of a
-grid; each choice and both ends of each interval of a search) is composed and validated before
-the first trial. A trial reports its metric each epoch (dlcli.callbacks.trial), so a pruner can
+grid; each choice, both ends of each interval and a fraction inside a float one, for a search)
+is composed and validated before the first trial. A trial reports its metric each epoch (dlcli.callbacks.trial), so a pruner can
 stop it; one that fails is recorded as failed and the sweep goes on. A trial that was cut short
 (Ctrl-C, SIGKILL) stays `running` in the study; `--resume` continues it from its last epoch
 through the run's own resume state, then runs the rest: the budget is the sweep's total.
@@ -17,6 +17,7 @@ through the run's own resume state, then runs the rest: the budget is the sweep'
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import signal
@@ -24,6 +25,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -128,6 +130,10 @@ def create(plan: Plan) -> Sweep:
     storage = _shared(plan.storage) if plan.storage else sweeps.JOURNAL
     combos = space.grid() if search == "grid" else space.corners()
     prepared = [_prepare(plan, combo, i, len(combos), dirs, search) for i, combo in enumerate(combos)]
+    layers = any(d.key.lstrip("+~").startswith("model") for d in space.dims)  # then each config builds its model
+    for i, (combo, one) in enumerate(zip(combos, prepared)):  # after every compose: a typo is found without JAX
+        with _refusing(combo, i, len(combos), search, space):
+            lifecycle.preflight(one, model=layers)
     cfg = prepared[0].cfg
     metric, metric_from = (plan.metric, "--metric") if plan.metric else _default_metric(cfg)
     direction = plan.direction or ("maximize" if _maximized(metric) else "minimize")
@@ -235,14 +241,8 @@ def _check_options(plan: Plan, search: str) -> None:
 
 
 def _prepare(plan: Plan, combo: list[str], index: int, count: int, dirs: list[str], search: str):
-    try:
+    with _refusing(combo, index, count, search, None):
         prepared = lifecycle.prepare(plan.recipe, combo, dirs, runs_dir=plan.runs_dir)
-    except ConfigError as exc:
-        what = "combination" if search == "grid" else "configuration (the search tries every choice and both ends)"
-        shown = " ".join(combo) or "(no overrides)"
-        raise ConfigError(
-            [Problem("sweep", f"{what} {index + 1} of {count} is refused, so no trial ran: {shown}"), *exc.problems]
-        ) from exc
     if prepared.cfg.train.kfold >= 2:
         raise ConfigError(
             Problem(
@@ -250,6 +250,23 @@ def _prepare(plan: Plan, combo: list[str], index: int, count: int, dirs: list[st
             )
         )
     return prepared
+
+
+@contextmanager
+def _refusing(combo: list[str], index: int, count: int, search: str, space: spaces.Space | None):
+    """A configuration's refusal, said to be one of the sweep's and which; a float interval's
+    fraction refused gets the integer interval as a hint."""
+    try:
+        yield
+    except ConfigError as exc:
+        what = "combination" if search == "grid" else "configuration (the search tries every choice and both ends)"
+        shown = " ".join(combo) or "(no overrides)"
+        sweep = Problem("sweep", f"{what} {index + 1} of {count} is refused, so no trial ran: {shown}")
+        floats = [d for d in (space.dims if space else []) if d.values is None and not d.integer]
+        for dim in floats:
+            if any(p.key == dim.key.lstrip("+~") for p in exc.problems):
+                sweep.hint = f"for whole numbers, search {dim.key}=int(interval({dim.low:g},{dim.high:g}))"
+        raise ConfigError([sweep, *exc.problems]) from exc
 
 
 def _params(space: spaces.Space, combo: list[str]) -> dict[str, Any]:
@@ -276,7 +293,8 @@ def _default_metric(cfg) -> tuple[str, str]:
 # every loss is minimised. SpecificityAtSensitivity ends in "sensitivity", PrecisionAtRecall in "recall".
 _HIGHER_IS_BETTER = (
     "accuracy", "acc", "auc", "precision", "recall", "sensitivity", "specificity",
-    "f1_score", "fbeta_score", "r2_score", "io_u", "cosine_similarity",
+    "f1_score", "fbeta_score", "r2_score", "io_u", "cosine_similarity", "correlation",
+    "true_positives", "true_negatives",
 )  # fmt: skip
 
 
@@ -609,6 +627,8 @@ def run_trial(sweep: Sweep, number: int, observer: lifecycle.Observer | None = N
         raise
     except ConfigError as exc:
         _failed(study, trial, sweep, number, exc.problems[0].render().splitlines()[0])
+        if sweep.spec["search"] != "grid" and _drawn(exc, sweep):
+            return  # this draw's value is refused (the ends were not): the search goes on to others
         raise
     except Exception as exc:  # NaN, a component raised, out of memory: this trial failed, the sweep goes on
         _failed(
@@ -622,11 +642,22 @@ def run_trial(sweep: Sweep, number: int, observer: lifecycle.Observer | None = N
     finally:
         if "keras" in sys.modules:
             sys.modules["keras"].backend.clear_session()
+    if not math.isfinite(value):  # Optuna takes no NaN: the trial failed, and says why
+        _failed(study, trial, sweep, number, f"{sweep.spec['metric']} is {value}")
+        return
     if report.pruned_at is not None:
         study.tell(trial, state=TrialState.PRUNED)
     else:
         study.tell(trial, value)
     sweeps.write_trial(sweep.dir, number, "finished" if report.pruned_at is None else "pruned", value)
+
+
+def _drawn(exc: ConfigError, sweep: Sweep) -> bool:
+    """Whether a search's trial was refused for the value drawn for a swept key (an odd batch size
+    on two devices), which other draws need not share, rather than for something every trial has."""
+    swept = [d.key.lstrip("+~") for d in sweep.space().dims]
+    keys = [p.key for p in exc.problems if p.key]
+    return bool(keys) and all(any(k == s or k.startswith(f"{s}.") for s in swept) for k in keys)
 
 
 def _failed(study, trial, sweep: Sweep, number: int, error: str) -> None:

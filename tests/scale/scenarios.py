@@ -58,6 +58,15 @@ def main(target: str) -> None:
     for command in ("evaluate", "predict"):
         code, err = cli(command, found["data_parallel"]["dir"])
         found[command] = {"code": code, "err": err}
+    # a grid's odd batch size is refused before its first trial; a search's odd draw fails only its trial
+    code, err = cli("sweep", *BASE[:2], "train.epochs=1", "distribution=data_parallel", "train.batch_size=32,31")
+    found["sweep_grid"] = {"code": code, "err": err, "made": Path("outputs", "digits_mlp", "sweeps").exists()}
+    code, err = cli(
+        "sweep", *BASE[:2], "train.epochs=1", "distribution=data_parallel", "train.batch_size=int(interval(16,20))",
+        "--search", "random", "--trials", "4", "--runs-dir", "searched",
+    )  # fmt: skip
+    summary = next(Path("searched").rglob("summary.csv")).read_text().splitlines()
+    found["sweep_search"] = {"code": code, "err": err, "summary": summary}
     found["model_parallel"] = run("mp", "distribution=model_parallel", "optimizer.learning_rate=0.01")
     found["precision"] = run("bf16", "train.precision=mixed_bfloat16")
     code, err = cli("evaluate", found["precision"]["dir"])

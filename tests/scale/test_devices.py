@@ -52,6 +52,18 @@ def test_batch_size_must_divide_by_the_devices(found):
     assert many["code"] == 2 and "distribution.devices: needs 3 devices; JAX sees 2" in many["err"]
 
 
+def test_a_sweep_meets_the_devices_before_its_trials(found):
+    grid = found["sweep_grid"]
+    assert grid["code"] == 2 and "combination 2 of 2 is refused, so no trial ran" in grid["err"]
+    assert "31 does not divide by the 2 devices" in grid["err"] and not grid["made"]
+    search = found["sweep_search"]
+    assert search["code"] == 0, search["err"]
+    header, *rows = [line.split(",") for line in search["summary"]]
+    states = {row[header.index("train.batch_size")]: row[header.index("state")] for row in rows}
+    assert {size for size, state in states.items() if state == "failed"} == {s for s in states if int(s) % 2}
+    assert any(int(s) % 2 for s in states) and any(not int(s) % 2 for s in states), states  # both kinds drawn
+
+
 def test_a_data_parallel_run_resumes_and_drops_what_cannot_divide(found):
     resumed = found["resumed"]
     assert "1 of 201 training samples left out" in resumed["first_err"]

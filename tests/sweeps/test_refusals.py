@@ -21,6 +21,14 @@ BASE = ["recipe=digits_mlp", "train.epochs=1", "data.limit=200"]
         (["train", "-m", "recipe=digits_mlp,iris", "train.epochs=1,2"], "sweeps the recipe"),
         (["sweep", *BASE, "train.batch_size=16,32", "--storage", "notes.txt"], "notes.txt exists and is not an Optuna"),
         (["sweep", "--join", "notes.txt"], "notes.txt is not an Optuna journal file"),
+        (
+            ["sweep", *BASE, "train.steps_per_execution=1,4", "callbacks=loss_history"],
+            "callbacks.loss_history reads every batch",  # a grid's combinations meet the callbacks before trial 0
+        ),
+        (
+            ["sweep", *BASE, "model.nodes.dense1.units=interval(8,64)", "--trials", "2"],
+            "model.nodes.dense1.units=int(interval(8,64))",  # a float interval on a layer's integer argument
+        ),
         (["sweep", "--join", "no.journal"], "no sweep or study at 'no.journal'"),
         (["sweep", "--join", "sqlite:///no.db"], "no sweep or study at 'sqlite:///no.db'"),
         (
@@ -60,6 +68,8 @@ BASE = ["recipe=digits_mlp", "train.epochs=1", "data.limit=200"]
         "swept-recipe",
         "storage-not-a-journal",
         "join-not-a-journal",
+        "steps-per-execution-with-a-batch-callback",
+        "float-interval-on-units",
         "join-nothing",
         "join-no-sqlite-file",
         "misspelt-metric",
@@ -135,6 +145,9 @@ def test_a_refused_first_trial_removes_the_sweep_and_its_study_from_a_named_stor
         ("val_mean_io_u", True),
         ("cosine_similarity", True),
         ("val_fbeta_score", True),
+        ("val_pearson_correlation", True),
+        ("true_positives", True),
+        ("val_false_negatives", False),
         ("val_loss", False),
         ("mean_absolute_error", False),
         ("val_kl_divergence", False),
