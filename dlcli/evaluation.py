@@ -37,6 +37,7 @@ from dlcli.runs.rundir import unused, write_json
 
 THRESHOLDS = "threshold.json"
 METHODS = ("best-f1", "youden")
+DRAWN_COLUMNS = 10  # a regression's per-column figures: two each, a second or so a figure
 
 
 @dataclass
@@ -366,7 +367,11 @@ def _regression(pre, spec, values, truth, report: Report, title: str) -> dict:
     for i, column in enumerate(columns):
         errors = out["columns"][column] = _errors(true[:, i], predicted[:, i])
         out["summary"].update({f"{column}_{k}": errors[k] for k in ("mae", "rmse", "r2")})
-        _regression_figures(report, f"{spec.name}-{_safe(column)}", f"{title}: {column}", true[:, i], predicted[:, i])
+        if i < DRAWN_COLUMNS:
+            t, p = true[:, i], predicted[:, i]
+            _regression_figures(report, f"{spec.name}-{_safe(column)}", f"{title}: {column}", t, p)
+    if count > DRAWN_COLUMNS:
+        out["figures_note"] = f"figures of the first {DRAWN_COLUMNS} of {count} columns; every column's numbers above"
     out["mse"] = float(np.mean((predicted - true) ** 2))
     out["mae"] = float(np.mean(np.abs(predicted - true)))
     out["r2"] = float(skm.r2_score(true, predicted)) if len(true) > 1 else None  # the columns' mean R²

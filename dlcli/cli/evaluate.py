@@ -134,7 +134,7 @@ def _show(data: dict) -> None:
             _classification(judged, heading)
         elif judged["kind"] == "multi-label":
             title = f"{heading}per label (threshold {judged.get('threshold', 0.5):.4g})"
-            _per_class(judged["report"], judged["classes"], title, ["micro avg", "macro avg", "samples avg"])
+            _per_class(judged["report"], judged["classes"], title, ("micro avg", "macro avg", "samples avg"), "label")
         shown = judged["summary"]
         if "columns" in judged:  # a regression of several columns: a row each, then the pooled numbers
             _per_column(judged["columns"], heading)
@@ -173,17 +173,21 @@ def _per_column(columns: dict, heading: str) -> None:
     table = Table(title=f"{heading}per column, in its own units", title_justify="left")
     for column in ("column", "mae", "rmse", "r2", "mape"):
         table.add_column(column, justify="left" if column == "column" else "right")
-    for name, errors in columns.items():
+    for name, errors in list(columns.items())[:SHOWN_CLASSES]:
         table.add_row(name, *(_number(errors[k]) for k in ("mae", "rmse", "r2", "mape")))
+    if len(columns) > SHOWN_CLASSES:
+        table.caption = f"{len(columns) - SHOWN_CLASSES} more columns in eval.json"
     out.print(table)
 
 
-def _per_class(report: dict, classes: list[str], title: str, averages=("macro avg", "weighted avg")) -> None:
+def _per_class(
+    report: dict, classes: list[str], title: str, averages=("macro avg", "weighted avg"), row="class"
+) -> None:
     from rich.table import Table
 
     table = Table(title=title, title_justify="left")
-    for column in ("class", "precision", "recall", "f1", "support"):
-        table.add_column(column, justify="left" if column == "class" else "right")
+    for column in (row, "precision", "recall", "f1", "support"):
+        table.add_column(column, justify="left" if column == row else "right")
     rows = [c for c in classes if c in report]
     shown = rows[:SHOWN_CLASSES]
     for label in [*shown, *averages]:

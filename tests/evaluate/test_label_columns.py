@@ -13,30 +13,24 @@ from tests.evaluate.conftest import train
 
 pytestmark = pytest.mark.slow
 
-TAGS = """\
-data: {source: csv, path: tags.csv, features: [a, b], target: {chance: p, tags: [t1, t2, t3]}}
+# One model, three outputs: a soft probability, three 0/1 labels, and a price and a tax (one trained run for all)
+RECIPE = """\
+data:
+  source: csv
+  features: [a, b]
+  target: {chance: p, tags: [t1, t2, t3], money: [price, tax]}
+  preprocess: {target_scaler: standard}
 model:
   inputs: {x: {shape: [2]}}
   nodes:
     hidden: {class: Dense, units: 8, activation: relu}
     chance: {class: Dense, units: 1, activation: sigmoid}
     tags: {class: Dense, units: 3, activation: sigmoid, inputs: hidden}
-  outputs: [chance, tags]
-  loss: binary_crossentropy
-train: {batch_size: 16}
-"""
-
-PRICES = """\
-data:
-  source: csv
-  path: prices.csv
-  features: [f1, f2]
-  target: [price, tax]
-  preprocess: {scaler: standard, target_scaler: standard}
-model:
-  inputs: {x: {shape: [2]}}
-  nodes: {y: {class: Dense, units: 2}}
-  outputs: {y: {loss: mse}}
+    money: {class: Dense, units: 2, inputs: hidden}
+  outputs:
+    chance: {loss: binary_crossentropy}
+    tags: {loss: binary_crossentropy}
+    money: {loss: mse}
 train: {batch_size: 16}
 """
 
@@ -55,24 +49,26 @@ def _predictions(run_dir, split="test"):
 
 
 @pytest.fixture(scope="module")
-def tags_run(cli_package, runs, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("tags")
+def judged(cli_package, runs, tmp_path_factory):
+    """The run, its test split's eval.json, and the labelled file it was trained on."""
+    folder = tmp_path_factory.mktemp("columns")
     rng = np.random.default_rng(0)
     x = rng.normal(size=(240, 2))
     frame = pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "p": (1 / (1 + np.exp(-x.sum(1)))).round(3)})
     for i, column in enumerate(["t1", "t2", "t3"]):
         frame[column] = (x[:, i % 2] + 0.5 * i > 0).astype(int)
-    frame.to_csv(folder / "tags.csv", index=False)
-    (folder / "tags.yaml").write_text(TAGS)
-    return train(cli_package, runs, f"recipe={folder / 'tags.yaml'}", f"data.path={folder / 'tags.csv'}"), folder
-
-
-def test_multihot_columns_get_the_multi_label_report_and_soft_ones_their_errors(cli, tags_run):
-    run, folder = tags_run
-    code, out, err = cli("evaluate", run)
+    frame["price"], frame["tax"] = 1000 + 300 * x[:, 0], 5 + 0.1 * x[:, 1]
+    frame.to_csv(folder / "data.csv", index=False)
+    (folder / "columns.yaml").write_text(RECIPE)
+    run = train(cli_package, runs, f"recipe={folder / 'columns.yaml'}", f"data.path={folder / 'data.csv'}")
+    code, out, err = cli_package("evaluate", run)
     assert code == 0, err
+    return run, json.loads((run / "eval.json").read_text()), out, folder / "data.csv"
+
+
+def test_multihot_columns_get_the_multi_label_report_and_soft_ones_their_errors(judged):
+    run, data, out, _ = judged
     assert "samples avg" in out and "t3" in out, out
-    data = json.loads((run / "eval.json").read_text())
     predicted, truth, _ = _predictions(run)
 
     tags = data["outputs"]["tags"]
@@ -98,39 +94,32 @@ def test_multihot_columns_get_the_multi_label_report_and_soft_ones_their_errors(
     both = skm.log_loss(np.r_[np.ones_like(t), np.zeros_like(t)], np.r_[p, p], sample_weight=np.r_[t, 1 - t])
     assert chance["cross_entropy"] == pytest.approx(both, rel=1e-5)
 
-    # a labelled file is judged the same way
-    code, out, err = cli("evaluate", run, "--input", folder / "tags.csv")
-    assert code == 0, err
-    judged = json.loads((run / "eval-1.json").read_text())["outputs"]
-    assert judged["tags"]["kind"] == "multi-label" and judged["tags"]["report"]["t1"]["support"] > 0
-    assert judged["chance"]["kind"] == "soft"
 
-
-def test_a_regression_of_several_columns_is_judged_per_column_in_its_units(cli, cli_package, runs, tmp_path):
-    rng = np.random.default_rng(1)
-    x = rng.normal(size=(240, 2))
-    frame = pd.DataFrame({"f1": x[:, 0], "f2": x[:, 1]})
-    frame["price"], frame["tax"] = 1000 + 300 * x[:, 0], 5 + 0.1 * x[:, 1]
-    frame.to_csv(tmp_path / "prices.csv", index=False)
-    (tmp_path / "prices.yaml").write_text(PRICES)
-    run = train(cli_package, runs, f"recipe={tmp_path / 'prices.yaml'}", f"data.path={tmp_path / 'prices.csv'}")
-    code, out, err = cli("evaluate", run)
-    assert code == 0, err
-    data = json.loads((run / "eval.json").read_text())
+def test_a_regression_of_several_columns_is_judged_per_column_in_its_units(judged):
+    run, data, out, _ = judged
     predicted, truth, pre = _predictions(run)
-    true, predicted = pre.inverse_targets(truth["y"], "y"), pre.inverse_targets(predicted["y"], "y")
+    true, predicted = pre.inverse_targets(truth["money"], "money"), pre.inverse_targets(predicted["money"], "money")
     assert true[:, 0].mean() > 500 and true[:, 1].mean() < 10  # original units: a price and a tax
-    judged = data["outputs"]["y"]
-    assert judged["kind"] == "regression" and list(judged["columns"]) == ["price", "tax"]
+    money = data["outputs"]["money"]
+    assert money["kind"] == "regression" and list(money["columns"]) == ["price", "tax"]
     for i, column in enumerate(["price", "tax"]):
-        errors = judged["columns"][column]
+        errors = money["columns"][column]
         assert errors["mae"] == pytest.approx(skm.mean_absolute_error(true[:, i], predicted[:, i]), rel=1e-4)
         assert errors["rmse"] == pytest.approx(np.sqrt(skm.mean_squared_error(true[:, i], predicted[:, i])), rel=1e-4)
         assert errors["r2"] == pytest.approx(skm.r2_score(true[:, i], predicted[:, i]), rel=1e-4, abs=1e-6)
         # the compiled metrics' original units: one figure per column, never price and tax averaged
-        assert data["metrics"][f"{column}_mae_original"] == pytest.approx(errors["mae"], rel=1e-4)
-        assert f"plots/eval/test/y-{column}-predicted-vs-actual.png" in data["plots"]
-    assert "mae_original" not in data["metrics"]
-    assert judged["mae"] == pytest.approx(skm.mean_absolute_error(true, predicted), rel=1e-4)  # pooled, as before
-    assert judged["r2"] == pytest.approx(skm.r2_score(true, predicted), rel=1e-4, abs=1e-6)
-    assert "per column" in out and "tax" in out
+        assert data["metrics"][f"money_{column}_mae_original"] == pytest.approx(errors["mae"], rel=1e-4)
+        assert f"plots/eval/test/money-{column}-predicted-vs-actual.png" in data["plots"]
+    assert "money_mae_original" not in data["metrics"]
+    assert money["mae"] == pytest.approx(skm.mean_absolute_error(true, predicted), rel=1e-4)  # pooled, as before
+    assert money["r2"] == pytest.approx(skm.r2_score(true, predicted), rel=1e-4, abs=1e-6)
+    assert "per column" in out and "all columns" in out
+
+
+def test_a_labelled_file_is_judged_the_same_way(cli, judged):
+    run, _, _, file = judged
+    code, out, err = cli("evaluate", run, "--input", file)
+    assert code == 0, err
+    outputs = json.loads((run / "eval-1.json").read_text())["outputs"]
+    assert outputs["tags"]["kind"] == "multi-label" and outputs["tags"]["report"]["t1"]["support"] == 107
+    assert outputs["chance"]["kind"] == "soft" and list(outputs["money"]["columns"]) == ["price", "tax"]
