@@ -21,8 +21,8 @@ from dlcli.cli._common import (
 
 NAME = "evaluate"
 HELP = (
-    "Reload a run's model and preprocessing and report on its test split (per-class report, confusion matrix, "
-    "ROC AUC, errors in original units); writes eval.json (eval-1.json, ... next time) and plots/eval/."
+    "Reload a run's model and preprocessing and report on its test split (per-class or per-label report, confusion "
+    "matrix, ROC AUC, errors in original units per column); writes eval.json (eval-1.json, ... next time) and plots/eval/."
 )
 SHOWN_CLASSES = 12  # a longer per-class table or confusion matrix is left to eval.json and the PNG
 
