@@ -7,8 +7,11 @@ Each output is judged by what its loss makes it:
   loss, and ROC and precision-recall curves;
 - binary (one sigmoid unit): the same at a threshold, 0.5 unless one was fit on the validation
   split (`best-f1`, `youden`) and saved with the run in threshold.json, which predict applies too;
-- multi-label (several sigmoid units): a report per label;
-- regression: MAE, RMSE, R² and MAPE in original units (after `target_scaler`).
+- multi-label (several sigmoid units, or 0/1 columns taken as they are: `multihot`): a report per
+  label, named by its column, and scikit-learn's micro, macro and samples averages;
+- soft (probabilities as targets): MAE, RMSE, R² and the cross-entropy against them: no classes;
+- regression: MAE, RMSE, R² and MAPE in original units (after `target_scaler`), per target column
+  when there are several (each in its own units), then pooled.
 An output with several values per sample (a sequence, an image) is judged per element: each
 position's class, or the MSE and MAE of every value.
 
@@ -34,6 +37,7 @@ from dlcli.runs.rundir import unused, write_json
 
 THRESHOLDS = "threshold.json"
 METHODS = ("best-f1", "youden")
+DRAWN_COLUMNS = 10  # a regression's per-column figures: two each, a second or so a figure
 
 
 @dataclass
@@ -203,6 +207,17 @@ def _judge(pre, spec, values, truth, threshold: dict | None, report: Report) -> 
     values, truth = np.asarray(values), np.asarray(truth)
     several = len(pre.io.outputs) > 1
     title = spec.name if several else report.folder
+    kind = pre.kind(spec.name)
+    hinge = "hinge" in spec.loss_name.lower()
+    if kind == "multihot":  # several 0/1 labels a sample, taken as they are: named by their columns
+        units = values.shape[-1] if values.ndim > 1 else 1
+        scores = _probabilities(values, spec).reshape(-1, units)
+        names = pre.target_columns(spec.name, units) or pre.class_names(spec.name, units)
+        cut = 0.0 if hinge else 0.5
+        y = truth.reshape(-1, units).astype("int64")
+        return _multilabel(scores, y, names, cut, not hinge, report, spec.name, title)
+    if kind == "soft":
+        return _soft(pre, spec, _probabilities(values, spec), truth, report, title)
     if not pre.classifies(spec.name):
         return _regression(pre, spec, values, truth, report, title)
     if spec.kind == "binary":
@@ -211,10 +226,9 @@ def _judge(pre, spec, values, truth, threshold: dict | None, report: Report) -> 
         y = truth.reshape(-1, units).astype("int64")
         names = pre.class_names(spec.name, max(units, 2))
         if units == 1:
-            hinge = "hinge" in spec.loss_name.lower()
             threshold = threshold or {"value": 0.0 if hinge else 0.5, "method": "default"}
             return _binary(scores[:, 0], y[:, 0], names[:2], threshold, not hinge, report, spec.name, title)
-        return _multilabel(scores, y, names, report, spec.name, title)
+        return _multilabel(scores, y, names, 0.0 if hinge else 0.5, not hinge, report, spec.name, title)
     units = values.shape[-1]
     probs = _probabilities(values, spec).reshape(-1, units)
     one_hot = truth.size == probs.size and units > 1
@@ -246,23 +260,34 @@ def _binary(scores, y, names, threshold, probabilities: bool, report: Report, na
     return out
 
 
-def _multilabel(scores, y, names, report: Report, name: str, title: str) -> dict:
+def _multilabel(scores, y, names, cut: float, probabilities: bool, report: Report, name: str, title: str) -> dict:
     from sklearn import metrics as skm
 
-    predicted = (scores >= 0.5).astype("int64")
+    predicted = (scores >= cut).astype("int64")
     labels = {}
     for i, label in enumerate(names):
-        cut = {"value": 0.5, "method": "default"}
+        threshold = {"value": cut, "method": "default"}
         # one ROC and one PR figure hold every label (below): the per-label figures are not drawn
-        labels[label] = _binary(scores[:, i], y[:, i], ["0", "1"], cut, True, Report({}, ""), label, label)
+        labels[label] = _binary(
+            scores[:, i], y[:, i], ["0", "1"], threshold, probabilities, Report({}, ""), label, label
+        )
         labels[label].pop("classes")
     report_ = skm.classification_report(y, predicted, target_names=names, output_dict=True, zero_division=0)
-    out = {"kind": "multi-label", "classes": names, "report": report_, "labels": labels}
+    out = {"kind": "multi-label", "classes": names, "threshold": cut, "report": report_, "labels": labels}
+    out["hamming_loss"] = float(skm.hamming_loss(y, predicted))
+    out["subset_accuracy"] = float(skm.accuracy_score(y, predicted))
     aucs = [v["roc_auc"] for v in labels.values()]
+    out["roc_auc_macro"] = float(np.mean(aucs)) if None not in aucs else None
+    if out["roc_auc_macro"] is None:
+        missing = ", ".join(label for label, v in labels.items() if v["roc_auc"] is None)
+        out["roc_auc_note"] = f"undefined: label(s) {missing} are all 0 or all 1 in this split"
     out["summary"] = {
-        "macro_f1": report_["macro avg"]["f1-score"],
         "micro_f1": report_["micro avg"]["f1-score"],
-        "roc_auc_macro": float(np.mean(aucs)) if None not in aucs else None,
+        "macro_f1": report_["macro avg"]["f1-score"],
+        "samples_f1": report_["samples avg"]["f1-score"],
+        "subset_accuracy": out["subset_accuracy"],
+        "hamming_loss": out["hamming_loss"],
+        "roc_auc_macro": out["roc_auc_macro"],
     }
     both = {label: (y[:, i], scores[:, i]) for i, label in enumerate(names) if len(np.unique(y[:, i])) == 2}
     if both:
@@ -320,18 +345,45 @@ def _regression(pre, spec, values, truth, report: Report, title: str) -> dict:
 
     predicted = pre.inverse_targets(values, spec.name).astype("float64").reshape(len(values), -1)
     true = pre.inverse_targets(truth, spec.name).astype("float64").reshape(len(truth), -1)
-    if predicted.shape[1] > 1:  # a sequence, an image: every value is one prediction
+    count = predicted.shape[1]
+    columns = pre.target_columns(spec.name, count)
+    if count > 1 and columns is None:  # a sequence, an image: every value is one prediction
         out = {
             "kind": "elements",
-            "values_per_sample": int(predicted.shape[1]),
+            "values_per_sample": int(count),
             "mse": float(np.mean((predicted - true) ** 2)),
             "mae": float(np.mean(np.abs(predicted - true))),
         }
         out["summary"] = {"mse": out["mse"], "mae": out["mae"]}
         return out
-    p, t = predicted[:, 0], true[:, 0]
+    if count == 1:
+        out = {"kind": "regression", **_errors(true[:, 0], predicted[:, 0])}
+        out["summary"] = {k: out[k] for k in ("mae", "rmse", "r2", "mape")}
+        _regression_figures(report, spec.name, title, true[:, 0], predicted[:, 0])
+        return out
+    # several target columns, each in its own units: judged one by one, then pooled as before
+    out = {"kind": "regression", "columns": {}}
+    out["summary"] = {}
+    for i, column in enumerate(columns):
+        errors = out["columns"][column] = _errors(true[:, i], predicted[:, i])
+        out["summary"].update({f"{column}_{k}": errors[k] for k in ("mae", "rmse", "r2")})
+        if i < DRAWN_COLUMNS:
+            t, p = true[:, i], predicted[:, i]
+            _regression_figures(report, f"{spec.name}-{_safe(column)}", f"{title}: {column}", t, p)
+    if count > DRAWN_COLUMNS:
+        out["figures_note"] = f"figures of the first {DRAWN_COLUMNS} of {count} columns; every column's numbers above"
+    out["mse"] = float(np.mean((predicted - true) ** 2))
+    out["mae"] = float(np.mean(np.abs(predicted - true)))
+    out["r2"] = float(skm.r2_score(true, predicted)) if len(true) > 1 else None  # the columns' mean R²
+    out["summary"]["r2"] = out["r2"]
+    return out
+
+
+def _errors(t, p) -> dict:
+    """MAE, RMSE, R² and MAPE of one column of numbers."""
+    from sklearn import metrics as skm
+
     out = {
-        "kind": "regression",
         "mae": float(skm.mean_absolute_error(t, p)),
         "rmse": float(np.sqrt(skm.mean_squared_error(t, p))),
         "r2": float(skm.r2_score(t, p)) if len(t) > 1 else None,
@@ -339,11 +391,40 @@ def _regression(pre, spec, values, truth, report: Report, title: str) -> dict:
     }
     if out["mape"] is None:
         out["mape_note"] = "undefined: some actual values are 0"
-    out["summary"] = {k: out[k] for k in ("mae", "rmse", "r2", "mape")}
-    report.figures.append(
-        (f"{spec.name}-predicted-vs-actual.png", _titled(evalplots.predicted_vs_actual, title), (t, p))
-    )
-    report.figures.append((f"{spec.name}-residuals.png", _titled(evalplots.residuals, title), (t, p)))
+    return out
+
+
+def _regression_figures(report: Report, stem: str, title: str, t, p) -> None:
+    report.figures.append((f"{stem}-predicted-vs-actual.png", _titled(evalplots.predicted_vs_actual, title), (t, p)))
+    report.figures.append((f"{stem}-residuals.png", _titled(evalplots.residuals, title), (t, p)))
+
+
+def _soft(pre, spec, probs, truth, report: Report, title: str) -> dict:
+    """Soft targets are probabilities, not classes: how far the predicted ones are from them, and the
+    cross-entropy the loss minimises (per value for a sigmoid, per row for a softmax)."""
+    from sklearn import metrics as skm
+
+    p = np.asarray(probs, dtype="float64").reshape(len(probs), -1)
+    t = np.asarray(truth, dtype="float64").reshape(len(truth), -1)
+    eps = np.finfo("float64").eps
+    if spec.kind == "binary":
+        clipped = np.clip(p, eps, 1 - eps)
+        cross_entropy = -np.mean(t * np.log(clipped) + (1 - t) * np.log(1 - clipped))
+    else:
+        units = np.shape(probs)[-1]
+        rows = p.reshape(-1, units) / np.clip(p.reshape(-1, units).sum(axis=1, keepdims=True), eps, None)
+        cross_entropy = -np.mean(np.sum(t.reshape(-1, units) * np.log(np.clip(rows, eps, 1)), axis=1))
+    out = {
+        "kind": "soft",
+        "values_per_sample": int(p.shape[1]),
+        "mae": float(np.mean(np.abs(p - t))),
+        "rmse": float(np.sqrt(np.mean((p - t) ** 2))),
+        "r2": float(skm.r2_score(t, p)) if len(t) > 1 else None,
+        "cross_entropy": float(cross_entropy),
+    }
+    out["summary"] = {k: out[k] for k in ("mae", "rmse", "r2", "cross_entropy")}
+    if p.shape[1] == 1:
+        _regression_figures(report, spec.name, title, t[:, 0], p[:, 0])
     return out
 
 
@@ -387,8 +468,13 @@ def _titled(draw, title: str):
     return drawn
 
 
+def _safe(name: str) -> str:
+    """A name as a file name's part."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name) or "_"
+
+
 def _folder(what: str, is_file: bool) -> str:
     """plots/eval/<this>/: the split's name, or `input-<file stem>`."""
     if not is_file:
         return what
-    return "input-" + (re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(what).stem) or "file")
+    return "input-" + (_safe(Path(what).stem) if Path(what).stem else "file")

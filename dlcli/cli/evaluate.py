@@ -21,8 +21,8 @@ from dlcli.cli._common import (
 
 NAME = "evaluate"
 HELP = (
-    "Reload a run's model and preprocessing and report on its test split (per-class report, confusion matrix, "
-    "ROC AUC, errors in original units); writes eval.json (eval-1.json, ... next time) and plots/eval/."
+    "Reload a run's model and preprocessing and report on its test split (per-class or per-label report, confusion "
+    "matrix, ROC AUC, errors in original units per column); writes eval.json (eval-1.json, ... next time) and plots/eval/."
 )
 SHOWN_CLASSES = 12  # a longer per-class table or confusion matrix is left to eval.json and the PNG
 
@@ -133,8 +133,14 @@ def _show(data: dict) -> None:
         if judged["kind"] in ("classification", "binary"):
             _classification(judged, heading)
         elif judged["kind"] == "multi-label":
-            _per_class(judged["report"], judged["classes"], f"{heading}per label (threshold 0.5)")
-        summary = "  ".join(f"{k} {_number(v)}" for k, v in judged["summary"].items())
+            title = f"{heading}per label (threshold {judged.get('threshold', 0.5):.4g})"
+            _per_class(judged["report"], judged["classes"], title, ("micro avg", "macro avg", "samples avg"), "label")
+        shown = judged["summary"]
+        if "columns" in judged:  # a regression of several columns: a row each, then the pooled numbers
+            _per_column(judged["columns"], heading)
+            shown = {k: judged[k] for k in ("mse", "mae", "r2")}
+            heading += "all columns: "
+        summary = "  ".join(f"{k} {_number(v)}" for k, v in shown.items())
         out.print(f"{heading}{summary}", highlight=False, soft_wrap=True)
         for note in (v for k, v in judged.items() if k.endswith("_note")):
             out.print(f"{heading}note: {note}", highlight=False, soft_wrap=True)
@@ -161,15 +167,30 @@ def _classification(judged: dict, heading: str) -> None:
     out.print(matrix)
 
 
-def _per_class(report: dict, classes: list[str], title: str) -> None:
+def _per_column(columns: dict, heading: str) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"{heading}per column, in its own units", title_justify="left")
+    for column in ("column", "mae", "rmse", "r2", "mape"):
+        table.add_column(column, justify="left" if column == "column" else "right")
+    for name, errors in list(columns.items())[:SHOWN_CLASSES]:
+        table.add_row(name, *(_number(errors[k]) for k in ("mae", "rmse", "r2", "mape")))
+    if len(columns) > SHOWN_CLASSES:
+        table.caption = f"{len(columns) - SHOWN_CLASSES} more columns in eval.json"
+    out.print(table)
+
+
+def _per_class(
+    report: dict, classes: list[str], title: str, averages=("macro avg", "weighted avg"), row="class"
+) -> None:
     from rich.table import Table
 
     table = Table(title=title, title_justify="left")
-    for column in ("class", "precision", "recall", "f1", "support"):
-        table.add_column(column, justify="left" if column == "class" else "right")
+    for column in (row, "precision", "recall", "f1", "support"):
+        table.add_column(column, justify="left" if column == row else "right")
     rows = [c for c in classes if c in report]
     shown = rows[:SHOWN_CLASSES]
-    for label in [*shown, "macro avg", "weighted avg"]:
+    for label in [*shown, *averages]:
         r = report.get(label)
         if r is not None:
             table.add_row(

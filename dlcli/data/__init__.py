@@ -180,8 +180,13 @@ def original_units(model, split: Split, pre: Preprocessor, batch_size: int) -> d
         p = pre.inverse_targets(predicted[name], name).reshape(len(predicted[name]), -1)
         t = pre.inverse_targets(true[name], name).reshape(len(true[name]), -1)
         prefix = f"{name}_" if len(names) > 1 else ""
-        out[f"{prefix}mae_original"] = float(np.mean(np.abs(p - t)))
-        out[f"{prefix}rmse_original"] = float(np.sqrt(np.mean((p - t) ** 2)))
+        # several named columns have units of their own: one figure each, never their average
+        columns = pre.target_columns(name, p.shape[1])
+        for i, column in enumerate(columns or [None]):
+            errors = p - t if column is None else p[:, i] - t[:, i]
+            key = prefix if column is None else f"{prefix}{column}_"
+            out[f"{key}mae_original"] = float(np.mean(np.abs(errors)))
+            out[f"{key}rmse_original"] = float(np.sqrt(np.mean(errors**2)))
     return out
 
 

@@ -249,6 +249,11 @@ class Preprocessor:
         classes = [str(c) for c in self._classes(name) or []]
         return classes + [str(i) for i in range(len(classes), units)]
 
+    def target_columns(self, name: str, count: int) -> list[str] | None:
+        """The names of the `count` columns an output's targets were read from (None: not named so)."""
+        names = (self.state.get("columns") or {}).get("y", {}).get(name)
+        return [str(c) for c in names] if isinstance(names, list) and len(names) == count > 1 else None
+
     def _classes(self, name: str) -> list | None:
         """Class labels by id: the data's own, or with `positive`, ['not <positive>', <positive>]."""
         positive = self.config.get("positive")
