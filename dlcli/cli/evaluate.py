@@ -60,6 +60,7 @@ def command(
         path = find(run, runs_dir, finished=True)
         folds = _folds(path)
         if folds:
+            _finished(path, folds)
             return _kfold(path, folds, list(overrides or []), input, split.value, threshold, batch_size, trust_code)
         opened = open_run(path, list(overrides or []), trust_code)
         report = evaluation.evaluate(opened, split.value, input, batch_size, threshold)
@@ -74,6 +75,22 @@ def _folds(path: Path) -> list[Path]:
         return []
     found = [p for p in path.glob("fold-*") if p.name[5:].isdigit() and (p / "model.keras").is_file()]
     return sorted(found, key=lambda p: int(p.name[5:]))
+
+
+def _finished(path: Path, folds: list[Path]) -> None:
+    """A K-fold run cut short has some folds' models: scoring those alone would pass for its cross-validation."""
+    from dlcli.errors import ConfigError, Problem
+    from dlcli.runs import rundir
+
+    if not rundir.is_finished(path):
+        done = ", ".join(f.name for f in folds)
+        raise ConfigError(
+            Problem(
+                "RUN",
+                f"{path} is a K-fold run that did not finish (only {done} trained)",
+                f"resume it (dlcli train --resume {path}), or evaluate one fold: {folds[0]}",
+            )
+        )
 
 
 def _kfold(path: Path, folds: list[Path], overrides, input, split, threshold, batch_size, trust_code) -> None:

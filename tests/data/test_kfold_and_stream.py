@@ -54,6 +54,8 @@ def test_kfold_trains_each_fold_into_one_run_and_reports_mean_and_std(cli, in_tm
         (parent / "fold-2" / name).unlink()
     shutil.rmtree(parent / "fold-3")
     (parent / "metrics.json").unlink()
+    code, _, err = cli("evaluate", str(parent))  # fold 1 alone would pass for the cross-validation
+    assert code == 2 and "is a K-fold run that did not finish (only fold-1 trained)" in " ".join(err.split())
     code, _, err = cli("train", "--resume", str(parent), "train.epochs=9")  # averaged folds must train alike
     assert code == 2 and "error: train.epochs: the folds of a K-fold run train alike" in " ".join(err.split())
     kept = (parent / "fold-1" / "model.keras").stat().st_mtime_ns
