@@ -206,6 +206,8 @@ def _read(cfg, io: ModelIO, seed: int, fold: Fold | None, state: dict | None) ->
             given["val"] = sources.with_echoes(raw.val, echo)
         else:  # the K validation folds come from training and validation data together
             pool = Part.concat([pool, sources.with_echoes(raw.val, echo)])
+            merged = f"train.kfold: the {len(raw.val)} validation samples given join the training samples the folds are cut from"
+            raw.note = f"{raw.note}; {merged}" if raw.note else merged
     pre.check_labels(pool.y)  # before stratifying on them: a price is no class id, soft labels are no classes
     labels = _stratify_on(pool.y, io, pre) if cfg.stratify else None
     index = splits.assign(len(pool), labels, cfg, seed, fold, tuple(given))

@@ -399,6 +399,8 @@ class Preprocessor:
                     fix,
                 )
             )
+        if values.ndim == 2 and values.shape[1] > 1:
+            _check_one_hot(values, spec)
         if fmt == "one_hot":
             if values.ndim == 2:
                 if values.shape[1] != units:
@@ -434,6 +436,24 @@ def _detect(values: np.ndarray, spec: OutputSpec) -> str:
     if spec.kind == "binary" and many and unit:
         return "multihot" if whole else "soft"
     return "soft" if unit and not whole else "ids"  # (a price under a cross-entropy: the ids' check says why)
+
+
+def _check_one_hot(values: np.ndarray, spec: OutputSpec) -> None:
+    """Rows of class ids written one-hot hold a single 1: a row of two 1s (or none) names no class,
+    and its argmax would train on the first of them."""
+    rows = np.asarray(values, dtype="float64")
+    bad = np.flatnonzero(~(np.isin(rows, (0, 1)).all(axis=1) & (rows.sum(axis=1) == 1)))
+    if bad.size:
+        example = [int(v) if float(v).is_integer() else v for v in rows[bad[0]].tolist()]
+        raise ConfigError(
+            Problem(
+                f"model.outputs.{spec.name}",
+                f"{bad.size} of {len(rows)} target rows are not one-hot (such as {example}), "
+                f"so {spec.loss_name} cannot read a class from them",
+                "one class a sample: exactly one 1 a row; several labels a sample: binary_crossentropy "
+                "with a sigmoid unit a label; probabilities: data.preprocess.labels=soft",
+            )
+        )
 
 
 def _probabilities(values: np.ndarray, spec: OutputSpec, kind: str, split: str) -> np.ndarray:

@@ -80,6 +80,21 @@ def test_multihot_rows_pass_as_they_are_and_decode_to_zero_one():
     assert pre.decode(np.array([[0.9, 0.1, 0.6, 0.4]]), "out").tolist() == [[1, 0, 1, 0]]
 
 
+@pytest.mark.parametrize("loss", ["categorical_crossentropy", "sparse_categorical_crossentropy"])
+@pytest.mark.parametrize("row", [[1, 1, 0], [0, 0, 0]])
+def test_rows_that_are_not_one_hot_name_no_class(loss, row):
+    """argmax would train [1, 1, 0] as class 0 and [0, 0, 0] as class 0: refused instead."""
+    graph, io = one_to_one((3,), (3,), loss)
+    labels = np.eye(3, dtype="int64")[[0, 1, 2, 1]]
+    labels[2] = row
+    pre = Preprocessor({"labels": "auto"}, io)
+    pre.check_labels({"out": labels})
+    with pytest.raises(ConfigError) as caught:
+        pre.encode({"out": pre.target(labels, "out", "train")}, io)
+    assert f"1 of 4 target rows are not one-hot (such as {row})" in caught.value.problems[0].render()
+    pre.encode({"out": pre.target(np.eye(3)[[0, 1, 2]], "out", "train")}, io)  # true one-hot rows pass
+
+
 def test_soft_targets_outside_zero_one_are_refused_with_a_regression_hint():
     graph, io = one_to_one((3,), (1,), "binary_crossentropy")
     pre = Preprocessor({"labels": "soft"}, io)
