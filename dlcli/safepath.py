@@ -48,10 +48,17 @@ def inside(root: str | os.PathLike, value: str | os.PathLike) -> Path:
         raise ValueError(reason)
     root = Path(root)
     joined = root / str(value)
-    real_root, real = root.resolve(), joined.resolve()
+    real_root, real = _resolve(root), _resolve(joined)
     if real == real_root or not real.is_relative_to(real_root):
         raise ValueError(f"{str(value)!r} resolves to {real}, {_through(root, str(value))} out of {real_root}")
     return joined
+
+
+def _resolve(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError) as exc:  # a loop of links (RuntimeError before Python 3.13)
+        raise ValueError(f"{path} cannot be followed: {exc}") from None
 
 
 def _through(root: Path, value: str) -> str:
@@ -136,7 +143,10 @@ def check_run_place(root: Any, name: Any) -> None:
         path = path / part
         if path.exists() and not path.is_dir():
             raise ConfigError(Problem("run.name", f"{path} is a file, not a folder of runs", hint))
-    real_root, real = root.resolve(), (root / str(name)).resolve()
+    try:
+        real_root, real = _resolve(root), _resolve(root / str(name))
+    except ValueError as exc:
+        raise ConfigError(Problem("run.name", str(exc), hint)) from None
     if not real.is_relative_to(real_root):
         raise ConfigError(
             Problem(

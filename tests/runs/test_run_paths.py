@@ -101,3 +101,11 @@ def test_a_callback_cannot_write_into_plots(tmp_path):
         cb.from_config({"out": {"class": "CSVLogger", "filename": "plots/loss.png"}}, None)
     (problem,) = caught.value.problems
     assert problem.key == "callbacks.out.filename" and "is dlcli's own" in problem.message
+
+
+def test_a_loop_of_links_in_run_name_is_exit_2_not_a_traceback(tmp_path):
+    from dlcli.safepath import check_run_place
+
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    with pytest.raises(ConfigError, match="loop/x cannot be followed"):
+        check_run_place(tmp_path, "loop/x")
