@@ -56,8 +56,8 @@ def is_own(relative: str | Path) -> bool:
 
 
 def inside(run_dir: str | Path, relative: str) -> Path:
-    """`run_dir/relative`, a folder dlcli fills in a finished run (predictions/, plots/eval/, export/):
-    refused, naming the link, where a link carries it out of the run directory."""
+    """`run_dir/relative`, a folder dlcli fills in a run that exists (predictions/, plots/eval/, export/,
+    or what --resume writes again): refused, naming the link, where a link carries it out of the run."""
     try:
         return safepath.inside(run_dir, relative)
     except ValueError as exc:
@@ -65,7 +65,7 @@ def inside(run_dir: str | Path, relative: str) -> Path:
             Problem(
                 "RUN",
                 f"{exc}: dlcli writes a run's files only inside it",
-                "remove the link (predict and export write elsewhere when you name the file with --output)",
+                "remove the link; predict and export write elsewhere when you name the file with --output",
             )
         ) from None
 

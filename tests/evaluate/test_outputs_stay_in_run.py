@@ -62,3 +62,11 @@ def test_an_output_over_the_run_s_own_file_is_refused_even_with_force(cli, run, 
     code, _, err = cli(*command, run, "--output", alias / own, "--force")
     assert code == 2 and f"is dlcli's own {own} of the run {run}" in err, err
     assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
+
+
+def test_resume_refuses_a_run_whose_folder_links_out(cli, run):
+    outside = run.parent / "outside"
+    (run / "plots").symlink_to(outside)
+    code, _, err = cli("-q", "train", "--resume", run, "train.epochs=2")
+    assert code == 2 and f"through the link {run / 'plots'} -> {outside}" in err, err
+    assert list(outside.iterdir()) == []
