@@ -33,7 +33,7 @@ from dlcli import foreign
 from dlcli.errors import ConfigError, Problem
 from dlcli.runs import evalplots
 from dlcli.runs.load import no_split
-from dlcli.runs.rundir import unused, write_json
+from dlcli.runs.rundir import inside, unused, write_json
 
 THRESHOLDS = "threshold.json"
 METHODS = ("best-f1", "youden")
@@ -84,7 +84,7 @@ def evaluate(run, split: str = "test", input: Path | None = None, batch_size: in
 
 def write(run_dir: Path, report: Report, overrides: list[str] = ()) -> Path:
     """The figures, the thresholds fit (threshold.json) and eval.json (eval-1.json, ... beside earlier ones)."""
-    folder = run_dir / "plots" / "eval" / report.folder
+    folder = inside(run_dir, f"plots/eval/{report.folder}")  # refused where a link leads out of the run
     plots = []
     for name, draw, args in report.figures:
         plots.append(str(draw(*args, folder / name).relative_to(run_dir)))

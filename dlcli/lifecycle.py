@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 from omegaconf import DictConfig, OmegaConf
 
-from dlcli import foreign
+from dlcli import foreign, safepath
 from dlcli.config import Composed, blaming_overrides, compose, validate
 from dlcli.errors import ConfigError, Interrupted, Problem, RunFailed
 from dlcli.graph import Graph
@@ -102,7 +102,10 @@ def prepare(
         composed.cfg.run.dir = str(runs_dir)
     if adjust is not None:
         adjust(composed.cfg)
-    return validated(composed)
+    prepared = validated(composed)
+    with blaming_overrides(composed.overrides):  # where the new run goes, as the disk is now (--resume's run exists)
+        safepath.check_run_place(prepared.cfg.run.dir, prepared.cfg.run.name)
+    return prepared
 
 
 def main_process(cfg: DictConfig) -> bool:

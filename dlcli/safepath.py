@@ -1,7 +1,7 @@
 """Containment: a path that config names for dlcli to write (or delete) stays inside a root.
 
-Used for callbacks' paths (inside the run directory) and run names (inside the
-runs directory). Two checks, both needed:
+Used for callbacks' paths (inside the run directory), run names (inside the
+runs directory) and the folders dlcli fills in a run. Two checks, both needed:
 
 - `relative_inside`: the text alone, so it holds for whatever root it is later
   joined to (callbacks are checked once at build time, before the run directory
@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import re
 import string
+import unicodedata
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -47,10 +48,27 @@ def inside(root: str | os.PathLike, value: str | os.PathLike) -> Path:
         raise ValueError(reason)
     root = Path(root)
     joined = root / str(value)
-    real_root, real = root.resolve(), joined.resolve()
+    real_root, real = _resolve(root), _resolve(joined)
     if real == real_root or not real.is_relative_to(real_root):
-        raise ValueError(f"{str(value)!r} resolves to {real}, through a link that leads out of {real_root}")
+        raise ValueError(f"{str(value)!r} resolves to {real}, {_through(root, str(value))} out of {real_root}")
     return joined
+
+
+def _resolve(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError) as exc:  # a loop of links (RuntimeError before Python 3.13)
+        raise ValueError(f"{path} cannot be followed: {exc}") from None
+
+
+def _through(root: Path, value: str) -> str:
+    """The link under `root` that `value` passes through on its way out, in words."""
+    real_root, path = root.resolve(), root
+    for part in Path(value).parts:
+        path = path / part
+        if path.is_symlink() and not path.resolve().is_relative_to(real_root):
+            return f"through the link {path} -> {os.readlink(path)} that leads"
+    return "through a link that leads"
 
 
 def check(root: str | os.PathLike | None, value: str | os.PathLike, key: str, what: str, hint: str) -> Path | None:
@@ -68,8 +86,8 @@ def check(root: str | os.PathLike | None, value: str | os.PathLike, key: str, wh
 
 def check_run_location(root: Any, name: Any) -> None:
     """run.dir and run.name as config gives them: a runs directory that is named, and a run name
-    that stays inside it (no absolute path, no '..' that climbs out). ConfigError naming the key.
-    The text is checked, not where links lead: a runs folder linked to another disk is the user's own."""
+    that stays inside it (no absolute path, no '..' that climbs out), both fit to name folders.
+    ConfigError naming the key. The text alone: `check_run_place` looks at the file system."""
     problems = []
     if root is None or not str(root).strip():
         problems.append(
@@ -79,18 +97,65 @@ def check_run_location(root: Any, name: Any) -> None:
                 "name the runs directory, e.g. run.dir=outputs (the default)",
             )
         )
+    elif reason := _name_problem(str(root)):
+        problems.append(Problem("run.dir", reason, "name the runs directory, e.g. run.dir=outputs (the default)"))
+    hint = "a plain name (subfolders allowed), e.g. run.name=mnist/baseline; set run.dir to change where runs go"
     try:
-        check(
-            None,
-            "" if name is None else name,
-            "run.name",
-            "runs are kept inside run.dir",
-            "a plain name (subfolders allowed), e.g. run.name=mnist/baseline; set run.dir to change where runs go",
-        )
+        check(None, "" if name is None else name, "run.name", "runs are kept inside run.dir", hint)
     except ConfigError as exc:
         problems.extend(exc.problems)
+    else:
+        if reason := _name_problem(str(name)):
+            problems.append(Problem("run.name", reason, hint))
     if problems:
         raise ConfigError(problems)
+
+
+NAME_MAX = 255  # bytes in one file or folder name (Linux and macOS file systems)
+
+
+def _name_problem(text: str) -> str | None:
+    """Why `text` cannot name folders: a control character (a newline would split the printed
+    `run:` line), or a part longer than a folder name may be."""
+    bad = next((c for c in text if unicodedata.category(c) in ("Cc", "Zl", "Zp")), None)
+    if bad is not None:
+        return f"{text!r} holds the control character {bad!r}"
+    long = next((p for p in Path(text).parts if len(os.fsencode(p)) > NAME_MAX), None)
+    if long is not None:
+        return f"{long[:24]}... is {len(os.fsencode(long))} bytes long: a folder name holds at most {NAME_MAX}"
+    return None
+
+
+def check_run_place(root: Any, name: Any) -> None:
+    """Where a new run would go, as the file system has it now (after `check_run_location`): no file
+    where a folder must be, and no link in the folders run.name adds that leads out of run.dir.
+    run.dir may itself be a link: a runs folder on another disk is the user's own choice."""
+    check_run_location(root, name)
+    root = Path(root)
+    in_way = next((p for p in (root, *root.parents) if p.exists()), None)
+    if in_way is not None and not in_way.is_dir():
+        raise ConfigError(
+            Problem("run.dir", f"{in_way} is a file, not a folder", "name a folder for runs, e.g. run.dir=outputs")
+        )
+    hint = "choose another run.name, or remove what is in the way"
+    path = root
+    for part in Path(str(name)).parts:
+        path = path / part
+        if path.exists() and not path.is_dir():
+            raise ConfigError(Problem("run.name", f"{path} is a file, not a folder of runs", hint))
+    try:
+        real_root, real = _resolve(root), _resolve(root / str(name))
+    except ValueError as exc:
+        raise ConfigError(Problem("run.name", str(exc), hint)) from None
+    if not real.is_relative_to(real_root):
+        raise ConfigError(
+            Problem(
+                "run.name",
+                f"{str(name)!r} resolves to {real}, {_through(root, str(name))} out of {real_root}: "
+                "runs are kept inside run.dir",
+                "remove the link, or set run.dir to where it leads (run.dir itself may be a link)",
+            )
+        )
 
 
 _NUMERIC_SPEC = re.compile(r"[+\- ]?0?\d*(\.\d+)?[deEfFgGn%]?")

@@ -146,6 +146,17 @@ def refuse_to_replace(output: Path | None, force: bool) -> None:
                 f"name a file, e.g. --output {output / ('model' + output.suffix if output.suffix else 'out.csv')}",
             )
         )
+    from dlcli.runs.rundir import owner
+
+    own = owner(output)
+    if own is not None:  # even with --force: the run would no longer be what its files say
+        raise ConfigError(
+            Problem(
+                "--output",
+                f"{output} is dlcli's own {own[1]} of the run {own[0]}: it is not replaced, even with --force",
+                "write it outside the run, or in a folder of your own inside it, e.g. RUN/mine/" + output.name,
+            )
+        )
     if output.exists() and not force:
         raise ConfigError(Problem("--output", f"{output} exists", "choose another path, or add --force to replace it"))
     folder = next((p for p in [output.parent, *output.parent.parents] if p.exists()), Path("."))

@@ -45,13 +45,14 @@ def command(
         from dlcli.drivers import ensemble
         from dlcli.errors import ConfigError, Problem
         from dlcli.runs import find
-        from dlcli.safepath import check_run_location
+        from dlcli.safepath import check_run_place
 
         if name is not None:
             try:
-                check_run_location(runs_dir, name)
+                check_run_place(runs_dir, name)
             except ConfigError as exc:
-                raise ConfigError([Problem("--name", p.message, p.hint) for p in exc.problems]) from exc
+                flags = {"run.dir": "--runs-dir", "run.name": "--name"}
+                raise ConfigError([Problem(flags[p.key], p.message, p.hint) for p in exc.problems]) from exc
         members = [find(run, runs_dir, finished=True) for run in runs]
         result = ensemble.combine(members, weights, name, runs_dir, trust_code)
         show(result, runs_dir)

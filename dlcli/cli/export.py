@@ -33,7 +33,7 @@ def command(
 ) -> None:
     from dlcli import export as exporting
     from dlcli.errors import ConfigError, Problem, did_you_mean
-    from dlcli.runs import find
+    from dlcli.runs import find, rundir
     from dlcli.runs.load import open_run
 
     with user_errors():
@@ -60,7 +60,7 @@ def command(
                 Problem("--tolerance", f"must be a number >= 0, not {tolerance:g}", "--tolerance 1e-5 (the default)")
             )
         opened = open_run(find(run, runs_dir, finished=True), trust_code=trust_code)
-        target = output or opened.path / "export" / f"model{ext}"
+        target = output or rundir.inside(opened.path, "export") / f"model{ext}"
         sample = exporting.sample_inputs(opened)
         worst, beside = exporting.export(format, opened.model, target, sample, tolerance, trust_code)
         if beside is not None:

@@ -60,7 +60,7 @@ def command(
 ) -> None:
     from dlcli import evaluation, predict
     from dlcli.errors import ConfigError, Problem
-    from dlcli.runs import find, unused
+    from dlcli.runs import find, rundir, unused
     from dlcli.runs.load import open_run
 
     split = split.value  # a plain name from here on
@@ -83,7 +83,7 @@ def command(
             batches = predict.on_split(opened, split, batch_size)
         first = next(batches)  # its outputs say the file type: CSV, or .npz for shaped ones
         stem = input.stem if input is not None else split
-        target = output or unused(opened.path / "predictions" / f"{stem}{first.suffix}")
+        target = output or unused(rundir.inside(opened.path, "predictions") / f"{stem}{first.suffix}")
         result = predict.write(chain([first], batches), target, rows)
         out.print(f"{result.count} predictions of {input or f'the {split} split'}", highlight=False, soft_wrap=True)
         if rows > 0 and len(result.shown.columns):

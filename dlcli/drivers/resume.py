@@ -38,6 +38,8 @@ def reopen(
         )
     _refuse_group_choices(overrides)
     run_dir = rundir.find(run, root)
+    for folder in ("checkpoints", "plots", "state", *(p.name for p in run_dir.glob("fold-*"))):
+        rundir.inside(run_dir, folder)  # written again as training goes on: no link may carry them out
     if (run_dir / "ensemble.json").is_file():  # its model.keras is its members averaged: training it would replace that
         raise ConfigError(
             Problem(

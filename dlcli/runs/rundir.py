@@ -37,30 +37,52 @@ OWN_FILES = (
     "threshold.json",  # evaluate --threshold, applied by predict
     "ensemble.json",  # an ensemble run's members and weights
 )
-OWN_DIRS = ("checkpoints", "plots", "predictions", "export", "state", "fold-N")  # others' files may go inside
-_KEPT = ("checkpoints/best.keras", "checkpoints/last.keras")
+OWN_DIRS = ("checkpoints", "plots", "predictions", "export", "state", "fold-N")
+_FILLED = ("plots", "predictions", "export", "state", "fold-N")  # every file inside is dlcli's (a later command's too)
+_KEPT = ("checkpoints/best.keras", "checkpoints/last.keras")  # checkpoints/ holds a callback's files besides these
 _UMASK = os.umask(0o022)  # read once (os.umask can only be read by setting it) and put back
 os.umask(_UMASK)
 
 
 def is_own(relative: str | Path) -> bool:
-    """Whether a path inside a run directory is one of the files or folders dlcli writes there
-    (or lies in its resume state); a path inside checkpoints/ or plots/ besides dlcli's own is not."""
+    """Whether a path inside a run directory is one of the files or folders dlcli writes there:
+    its files, anything in plots/, predictions/, export/, state/ and fold-N/ (evaluate, predict and
+    export fill the first three later), and checkpoints/ with its best and last model."""
     parts = Path(os.path.normpath(str(relative))).parts
     if not parts:
         return False
     head = re.sub(r"^eval-\d+\.json$", "eval.json", re.sub(r"^fold-\d+$", "fold-N", parts[0]))
-    return (
-        head in OWN_FILES
-        or (len(parts) == 1 and head in OWN_DIRS)
-        or head in ("state", "fold-N")
-        or "/".join(parts) in _KEPT
-    )
+    return head in OWN_FILES + _FILLED or "/".join(parts) in ("checkpoints", *_KEPT)
+
+
+def inside(run_dir: str | Path, relative: str) -> Path:
+    """`run_dir/relative`, a folder dlcli fills in a run that exists (predictions/, plots/eval/, export/,
+    or what --resume writes again): refused, naming the link, where a link carries it out of the run."""
+    try:
+        return safepath.inside(run_dir, relative)
+    except ValueError as exc:
+        raise ConfigError(
+            Problem(
+                "RUN",
+                f"{exc}: dlcli writes a run's files only inside it",
+                "remove the link; predict and export write elsewhere when you name the file with --output",
+            )
+        ) from None
+
+
+def owner(path: str | Path) -> tuple[Path, Path] | None:
+    """The run directory (and the path inside it) of which `path` is one of dlcli's own files
+    (`is_own`), in that run or any run it lies in; None when it is no run's own."""
+    path = Path(os.path.realpath(Path(path).parent)) / Path(path).name
+    for folder in path.parents:
+        if (folder / MARKER).is_file() and is_own(path.relative_to(folder)):
+            return folder, path.relative_to(folder)
+    return None
 
 
 def stage_run(root: str | Path, name: str) -> Path:
     """A staging directory for a new run `root/name/STAMP` (see `stage`)."""
-    safepath.check_run_location(root, name)  # (validate checked it; this guards every other caller)
+    safepath.check_run_place(root, name)  # (prepare checked it; this guards every other caller)
     return stage(Path(root) / name)
 
 
