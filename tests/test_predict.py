@@ -113,10 +113,16 @@ def test_new_samples_get_word_labels_through_the_saved_scaler(cli, in_tmp, monke
         err.split()
     )
 
-    # Training read its columns by position, and kept their names: a file with them in
-    # another order, or with more columns, is read by name; other names keep the positions.
+    # Training read its columns by position, and kept their names: a file with them in another order,
+    # or with more columns, is read by name; a file under other names is refused, never read by position
+    # (the values of 'H' would be fed to the model as weights); without a header, only data.header=false
+    # reads by position.
     new[["height", "weight"]].assign(id=[7, 8, 9]).to_csv("shuffled.csv", index=False)
     new.set_axis(["w", "h"], axis=1).to_csv("renamed.csv", index=False)
+    new[["height", "weight"]].set_axis(["Height", "Weight"], axis=1).to_csv("capitals.csv", index=False)
+    new.assign(pet=["cat", "dog", "dog"]).set_axis(["W", "H", "pet"], axis=1).to_csv(
+        "capitals-labelled.csv", index=False
+    )
     new.to_csv("noheader.csv", index=False, header=False)
     new.to_csv("semicolons.csv", index=False, sep=";")
     for name, message in [
@@ -125,14 +131,27 @@ def test_new_samples_get_word_labels_through_the_saved_scaler(cli, in_tmp, monke
             "error: --input: noheader.csv has no header line: its first row is numbers (4.0, 20.0, ...) hint: give it the training file's header (weight, height)",
         ),
         (
+            "renamed",
+            "error: --input: renamed.csv has no columns 'weight', 'height' (training read weight, height) "
+            "hint: its columns are w, h; give the training data's columns, in any order",
+        ),
+        (
+            "capitals",
+            "error: --input: capitals.csv has no columns 'weight', 'height' (training read weight, height) "
+            "hint: for 'weight', did you mean 'Weight'?; for 'height', did you mean 'Height'?; give the training",
+        ),
+        (
             "semicolons",
             "error: --input: semicolons.csv was read as one column hint: semicolons.csv was read as one column, 'weight;height': pass \"data.delimiter=';'\"",
         ),
     ]:
         code, _, err = cli("predict", str(run), "-i", f"{name}.csv")
         assert code == 2 and message in " ".join(err.split()), err
-    for name in ("shuffled", "renamed"):
-        assert cli("predict", str(run), "-i", f"{name}.csv", "--rows", "0")[0] == 0
+    code, _, err = cli("evaluate", str(run), "-i", "capitals-labelled.csv")
+    assert code == 2 and "capitals-labelled.csv has no columns 'weight', 'height'" in " ".join(err.split()), err
+    assert not (run / "predictions" / "renamed.csv").exists() and not (run / "eval-2.json").exists()
+    for name, args in [("shuffled", []), ("noheader", ["data.header=false"])]:
+        assert cli("predict", str(run), "-i", f"{name}.csv", "--rows", "0", *args)[0] == 0
         pd.testing.assert_frame_equal(pd.read_csv(run / "predictions" / f"{name}.csv"), written)
 
 

@@ -836,15 +836,15 @@ def _csv_layout(
         )
     first_row = None if cfg.header or frame.empty else [str(v) for v in frame.iloc[0]]
     target = _specs(cfg.target, model_io.outputs, lambda s: -1 if len(model_io.outputs) == 1 else s.name, "data.target")
-    # New samples from a header that has the training file's feature names are read by those names.
+    # A file with a header is read by the training file's column names, never by position: a
+    # column read by position under another name would be fed to the model as something it is not.
     names = [c for cols in (trained or {}).get("x", {}).values() for c in cols] if cfg.header else []
     by_name = any(c in columns for c in names)
     if new_samples and (hint := _delimiter_hint(columns, path)):
         raise ConfigError(Problem(key, f"{path.name} was read as one column", hint))
     numeric = sum(map(is_number, columns)) > len(columns) / 2
     if names and not by_name and (numeric or not new_samples):
-        # A split file is read by the training file's names (README); new samples under other
-        # names keep the positions training read, as a user renaming columns expects.
+        # (New samples under other names are refused below, naming each column they lack.)
         header = f"give it the training file's header ({', '.join(names[:8])}{', ...' if len(names) > 8 else ''})"
         if numeric:
             what = f"has no header line: its first row is numbers ({', '.join(columns[:4])}, ...)"
@@ -852,6 +852,7 @@ def _csv_layout(
             shown = ", ".join(columns[:8]) + (", ..." if len(columns) > 8 else "")
             what = f"has none of the columns training read: its columns are {shown}"
         raise ConfigError(Problem(key, f"{path.name} {what}", header + "; in any order, other columns are left out"))
+    by_name = bool(names)
     if by_name:
         target = _by_trained_names(target, trained.get("y", {}), columns, path, key, required=False)
     if targets:
@@ -948,12 +949,23 @@ def _by_trained_names(
             continue
         missing = [c for c in names if c not in columns]
         if missing and required:
+            others = {c.lower(): c for c in columns if c not in names}  # 'Weight' for 'weight' before 'Height'
+            close = [
+                f"for {c!r}, {hint}"
+                for c in missing[:8]
+                if (hint := did_you_mean(c, [others[c.lower()]] if c.lower() in others else others.values()))
+            ]
+            shown = ", ".join(columns[:8]) + (", ..." if len(columns) > 8 else "")
             raise ConfigError(
                 Problem(
                     key,
-                    f"{path.name} has no column {', '.join(map(repr, missing[:8]))}{', ...' if len(missing) > 8 else ''}"
+                    f"{path.name} has no column{'s' if len(missing) > 1 else ''} "
+                    f"{', '.join(map(repr, missing[:8]))}{', ...' if len(missing) > 8 else ''}"
                     f" (training read {', '.join(names[:8])}{', ...' if len(names) > 8 else ''})",
-                    "give the training data's columns, in any order; other columns are left out",
+                    "; ".join(
+                        (close or [f"its columns are {shown}"])
+                        + ["give the training data's columns, in any order; other columns are left out"]
+                    ),
                 )
             )
         out[name] = names[0] if len(names) == 1 else names
