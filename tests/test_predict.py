@@ -76,6 +76,17 @@ def test_new_samples_get_word_labels_through_the_saved_scaler(cli, in_tmp, monke
     )
     code, _, err = cli("evaluate", str(run), "--input", "new.csv")
     assert code == 2 and "error: --input: new.csv has no targets for pet (data.target)" in " ".join(err.split())
+    # Targets partly given: predict labels every row and scores those with a target; evaluate names the others.
+    new.assign(pet=["cat", None, "dog"]).to_csv("partly.csv", index=False)
+    code, out, err = cli("predict", str(run), "-i", "partly.csv", "--rows", "0")
+    assert code == 0, err
+    partly = pd.read_csv(run / "predictions" / "partly.csv")
+    pd.testing.assert_frame_equal(partly.drop(columns="pet_true"), written)
+    assert partly.pet_true.isna().tolist() == [False, True, False]
+    right = np.mean(partly.pet[[0, 2]] == ["cat", "dog"])
+    assert f"pet: accuracy {right:.4f} against the given targets" in out
+    code, _, err = cli("evaluate", str(run), "--input", "partly.csv")
+    assert code == 2 and "error: --input: partly.csv has no target for pet in data row 2" in " ".join(err.split())
     # A label the run never had is refused by both commands: never scored as a wrong answer.
     new.assign(pet=["cat", "dog", "fish"]).to_csv("fish.csv", index=False)
     for command in ("predict", "evaluate"):

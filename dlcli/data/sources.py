@@ -695,7 +695,8 @@ def _check_values(part: Part, path: Path, cfg, arrays: dict[str, Any], new_sampl
                 )
             if a.dtype.kind == "f":
                 flat = a.reshape(len(a), -1)
-                bad = (~np.isfinite(flat)).sum(axis=0)
+                # New samples' NaN targets are targets not given: predict labels those samples.
+                bad = (np.isinf(flat) if new_samples and base == "data.target" else ~np.isfinite(flat)).sum(axis=0)
                 if bad.any():
                     what = "NaN" if np.isnan(flat).any() and not np.isinf(flat).any() else "NaN or infinite values"
                     where = ", ".join(f"{i} ({n})" for i, n in enumerate(bad) if n)
@@ -903,18 +904,18 @@ def _csv_part(frame, layout: _Layout, path: Path, cfg, new_samples: bool) -> Par
     for name, cols in target_cols.items():
         values = frame.iloc[:, cols]
         missing = values.isna().sum()
-        if missing.any():
+        if missing.any() and not new_samples:  # new samples' empty targets stay NaN: predict labels those rows
             which = ", ".join(f"{columns[c]} ({n})" for c, n in zip(cols, missing) if n)
             raise ConfigError(
                 Problem(
                     _key("data.target", cfg.target, name),
                     f"{path.name} has missing targets in column {which}",
-                    "drop those rows" if new_samples else "drop those rows before training",
+                    "drop those rows before training",
                 )
             )
         values = values.to_numpy()
-        if values.dtype.kind == "f" and not np.isfinite(values).all():
-            which = ", ".join(repr(columns[c]) for c, ok in zip(cols, np.isfinite(values).all(axis=0)) if not ok)
+        if values.dtype.kind == "f" and np.isinf(values).any():
+            which = ", ".join(repr(columns[c]) for c, inf in zip(cols, np.isinf(values).any(axis=0)) if inf)
             raise ConfigError(
                 Problem(
                     _key("data.target", cfg.target, name),
