@@ -124,10 +124,15 @@ def on_split(run, name: str, batch_size: int | None = None) -> Iterator[Predicti
     if split is None:
         raise no_split(dataset, name, "predict")
     pre, thresholds = dataset.preprocessor, saved_thresholds(run.path)
+    rows, done = dataset.source_rows.get(name), 0
     for predicted, encoded in split.predictions(run.model, batch_size or run.cfg.train.batch_size):
         truth = by_name(encoded, [o.name for o in pre.io.outputs])
         decoded = {name: pre.decode(values, name) for name, values in truth.items()}
-        yield _table(pre, predicted, decoded, thresholds)
+        table = _table(pre, predicted, decoded, thresholds)
+        if rows is not None:  # where each sample came from, to join the predictions back to the data's rows
+            table.frame.insert(0, "source_row", rows[done : done + len(table)])
+            done += len(table)
+        yield table
 
 
 def write(batches: Iterable[Predictions], path: Path, rows: int = 10) -> Written:

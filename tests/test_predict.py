@@ -38,6 +38,13 @@ def test_new_samples_get_word_labels_through_the_saved_scaler(cli, in_tmp, monke
     (in_tmp / "pets.yaml").write_text(PETS)
     run = in_tmp / _train(cli, "recipe=./pets.yaml")
 
+    # A split's predictions join back to the rows of the file it was cut from, by source_row.
+    code, _, err = cli("predict", str(run), "--split", "val", "--rows", "0")
+    assert code == 0, err
+    val = pd.read_csv(run / "predictions" / "val.csv")
+    assert val.columns[0] == "source_row" and val.source_row.is_unique
+    assert (pet[val.source_row] == val.pet_true).all() and not (pet[: len(val)] == val.pet_true).all()
+
     new = pd.DataFrame({"weight": [4.0, 20.0, 10.0], "height": [20.0, 45.0, 31.0]})
     new.to_csv("new.csv", index=False)  # features only: the model's two columns
     code, out, err = cli("predict", str(run), "--input", "new.csv")
@@ -219,8 +226,9 @@ def test_regression_predictions_come_back_in_original_units(cli, in_tmp):
     code, out, err = cli("predict", str(run), "--rows", "3")
     assert code == 0, err
     written = pd.read_csv(run / "predictions" / "test.csv")
-    assert list(written.columns) == ["final_true", "final"]
-    assert np.isin(written.final_true.round(3), load_diabetes().target).all()  # unscaled back to the data's units
+    assert list(written.columns) == ["source_row", "final_true", "final"]
+    # unscaled back to the data's units, and joined to the bundled set's rows by source_row
+    np.testing.assert_allclose(written.final_true, load_diabetes().target[written.source_row], rtol=1e-5)
     mae = json.loads((run / "metrics.json").read_text())["test"]["mae_original"]
     assert np.mean(np.abs(written.final - written.final_true)) == pytest.approx(mae, rel=1e-4)
     assert f"final: mae {mae:.4f}" in out
