@@ -29,10 +29,12 @@ class Run:
         """A file of samples (`--input`) read as the training data was: (raw Part, model-ready features)."""
         return next(self.batches(path))
 
-    def batches(self, path: Path, batch_size: int | None = None, scored: bool = False) -> Iterator[tuple[Any, Any]]:
+    def batches(
+        self, path: Path, batch_size: int | None = None, need_targets: bool = False
+    ) -> Iterator[tuple[Any, Any]]:
         """`samples` a chunk at a time (None: the whole file at once): the smallest multiple of `batch_size`
         that is at least READ samples, so the model sees the batches it would see were the file read whole.
-        A sample's targets may be missing (NaN) unless it is to be `scored`."""
+        A sample's target may be missing (an empty cell: NaN) unless the caller `need_targets` to score it."""
         from dlcli.data import sources
 
         if path.is_dir():
@@ -52,9 +54,9 @@ class Run:
                 raise ConfigError([_as_input(p, path, self.overridden) for p in exc.problems]) from exc
             if part is None:
                 return
-            if scored:
+            if need_targets:
                 _refuse_unlabelled(part, path, seen)
-            seen += len(next(iter(part.x.values())))
+            seen += len(part)
             try:
                 features = pre.features(part.x)
             except ConfigError as exc:  # the trained model cannot change: the file has to
@@ -72,7 +74,7 @@ class Run:
         a chunk at a time each time it is gone through (`batches`), never held whole."""
         from dlcli.data import Split, for_model
 
-        first = next(self.batches(path, batch_size, scored=True))
+        first = next(self.batches(path, batch_size, need_targets=True))
         missing = [o.name for o in self.io.outputs if o.name not in first[0].y]
         if missing:
             raise ConfigError(
@@ -90,7 +92,7 @@ class Run:
 
         if batch_size is None:
             return Split(*scored(first))
-        return Split(chunks=lambda: map(scored, self.batches(path, batch_size, scored=True)))
+        return Split(chunks=lambda: map(scored, self.batches(path, batch_size, need_targets=True)))
 
     def preprocessor(self):
         """The preprocessing fitted when the run trained, ready to apply to new samples."""
@@ -126,16 +128,18 @@ def labelled_rows(values) -> Any:
 
 
 def _refuse_unlabelled(part, path: Path, seen: int) -> None:
-    """Scoring needs every sample's targets: the data rows (1 is the first after the header) that lack one."""
+    """Scoring needs every sample's targets: those that lack one, as data rows of a CSV (1 is the first after
+    the header, as in the other messages about its rows), or indices into an .npz's arrays."""
+    csv = path.suffix == ".csv"
     for name, values in part.y.items():
-        rows = seen + 1 + np.flatnonzero(~labelled_rows(values))
+        rows = seen + csv + np.flatnonzero(~labelled_rows(values))
         if len(rows):
             shown = ", ".join(map(str, rows[:8])) + (", ..." if len(rows) > 8 else "")
-            what = "data row" if path.suffix == ".csv" else "sample"
+            where = f"in data row{'s' if len(rows) > 1 else ''}" if csv else "at index"
             raise ConfigError(
                 Problem(
                     "--input",
-                    f"{path.name} has no target for {name} in {what}{'s' if len(rows) > 1 else ''} {shown}",
+                    f"{path.name} has no target for {name} {where} {shown}",
                     f"evaluate scores labelled rows: fill or drop those; dlcli predict {path} labels every row",
                 )
             )
