@@ -24,7 +24,7 @@ import numpy as np
 from dlcli.data import by_name, for_model
 from dlcli.errors import ConfigError, Problem
 from dlcli.evaluation import apply_threshold, saved_thresholds
-from dlcli.runs.load import file_targets, no_split
+from dlcli.runs.load import file_targets, labelled_rows, no_split
 from dlcli.runs.rundir import atomic_write
 
 
@@ -81,8 +81,8 @@ class Written:
 
     @property
     def scores(self) -> dict[str, tuple[str, float]]:
-        """output -> (accuracy or mae, its value over every batch)."""
-        return {name: (metric, total / n) for name, (metric, total, n) in self.sums.items()}
+        """output -> (accuracy or mae, its value over every batch), for outputs some sample had a target for."""
+        return {name: (metric, total / n) for name, (metric, total, n) in self.sums.items() if n}
 
     def summary(self) -> list[str]:
         """One line per array: its shape and range (thousands of values are not shown one by one)."""
@@ -100,8 +100,21 @@ def on_file(run, path: Path, batch_size: int | None = None) -> Iterator[Predicti
     pre, thresholds = run.preprocessor(), saved_thresholds(run.path)
     for part, features in run.batches(path, size):
         predicted = run.model.predict(for_model(features), batch_size=size, verbose=0)
-        truth = {name: pre.decode(values, name) for name, values in file_targets(pre, part, path).items()}
+        truth = {name: _given(pre, name, values, path) for name, values in part.y.items()}
         yield _table(pre, predicted, truth, thresholds)
+
+
+def _given(pre, name: str, values: np.ndarray, path: Path) -> np.ndarray:
+    """A file's targets as the data spelt them (checked as the run's labels); a sample whose target cell is
+    empty is predicted all the same, its truth left empty (NaN) and unscored."""
+    known = labelled_rows(values)
+    decoded = pre.decode(file_targets(pre, {name: values[known]}, path)[name], name)
+    if known.all():
+        return decoded
+    kind = "f" if np.asarray(decoded).dtype.kind in "biuf" else "O"  # numbers stay numbers, in an .npz too
+    truth = np.full((len(values), *np.shape(decoded)[1:]), np.nan, dtype=kind)
+    truth[known] = decoded
+    return truth
 
 
 def on_split(run, name: str, batch_size: int | None = None) -> Iterator[Predictions]:
@@ -111,10 +124,15 @@ def on_split(run, name: str, batch_size: int | None = None) -> Iterator[Predicti
     if split is None:
         raise no_split(dataset, name, "predict")
     pre, thresholds = dataset.preprocessor, saved_thresholds(run.path)
+    rows, done = dataset.source_rows.get(name), 0
     for predicted, encoded in split.predictions(run.model, batch_size or run.cfg.train.batch_size):
         truth = by_name(encoded, [o.name for o in pre.io.outputs])
         decoded = {name: pre.decode(values, name) for name, values in truth.items()}
-        yield _table(pre, predicted, decoded, thresholds)
+        table = _table(pre, predicted, decoded, thresholds)
+        if rows is not None:  # where each sample came from, to join the predictions back to the data's rows
+            table.frame.insert(0, "source_row", rows[done : done + len(table)])
+            done += len(table)
+        yield table
 
 
 def write(batches: Iterable[Predictions], path: Path, rows: int = 10) -> Written:
@@ -236,7 +254,9 @@ def _columns(name: str, values: np.ndarray) -> dict[str, np.ndarray]:
 
 def _score(kind: str, predicted: np.ndarray, true: np.ndarray) -> tuple[str, float, int]:
     """MAE for numbers (soft probabilities and reconstructed inputs too), else the share of labels right:
-    as (metric, sum, count), to add up over batches."""
+    as (metric, sum, count), to add up over batches; samples without a true value count for nothing."""
+    known = labelled_rows(np.asarray(true))
+    predicted, true = np.asarray(predicted)[known], np.asarray(true)[known]
     if kind in ("values", "soft", "input"):
         errors = np.abs(np.asarray(predicted, "float64") - np.asarray(true, "float64").reshape(np.shape(predicted)))
         return "mae", math.fsum(errors.reshape(-1)), errors.size

@@ -38,6 +38,13 @@ def test_new_samples_get_word_labels_through_the_saved_scaler(cli, in_tmp, monke
     (in_tmp / "pets.yaml").write_text(PETS)
     run = in_tmp / _train(cli, "recipe=./pets.yaml")
 
+    # A split's predictions join back to the rows of the file it was cut from, by source_row.
+    code, _, err = cli("predict", str(run), "--split", "val", "--rows", "0")
+    assert code == 0, err
+    val = pd.read_csv(run / "predictions" / "val.csv")
+    assert val.columns[0] == "source_row" and val.source_row.is_unique
+    assert (pet[val.source_row] == val.pet_true).all() and not (pet[: len(val)] == val.pet_true).all()
+
     new = pd.DataFrame({"weight": [4.0, 20.0, 10.0], "height": [20.0, 45.0, 31.0]})
     new.to_csv("new.csv", index=False)  # features only: the model's two columns
     code, out, err = cli("predict", str(run), "--input", "new.csv")
@@ -76,6 +83,17 @@ def test_new_samples_get_word_labels_through_the_saved_scaler(cli, in_tmp, monke
     )
     code, _, err = cli("evaluate", str(run), "--input", "new.csv")
     assert code == 2 and "error: --input: new.csv has no targets for pet (data.target)" in " ".join(err.split())
+    # Targets partly given: predict labels every row and scores those with a target; evaluate names the others.
+    new.assign(pet=["cat", None, "dog"]).to_csv("partly.csv", index=False)
+    code, out, err = cli("predict", str(run), "-i", "partly.csv", "--rows", "0")
+    assert code == 0, err
+    partly = pd.read_csv(run / "predictions" / "partly.csv")
+    pd.testing.assert_frame_equal(partly.drop(columns="pet_true"), written)
+    assert partly.pet_true.isna().tolist() == [False, True, False]
+    right = np.mean(partly.pet[[0, 2]] == ["cat", "dog"])
+    assert f"pet: accuracy {right:.4f} against the given targets" in out
+    code, _, err = cli("evaluate", str(run), "--input", "partly.csv")
+    assert code == 2 and "error: --input: partly.csv has no target for pet in data row 2" in " ".join(err.split())
     # A label the run never had is refused by both commands: never scored as a wrong answer.
     new.assign(pet=["cat", "dog", "fish"]).to_csv("fish.csv", index=False)
     for command in ("predict", "evaluate"):
@@ -113,10 +131,16 @@ def test_new_samples_get_word_labels_through_the_saved_scaler(cli, in_tmp, monke
         err.split()
     )
 
-    # Training read its columns by position, and kept their names: a file with them in
-    # another order, or with more columns, is read by name; other names keep the positions.
+    # Training read its columns by position, and kept their names: a file with them in another order,
+    # or with more columns, is read by name; a file under other names is refused, never read by position
+    # (the values of 'H' would be fed to the model as weights); without a header, only data.header=false
+    # reads by position.
     new[["height", "weight"]].assign(id=[7, 8, 9]).to_csv("shuffled.csv", index=False)
     new.set_axis(["w", "h"], axis=1).to_csv("renamed.csv", index=False)
+    new[["height", "weight"]].set_axis(["Height", "Weight"], axis=1).to_csv("capitals.csv", index=False)
+    new.assign(pet=["cat", "dog", "dog"]).set_axis(["W", "H", "pet"], axis=1).to_csv(
+        "capitals-labelled.csv", index=False
+    )
     new.to_csv("noheader.csv", index=False, header=False)
     new.to_csv("semicolons.csv", index=False, sep=";")
     for name, message in [
@@ -125,14 +149,27 @@ def test_new_samples_get_word_labels_through_the_saved_scaler(cli, in_tmp, monke
             "error: --input: noheader.csv has no header line: its first row is numbers (4.0, 20.0, ...) hint: give it the training file's header (weight, height)",
         ),
         (
+            "renamed",
+            "error: --input: renamed.csv has no columns 'weight', 'height' (training read weight, height) "
+            "hint: its columns are w, h; give the training data's columns, in any order",
+        ),
+        (
+            "capitals",
+            "error: --input: capitals.csv has no columns 'weight', 'height' (training read weight, height) "
+            "hint: for 'weight', did you mean 'Weight'?; for 'height', did you mean 'Height'?; give the training",
+        ),
+        (
             "semicolons",
             "error: --input: semicolons.csv was read as one column hint: semicolons.csv was read as one column, 'weight;height': pass \"data.delimiter=';'\"",
         ),
     ]:
         code, _, err = cli("predict", str(run), "-i", f"{name}.csv")
         assert code == 2 and message in " ".join(err.split()), err
-    for name in ("shuffled", "renamed"):
-        assert cli("predict", str(run), "-i", f"{name}.csv", "--rows", "0")[0] == 0
+    code, _, err = cli("evaluate", str(run), "-i", "capitals-labelled.csv")
+    assert code == 2 and "capitals-labelled.csv has no columns 'weight', 'height'" in " ".join(err.split()), err
+    assert not (run / "predictions" / "renamed.csv").exists() and not (run / "eval-2.json").exists()
+    for name, args in [("shuffled", []), ("noheader", ["data.header=false"])]:
+        assert cli("predict", str(run), "-i", f"{name}.csv", "--rows", "0", *args)[0] == 0
         pd.testing.assert_frame_equal(pd.read_csv(run / "predictions" / f"{name}.csv"), written)
 
 
@@ -189,8 +226,9 @@ def test_regression_predictions_come_back_in_original_units(cli, in_tmp):
     code, out, err = cli("predict", str(run), "--rows", "3")
     assert code == 0, err
     written = pd.read_csv(run / "predictions" / "test.csv")
-    assert list(written.columns) == ["final_true", "final"]
-    assert np.isin(written.final_true.round(3), load_diabetes().target).all()  # unscaled back to the data's units
+    assert list(written.columns) == ["source_row", "final_true", "final"]
+    # unscaled back to the data's units, and joined to the bundled set's rows by source_row
+    np.testing.assert_allclose(written.final_true, load_diabetes().target[written.source_row], rtol=1e-5)
     mae = json.loads((run / "metrics.json").read_text())["test"]["mae_original"]
     assert np.mean(np.abs(written.final - written.final_true)) == pytest.approx(mae, rel=1e-4)
     assert f"final: mae {mae:.4f}" in out

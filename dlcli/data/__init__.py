@@ -101,6 +101,9 @@ class Dataset:
     note: str | None = None
     # Positions in the source's pool of each split cut from it (given files are not in the pool).
     index: dict[str, np.ndarray] = field(default_factory=dict)
+    # Each split's samples as rows of the one file (or set) they were read from (0: its first), in the
+    # split's order, so that predictions join back to them; none for a split read from several files.
+    source_rows: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass
@@ -111,6 +114,7 @@ class Read:
     preprocessor: Preprocessor
     note: str | None
     index: dict[str, np.ndarray]
+    source_rows: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def read(data_cfg, graph, seed: int, fold: Fold | None = None, state: dict | None = None) -> Read | None:
@@ -139,7 +143,7 @@ def load(
         return Split(for_model(value.x), for_model(pre.encode(value.y, io)))
 
     made = {name: finish(name, value) for name, value in done.splits.items()}
-    return Dataset(made["train"], made.get("val"), made.get("test"), pre, done.note, done.index)
+    return Dataset(made["train"], made.get("val"), made.get("test"), pre, done.note, done.index, done.source_rows)
 
 
 def _seed(data_cfg, seed: int) -> int:
@@ -201,11 +205,12 @@ def _read(cfg, io: ModelIO, seed: int, fold: Fold | None, state: dict | None) ->
     pool, given = sources.with_echoes(raw.pool, echo), {}
     if raw.test is not None:
         given["test"] = sources.with_echoes(raw.test, echo)
+    one_file = True  # whether the pool's positions are rows of one file
     if raw.val is not None:
         if fold is None:
             given["val"] = sources.with_echoes(raw.val, echo)
         else:  # the K validation folds come from training and validation data together
-            pool = Part.concat([pool, sources.with_echoes(raw.val, echo)])
+            pool, one_file = Part.concat([pool, sources.with_echoes(raw.val, echo)]), False
             merged = f"train.kfold: the {len(raw.val)} validation samples given join the training samples the folds are cut from"
             raw.note = f"{raw.note}; {merged}" if raw.note else merged
     pre.check_labels(pool.y)  # before stratifying on them: a price is no class id, soft labels are no classes
@@ -222,7 +227,8 @@ def _read(cfg, io: ModelIO, seed: int, fold: Fold | None, state: dict | None) ->
         for name in ("train", "val", "test")
         if name in parts
     }
-    return Read(ready, pre, raw.note, index)
+    source_rows = (index if one_file else {}) | {name: np.arange(len(part)) for name, part in given.items()}
+    return Read(ready, pre, raw.note, index, source_rows)
 
 
 def _check_two_classes(targets: dict[str, np.ndarray], cfg, pre: Preprocessor) -> None:

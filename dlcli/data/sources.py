@@ -695,7 +695,8 @@ def _check_values(part: Part, path: Path, cfg, arrays: dict[str, Any], new_sampl
                 )
             if a.dtype.kind == "f":
                 flat = a.reshape(len(a), -1)
-                bad = (~np.isfinite(flat)).sum(axis=0)
+                # New samples' NaN targets are targets not given: predict labels those samples.
+                bad = (np.isinf(flat) if new_samples and base == "data.target" else ~np.isfinite(flat)).sum(axis=0)
                 if bad.any():
                     what = "NaN" if np.isnan(flat).any() and not np.isinf(flat).any() else "NaN or infinite values"
                     where = ", ".join(f"{i} ({n})" for i, n in enumerate(bad) if n)
@@ -836,15 +837,15 @@ def _csv_layout(
         )
     first_row = None if cfg.header or frame.empty else [str(v) for v in frame.iloc[0]]
     target = _specs(cfg.target, model_io.outputs, lambda s: -1 if len(model_io.outputs) == 1 else s.name, "data.target")
-    # New samples from a header that has the training file's feature names are read by those names.
+    # A file with a header is read by the training file's column names, never by position: a
+    # column read by position under another name would be fed to the model as something it is not.
     names = [c for cols in (trained or {}).get("x", {}).values() for c in cols] if cfg.header else []
     by_name = any(c in columns for c in names)
     if new_samples and (hint := _delimiter_hint(columns, path)):
         raise ConfigError(Problem(key, f"{path.name} was read as one column", hint))
     numeric = sum(map(is_number, columns)) > len(columns) / 2
     if names and not by_name and (numeric or not new_samples):
-        # A split file is read by the training file's names (README); new samples under other
-        # names keep the positions training read, as a user renaming columns expects.
+        # (New samples under other names are refused below, naming each column they lack.)
         header = f"give it the training file's header ({', '.join(names[:8])}{', ...' if len(names) > 8 else ''})"
         if numeric:
             what = f"has no header line: its first row is numbers ({', '.join(columns[:4])}, ...)"
@@ -852,6 +853,7 @@ def _csv_layout(
             shown = ", ".join(columns[:8]) + (", ..." if len(columns) > 8 else "")
             what = f"has none of the columns training read: its columns are {shown}"
         raise ConfigError(Problem(key, f"{path.name} {what}", header + "; in any order, other columns are left out"))
+    by_name = bool(names)
     if by_name:
         target = _by_trained_names(target, trained.get("y", {}), columns, path, key, required=False)
     if targets:
@@ -902,18 +904,18 @@ def _csv_part(frame, layout: _Layout, path: Path, cfg, new_samples: bool) -> Par
     for name, cols in target_cols.items():
         values = frame.iloc[:, cols]
         missing = values.isna().sum()
-        if missing.any():
+        if missing.any() and not new_samples:  # new samples' empty targets stay NaN: predict labels those rows
             which = ", ".join(f"{columns[c]} ({n})" for c, n in zip(cols, missing) if n)
             raise ConfigError(
                 Problem(
                     _key("data.target", cfg.target, name),
                     f"{path.name} has missing targets in column {which}",
-                    "drop those rows" if new_samples else "drop those rows before training",
+                    "drop those rows before training",
                 )
             )
         values = values.to_numpy()
-        if values.dtype.kind == "f" and not np.isfinite(values).all():
-            which = ", ".join(repr(columns[c]) for c, ok in zip(cols, np.isfinite(values).all(axis=0)) if not ok)
+        if values.dtype.kind == "f" and np.isinf(values).any():
+            which = ", ".join(repr(columns[c]) for c, inf in zip(cols, np.isinf(values).any(axis=0)) if inf)
             raise ConfigError(
                 Problem(
                     _key("data.target", cfg.target, name),
@@ -948,12 +950,23 @@ def _by_trained_names(
             continue
         missing = [c for c in names if c not in columns]
         if missing and required:
+            others = {c.lower(): c for c in columns if c not in names}  # 'Weight' for 'weight' before 'Height'
+            close = [
+                f"for {c!r}, {hint}"
+                for c in missing[:8]
+                if (hint := did_you_mean(c, [others[c.lower()]] if c.lower() in others else others.values()))
+            ]
+            shown = ", ".join(columns[:8]) + (", ..." if len(columns) > 8 else "")
             raise ConfigError(
                 Problem(
                     key,
-                    f"{path.name} has no column {', '.join(map(repr, missing[:8]))}{', ...' if len(missing) > 8 else ''}"
+                    f"{path.name} has no column{'s' if len(missing) > 1 else ''} "
+                    f"{', '.join(map(repr, missing[:8]))}{', ...' if len(missing) > 8 else ''}"
                     f" (training read {', '.join(names[:8])}{', ...' if len(names) > 8 else ''})",
-                    "give the training data's columns, in any order; other columns are left out",
+                    "; ".join(
+                        (close or [f"its columns are {shown}"])
+                        + ["give the training data's columns, in any order; other columns are left out"]
+                    ),
                 )
             )
         out[name] = names[0] if len(names) == 1 else names

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from dlcli.errors import ConfigError, Problem
@@ -28,9 +29,12 @@ class Run:
         """A file of samples (`--input`) read as the training data was: (raw Part, model-ready features)."""
         return next(self.batches(path))
 
-    def batches(self, path: Path, batch_size: int | None = None) -> Iterator[tuple[Any, Any]]:
+    def batches(
+        self, path: Path, batch_size: int | None = None, need_targets: bool = False
+    ) -> Iterator[tuple[Any, Any]]:
         """`samples` a chunk at a time (None: the whole file at once): the smallest multiple of `batch_size`
-        that is at least READ samples, so the model sees the batches it would see were the file read whole."""
+        that is at least READ samples, so the model sees the batches it would see were the file read whole.
+        A sample's target may be missing (an empty cell: NaN) unless the caller `need_targets` to score it."""
         from dlcli.data import sources
 
         if path.is_dir():
@@ -42,6 +46,7 @@ class Run:
         size = None if batch_size is None else batch_size * -(-READ // batch_size)
         parts = sources.new_sample_batches(path, self.cfg.data, self.io, columns, size)
         pre = self.preprocessor()
+        seen = 0  # samples in the chunks before this one
         while True:
             try:
                 part = next(parts, None)
@@ -49,6 +54,9 @@ class Run:
                 raise ConfigError([_as_input(p, path, self.overridden) for p in exc.problems]) from exc
             if part is None:
                 return
+            if need_targets:
+                _refuse_unlabelled(part, path, seen)
+            seen += len(part)
             try:
                 features = pre.features(part.x)
             except ConfigError as exc:  # the trained model cannot change: the file has to
@@ -66,7 +74,7 @@ class Run:
         a chunk at a time each time it is gone through (`batches`), never held whole."""
         from dlcli.data import Split, for_model
 
-        first = next(self.batches(path, batch_size))
+        first = next(self.batches(path, batch_size, need_targets=True))
         missing = [o.name for o in self.io.outputs if o.name not in first[0].y]
         if missing:
             raise ConfigError(
@@ -80,11 +88,11 @@ class Run:
 
         def scored(chunk):
             part, features = chunk
-            return for_model(features), for_model(pre.encode(file_targets(pre, part, path), self.io))
+            return for_model(features), for_model(pre.encode(file_targets(pre, part.y, path), self.io))
 
         if batch_size is None:
             return Split(*scored(first))
-        return Split(chunks=lambda: map(scored, self.batches(path, batch_size)))
+        return Split(chunks=lambda: map(scored, self.batches(path, batch_size, need_targets=True)))
 
     def preprocessor(self):
         """The preprocessing fitted when the run trained, ready to apply to new samples."""
@@ -102,14 +110,39 @@ class Run:
         return data.load(self.cfg.data, self.io, self.cfg.seed, state=state, fold=Fold.of(self.cfg.train))
 
 
-def file_targets(pre, part, path: Path) -> dict[str, Any]:
+def file_targets(pre, targets: dict[str, Any], path: Path) -> dict[str, Any]:
     """A --input file's targets (those it has) as the run's class ids or scaled values. A label training
     never had, or one the run's loss cannot take, is refused: never scored as something else."""
     try:
-        return {name: pre.target(values, name, "input") for name, values in part.y.items()}
+        return {name: pre.target(values, name, "input") for name, values in targets.items()}
     except ConfigError as exc:
         hint = "give the targets as the run's training data spelt them; without them, dlcli predict labels the file"
         raise ConfigError([Problem("--input", f"{path.name}: {p.message}", hint) for p in exc.problems]) from exc
+
+
+def labelled_rows(values) -> Any:
+    """Which samples of a --input file's targets have one: a row with an empty cell (NaN) has none."""
+    import pandas as pd
+
+    return ~pd.isna(values).reshape(len(values), -1).any(axis=1)
+
+
+def _refuse_unlabelled(part, path: Path, seen: int) -> None:
+    """Scoring needs every sample's targets: those that lack one, as data rows of a CSV (1 is the first after
+    the header, as in the other messages about its rows), or indices into an .npz's arrays."""
+    csv = path.suffix == ".csv"
+    for name, values in part.y.items():
+        rows = seen + csv + np.flatnonzero(~labelled_rows(values))
+        if len(rows):
+            shown = ", ".join(map(str, rows[:8])) + (", ..." if len(rows) > 8 else "")
+            where = f"in data row{'s' if len(rows) > 1 else ''}" if csv else "at index"
+            raise ConfigError(
+                Problem(
+                    "--input",
+                    f"{path.name} has no target for {name} {where} {shown}",
+                    f"evaluate scores labelled rows: fill or drop those; dlcli predict {path} labels every row",
+                )
+            )
 
 
 def no_split(dataset, name: str, verb: str) -> ConfigError:

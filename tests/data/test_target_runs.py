@@ -95,7 +95,7 @@ def test_soft_and_multihot_targets_of_a_multi_input_multi_output_model(cli, in_t
     code, out, err = cli("predict", run, "-o", "p.npz")
     assert code == 0, err
     with np.load("p.npz") as f:
-        assert sorted(f.files) == ["main", "main_true", "tags", "tags_true"]  # probabilities, never named as classes
+        assert sorted(f.files) == ["main", "main_true", "source_row", "tags", "tags_true"]  # never named as classes
         assert 0 < f["main"].min() and f["main"].max() < 1 and len(np.unique(f["main"])) > 2
         assert f["tags"].shape == f["tags_true"].shape == (24, 3) and set(np.unique(f["tags"])) <= {0, 1}
     assert "tags: shape (24, 3)" in out and "main: mae" in out and "tags: accuracy" in out
