@@ -373,6 +373,18 @@ class Preprocessor:
             return _to_output(values, spec, self.echo.get(spec.name))
         fmt = self._format(spec)
         units = spec.units or 1
+        named = self.state.get("classes", {}).get(spec.name)
+        if (
+            named and fmt in ("one_hot", "sparse") and units > len(named)
+        ):  # a unit no label is: predict would name it by number
+            raise ConfigError(
+                Problem(
+                    f"model.outputs.{spec.name}",
+                    f"the data has {len(named)} labels ({', '.join(map(str, named[:12]))}{', ...' if len(named) > 12 else ''}), "
+                    f"but the output has {units} units: the others would be classes with no label",
+                    f"give the output layer {len(named)} units, or check data.target",
+                )
+            )
         if values.ndim == 1 and fmt in ("one_hot", "sparse") and values.size and values.max() >= units:
             classes = self.state.get("classes", {}).get(spec.name)
             if classes:  # the data's own labels: show them (a label spelt two ways is two classes)

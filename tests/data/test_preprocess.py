@@ -115,6 +115,17 @@ def test_unseen_class_in_val_is_an_error(tmp_path):
         data.read(cfg, graph(1, units=2), 0)
 
 
+def test_more_units_than_named_labels_is_an_error(tmp_path):
+    """Five units for three words: a prediction of class 4 would have no word to print."""
+    import pandas as pd
+
+    pd.DataFrame({"a": np.arange(6.0), "y": ["pear", "fig", "kiwi"] * 2}).to_csv(tmp_path / "t.csv", index=False)
+    cfg = data_cfg(source="csv", path=str(tmp_path / "t.csv"), val_split=0.0, test_split=0.0)
+    with pytest.raises(ConfigError, match=r"the data has 3 labels \(fig, kiwi, pear\), but the output has 5 units"):
+        data.load(cfg, io(1, units=5), 0)
+    assert len(data.load(cfg, io(1, units=3), 0).train) == 6
+
+
 @pytest.mark.parametrize("padding", ["pre", "post"])
 @pytest.mark.parametrize("truncating", ["pre", "post"])
 def test_sequence_padding_matches_keras(padding, truncating):
