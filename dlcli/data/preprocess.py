@@ -255,11 +255,15 @@ class Preprocessor:
         return [str(c) for c in names] if isinstance(names, list) and len(names) == count > 1 else None
 
     def _classes(self, name: str) -> list | None:
-        """Class labels by id: the data's own, or with `positive`, ['not <positive>', <positive>]."""
+        """Class labels by id: the data's own, or with `positive`, ['not <positive>', <positive>];
+        for one-hot rows read from named columns (low, mid, high), those names."""
         positive = self.config.get("positive")
         if positive is not None and self._output(name).kind != "regression":
             return [self.state.get("negative", {}).get(name, f"not {positive}"), positive]
-        return self.state.get("classes", {}).get(name)
+        named = self.state.get("classes", {}).get(name)
+        if named is None and self.kind(name) == "ids":
+            return self.target_columns(name, self._output(name).units or 1)
+        return named
 
     @property
     def scales_targets(self) -> bool:

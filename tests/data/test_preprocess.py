@@ -126,6 +126,20 @@ def test_more_units_than_named_labels_is_an_error(tmp_path):
     assert len(data.load(cfg, io(1, units=3), 0).train) == 6
 
 
+def test_one_hot_columns_name_the_classes(tmp_path):
+    """Targets written one-hot in columns low, mid, high decode to those names, not 0, 1, 2."""
+    import pandas as pd
+
+    rows = np.eye(3, dtype=int)[[0, 1, 2, 1, 0, 2]]
+    table = pd.DataFrame({"a": np.arange(6.0), "low": rows[:, 0], "mid": rows[:, 1], "high": rows[:, 2]})
+    table.to_csv(tmp_path / "t.csv", index=False)
+    cfg = data_cfg(source="csv", path=str(tmp_path / "t.csv"), features=["a"], target=["low", "mid", "high"])
+    cfg.val_split = cfg.test_split = 0.0
+    loaded = data.load(cfg, io(1, "categorical_crossentropy", 3), 0)
+    decoded = loaded.preprocessor.decode(np.array([[0.1, 0.2, 0.7], [0.8, 0.1, 0.1]]), "out")
+    assert decoded.tolist() == ["high", "low"]
+
+
 @pytest.mark.parametrize("padding", ["pre", "post"])
 @pytest.mark.parametrize("truncating", ["pre", "post"])
 def test_sequence_padding_matches_keras(padding, truncating):
