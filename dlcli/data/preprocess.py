@@ -179,17 +179,26 @@ class Preprocessor:
             return _probabilities(values, spec, kind, split)
         return self._class_ids(values, spec, split)
 
-    def check_labels(self, y: dict[str, np.ndarray]) -> None:
+    def check_labels(self, y: dict[str, np.ndarray]) -> list[str]:
         """Before splitting: decide each output's kind from its loss and targets (unless a fitted
-        state already did), and check that class labels are whole numbers or strings (a price is no class id)."""
+        state already did), and check that class labels are whole numbers or strings (a price is no class id).
+        Returns notes for the user: targets read as soft because a few of them are fractions."""
+        notes = []
         for spec in self.io.outputs:
             if spec.name not in y or spec.name in self.echo:
                 continue
             values = self.relabel(np.asarray(y[spec.name]), spec.name)
             if "kinds" not in self.state and self.config.get("labels", "auto") == "auto":
                 self._kinds[spec.name] = _detect(values, spec)
+                fractions = int(np.count_nonzero(np.mod(values, 1))) if self._kinds[spec.name] == "soft" else 0
+                if 0 < fractions < values.size / 2:  # mostly 0/1: a typo, or soft labels on purpose?
+                    notes.append(
+                        f"output {spec.name!r}: {fractions} of {values.size} targets are fractions, so all are read as "
+                        "probabilities (soft labels), not classes; set data.preprocess.labels to say which"
+                    )
             if self.kind(spec.name) == "ids" and not (values.ndim == 2 and values.shape[1] > 1):
                 _check_whole(values, spec, "the targets")  # (one-hot rows are checked as such)
+        return notes
 
     def kind(self, name: str) -> str:
         """One of KINDS: what the targets of output `name` are, so how they are read, encoded and decoded."""

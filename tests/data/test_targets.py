@@ -69,6 +69,19 @@ def test_soft_binary_targets_pass_as_they_are_and_are_never_stratified(tmp_path)
     assert ds.preprocessor.decode(ds.test.y, "out").tolist() == pytest.approx(soft[ds.index["test"]].tolist())
 
 
+def test_a_few_fractions_among_zero_one_labels_are_said():
+    """One 0.5 among 0/1 labels makes every label soft: a typo would change the task, so it is said."""
+    graph, io = one_to_one((3,), (1,), "binary_crossentropy")
+    pre = Preprocessor({"labels": "auto"}, io)
+    notes = pre.check_labels({"out": np.array([0.0, 1, 1, 0, 0.5, 1])})
+    assert pre.kind("out") == "soft"
+    assert notes == [
+        "output 'out': 1 of 6 targets are fractions, so all are read as probabilities (soft labels), "
+        "not classes; set data.preprocess.labels to say which"
+    ]
+    assert Preprocessor({"labels": "auto"}, io).check_labels({"out": np.array([0.2, 0.9, 0.4])}) == []  # all soft
+
+
 def test_multihot_rows_pass_as_they_are_and_decode_to_zero_one():
     graph, io = one_to_one((3,), (4,), "binary_crossentropy")
     rng = np.random.default_rng(1)
