@@ -63,6 +63,12 @@ def command(
         target = output or rundir.inside(opened.path, "export") / f"model{ext}"
         sample = exporting.sample_inputs(opened)
         worst, beside = exporting.export(format, opened.model, target, sample, tolerance, trust_code)
+        if format == "onnx" and opened.cfg.train.precision != "float32":
+            out.print(
+                f"note: trained with {opened.cfg.train.precision}; the ONNX model computes in float32 (its weights are float32)",
+                highlight=False,
+                soft_wrap=True,
+            )
         if beside is not None:
             out.print(
                 f"the model is over protobuf's 2 GB limit: its weights are in {beside}; copy both files together",

@@ -71,6 +71,8 @@ def main(target: str) -> None:
     found["precision"] = run("bf16", "train.precision=mixed_bfloat16")
     code, err = cli("evaluate", found["precision"]["dir"])
     found["precision"]["evaluate"] = {"code": code, "err": err}
+    result = CliRunner().invoke(app, ["export", found["precision"]["dir"], "--format", "onnx", "-o", "bf16.onnx"])
+    found["precision"]["onnx"] = {"code": result.exit_code, "out": result.stdout + result.stderr}
     from dlcli.runs.load import open_run
 
     opened = open_run(Path(found["precision"]["dir"]))

@@ -88,3 +88,10 @@ def test_mixed_precision_is_kept_by_the_reloaded_model(found):
     assert close(bf16["loss"], found["single"]["loss"], tol=2e-2)  # 16-bit arithmetic: near, not equal
     assert bf16["policies"] == ["float32", "mixed_bfloat16"]  # hidden layers in bfloat16, the output in float32
     assert bf16["output_dtype"] == "float32"
+
+
+def test_a_mixed_precision_run_exports_to_onnx_computing_in_float32(found):
+    """ONNX Runtime has no bfloat16 kernels on CPU: the file computes in float32, and says so."""
+    onnx = found["precision"]["onnx"]
+    assert onnx["code"] == 0, onnx["out"]
+    assert "the ONNX model computes in float32" in onnx["out"] and "parity: max |keras - onnx|" in onnx["out"]
