@@ -7,15 +7,17 @@ as params; every epoch, the epoch's metrics; at train end, the last epoch's metr
 `dlcli train --resume` goes on logging into the same MLflow run. A sweep's trials are children
 of one parent run per sweep (`mlflow.parentRunId`), which the sweep opens.
 
-`tracking_uri` is MLflow's: null is MLflow's own default (`$MLFLOW_TRACKING_URI`, else
-`sqlite:///mlflow.db` in the current directory). From a config it must be a local store (a path,
-`file:` or `sqlite:`): dlcli sends nothing off the machine from config, so a tracking server is
-named by `MLFLOW_TRACKING_URI` in the environment.
+`tracking_uri` is MLflow's. Null: `$MLFLOW_TRACKING_URI` where the user set it, else
+`sqlite:///<run.dir>/mlflow.db` with artifacts in `<run.dir>/mlruns`, so that nothing is written
+outside the runs directory. From a config it must be a `sqlite:///` file under run.dir (MLflow's
+file store is in maintenance mode): dlcli sends nothing off the machine, and writes nowhere else,
+from a config; a tracking server or a store elsewhere is named by `MLFLOW_TRACKING_URI`.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import os
 import time
 from pathlib import Path
 
@@ -25,14 +27,43 @@ import yaml
 from dlcli.errors import ConfigError, Problem
 from dlcli.runs import rundir, sweeps
 
-LOCAL = ("file:", "sqlite:")
+SQLITE = "sqlite:///"
 _SKIPPED = ("state", "mlflow", ".lock")  # the resume state is large and dlcli's own; the id file is this callback's
 
 
-def parent_run(tracking_uri: str | None, experiment: str, name: str) -> str:
+def store(tracking_uri: str | None, runs_dir: str | Path) -> tuple[str | None, Path | None]:
+    """The tracking URI a run logs to, and the folder of its artifacts (None: MLflow's choice, under
+    the user's $MLFLOW_TRACKING_URI)."""
+    if tracking_uri is None and os.environ.get("MLFLOW_TRACKING_URI"):
+        return None, None
+    if tracking_uri is None:
+        root = Path(runs_dir).resolve()
+        return f"{SQLITE}{root / 'mlflow.db'}", root / "mlruns"
+    return tracking_uri, Path(tracking_uri.removeprefix(SQLITE)).resolve().parent / "mlruns"
+
+
+def check_store(tracking_uri: str | None, runs_dir: str | Path, key: str) -> None:
+    """A store named in a config is a sqlite file under run.dir: nothing is written elsewhere from a config."""
+    if tracking_uri is None or not str(tracking_uri).startswith(
+        SQLITE
+    ):  # (any other is refused as the callback is made)
+        return
+    root, db = Path(runs_dir).resolve(), Path(tracking_uri.removeprefix(SQLITE)).resolve()
+    if not db.is_relative_to(root) or db == root:
+        raise ConfigError(
+            Problem(
+                key,
+                f"{tracking_uri!r} is outside run.dir ({root}): a config writes only there",
+                f"leave it null ({SQLITE}{root / 'mlflow.db'}), or name a store of your own in the environment: "
+                "export MLFLOW_TRACKING_URI=...",
+            )
+        )
+
+
+def parent_run(tracking_uri: str | None, artifacts: Path | None, experiment: str, name: str) -> str:
     """A sweep's parent run, under which each trial's run is logged."""
     client = _client(tracking_uri)
-    run = client.create_run(_experiment(client, experiment), run_name=name, tags={"dlcli.sweep": name})
+    run = client.create_run(_experiment(client, experiment, artifacts), run_name=name, tags={"dlcli.sweep": name})
     return run.info.run_id
 
 
@@ -47,9 +78,11 @@ def _client(tracking_uri: str | None):
     return MlflowClient(tracking_uri=tracking_uri)
 
 
-def _experiment(client, name: str) -> str:
+def _experiment(client, name: str, artifacts: Path | None) -> str:
     found = client.get_experiment_by_name(name)
-    return found.experiment_id if found else client.create_experiment(name)
+    if found:
+        return found.experiment_id
+    return client.create_experiment(name, artifact_location=str(artifacts) if artifacts else None)
 
 
 def _flatten(value, prefix: str = "") -> dict[str, str]:
@@ -67,12 +100,24 @@ class MLflowLogger(keras.callbacks.Callback):
         super().__init__()
         if importlib.util.find_spec("mlflow") is None:
             raise ConfigError(Problem("class", "MLflowLogger needs MLflow", 'install it: pip install "dlcli[mlflow]"'))
-        if tracking_uri is not None and "://" in str(tracking_uri) and not str(tracking_uri).startswith(LOCAL):
+        if (
+            tracking_uri is not None
+            and "://" in str(tracking_uri)
+            and not str(tracking_uri).startswith(("file:", SQLITE))
+        ):
             raise ConfigError(
                 Problem(
                     "tracking_uri",
                     f"{tracking_uri!r} is a server: dlcli sends no run data off the machine from a config",
                     "name the server in the environment instead: export MLFLOW_TRACKING_URI=...",
+                )
+            )
+        if tracking_uri is not None and not str(tracking_uri).startswith(SQLITE):
+            raise ConfigError(
+                Problem(
+                    "tracking_uri",
+                    f"{tracking_uri!r} is not a sqlite store: MLflow's file store is in maintenance mode",
+                    "leave it null (a sqlite store in run.dir), or write sqlite:///PATH.db under run.dir",
                 )
             )
         self.log_dir, self.tracking_uri, self.experiment = Path(log_dir), tracking_uri, experiment
@@ -85,13 +130,14 @@ class MLflowLogger(keras.callbacks.Callback):
         from mlflow.entities import Param
 
         run_dir = self.log_dir.parent
-        self.client = _client(self.tracking_uri)
+        config = yaml.safe_load((run_dir / rundir.MARKER).read_text()) or {}
+        uri, artifacts = store(self.tracking_uri, (config.get("run") or {}).get("dir") or "outputs")
+        self.client = _client(uri)
         id_file = self.log_dir / "run_id"
         if id_file.is_file():  # a resumed run goes on in its MLflow run
             self.run_id = id_file.read_text().strip()
             self.client.update_run(self.run_id, status="RUNNING")
             return
-        config = yaml.safe_load((run_dir / rundir.MARKER).read_text()) or {}
         name = self.experiment or str((config.get("run") or {}).get("name") or run_dir.parent.name)
         tags = {"dlcli.run_dir": str(run_dir.resolve())}
         sweep_dir = run_dir.parent.parent
@@ -99,7 +145,7 @@ class MLflowLogger(keras.callbacks.Callback):
             parent = sweeps.read_spec(sweep_dir).get("mlflow_parent")
             if parent:
                 tags["mlflow.parentRunId"] = parent
-        run = self.client.create_run(_experiment(self.client, name), run_name=run_dir.name, tags=tags)
+        run = self.client.create_run(_experiment(self.client, name, artifacts), run_name=run_dir.name, tags=tags)
         self.run_id = run.info.run_id
         rundir.write_text(id_file, self.run_id)
         params = [Param(k, v) for k, v in _flatten(config).items()]

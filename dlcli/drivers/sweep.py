@@ -166,7 +166,7 @@ def create(plan: Plan) -> Sweep:
         spec["study"] = f"{cfg.run.name}/{sweep_dir.name}"
         spec["storage"] = storage
         spec["mlflow_parent"] = _mlflow_parent(cfg, spec["study"])
-        spec["mlflow_tracking_uri"] = _mlflow_uri(cfg)
+        spec["mlflow_tracking_uri"] = _mlflow_store(cfg)[0]
         _keep_recipe(sweep_dir, spec)
         _new_study(spec, sweep_dir, space, combos if search == "grid" else [])
         sweeps.write_spec(sweep_dir, spec, base=OmegaConf.to_container(cfg, resolve=False, enum_to_str=True))
@@ -191,9 +191,17 @@ def _mlflow_logger(cfg):
     return next((c for c in (cfg.callbacks or {}).values() if c is not None and c.get("class") == "MLflowLogger"), None)
 
 
-def _mlflow_uri(cfg) -> str | None:
+def _mlflow_store(cfg) -> tuple[str | None, Path | None]:
+    """The tracking URI and artifact folder every trial logs to (`mlflow_logger.store`)."""
     logger = _mlflow_logger(cfg)
-    return None if logger is None else logger.get("tracking_uri")
+    if logger is None:
+        return None, None
+    from dlcli import backend
+
+    backend.setup()  # (the callbacks package imports Keras)
+    from dlcli.callbacks.mlflow_logger import store
+
+    return store(logger.get("tracking_uri"), cfg.run.dir)
 
 
 def _mlflow_parent(cfg, name: str) -> str | None:
@@ -201,12 +209,10 @@ def _mlflow_parent(cfg, name: str) -> str | None:
     logger = _mlflow_logger(cfg)
     if logger is None:
         return None
-    from dlcli import backend
-
-    backend.setup()  # (the callbacks package imports Keras)
     from dlcli.callbacks.mlflow_logger import parent_run
 
-    return parent_run(logger.get("tracking_uri"), logger.get("experiment") or str(cfg.run.name), name)
+    uri, artifacts = _mlflow_store(cfg)
+    return parent_run(uri, artifacts, logger.get("experiment") or str(cfg.run.name), name)
 
 
 def _new_study(spec: dict, sweep_dir: Path, space: spaces.Space, grid: list[list[str]]) -> None:

@@ -11,13 +11,13 @@ pytestmark = pytest.mark.slow
 def test_sweep_trials_are_child_runs_in_mlflow(cli, in_tmp):
     from mlflow import MlflowClient
 
-    store = f"sqlite:///{in_tmp / 'mlflow.db'}"
     code, _, stderr = cli(
         "sweep", "recipe=digits_mlp", "train.epochs=2", *FAST, "optimizer.learning_rate=0.001,0.01",
-        "callbacks=mlflow", f"callbacks.mlflow.tracking_uri={store}", "-q",
+        "callbacks=mlflow", "-q",
     )  # fmt: skip
     assert code == 0, stderr
-    client = MlflowClient(tracking_uri=store)
+    assert sorted(p.name for p in in_tmp.iterdir()) == ["outputs"]  # the store and artifacts are in run.dir
+    client = MlflowClient(tracking_uri=f"sqlite:///{in_tmp / 'outputs' / 'mlflow.db'}")
     runs = client.search_runs([client.get_experiment_by_name("digits_mlp").experiment_id])
     (parent,) = [r for r in runs if "dlcli.sweep" in r.data.tags]
     assert parent.info.status == "FINISHED" and parent.info.end_time  # the sweep closed it
@@ -35,9 +35,17 @@ def test_sweep_trials_are_child_runs_in_mlflow(cli, in_tmp):
         }
 
 
-def test_a_tracking_server_in_a_config_is_refused(cli, in_tmp):
-    code, _, stderr = cli(
-        "check", "recipe=digits_mlp", "callbacks=mlflow", "callbacks.mlflow.tracking_uri=http://example.org"
-    )
-    assert code == 2
-    assert "MLFLOW_TRACKING_URI" in stderr
+@pytest.mark.parametrize(
+    "uri, said",
+    [
+        ("http://example.org", "is a server"),
+        ("sqlite:////tmp/elsewhere.db", "is outside run.dir"),
+        ("sqlite:///../up.db", "is outside run.dir"),
+        ("file:///tmp/mlruns", "is not a sqlite store"),
+    ],
+)
+def test_a_store_outside_run_dir_in_a_config_is_refused(cli, in_tmp, uri, said):
+    code, _, stderr = cli("check", "recipe=digits_mlp", "callbacks=mlflow", f"callbacks.mlflow.tracking_uri={uri}")
+    assert code == 2 and said in stderr
+    assert "MLFLOW_TRACKING_URI" in stderr or "sqlite:///PATH.db" in stderr
+    assert not (in_tmp.parent / "up.db").exists() and not list(in_tmp.iterdir())
