@@ -44,4 +44,4 @@ def test_runs_dir_says_where_new_runs_go(cli, in_tmp):
 def test_a_runs_dir_that_cannot_be_written_is_one_line_not_a_traceback(cli, in_tmp):
     (in_tmp / "afile").write_text("")
     code, _, err = cli("train", "recipe=digits_mlp", "--smoke", "--runs-dir", "afile/runs")
-    assert code == 1 and "error: afile/runs/smoke/digits_mlp: Not a directory" in err and "Traceback" not in err
+    assert code == 2 and "error: run.dir: afile is a file, not a folder" in err and "Traceback" not in err
