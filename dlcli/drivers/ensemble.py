@@ -29,7 +29,7 @@ from omegaconf import OmegaConf
 
 from dlcli import lifecycle
 from dlcli.drivers import kfold, single
-from dlcli.errors import ConfigError, Problem
+from dlcli.errors import ConfigError, Interrupted, Problem
 from dlcli.runs import rundir
 
 
@@ -88,7 +88,21 @@ def run(prepared: lifecycle.Prepared, observer: lifecycle.Observer | None = None
     members = [_member(prepared, i) for i in range(n)]
     paths, validated = [], False
     for i, member in enumerate(members, start=1):
-        result = single.run(member, observer)
+        try:
+            result = single.run(member, observer)
+        except Interrupted as exc:  # the resumed member is a run like any other: say what else the ensemble needs
+            rest = [m.cfg.seed for m in members[i:]]
+            then = (
+                f"train the members of seed={','.join(map(str, rest))} (data.seed={member.cfg.data.seed}), "
+                if rest
+                else ""
+            )
+            done = " ".join(map(str, paths))
+            exc.problems[-1].hint = (
+                f"{exc.problems[-1].hint}; then, to finish the ensemble: {then}"
+                f"dlcli ensemble {done + ' ' if done else ''}RUN ... --name {cfg.run.name}-ensemble"
+            )
+            raise
         observer.note(f"member {i}/{n} (seed {member.cfg.seed}) finished: {result.run_dir}")
         paths.append(result.run_dir)
         validated = "val" in result.metrics

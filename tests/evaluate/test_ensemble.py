@@ -98,3 +98,29 @@ def test_fold_models_mixed_with_a_run_split_otherwise_get_both_notes():
     assert len(_split_notes([member(42), member(42)], folds=True)) == 1  # the folds of one run
     notes = _split_notes([member(42), member(42), member(5)], folds=True)
     assert len(notes) == 2 and "K-fold models" in notes[0] and "split differently" in notes[1]
+
+
+def test_an_ensemble_cut_short_says_what_finishes_it(tmp_path, monkeypatch):
+    """Member 2 interrupted: its resume hint also names the members still to train and the combining command."""
+    from dlcli import lifecycle
+    from dlcli.drivers import ensemble
+    from dlcli.errors import Interrupted, Problem
+
+    monkeypatch.chdir(tmp_path)
+    trained = []
+
+    def cut(member, observer):
+        trained.append(member.cfg.seed)
+        if len(trained) == 1:
+            return type("Result", (), {"run_dir": tmp_path / "first", "metrics": {}})()
+        raise Interrupted(Problem("", "interrupted", "resume with: dlcli train --resume RUN2"))
+
+    monkeypatch.setattr(ensemble.single, "run", cut)
+    prepared = lifecycle.prepare("digits_mlp", ["train.ensemble=3", "seed=7", "data.limit=100"])
+    with pytest.raises(Interrupted) as caught:
+        ensemble.run(prepared)
+    assert trained == [7, 8]
+    assert caught.value.problems[-1].hint == (
+        "resume with: dlcli train --resume RUN2; then, to finish the ensemble: train the members of seed=9 "
+        f"(data.seed=7), dlcli ensemble {tmp_path / 'first'} RUN ... --name digits_mlp-ensemble"
+    )
