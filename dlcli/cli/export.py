@@ -63,6 +63,14 @@ def command(
         target = output or rundir.inside(opened.path, "export") / f"model{ext}"
         sample = exporting.sample_inputs(opened)
         worst, beside = exporting.export(format, opened.model, target, sample, tolerance, trust_code)
+        steps = _preprocessing(opened.preprocess)
+        if steps:
+            out.print(
+                f"note: the exported model takes inputs after, and gives outputs before, the run's {steps} "
+                f"({opened.path / 'preprocess.json'}); dlcli predict applies them",
+                highlight=False,
+                soft_wrap=True,
+            )
         if format == "onnx" and opened.cfg.train.precision != "float32":
             out.print(
                 f"note: trained with {opened.cfg.train.precision}; the ONNX model computes in float32 (its weights are float32)",
@@ -80,3 +88,12 @@ def command(
             highlight=False,
             soft_wrap=True,
         )
+
+
+def _preprocessing(saved: dict) -> str:
+    """In words, what dlcli does around the model that an exported file does not: '' when nothing."""
+    config, state = saved.get("config") or {}, saved.get("state") or {}
+    steps = [f"data.preprocess.{k}" for k in ("reshape", "divide_by", "maxlen") if config.get(k)]
+    steps += ["feature scaling"] * bool(state.get("x")) + ["target scaling"] * bool(state.get("y"))
+    steps += ["class names"] * bool(state.get("classes")) + ["positive label"] * (config.get("positive") is not None)
+    return ", ".join(steps)
