@@ -75,6 +75,7 @@ def test_export_failing_the_parity_check_leaves_no_file(digits, cli):
     code, _, err = cli("export", digits, "-f", "onnx", "--tolerance", "0")  # float32 arithmetic differs a little
     assert code == 1
     assert "the exported model's predictions differ by up to" in err and "(tolerance 0); nothing was written" in err
+    assert "a rounding difference passes with --tolerance" in err
     assert not (digits / "export").exists()
 
 
@@ -103,5 +104,9 @@ def test_export_replaces_an_existing_file_only_with_force(digits, cli, in_tmp):
     (in_tmp / "mine.keras").write_text("mine")
     code, _, err = cli("export", digits, "-o", "mine.keras")
     assert code == 2 and "error: --output: mine.keras exists" in err and (in_tmp / "mine.keras").read_text() == "mine"
-    code, _, err = cli("export", digits, "-o", "mine.keras", "--force")
+    code, out, err = cli("export", digits, "-o", "mine.keras", "--force")
     assert code == 0 and (in_tmp / "mine.keras").read_bytes()[:2] == b"PK", err  # a .keras file is a zip
+    assert (
+        "note: the exported model takes inputs after, and gives outputs before, the run's data.preprocess.divide_by"
+        in (" ".join(out.split()))
+    )  # digits' pixels are divided by 16 before the model sees them: the file alone does not
