@@ -127,7 +127,11 @@ def compose(recipe_id: str | None, overrides: list[str], extra_dirs: list[str] |
     # Only this compose's recipe: Hydra deep-copies the whole store on every compose, so recipes left
     # from earlier composes in this process (a sweep's, a test run's) would make each one slower.
     store.repo.pop("recipe", None)
-    store.store(group="recipe", name=recipe.name, node=_load_recipe(recipe), package="_global_")
+    node = _load_recipe(recipe)
+    for group in _REPLACED:  # `data=csv` on the command line: the csv option's defaults, not the recipe's data mixed in
+        if any(item.partition("=")[0] == group for item in overrides):
+            node.pop(group, None)
+    store.store(group="recipe", name=recipe.name, node=node, package="_global_")
     search = ",".join(f"file://{d}" for d in [*reversed(dirs), paths.conf_dir()])
     hydra_overrides = [f"hydra.searchpath=[{search}]", f"+recipe={recipe.name}", *overrides]
     cfg = _compose(hydra_overrides, overrides, recipe, dirs)
@@ -136,6 +140,11 @@ def compose(recipe_id: str | None, overrides: list[str], extra_dirs: list[str] |
     if cfg.run.name is None:
         cfg.run.name = recipe.name
     return Composed(cfg, recipe, list(overrides))
+
+
+# Groups whose option, chosen on the command line, replaces what a recipe writes inline for them:
+# a recipe's columns, target and scaler belong to its data, its nodes to its model.
+_REPLACED = ("data", "model")
 
 
 def _load_recipe(recipe: recipes.Recipe) -> DictConfig:

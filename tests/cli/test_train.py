@@ -165,6 +165,26 @@ def test_show_prints_the_composed_config(cli):
     assert "epochs: 3" in out and "batch_size: 30" in out and "class: Dropout" in out
 
 
+def test_a_group_chosen_on_the_command_line_replaces_what_the_recipe_writes_inline(in_tmp):
+    """data=csv: the csv option's clean defaults, not the recipe's columns, target and scaler mixed in."""
+    from dlcli.config import compose
+
+    (in_tmp / "mine.yaml").write_text(
+        "data: {source: csv, path: a.csv, features: [x1, x2], target: fruit, preprocess: {scaler: standard}}\n"
+        "model:\n  inputs: {x: {shape: [2]}}\n  nodes: {out: {class: Dense, units: 3, activation: softmax}}\n"
+        "  outputs: {out: {loss: sparse_categorical_crossentropy}}\n"
+    )
+    cfg = compose("mine.yaml", ["data=csv", "data.path=b.csv"]).cfg
+    assert (cfg.data.path, cfg.data.features, cfg.data.target, cfg.data.preprocess.scaler) == (
+        "b.csv",
+        None,
+        None,
+        "none",
+    )
+    kept = compose("mine.yaml", ["data.path=b.csv"]).cfg  # a key alone is set in the recipe's data
+    assert (kept.data.features, kept.data.target) == (["x1", "x2"], "fruit")
+
+
 def test_user_recipe_by_path_and_config_dir(cli, in_tmp):
     team = in_tmp / "team"
     (team / "recipes").mkdir(parents=True)
