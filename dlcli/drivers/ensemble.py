@@ -131,17 +131,20 @@ def _member(prepared: lifecycle.Prepared, index: int) -> lifecycle.Prepared:
 
 
 def parse_weights(text: str, n: int, folds: bool = False) -> str | list[float]:
-    """`equal`, `learn`, or one number per member (non-negative, summing to 1); `folds`: a K-fold run
-    is among the runs given, and counts as its fold models."""
+    """`equal`, `learn`, or one number per member (non-negative, summing to 1 within 0.001, as
+    0.3333 three times does; scaled to sum to 1 exactly); `folds`: a K-fold run is among the runs
+    given, and counts as its fold models."""
     if text in ("equal", "learn"):
         return text
     try:
         values = [float(v) for v in text.split(",")]
     except ValueError:
         values = None
-    bad = values is None or not all(np.isfinite(values)) or min(values) < 0 or abs(sum(values) - 1) > 1e-6
+    bad = values is None or not all(np.isfinite(values)) or min(values) < 0 or abs(sum(values) - 1) > 1e-3
     if bad or len(values) != n:
         got = f"{len(values)} number(s) summing to {sum(values):g}" if values else repr(text)
+        if values and min(values) < 0:
+            got = f"the negative weight {min(values):g}"
         share = round(1 / n, 2)
         example = [f"{share:g}"] * (n - 1) + [f"{round(1 - share * (n - 1), 2):g}"]  # sums to 1
         members = "one per member; a K-fold run counts as its fold models" if folds else "one per member"
@@ -152,7 +155,7 @@ def parse_weights(text: str, n: int, folds: bool = False) -> str | list[float]:
                 f"e.g. --weights {','.join(example)}",
             )
         )
-    return values
+    return [v / sum(values) for v in values]
 
 
 def combine(

@@ -76,6 +76,9 @@ def test_ensemble_weights_must_be_numbers_summing_to_one():
     from dlcli.errors import ConfigError
 
     assert parse_weights("0.25,0.75", 2) == [0.25, 0.75]
+    assert parse_weights("0.3333,0.3333,0.3333", 3) == pytest.approx([1 / 3] * 3)  # thirds as people write them
+    with pytest.raises(ConfigError, match="the negative weight -0.2"):
+        parse_weights("1.2,-0.2", 2)
     for bad in ("nan,nan", "0.7,0.4", "inf,-inf", "1", "a,b"):
         with pytest.raises(ConfigError):
             parse_weights(bad, 2)
