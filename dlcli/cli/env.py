@@ -29,7 +29,9 @@ def command(
         if recipe is None and not rest:  # the machine alone, with the defaults' settings
             cfg = OmegaConf.structured(schema.Config)
         else:  # what this run would use; a bad setting is exit 2, as for train
-            cfg = lifecycle.prepare(recipe, rest, dirs(config_dir)).cfg
+            prepared = lifecycle.prepare(recipe, rest, dirs(config_dir))
+            lifecycle.preflight(prepared)  # the devices it needs, its batch size, its callbacks
+            cfg = prepared.cfg
         keras = backend.setup()
         import jax
 

@@ -28,3 +28,5 @@ def test_env_shows_what_a_run_would_use(cli):
     assert found["precision"] == "mixed_bfloat16"
     code, _, err = cli("env", "recipe=digits_mlp", "distribution.process_id=1")
     assert code == 2 and "several processes need the coordinator, num_processes and process_id" in err
+    code, _, err = cli("env", "recipe=digits_mlp", "distribution=model_parallel")  # one CPU device here
+    assert code == 2 and "distribution.mesh: needs 2 devices; JAX sees 1" in err
