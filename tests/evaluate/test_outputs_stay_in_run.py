@@ -40,7 +40,7 @@ def test_an_output_named_with_output_may_go_through_a_link(cli, run):
     (run / "predictions").symlink_to(outside)
     code, _, err = cli("predict", run, "--output", run / "predictions" / "mine.csv")
     assert code == 0, err
-    assert (outside / "mine.csv").read_text().startswith("predictions_true,")
+    assert (outside / "mine.csv").read_text().startswith("source_row,predictions_true,")
 
 
 @pytest.mark.parametrize(
