@@ -71,12 +71,15 @@ class Written:
         for name, a in batch.arrays.items():
             numeric = a.dtype.kind in "biuf" and a.size
             seen = self.ranges.setdefault(name, [a.shape[1:], np.inf, -np.inf, 0.0, 0] if numeric else [a.shape[1:]])
-            if numeric:
+            given = (
+                a[~np.isnan(a)] if numeric and a.dtype.kind == "f" else a
+            )  # a true value left empty counts for nothing
+            if numeric and given.size:
                 seen[1:] = [
-                    min(seen[1], a.min()),
-                    max(seen[2], a.max()),
-                    seen[3] + a.sum(dtype="float64"),
-                    seen[4] + a.size,
+                    min(seen[1], given.min()),
+                    max(seen[2], given.max()),
+                    seen[3] + given.sum(dtype="float64"),
+                    seen[4] + given.size,
                 ]
 
     @property
@@ -260,5 +263,9 @@ def _score(kind: str, predicted: np.ndarray, true: np.ndarray) -> tuple[str, flo
     if kind in ("values", "soft", "input"):
         errors = np.abs(np.asarray(predicted, "float64") - np.asarray(true, "float64").reshape(np.shape(predicted)))
         return "mae", math.fsum(errors.reshape(-1)), errors.size
-    right = np.asarray(predicted).astype(str) == np.asarray(true).reshape(np.shape(predicted)).astype(str)
+    predicted, true = np.asarray(predicted), np.asarray(true).reshape(np.shape(predicted))
+    if predicted.dtype.kind in "biuf" and true.dtype.kind in "biuf":  # 1 and 1.0 (a column that held an empty cell)
+        right = predicted.astype("float64") == true.astype("float64")
+    else:
+        right = predicted.astype(str) == true.astype(str)
     return "accuracy", int(right.sum()), right.size

@@ -249,3 +249,15 @@ def test_regression_predictions_come_back_in_original_units(cli, in_tmp):
     frame.to_csv(in_tmp / "headless.csv", index=False, header=False)
     code, _, err = cli("predict", str(run), "--input", "headless.csv")
     assert code == 2 and "headless.csv has no header line" in err, err
+
+
+def test_numeric_labels_beside_an_empty_target_cell_are_scored_as_numbers():
+    """A column with an empty cell reads 1 as 1.0: still the label 1, not a miss."""
+    from dlcli.predict import _score
+
+    assert _score("ids", np.array([1, 0, 1]), np.array([1.0, np.nan, 0.0])) == ("accuracy", 1, 2)
+    assert _score("multihot", np.array([[1, 0], [0, 1]]), np.array([[1.0, 0.0], [np.nan, np.nan]])) == (
+        "accuracy",
+        2,
+        2,
+    )
