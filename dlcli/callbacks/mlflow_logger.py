@@ -8,8 +8,9 @@ as params; every epoch, the epoch's metrics; at train end, the last epoch's metr
 of one parent run per sweep (`mlflow.parentRunId`), which the sweep opens.
 
 `tracking_uri` is MLflow's. Null: `$MLFLOW_TRACKING_URI` where the user set it, else
-`sqlite:///<run.dir>/mlflow.db` with artifacts in `<run.dir>/mlruns`, so that nothing is written
-outside the runs directory. From a config it must be a `sqlite:///` file under run.dir (MLflow's
+`sqlite:///<run.dir>/.mlflow/mlflow.db` with artifacts in `<run.dir>/.mlflow/artifacts` (hidden,
+so the run files copied there are never taken for runs), so that nothing is written outside the
+runs directory. From a config it must be a `sqlite:///` file under run.dir (MLflow's
 file store is in maintenance mode): dlcli sends nothing off the machine, and writes nowhere else,
 from a config; a tracking server or a store elsewhere is named by `MLFLOW_TRACKING_URI`.
 """
@@ -28,6 +29,7 @@ from dlcli.errors import ConfigError, Problem
 from dlcli.runs import rundir, sweeps
 
 SQLITE = "sqlite:///"
+STORE = ".mlflow"  # hidden: the copies of run files MLflow keeps as artifacts are never taken for runs
 _SKIPPED = ("state", "mlflow", ".lock")  # the resume state is large and dlcli's own; the id file is this callback's
 
 
@@ -37,9 +39,10 @@ def store(tracking_uri: str | None, runs_dir: str | Path) -> tuple[str | None, P
     if tracking_uri is None and os.environ.get("MLFLOW_TRACKING_URI"):
         return None, None
     if tracking_uri is None:
-        root = Path(runs_dir).resolve()
-        return f"{SQLITE}{root / 'mlflow.db'}", root / "mlruns"
-    return tracking_uri, Path(tracking_uri.removeprefix(SQLITE)).resolve().parent / "mlruns"
+        root = Path(runs_dir).resolve() / STORE
+        root.mkdir(parents=True, exist_ok=True)  # (sqlite makes the file, not its folder)
+        return f"{SQLITE}{root / 'mlflow.db'}", root / "artifacts"
+    return tracking_uri, Path(tracking_uri.removeprefix(SQLITE)).resolve().parent / STORE / "artifacts"
 
 
 def check_store(tracking_uri: str | None, runs_dir: str | Path, key: str) -> None:
@@ -49,15 +52,19 @@ def check_store(tracking_uri: str | None, runs_dir: str | Path, key: str) -> Non
     ):  # (any other is refused as the callback is made)
         return
     root, db = Path(runs_dir).resolve(), Path(tracking_uri.removeprefix(SQLITE)).resolve()
+    hint = (
+        f"leave it null ({SQLITE}{root / STORE / 'mlflow.db'}), or name a store of your own in the environment: "
+        "export MLFLOW_TRACKING_URI=..."
+    )
     if not db.is_relative_to(root) or db == root:
         raise ConfigError(
-            Problem(
-                key,
-                f"{tracking_uri!r} is outside run.dir ({root}): a config writes only there",
-                f"leave it null ({SQLITE}{root / 'mlflow.db'}), or name a store of your own in the environment: "
-                "export MLFLOW_TRACKING_URI=...",
-            )
+            Problem(key, f"{tracking_uri!r} is outside run.dir ({root}): a config writes only there", hint)
         )
+    run = next((p for p in db.parents if p.is_relative_to(root) and (p / rundir.MARKER).is_file()), None)
+    if run is not None:
+        raise ConfigError(Problem(key, f"{tracking_uri!r} is inside the run {run}, whose files are dlcli's", hint))
+    if db.is_file() and db.open("rb").read(16) != b"SQLite format 3\x00":
+        raise ConfigError(Problem(key, f"{db} exists and is not a SQLite database, which MLflow would write to", hint))
 
 
 def parent_run(tracking_uri: str | None, artifacts: Path | None, experiment: str, name: str) -> str:

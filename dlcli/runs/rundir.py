@@ -259,7 +259,11 @@ def runs(root: str | Path) -> list[Path]:
     root = Path(root)
     if not root.is_dir():
         return []
-    found = [p.parent for p in root.rglob(MARKER) if not p.parent.name.startswith(".")]
+    found = [
+        p.parent
+        for p in root.rglob(MARKER)
+        if not any(part.startswith(".") for part in p.parent.relative_to(root).parts)  # staging; MLflow's copies
+    ]
     return sorted(found, key=lambda p: (_stamp_order(p.name), str(p)))
 
 

@@ -1,6 +1,8 @@
 """callbacks=[mlflow] against a real local MLflow store, read back with MLflow's own client:
 a sweep logs one MLflow run per trial under one parent."""
 
+import json
+
 import pytest
 
 from tests.sweeps.conftest import FAST
@@ -17,7 +19,9 @@ def test_sweep_trials_are_child_runs_in_mlflow(cli, in_tmp):
     )  # fmt: skip
     assert code == 0, stderr
     assert sorted(p.name for p in in_tmp.iterdir()) == ["outputs"]  # the store and artifacts are in run.dir
-    client = MlflowClient(tracking_uri=f"sqlite:///{in_tmp / 'outputs' / 'mlflow.db'}")
+    code, out, _ = cli("runs", "list", "--json")  # MLflow's copies of the trials' files are no runs
+    assert code == 0 and len(json.loads(out)) == 2
+    client = MlflowClient(tracking_uri=f"sqlite:///{in_tmp / 'outputs' / '.mlflow' / 'mlflow.db'}")
     runs = client.search_runs([client.get_experiment_by_name("digits_mlp").experiment_id])
     (parent,) = [r for r in runs if "dlcli.sweep" in r.data.tags]
     assert parent.info.status == "FINISHED" and parent.info.end_time  # the sweep closed it
@@ -42,6 +46,7 @@ def test_sweep_trials_are_child_runs_in_mlflow(cli, in_tmp):
         ("sqlite:////tmp/elsewhere.db", "is outside run.dir"),
         ("sqlite:///../up.db", "is outside run.dir"),
         ("file:///tmp/mlruns", "is not a sqlite store"),
+        ("sqlite:///notes.db", "is outside run.dir"),
     ],
 )
 def test_a_store_outside_run_dir_in_a_config_is_refused(cli, in_tmp, uri, said):
