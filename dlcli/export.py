@@ -72,7 +72,7 @@ def export(
             else:
                 beside = _write_onnx(model, tmp, target, sample)
                 got = _run_onnx(model, tmp, sample)
-            worst = max(float(np.max(np.abs(np.asarray(e) - np.asarray(g)))) for e, g in zip(expected, got))
+            worst = difference(expected, got)
             if not worst <= tolerance:  # NaN predictions fail too
                 raise RunFailed(
                     Problem(
@@ -88,6 +88,11 @@ def export(
             beside.unlink(missing_ok=True)
         raise
     return worst, beside
+
+
+def difference(expected: list[np.ndarray], got: list[np.ndarray]) -> float:
+    """The largest absolute difference between two models' predictions, over every output."""
+    return max(float(np.max(np.abs(np.asarray(e) - np.asarray(g)))) for e, g in zip(expected, got))
 
 
 def in_float32(model):

@@ -95,3 +95,4 @@ def test_a_mixed_precision_run_exports_to_onnx_computing_in_float32(found):
     onnx = found["precision"]["onnx"]
     assert onnx["code"] == 0, onnx["out"]
     assert "the ONNX model computes in float32" in onnx["out"] and "parity: max |keras - onnx|" in onnx["out"]
+    assert "its predictions differ from the run's model by up to" in " ".join(onnx["out"].split())
