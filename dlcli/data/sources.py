@@ -1038,6 +1038,11 @@ def _columns(spec: Any, columns: list[str], key: str, path: Path, first_row: lis
             close = did_you_mean(str(item), columns)
             if first_row is not None and str(item) in first_row:
                 hint = f"{item!r} is in the first row of {path.name}, so the file has a header: set data.header=true"
+            elif first_row is not None:  # headerless: its columns have numbers, not the names the config gives
+                hint = (
+                    f"{path.name} has no header (data.header=false), so its columns are numbered 0 to {n - 1}: "
+                    "give it a header line with the names, or pick the columns by number"
+                )
             else:
                 hint = _delimiter_hint(columns, path) or (
                     f"{close} columns of {path.name}: {listing}" if close else f"columns of {path.name}: {listing}"

@@ -452,8 +452,15 @@ def test_a_missing_column_names_the_file_it_is_missing_from(cli, in_tmp):
                 "hint: 'label' is in the first row of five.csv, so the file has a header: set data.header=true",
             ],
         ),
+        (
+            ["data.header=false", "data.target=kind"],
+            [
+                "error: data.target: no column 'kind'",
+                "hint: five.csv has no header (data.header=false), so its columns are numbered 0 to",
+            ],
+        ),
     ],
-    ids=["numeric-column", "named-column"],
+    ids=["numeric-column", "named-column", "name-without-header"],
 )
 def test_a_header_read_as_data_hints_header_true(cli, in_tmp, args, fragments):
     five_columns(in_tmp, yes_no)
