@@ -140,7 +140,7 @@ def _refuse_unlabelled(part, path: Path, seen: int) -> None:
                 Problem(
                     "--input",
                     f"{path.name} has no target for {name} {where} {shown}",
-                    f"evaluate scores labelled rows: fill or drop those; dlcli predict {path} labels every row",
+                    f"evaluate scores labelled rows: fill or drop those; dlcli predict RUN --input {path} labels every row",
                 )
             )
 
