@@ -139,7 +139,6 @@ def preflight(prepared: Prepared, model: bool = False) -> None:
     cfg = prepared.cfg
     backend.setup()
     from dlcli import callbacks
-    from dlcli.callbacks import mlflow_logger
     from dlcli.graph import registry
 
     with blaming_overrides(prepared.composed.overrides):
@@ -153,15 +152,13 @@ def preflight(prepared: Prepared, model: bool = False) -> None:
             )
         backend.check(cfg.distribution, cfg.train.batch_size)
         registry.load_plugins(list(cfg.plugins))
-        for name, spec in (cfg.callbacks or {}).items():  # the one callback path that is a URI, not a file
-            if spec is not None and spec.get("class") == "MLflowLogger":
-                mlflow_logger.check_store(spec.get("tracking_uri"), cfg.run.dir, f"callbacks.{name}.tracking_uri")
         opt = OmegaConf.to_container(cfg.optimizer, resolve=True)
         callbacks.check(
             OmegaConf.to_container(cfg.callbacks, resolve=True),
             opt.get("learning_rate", 0.001),
             cfg.train.epochs,
             cfg.train.steps_per_execution,
+            cfg.run.dir,
         )
         if model:
             import keras

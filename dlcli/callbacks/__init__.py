@@ -139,12 +139,14 @@ def from_config(
     return {**first, **{n: c for n, c in made.items() if n not in first}}
 
 
-def check(specs: dict[str, Any], learning_rate: Any, epochs: int, steps_per_execution: str = "auto") -> None:
+def check(
+    specs: dict[str, Any], learning_rate: Any, epochs: int, steps_per_execution: str = "auto", runs_dir: str = "outputs"
+) -> None:
     """Build the callbacks once before the model is built (nothing is written before training), so
     `dlcli check` and every run find their mistakes before a run directory exists; and what only
     shows mid-run: a learning rate set on a schedule Keras cannot set, a formula that fails or goes
     non-positive at some epoch (run, as Keras will, from optimizer.learning_rate), a callback that
-    reads every batch with several steps per execution."""
+    reads every batch with several steps per execution, an MLflow store outside `runs_dir`."""
     made = from_config(specs, None)  # no run directory yet: paths are checked as text, for any run directory
     problems = Collector()
     readers = batch_readers(made)
@@ -157,6 +159,8 @@ def check(specs: dict[str, Any], learning_rate: Any, epochs: int, steps_per_exec
         )
     for name, callback in made.items():
         where = f"callbacks.{name}"
+        if isinstance(callback, mlflow_logger.MLflowLogger):  # the one callback path that is a URI, not a file
+            mlflow_logger.check_store(callback.tracking_uri, runs_dir, f"{where}.tracking_uri")
         setter = isinstance(callback, (keras.callbacks.LearningRateScheduler, keras.callbacks.ReduceLROnPlateau))
         if setter and isinstance(learning_rate, dict):
             problems.add(
