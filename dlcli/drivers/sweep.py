@@ -310,7 +310,8 @@ def _maximized(metric: str) -> bool:
 
 
 def _shared(storage: str) -> str:
-    """--storage: an RDB URL as given, or a journal file's absolute path (its folder must exist)."""
+    """--storage: an RDB URL as given, or a journal file's absolute path (its folder must exist, and
+    be no sweep's: a sweep's own study.journal is continued with --resume or --join, not shared)."""
     if "://" in storage:
         _rdb(storage, "--storage")
         return storage
@@ -321,6 +322,16 @@ def _shared(storage: str) -> str:
                 "--storage",
                 f"cannot keep a journal file at {storage}",
                 "name a file in an existing folder, or an RDB URL",
+            )
+        )
+    owner = next((p for p in path.parents if (p / sweeps.SPEC).is_file()), None)
+    if owner is not None:
+        raise ConfigError(
+            Problem(
+                "--storage",
+                f"{storage} is inside the sweep {owner}: a new sweep would add its study to that sweep's files",
+                f"continue that sweep with --resume {owner} (add workers with --join {owner}); or name a file"
+                " outside it for a new one",
             )
         )
     if not _journal(path):
@@ -350,21 +361,35 @@ def _journal(path: Path) -> bool:
 _DRIVERS = {"psycopg": "psycopg[binary]", "psycopg2": "psycopg2-binary", "MySQLdb": "mysqlclient", "pymysql": "PyMySQL"}
 
 
+_SECRETS = ("pass", "secret", "token")  # a URL query key holding one of these carries a secret
+
+
 def _rdb(url: str, key: str):
-    """Optuna's storage at an RDB URL, opened now: a database driver that is not installed, or a
-    database that cannot be opened, is the user's `key` (exit 2) before any sweep exists."""
+    """Optuna's storage at an RDB URL, opened now: a password in the URL (sweep.yaml keeps the URL),
+    a database driver that is not installed, or a database that cannot be opened, is the user's
+    `key` (exit 2) before any sweep exists."""
     import optuna
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import SQLAlchemyError
 
     try:
         parsed = make_url(url)
-        secret = {k: "***" for k in parsed.query if any(w in k.lower() for w in ("pass", "secret", "token", "key"))}
+        secret = {k: "***" for k in parsed.query if any(w in k.lower() for w in (*_SECRETS, "key"))}
         shown = parsed.update_query_dict(secret).render_as_string(hide_password=True).replace("%2A%2A%2A", "***")
     except SQLAlchemyError:
         raise ConfigError(
-            Problem(key, "not a database URL SQLAlchemy reads", "write DIALECT://USER:PASSWORD@HOST/DATABASE")
+            Problem(key, "not a database URL SQLAlchemy reads", "write DIALECT://USER@HOST/DATABASE")
         ) from None
+    if parsed.password is not None or any(w in k.lower() for k in parsed.query for w in _SECRETS):
+        raise ConfigError(
+            Problem(
+                key,
+                f"{shown} holds a password, which would be written to sweep.yaml (every --resume and worker reads"
+                " the URL from there)",
+                "leave it out of the URL: PostgreSQL's libpq (psycopg, psycopg2) reads it from ~/.pgpass or"
+                " PGPASSWORD; MySQL's drivers from a file named in the URL: ?read_default_file=/home/YOU/.my.cnf",
+            )
+        )
     try:
         return optuna.storages.RDBStorage(url)
     except ImportError as exc:

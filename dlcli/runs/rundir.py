@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import tempfile
 import time
 from contextlib import contextmanager, suppress
@@ -88,12 +89,45 @@ def stage_run(root: str | Path, name: str) -> Path:
 
 def stage(parent: str | Path) -> Path:
     """A hidden directory in `parent` to fill before `publish` names it: a killed start leaves
-    no half-made run where `latest` would find it (hidden directories are never runs)."""
+    no half-made run where `latest` would find it (hidden directories are never runs).
+
+    Its name says which process on which machine fills it (`.new-PID@HOST-XXXXXXXX`): one that a
+    start killed with SIGKILL left behind is removed by the next start in `parent` (`_sweep_stale`)."""
     parent = Path(parent)
     parent.mkdir(parents=True, exist_ok=True)  # (a file in the way is an OSError: one line naming it, exit 1)
-    staging = Path(tempfile.mkdtemp(dir=parent, prefix=".new-"))
+    _sweep_stale(parent)
+    staging = Path(tempfile.mkdtemp(dir=parent, prefix=f".new-{os.getpid()}@{_host()}-"))
     os.chmod(staging, 0o777 & ~_UMASK)  # mkdtemp makes 0700 directories
     return staging
+
+
+_STAGING = re.compile(r"\.new-(\d+)@([A-Za-z0-9._-]+)-[a-z0-9_]{8}")  # mkdtemp's 8 random characters
+
+
+def _host() -> str:
+    import socket
+
+    return re.sub(r"[^A-Za-z0-9.-]", "_", socket.gethostname())[:64]
+
+
+def _sweep_stale(parent: Path) -> None:
+    """Remove the staging directories in `parent` whose process is gone: dlcli's own (named by
+    `stage`), made on this machine (another machine's processes cannot be seen from here), by a
+    process that no longer runs. Anything else is left alone, older dlcli's `.new-*` folders too."""
+    for entry in os.scandir(parent):
+        found = _STAGING.fullmatch(entry.name)
+        if found and found[2] == _host() and entry.is_dir(follow_symlinks=False) and not _running(int(found[1])):
+            shutil.rmtree(entry.path, ignore_errors=True)  # (another start may be removing it too)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's
+        pass
+    return True
 
 
 def publish(staging: Path, name: str | None = None, when: float | None = None) -> Path:

@@ -182,7 +182,8 @@ def test_ctrl_c_saves_state_exits_130_and_says_how_to_resume(tmp_path, jax_cache
 
 
 def test_a_start_killed_while_writing_its_first_files_leaves_no_run(tmp_path, cli, monkeypatch):
-    """kill -9 just after config.yaml is written: the run was still hidden, so nothing is half-made."""
+    """kill -9 just after config.yaml is written: the run was still hidden, so nothing is half-made;
+    the next start removes the hidden folder."""
     dies = "import os, sys\nfrom dlcli.runs import env\nenv.describe = lambda: os._exit(137)  # env.json comes after config.yaml\n"
     dies += "from dlcli.cli import main\nsys.argv = ['dlcli', '-q', 'train', 'recipe=digits_mlp', 'train.epochs=1']\nmain()\n"
     env = {**os.environ, "KERAS_BACKEND": "jax", "DLCLI_JAX_CACHE": "off"}
@@ -193,6 +194,10 @@ def test_a_start_killed_while_writing_its_first_files_leaves_no_run(tmp_path, cl
     monkeypatch.chdir(tmp_path)
     code, _, err = cli("train", "--resume", "latest")
     assert code == 2 and "no runs" in err
+    from dlcli.runs import rundir
+
+    fresh = rundir.stage(staged.parent)  # the next start there removes what the killed one left
+    assert [p.name for p in staged.parent.iterdir()] == [fresh.name]
 
 
 # --- a finished run, resumed ----------------------------------------------------------------

@@ -1,5 +1,7 @@
 import json
 import os
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -90,3 +92,31 @@ def test_latest_counts_same_second_suffixes_as_numbers(tmp_path):
     for d in made:
         (d / "config.yaml").write_text("{}")
     assert made[-1].name.endswith("-11") and rundir.find("latest", tmp_path) == made[-1]
+
+
+def test_a_start_removes_only_staging_folders_whose_process_is_gone(tmp_path):
+    """dlcli's own staging folders of a dead process on this machine go; a live process's, another
+    machine's, another name, a link or a file are kept."""
+    mine = rundir.stage(tmp_path)
+    host = mine.name.split("@")[1].rsplit("-", 1)[0]
+    gone = subprocess.Popen([sys.executable, "-c", ""])
+    gone.wait()
+    dead = tmp_path / f".new-{gone.pid}@{host}-abcd1234"
+    (dead / "checkpoints").mkdir(parents=True)
+    kept = [
+        mine,
+        tmp_path / f".new-{os.getppid()}@{host}-abcd1234",  # a process that runs
+        tmp_path / f".new-{gone.pid}@another.host-abcd1234",  # its pid means nothing here
+        tmp_path / ".new-abcd1234",  # made by an older dlcli: its process is unknown
+        tmp_path / f".new-{gone.pid}@{host}-abcd1234.mine",
+        tmp_path / "2026-01-01_00-00-00",
+    ]
+    for folder in kept[1:]:
+        folder.mkdir()
+    link = tmp_path / f".new-{gone.pid}@{host}-link1234"
+    link.symlink_to(kept[-1])
+    file = tmp_path / f".new-{gone.pid}@{host}-file1234"
+    file.write_text("keep")
+    rundir.stage(tmp_path).rmdir()
+    assert not dead.exists()
+    assert all(p.is_dir() for p in kept) and link.is_symlink() and file.read_text() == "keep"
