@@ -86,3 +86,13 @@ def test_runs_list_then_rm(grid, invoke):
     assert code == 1 and (runs_dir / trial).is_dir()
     code, _, _ = invoke("runs", "rm", trial, "--runs-dir", runs_dir, "--yes")
     assert code == 0 and not (runs_dir / trial).exists()
+
+
+def test_another_sweeps_own_journal_is_no_storage_for_a_new_sweep(grid, invoke, tmp_path):
+    _, sweep, _ = grid
+    journal = sweep / "study.journal"
+    before = journal.read_bytes()
+    code, _, stderr = invoke("sweep", *GRID, "--storage", journal, "--runs-dir", tmp_path / "outputs")
+    said = " ".join(stderr.split())
+    assert code == 2 and f"is inside the sweep {sweep}" in said and f"--resume {sweep}" in said
+    assert journal.read_bytes() == before and not (tmp_path / "outputs").exists()

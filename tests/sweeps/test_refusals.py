@@ -102,18 +102,18 @@ def test_a_descending_range_is_searched_as_its_values():
 @pytest.mark.parametrize(
     "url, said",
     [
-        ("postgresql://me:secret@localhost/db", "--storage: no database driver for postgresql://me:***@localhost/db"),
+        ("postgresql://me@localhost/db", "--storage: no database driver for postgresql://me@localhost/db"),
         (
             "sqlite:////no/such/folder/study.db",
             "--storage: cannot open the database sqlite:////no/such/folder/study.db",
         ),
-        ("nosuchdb://me:secret@host/db", "--storage: cannot open the database nosuchdb://me:***@host/db"),
+        ("nosuchdb://me@host/db", "--storage: cannot open the database nosuchdb://me@host/db"),
         (
-            "nosuchdb://host/db?user=me&password=secret",
-            "--storage: cannot open the database nosuchdb://host/db?password=***&user=me",
+            "nosuchdb://host/db?user=me&api_key=secret",
+            "--storage: cannot open the database nosuchdb://host/db?api_key=***&user=me",
         ),
     ],
-    ids=["driver-missing", "sqlite-folder-missing", "unknown-dialect", "password-in-query"],
+    ids=["driver-missing", "sqlite-folder-missing", "unknown-dialect", "key-in-query"],
 )
 def test_a_database_that_cannot_be_opened_is_refused_naming_storage(cli, in_tmp, url, said):
     if url.startswith("postgresql") and importlib.util.find_spec("psycopg") is not None:
@@ -123,6 +123,25 @@ def test_a_database_that_cannot_be_opened_is_refused_naming_storage(cli, in_tmp,
     assert not (in_tmp / "outputs").exists()
     code, _, stderr = cli("sweep", "--join", url)
     assert code == 2 and "error: --join:" in stderr and "secret" not in stderr
+
+
+@pytest.mark.parametrize(
+    "url, shown",
+    [
+        ("postgresql://me:secret@localhost/db", "postgresql://me:***@localhost/db"),
+        ("mysql+pymysql://me@host/db?passwd=secret", "mysql+pymysql://me@host/db?passwd=***"),
+    ],
+    ids=["in-user-part", "in-query"],
+)
+def test_a_database_url_with_a_password_is_refused_before_it_is_written_anywhere(cli, in_tmp, url, shown):
+    """sweep.yaml keeps the URL (--resume and every worker read it there): no password may be in it.
+    Refused before the driver is imported or the database is reached (neither is here)."""
+    for args in (["sweep", *BASE, "train.batch_size=16,32", "--storage", url], ["sweep", "--join", url]):
+        code, _, stderr = cli(*args)
+        said = " ".join(stderr.split())
+        assert code == 2 and f"{shown} holds a password, which would be written to sweep.yaml" in said
+        assert "~/.pgpass or PGPASSWORD" in said and "read_default_file" in said and "secret" not in said
+        assert not (in_tmp / "outputs").exists()
 
 
 def test_a_refused_first_trial_removes_the_sweep_and_its_study_from_a_named_storage(cli, in_tmp):
