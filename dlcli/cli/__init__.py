@@ -48,7 +48,14 @@ def _version(value: bool) -> None:
 @app.callback()
 def main_options(
     debug: Annotated[bool, typer.Option("--debug", help="show full tracebacks")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars; results only")] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet",
+            "-q",
+            help="no progress bars or live tables; the results (metrics table, run path), notes and errors still print",
+        ),
+    ] = False,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="print the version")
     ] = False,

@@ -25,13 +25,16 @@ def _fmt(logs: dict) -> str:
 
 
 class QuietObserver(Observer):
-    """--quiet: no progress; notes still reach the user."""
+    """--quiet: no progress; notes still reach the user, each once (K-fold's folds repeat theirs)."""
 
     def __init__(self, console: Console):
         self.console = console
+        self.said: set[str] = set()
 
     def note(self, text: str) -> None:
-        self.console.print(f"[yellow]note:[/] {escape(text)}", markup=True, soft_wrap=True, highlight=False)
+        if text not in self.said:
+            self.said.add(text)
+            self.console.print(f"[yellow]note:[/] {escape(text)}", markup=True, soft_wrap=True, highlight=False)
 
     def fold_kept(self, index: int, k: int) -> None:
         self.console.print(f"fold {index}/{k}: finished earlier, kept", highlight=False)

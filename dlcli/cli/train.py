@@ -11,6 +11,7 @@ from dlcli.cli._common import ConfigDirs, Overrides, State, dirs, err, out, user
 
 NAME = "train"
 HELP = "Compose, validate, build and train a recipe; prints the run directory at the end."
+SWEEP_OPTIONS = ("--search", "--trials", "--metric", "--direction", "--prune", "--jobs", "--storage", "--join")
 
 
 def command(
@@ -44,7 +45,20 @@ def command(
             "--multirun", "-m", help="Hydra's multirun: one run per combination of a=1,2 b=x,y (see dlcli sweep)"
         ),
     ] = False,
+    sweep_option: Annotated[Optional[str], typer.Option(*SWEEP_OPTIONS, hidden=True, show_default=False)] = None,
 ) -> None:
+    if sweep_option is not None:  # reached for by users of -m; "No such option" would not say where they are
+        with user_errors():
+            from dlcli.errors import ConfigError, Problem
+
+            raise ConfigError(
+                Problem(
+                    "train",
+                    f"{', '.join(SWEEP_OPTIONS[:-1])} and {SWEEP_OPTIONS[-1]} are options of dlcli sweep",
+                    "train -m runs a plain grid; to search, or to choose what a sweep optimises:"
+                    " dlcli sweep recipe=NAME a=1,2 --metric val_accuracy",
+                )
+            )
     if multirun:
         from dlcli.cli import sweep
 

@@ -40,7 +40,8 @@ class RunInfo:
 
 
 def list_runs(root: Path, recipe: str | None = None) -> list[RunInfo]:
-    """Every run under `root` (or `root/RECIPE`), oldest first; a K-fold run's folds are in its own line."""
+    """Every run under `root` (or `root/RECIPE`), in the order they started (then by id); a K-fold
+    run's folds are in its own line."""
     base = Path(root) / recipe if recipe else Path(root)
     if recipe and not base.is_dir():
         known = sorted(p.name for p in Path(root).iterdir() if p.is_dir()) if Path(root).is_dir() else []
@@ -51,7 +52,14 @@ def list_runs(root: Path, recipe: str | None = None) -> list[RunInfo]:
                 f"runs of: {', '.join(known) or 'none'}",
             )
         )
-    return [info(p, root) for p in rundir.runs(base) if not p.name.startswith("fold-")]
+    found = [info(p, root) for p in rundir.runs(base) if not p.name.startswith("fold-")]
+    return sorted(found, key=lambda r: (_started(r.path) or 0.0, r.id))  # a sweep's trial 10 after its trial 9
+
+
+def _started(run_dir: Path) -> float | None:
+    """When a run started: its env.json is written then (a K-fold parent has none: its
+    overrides.yaml, written once, when it was made; a run's is written again by --resume)."""
+    return _mtime(run_dir / "env.json") or _mtime(run_dir / rundir.OVERRIDES)
 
 
 def info(run_dir: Path, root: Path) -> RunInfo:
@@ -60,7 +68,7 @@ def info(run_dir: Path, root: Path) -> RunInfo:
         run_id = str(run_dir.resolve().relative_to(Path(root).resolve()))
     except ValueError:
         run_id = str(run_dir)
-    started = _mtime(run_dir / "env.json")
+    started = _started(run_dir)
     ended = _mtime(run_dir / "metrics.json") or _mtime(run_dir / "history.csv")
     return RunInfo(
         run_id,

@@ -26,7 +26,11 @@ def test_kfold_trains_each_fold_into_one_run_and_reports_mean_and_std(cli, in_tm
     code, out, err = cli("-q", "train", f"recipe={recipe}", "train.kfold=3")
     assert code == 0, err
     parent = run_dir_of(out, in_tmp)
-    assert "3-fold cross-validation" in out and "mean ± std" in out
+    assert "3-fold cross-validation" in out and "mean ± std" in out  # --quiet keeps the results
+    assert "epoch" not in err  # and drops the progress
+    code, listed, _ = cli("runs", "list", "--json")
+    (shown,) = json.loads(listed)  # the parent, whose folds are not runs of their own in the list
+    assert shown["started"] is not None and shown["seconds"] > 0 and shown["status"] == "finished"
     summary = json.loads((parent / "metrics.json").read_text())
     assert summary["kfold"] == 3 and len(summary["folds"]) == 3
     for k, fold in enumerate(summary["folds"], start=1):

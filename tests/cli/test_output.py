@@ -1,0 +1,34 @@
+"""What the CLI says around a run: notes once, what --quiet keeps, where sweep options belong."""
+
+import io
+
+import pytest
+from rich.console import Console
+
+
+@pytest.mark.parametrize("quiet", [True, False])
+def test_a_note_the_folds_repeat_is_said_once(quiet):
+    from dlcli.cli.render import QuietObserver, RichObserver
+
+    screen = io.StringIO()
+    console = Console(file=screen, width=200, markup=False, emoji=False)
+    observer = QuietObserver(console) if quiet else RichObserver(console)
+    given = "train.kfold: the 50 validation samples given join the training samples the folds are cut from"
+    for _ in range(3):  # once per fold
+        observer.note(given)
+    observer.note("another [b]note[/b]")
+    assert screen.getvalue().count(given) == 1 and "another [b]note[/b]" in screen.getvalue()
+
+
+@pytest.mark.parametrize("args", [["-m", "train.batch_size=16,32", "--metric", "val_loss"], ["--trials=3"]])
+def test_sweep_options_given_to_train_say_they_are_dlcli_sweeps(cli, in_tmp, args):
+    code, _, err = cli("train", "recipe=digits_mlp", *args)
+    said = " ".join(err.split())
+    assert code == 2 and "error: train: --search, --trials, --metric" in said and "options of dlcli sweep" in said
+    assert "dlcli sweep recipe=NAME" in said and not (in_tmp / "outputs").exists()
+
+
+def test_quiet_says_what_still_prints(cli):
+    code, out, _ = cli("--help")
+    said = " ".join(out.replace("│", " ").split())  # (Rich's help box)
+    assert code == 0 and "results (metrics table, run path), notes and errors still print" in said
