@@ -361,7 +361,10 @@ def _journal(path: Path) -> bool:
 _DRIVERS = {"psycopg": "psycopg[binary]", "psycopg2": "psycopg2-binary", "MySQLdb": "mysqlclient", "pymysql": "PyMySQL"}
 
 
-_SECRETS = ("pass", "secret", "token")  # a URL query key holding one of these carries a secret
+def _secret(query_key: str) -> bool:
+    """A URL query key that holds a password or token (libpq's `passfile` names a file: no secret)."""
+    name = query_key.lower()
+    return name in ("pass", "pwd") or any(w in name for w in ("passw", "secret", "token"))
 
 
 def _rdb(url: str, key: str):
@@ -374,13 +377,13 @@ def _rdb(url: str, key: str):
 
     try:
         parsed = make_url(url)
-        secret = {k: "***" for k in parsed.query if any(w in k.lower() for w in (*_SECRETS, "key"))}
+        secret = {k: "***" for k in parsed.query if any(w in k.lower() for w in ("pass", "secret", "token", "key"))}
         shown = parsed.update_query_dict(secret).render_as_string(hide_password=True).replace("%2A%2A%2A", "***")
     except SQLAlchemyError:
         raise ConfigError(
             Problem(key, "not a database URL SQLAlchemy reads", "write DIALECT://USER@HOST/DATABASE")
         ) from None
-    if parsed.password is not None or any(w in k.lower() for k in parsed.query for w in _SECRETS):
+    if parsed.password is not None or any(_secret(k) for k in parsed.query):
         raise ConfigError(
             Problem(
                 key,

@@ -92,10 +92,10 @@ def stage(parent: str | Path) -> Path:
     no half-made run where `latest` would find it (hidden directories are never runs).
 
     Its name says which process on which machine fills it (`.new-PID@HOST-XXXXXXXX`): one that a
-    start killed with SIGKILL left behind is removed by the next start in `parent` (`_sweep_stale`)."""
+    start killed with SIGKILL left behind is removed by the next start in `parent` (`_remove_stale`)."""
     parent = Path(parent)
     parent.mkdir(parents=True, exist_ok=True)  # (a file in the way is an OSError: one line naming it, exit 1)
-    _sweep_stale(parent)
+    _remove_stale(parent)
     staging = Path(tempfile.mkdtemp(dir=parent, prefix=f".new-{os.getpid()}@{_host()}-"))
     os.chmod(staging, 0o777 & ~_UMASK)  # mkdtemp makes 0700 directories
     return staging
@@ -110,7 +110,7 @@ def _host() -> str:
     return re.sub(r"[^A-Za-z0-9.-]", "_", socket.gethostname())[:64]
 
 
-def _sweep_stale(parent: Path) -> None:
+def _remove_stale(parent: Path) -> None:
     """Remove the staging directories in `parent` whose process is gone: dlcli's own (named by
     `stage`), made on this machine (another machine's processes cannot be seen from here), by a
     process that no longer runs. Anything else is left alone, older dlcli's `.new-*` folders too."""

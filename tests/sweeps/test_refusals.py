@@ -112,8 +112,12 @@ def test_a_descending_range_is_searched_as_its_values():
             "nosuchdb://host/db?user=me&api_key=secret",
             "--storage: cannot open the database nosuchdb://host/db?api_key=***&user=me",
         ),
+        (  # a file libpq reads the password from is what a URL should name instead
+            "nosuchdb://me@host/db?passfile=/home/me/.pgpass",
+            "--storage: cannot open the database nosuchdb://me@host/db?passfile=***",
+        ),
     ],
-    ids=["driver-missing", "sqlite-folder-missing", "unknown-dialect", "key-in-query"],
+    ids=["driver-missing", "sqlite-folder-missing", "unknown-dialect", "key-in-query", "passfile"],
 )
 def test_a_database_that_cannot_be_opened_is_refused_naming_storage(cli, in_tmp, url, said):
     if url.startswith("postgresql") and importlib.util.find_spec("psycopg") is not None:
