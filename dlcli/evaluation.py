@@ -72,7 +72,7 @@ def evaluate(run, split: str = "test", input: Path | None = None, batch_size: in
         metrics = evaluate_split(run.model, chosen, batch, pre)
     names = [o.name for o in pre.io.outputs]
     predicted, truth = (by_name(v, names) for v in chosen.predict(run.model, batch))
-    report = Report({}, _folder(what, input is not None), fitted=fitted)
+    report = Report({}, _folder(split, input), fitted=fitted)
     outputs = {
         spec.name: _judge(pre, spec, predicted[spec.name], truth[spec.name], thresholds.get(spec.name), report)
         for spec in pre.io.outputs
@@ -80,6 +80,12 @@ def evaluate(run, split: str = "test", input: Path | None = None, batch_size: in
     samples = len(next(iter(truth.values())))  # (a file read in chunks has no length until it is read)
     report.data = {"split": what, "samples": samples, "metrics": metrics, "outputs": outputs}
     return report
+
+
+def place(run_dir: Path, split: str, input: Path | None = None) -> Path:
+    """The folder of the figures, plots/eval/<split or input-FILE>/, refused where a link leads out of
+    the run: the command asks before computing anything, so that a refusal costs nothing and leaves nothing."""
+    return inside(run_dir, f"plots/eval/{_folder(split, input)}")
 
 
 def write(run_dir: Path, report: Report, overrides: list[str] = ()) -> Path:
@@ -473,8 +479,8 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name) or "_"
 
 
-def _folder(what: str, is_file: bool) -> str:
+def _folder(split: str, input: Path | None) -> str:
     """plots/eval/<this>/: the split's name, or `input-<file stem>`."""
-    if not is_file:
-        return what
-    return "input-" + (_safe(Path(what).stem) if Path(what).stem else "file")
+    if input is None:
+        return split
+    return "input-" + (_safe(Path(input).stem) if Path(input).stem else "file")

@@ -38,6 +38,9 @@ class Predictions:
     scores: dict[str, tuple[str, float, int]]
     # Outputs of several values a sample (an image, a sequence, several labels), full shape: `.npz` only.
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    # array -> its columns' names, for a regression of several named target columns: each column has units
+    # of its own (a price, a tax), so its range and error are shown on their own, never pooled
+    named: dict[str, list[str]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.frame) if len(self.frame.columns) else len(next(iter(self.arrays.values())))
@@ -69,18 +72,23 @@ class Written:
             seen = self.sums.setdefault(name, [metric, 0.0, 0])
             seen[1:] = [seen[1] + total, seen[2] + n]
         for name, a in batch.arrays.items():
-            numeric = a.dtype.kind in "biuf" and a.size
-            seen = self.ranges.setdefault(name, [a.shape[1:], np.inf, -np.inf, 0.0, 0] if numeric else [a.shape[1:]])
-            given = (
-                a[~np.isnan(a)] if numeric and a.dtype.kind == "f" else a
-            )  # a true value left empty counts for nothing
-            if numeric and given.size:
-                seen[1:] = [
-                    min(seen[1], given.min()),
-                    max(seen[2], given.max()),
-                    seen[3] + given.sum(dtype="float64"),
-                    seen[4] + given.size,
-                ]
+            if name in batch.named:
+                for i, column in enumerate(batch.named[name]):
+                    self._range(f"{name} {column}", a[:, i])
+            else:
+                self._range(name, a)
+
+    def _range(self, name: str, a: np.ndarray) -> None:
+        numeric = a.dtype.kind in "biuf" and a.size
+        seen = self.ranges.setdefault(name, [a.shape[1:], np.inf, -np.inf, 0.0, 0] if numeric else [a.shape[1:]])
+        given = a[~np.isnan(a)] if numeric and a.dtype.kind == "f" else a  # a true value left empty counts for nothing
+        if numeric and given.size:
+            seen[1:] = [
+                min(seen[1], given.min()),
+                max(seen[2], given.max()),
+                seen[3] + given.sum(dtype="float64"),
+                seen[4] + given.size,
+            ]
 
     @property
     def scores(self) -> dict[str, tuple[str, float]]:
@@ -88,12 +96,15 @@ class Written:
         return {name: (metric, total / n) for name, (metric, total, n) in self.sums.items() if n}
 
     def summary(self) -> list[str]:
-        """One line per array: its shape and range (thousands of values are not shown one by one)."""
-        return [
-            f"{name}: shape {(self.count, *seen[0])}"
-            + (f"  min {seen[1]:.4g}  max {seen[2]:.4g}  mean {seen[3] / seen[4]:.4g}" if len(seen) > 1 else "")
-            for name, seen in self.ranges.items()
-        ]
+        """One line per array (per column of a `named` one): its shape and range (thousands of values are not
+        shown one by one)."""
+        lines = []
+        for name, seen in self.ranges.items():
+            parts = [f"shape {(self.count, *seen[0])}"] if seen[0] else []
+            if len(seen) > 1:
+                parts.append(f"min {seen[1]:.4g}  max {seen[2]:.4g}  mean {seen[3] / seen[4]:.4g}")
+            lines.append(f"{name}: " + "  ".join(parts))
+        return lines
 
 
 def on_file(run, path: Path, batch_size: int | None = None) -> Iterator[Predictions]:
@@ -217,6 +228,7 @@ def _table(pre, predicted, truth: dict[str, np.ndarray], thresholds: dict[str, d
     columns: dict[str, np.ndarray] = {}
     shown: dict[str, np.ndarray] = {}
     arrays: dict[str, np.ndarray] = {}
+    named: dict[str, list[str]] = {}
     scores = {}
     outputs = by_name(predicted, [o.name for o in pre.io.outputs])
     for name, values in outputs.items():
@@ -226,9 +238,16 @@ def _table(pre, predicted, truth: dict[str, np.ndarray], thresholds: dict[str, d
         brief = "" if len(outputs) == 1 else f"{name} "
         if np.asarray(decoded).reshape(len(decoded), -1).shape[1] > 1:  # an image, a sequence, several labels
             arrays[name] = np.asarray(decoded)
+            labels = pre.target_columns(name, np.shape(decoded)[-1]) if kind == "values" else None
+            if labels and np.ndim(decoded) == 2:
+                named[name] = named[f"{name}_true"] = labels
             if name in truth:
                 arrays[f"{name}_true"] = np.asarray(truth[name]).reshape(np.shape(decoded))
-                scores[name] = _score(kind, decoded, truth[name])
+                if name in named:  # as evaluate's report: a figure per column, in its own units
+                    for i, column in enumerate(named[name]):
+                        scores[f"{name} {column}"] = _score(kind, arrays[name][:, i], arrays[f"{name}_true"][:, i])
+                else:
+                    scores[name] = _score(kind, decoded, truth[name])
             continue
         if name in truth:
             columns.update(_columns(f"{name}_true", truth[name]))
@@ -245,7 +264,7 @@ def _table(pre, predicted, truth: dict[str, np.ndarray], thresholds: dict[str, d
                 columns.update({f"{name}_prob_{c}": p for c, p in zip(pre.class_names(name, probs.shape[1]), probs.T)})
             picked = probs.argmax(axis=1) if name not in thresholds else np.asarray(cut, "int64").reshape(-1)
             shown[f"{brief}probability"] = probs[np.arange(len(probs)), picked]  # of the label predicted
-    return Predictions(pd.DataFrame(columns), pd.DataFrame(shown), scores, arrays)
+    return Predictions(pd.DataFrame(columns), pd.DataFrame(shown), scores, arrays, named)
 
 
 def _columns(name: str, values: np.ndarray) -> dict[str, np.ndarray]:

@@ -60,11 +60,28 @@ class Splits(str, Enum):
     train = "train"
 
 
-SplitName = Annotated[Splits, typer.Option(help="without --input: which of the run's splits")]
+SplitName = Annotated[
+    Optional[Splits],
+    typer.Option(help="which of the run's splits (default test); not with --input", show_default=False),
+]
 BatchSize = Annotated[
     Optional[int],
     typer.Option(min=1, help="samples per prediction batch (default: the run's train.batch_size)", show_default=False),
 ]
+
+
+def chosen_split(split: Splits | None, input: Path | None) -> str:
+    """The split to use: --split and --input both name the samples, so one of them would go unused."""
+    if split is not None and input is not None:
+        raise ConfigError(
+            Problem(
+                "--split",
+                f"--split {split.value} and --input {input} both name the samples: --split one of the run's "
+                "splits, --input a file of your own",
+                f"drop --split to use {input}, or drop --input to use the {split.value} split",
+            )
+        )
+    return (split or Splits.test).value
 
 
 class State:
@@ -133,11 +150,16 @@ def _interrupted() -> NoReturn:
     raise typer.Exit(interrupt.exit_code())
 
 
-def refuse_to_replace(output: Path | None, force: bool) -> None:
+def refuse_to_replace(output: Path | None, force: bool) -> Path | None:
     """An --output that exists is replaced only with --force: nothing a user made is lost. One that
-    cannot be written (a directory, a folder that is a file, no permission) is refused before any work."""
+    cannot be written (a directory, a folder that is a file, no permission) is refused before any work.
+
+    Returns the file to write: an --output that is a link is written where it points, as the shell's `>`
+    writes (the link stays), and is checked as that file (a run's own files are refused through a link too)."""
     if output is None:
-        return
+        return None
+    if output.is_symlink():
+        output = Path(os.path.realpath(output))
     if output.is_dir():
         raise ConfigError(
             Problem(
@@ -175,6 +197,7 @@ def refuse_to_replace(output: Path | None, force: bool) -> None:
         raise ConfigError(
             Problem("--output", f"cannot write {output}: {folder} is not writable", "choose a folder you can write to")
         )
+    return output
 
 
 def _run_of(filename) -> Path | None:

@@ -13,8 +13,8 @@ from dlcli.cli._common import (
     RunOverrides,
     RunsRoot,
     SplitName,
-    Splits,
     TrustCode,
+    chosen_split,
     out,
     user_errors,
 )
@@ -38,7 +38,7 @@ def command(
             help="CSV or .npz of labelled samples, with the training data's columns or arrays: every row is scored",
         ),
     ] = None,
-    split: SplitName = Splits.test,
+    split: SplitName = None,
     threshold: Annotated[
         Optional[str],
         typer.Option(
@@ -56,14 +56,18 @@ def command(
     from dlcli.runs.load import open_run
 
     with user_errors():
+        split = chosen_split(split, input)
         evaluation.threshold_method(threshold)
         path = find(run, runs_dir, finished=True)
         folds = _folds(path)
         if folds:
             _finished(path, folds)
-            return _kfold(path, folds, list(overrides or []), input, split.value, threshold, batch_size, trust_code)
+        for place in folds or [path]:  # a link out of the run is refused before anything is computed
+            evaluation.place(place, split, input)
+        if folds:
+            return _kfold(path, folds, list(overrides or []), input, split, threshold, batch_size, trust_code)
         opened = open_run(path, list(overrides or []), trust_code)
-        report = evaluation.evaluate(opened, split.value, input, batch_size, threshold)
+        report = evaluation.evaluate(opened, split, input, batch_size, threshold)
         _show(report.data)  # before writing: a read-only run directory still shows the numbers
         target = evaluation.write(opened.path, report, list(overrides or []))
         _wrote(opened.path, report, target)

@@ -46,7 +46,7 @@ def command(
                 )
             )
         ext = exporting.EXTENSIONS[format]
-        refuse_to_replace(output, force)  # (a directory, '' included, first: it has no suffix to swap)
+        target = refuse_to_replace(output, force)  # (a directory, '' included, first: it has no suffix to swap)
         if output is not None and output.suffix != ext:
             raise ConfigError(
                 Problem(
@@ -60,7 +60,7 @@ def command(
                 Problem("--tolerance", f"must be a number >= 0, not {tolerance:g}", "--tolerance 1e-5 (the default)")
             )
         opened = open_run(find(run, runs_dir, finished=True), trust_code=trust_code)
-        target = output or rundir.inside(opened.path, "export") / f"model{ext}"
+        target = target or rundir.inside(opened.path, "export") / f"model{ext}"
         sample = exporting.sample_inputs(opened)
         worst, beside = exporting.export(format, opened.model, target, sample, tolerance, trust_code)
         steps = _preprocessing(opened.preprocess)

@@ -13,8 +13,8 @@ from dlcli.cli._common import (
     RunOverrides,
     RunsRoot,
     SplitName,
-    Splits,
     TrustCode,
+    chosen_split,
     out,
     refuse_to_replace,
     user_errors,
@@ -35,7 +35,7 @@ def command(
             help="CSV or .npz of samples, with the training data's columns or arrays (targets optional)",
         ),
     ] = None,
-    split: SplitName = Splits.test,
+    split: SplitName = None,
     output: Annotated[
         Optional[Path],
         typer.Option(
@@ -63,8 +63,9 @@ def command(
     from dlcli.runs import find, rundir, unused
     from dlcli.runs.load import open_run
 
-    split = split.value  # a plain name from here on
     with user_errors():
+        split = chosen_split(split, input)
+        output = refuse_to_replace(output, force)  # where a link points: the file type is that file's
         if output is not None and output.suffix not in (".csv", ".npz"):
             raise ConfigError(
                 Problem(
@@ -75,15 +76,15 @@ def command(
             )
         if rows < 0:
             raise ConfigError(Problem("--rows", f"must be 0 or more, not {rows}", "--rows 0 shows none"))
-        refuse_to_replace(output, force)
         opened = open_run(find(run, runs_dir, finished=True), list(overrides or []), trust_code)
+        folder = None if output else rundir.inside(opened.path, "predictions")  # a link out: refused before predicting
         if input is not None:
             batches = predict.on_file(opened, input, batch_size)
         else:
             batches = predict.on_split(opened, split, batch_size)
         first = next(batches)  # its outputs say the file type: CSV, or .npz for shaped ones
         stem = input.stem if input is not None else split
-        target = output or unused(rundir.inside(opened.path, "predictions") / f"{stem}{first.suffix}")
+        target = output or unused(folder / f"{stem}{first.suffix}")
         result = predict.write(chain([first], batches), target, rows)
         out.print(f"{result.count} predictions of {input or f'the {split} split'}", highlight=False, soft_wrap=True)
         if rows > 0 and len(result.shown.columns):

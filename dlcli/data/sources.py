@@ -488,6 +488,25 @@ def new_samples(path: Path, cfg, model_io: ModelIO, trained: dict | None = None)
     return with_echoes(part, echo)
 
 
+def target_hints(path: Path, cfg, model_io: ModelIO, trained: dict | None, outputs: list[str]) -> list[str]:
+    """For a file of samples that lacks the targets of `outputs`: "for 'price', did you mean 'Price'?", per
+    target column (an .npz: array) of which the file has a close one, as a feature column it lacks gets."""
+    if path.suffix == ".npz":
+        with open_npz(path, "") as f:
+            columns, wanted = list(f.files), _npz_names(f, cfg, model_io, targets=True)[1]
+    else:
+        with _csv_frame(path, "", cfg, True, chunksize=1) as frames:
+            columns = [str(c) for c in frames.get_chunk().columns]
+        wanted = (trained or {}).get("y") or _specs(cfg.target, model_io.outputs, lambda s: None, "data.target")
+    hints = []
+    for output in outputs:
+        spec = plain(wanted.get(output))
+        for name in spec if isinstance(spec, list) else [spec]:
+            if isinstance(name, str) and name not in columns and (hint := did_you_mean(name, columns)):
+                hints.append(f"for {name!r}, {hint}")
+    return hints
+
+
 def new_sample_batches(
     path: Path, cfg, model_io: ModelIO, trained: dict | None = None, size: int | None = None
 ) -> Iterator[Part]:

@@ -3,6 +3,7 @@ their columns), soft targets are judged as probabilities, and a regression of se
 judged per column, each in its own units."""
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -114,6 +115,23 @@ def test_a_regression_of_several_columns_is_judged_per_column_in_its_units(judge
     assert money["mae"] == pytest.approx(skm.mean_absolute_error(true, predicted), rel=1e-4)  # pooled, as before
     assert money["r2"] == pytest.approx(skm.r2_score(true, predicted), rel=1e-4, abs=1e-6)
     assert "per column" in out and "all columns" in out
+    # training saved the same per-column figures at its end (metrics.json), not per epoch (history.csv)
+    saved = json.loads((run / "metrics.json").read_text())
+    assert {"money_price_mae_original", "money_tax_mae_original"} <= saved["val"].keys() & saved["test"].keys()
+    assert "_original" not in (run / "history.csv").read_text()
+
+
+def test_predict_gives_each_regression_column_its_own_error_and_range(cli, judged):
+    """A price and a tax averaged into one MAE would mean neither: predict names them as evaluate does."""
+    run, data, _, _ = judged
+    code, out, err = cli("predict", run, "--rows", "0")
+    assert code == 0, err
+    for column, errors in data["outputs"]["money"]["columns"].items():
+        said = re.search(rf"^money {column}: mae (\S+) against the given targets$", out, re.M)
+        assert said and float(said[1]) == pytest.approx(errors["mae"], rel=1e-4, abs=1e-4), out
+        assert re.search(rf"^money {column}: min \S+  max \S+  mean \S+$", out, re.M), out
+    assert "money: mae" not in out and "money: shape" not in out
+    assert re.search(r"^chance: mae \S+ against", out, re.M)  # one column: one figure, as before
 
 
 def test_a_labelled_file_is_judged_the_same_way(cli, judged):
