@@ -72,16 +72,23 @@ class Run:
     def labelled(self, path: Path, batch_size: int | None = None):
         """A file of samples with their targets, as a split to evaluate; with `batch_size`, a split read
         a chunk at a time each time it is gone through (`batches`), never held whole."""
-        from dlcli.data import Split, for_model
+        from dlcli.data import Split, for_model, sources
 
         first = next(self.batches(path, batch_size, need_targets=True))
         missing = [o.name for o in self.io.outputs if o.name not in first[0].y]
         if missing:
+            trained = (self.preprocess.get("state") or {}).get("columns")
+            hints = sources.target_hints(path, self.cfg.data, self.io, trained, missing)
             raise ConfigError(
                 Problem(
                     "--input",
                     f"{path.name} has no targets for {', '.join(missing)} (data.target)",
-                    f"to score it, give the targets; to label it, dlcli predict {self.path} --input {path}",
+                    "; ".join(
+                        [
+                            *hints,
+                            f"to score it, give the targets; to label it, dlcli predict {self.path} --input {path}",
+                        ]
+                    ),
                 )
             )
         pre = self.preprocessor()

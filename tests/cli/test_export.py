@@ -1,5 +1,7 @@
 """dlcli export on smoke-trained runs: what is written, what is refused, and what is left behind when it fails."""
 
+import csv
+
 import pytest
 from typer.testing import CliRunner
 
@@ -119,3 +121,33 @@ def test_export_names_the_preprocessing_it_leaves_out():
     }
     assert _preprocessing(saved) == "data.preprocess.divide_by, feature scaling, class names"
     assert _preprocessing({"config": {"positive": None}, "state": {}}) == ""
+
+
+def test_a_mixed_precision_run_is_honoured_by_reload_evaluate_and_onnx(cli, in_tmp):
+    """train.precision is saved with the run: the reloaded model computes as it trained (hidden layers
+    in bfloat16, outputs in float32), and its ONNX file, which onnxruntime runs in float32, says so."""
+    import numpy as np
+
+    from dlcli.runs.load import open_run
+
+    pytest.importorskip("onnxruntime")
+    base = ["-q", "train", "recipe=digits_mlp", "data.limit=200", "train.epochs=2", "train.batch_size=32", "seed=3"]
+    runs = {}
+    for precision in ("float32", "mixed_bfloat16"):
+        code, out, err = cli(*base, f"train.precision={precision}", f"run.name={precision}")
+        assert code == 0, err
+        runs[precision] = in_tmp / out.strip().splitlines()[-1].removeprefix("run: ")
+    losses = {p: [float(row["loss"]) for row in csv.DictReader((d / "history.csv").open())] for p, d in runs.items()}
+    np.testing.assert_allclose(losses["mixed_bfloat16"], losses["float32"], rtol=2e-2)  # near, not equal
+    assert not np.array_equal(losses["mixed_bfloat16"], losses["float32"])  # the policy took effect
+
+    bf16 = runs["mixed_bfloat16"]
+    opened = open_run(bf16)
+    assert sorted({layer.dtype_policy.name for layer in opened.model.layers[1:]}) == ["float32", "mixed_bfloat16"]
+    assert opened.model.predict(np.zeros((3, 64), "float32"), verbose=0).dtype == np.float32
+    code, _, err = cli("evaluate", bf16)
+    assert code == 0, err
+    code, out, err = cli("export", bf16, "--format", "onnx", "-o", "bf16.onnx")
+    assert code == 0, err
+    assert "the ONNX model computes in float32" in out and "parity: max |keras - onnx|" in out
+    assert "its predictions differ from the run's model by up to" in " ".join(out.split())

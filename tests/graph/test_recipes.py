@@ -33,6 +33,11 @@ SEEDS = [
 ]  # fmt: skip
 
 
+# The dual-camera Xception's forward pass at 250x250 compiles for ~20 s on a CPU: its reload is checked
+# on weights and config; tests/cli/test_smoke.py trains it (at 71x71) through the whole pipeline.
+WEIGHTS_ONLY = {"dual_camera_xception"}
+
+
 def test_every_recipe_of_the_issue_is_shipped_with_a_description():
     shipped = discover()
     for name, *_ in SEEDS:
@@ -59,17 +64,22 @@ def test_recipe_builds_as_listed_and_reloads(recipe, tmp_path):
         assert [(o["name"], o["shape"]) for o in info["outputs"]] == outputs
     assert sum(layer["params"] for layer in info["layers"]) == info["total_params"]
 
-    data = built.prepared.cfg.data.copy()
-    data.samples = 2
-    x = synthetic(data, built.io, seed=0).x
-    x = x if len(x) > 1 else next(iter(x.values()))
-    before = built.model.predict(x, verbose=0)
     built.model.save(tmp_path / "model.keras")
     reloaded = keras.saving.load_model(tmp_path / "model.keras", safe_mode=True)
-    keras.tree.map_structure(
-        lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), before, reloaded.predict(x, verbose=0)
-    )
     assert [w.path for w in reloaded.weights] == [w.path for w in built.model.weights]
+    if recipe in WEIGHTS_ONLY:  # the same weights in the same graph compute the same numbers
+        for a, b in zip(reloaded.get_weights(), built.model.get_weights()):
+            np.testing.assert_array_equal(a, b)
+    else:
+        data = built.prepared.cfg.data.copy()
+        data.samples = 2
+        x = synthetic(data, built.io, seed=0).x
+        x = x if len(x) > 1 else next(iter(x.values()))
+        keras.tree.map_structure(
+            lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6),
+            built.model.predict(x, verbose=0),
+            reloaded.predict(x, verbose=0),
+        )
     keras.backend.clear_session()
 
 

@@ -9,7 +9,6 @@ import os
 import sys
 from pathlib import Path
 
-import numpy as np
 from typer.testing import CliRunner
 
 from dlcli.cli import app
@@ -68,17 +67,6 @@ def main(target: str) -> None:
     summary = next(Path("searched").rglob("summary.csv")).read_text().splitlines()
     found["sweep_search"] = {"code": code, "err": err, "summary": summary}
     found["model_parallel"] = run("mp", "distribution=model_parallel", "optimizer.learning_rate=0.01")
-    found["precision"] = run("bf16", "train.precision=mixed_bfloat16")
-    code, err = cli("evaluate", found["precision"]["dir"])
-    found["precision"]["evaluate"] = {"code": code, "err": err}
-    result = CliRunner().invoke(app, ["export", found["precision"]["dir"], "--format", "onnx", "-o", "bf16.onnx"])
-    found["precision"]["onnx"] = {"code": result.exit_code, "out": result.stdout + result.stderr}
-    from dlcli.runs.load import open_run
-
-    opened = open_run(Path(found["precision"]["dir"]))
-    found["precision"]["policies"] = sorted({layer.dtype_policy.name for layer in opened.model.layers[1:]})
-    x = np.zeros((3, 64), "float32")
-    found["precision"]["output_dtype"] = str(opened.model.predict(x, verbose=0).dtype)
     Path(target).write_text(json.dumps(found))
 
 

@@ -80,19 +80,3 @@ def test_model_parallel_trains(found):
     mp = found["model_parallel"]
     assert mp["code"] == 0, mp["err"]
     assert mp["loss"][1] < mp["loss"][0]
-
-
-def test_mixed_precision_is_kept_by_the_reloaded_model(found):
-    bf16 = found["precision"]
-    assert bf16["code"] == 0 and bf16["evaluate"]["code"] == 0, bf16["err"] + bf16["evaluate"]["err"]
-    assert close(bf16["loss"], found["single"]["loss"], tol=2e-2)  # 16-bit arithmetic: near, not equal
-    assert bf16["policies"] == ["float32", "mixed_bfloat16"]  # hidden layers in bfloat16, the output in float32
-    assert bf16["output_dtype"] == "float32"
-
-
-def test_a_mixed_precision_run_exports_to_onnx_computing_in_float32(found):
-    """ONNX Runtime has no bfloat16 kernels on CPU: the file computes in float32, and says so."""
-    onnx = found["precision"]["onnx"]
-    assert onnx["code"] == 0, onnx["out"]
-    assert "the ONNX model computes in float32" in onnx["out"] and "parity: max |keras - onnx|" in onnx["out"]
-    assert "its predictions differ from the run's model by up to" in " ".join(onnx["out"].split())
