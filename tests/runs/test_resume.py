@@ -78,15 +78,10 @@ def _workdir(root: Path, name: str) -> Path:
     return where
 
 
-@pytest.fixture(scope="session")
-def jax_cache(tmp_path_factory) -> Path:
-    """A compilation cache the test's runs share: they build one model, so it is compiled once."""
-    return tmp_path_factory.mktemp("jax-cache")
-
-
-def _start(where: Path, cache: Path, *args: str, block_at: str | None = None) -> subprocess.Popen:
+def _start(where: Path, *args: str, block_at: str | None = None) -> subprocess.Popen:
+    """`dlcli -q train ARGS` in a process of its own (to be killed), with the suite's compilation cache."""
     path = os.pathsep.join(p for p in (str(where), os.environ.get("PYTHONPATH")) if p)
-    env = {**os.environ, "PYTHONPATH": path, "KERAS_BACKEND": "jax", "DLCLI_JAX_CACHE": str(cache)}
+    env = {**os.environ, "PYTHONPATH": path, "KERAS_BACKEND": "jax"}
     env.pop("BLOCK_AT", None)
     if block_at:
         env.update(BLOCK_AT=block_at, BLOCK_MARKER=str(where / "blocked"))
@@ -110,12 +105,6 @@ def _wait_until_blocked(proc: subprocess.Popen, where: Path, timeout: float = 24
         time.sleep(0.1)
 
 
-def _finish(proc: subprocess.Popen) -> str:
-    out, err = proc.communicate(timeout=300)
-    assert proc.returncode == 0, f"{out}\n{err}"
-    return out.strip().splitlines()[-1].removeprefix("run: ")
-
-
 def _weights(path: Path) -> list[np.ndarray]:
     return keras.saving.load_model(path).get_weights()
 
@@ -129,17 +118,21 @@ def _scalars(log_dir: Path, tag: str) -> list[tuple[int, float]]:
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory, jax_cache) -> Path:
+def uninterrupted(tmp_path_factory) -> Path:
     """The run no signal stopped, which every interrupted one must end as."""
     reference = _workdir(tmp_path_factory.mktemp("uninterrupted"), "reference")
-    return reference / _finish(_start(reference, jax_cache, "recipe=resumable.yaml"))
+    with pytest.MonkeyPatch.context() as patch:  # in this process, its plugin found as PYTHONPATH finds it
+        patch.syspath_prepend(str(reference))
+        code, run_dir, err = train_in(reference, "recipe=resumable.yaml")
+    assert code == 0, err
+    return run_dir
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM], ids=["kill-9", "sigterm"])
-def test_a_run_killed_in_mid_epoch_resumes_to_the_same_result(tmp_path, jax_cache, uninterrupted, how):
+def test_a_run_killed_in_mid_epoch_resumes_to_the_same_result(tmp_path, uninterrupted, how, monkeypatch):
     killed = _workdir(tmp_path, "killed")
-    victim = _start(killed, jax_cache, "recipe=resumable.yaml", block_at="3,10")  # epoch 4, batch 11
+    victim = _start(killed, "recipe=resumable.yaml", block_at="3,10")  # epoch 4, batch 11
     _wait_until_blocked(victim, killed)
     victim.send_signal(how)
     _, err = victim.communicate()
@@ -148,8 +141,9 @@ def test_a_run_killed_in_mid_epoch_resumes_to_the_same_result(tmp_path, jax_cach
     (run_dir,) = (killed / "outputs" / "resumable").iterdir()
     assert [int(r["epoch"]) for r in history(run_dir)] == [1, 2, 3]  # the killed epoch is lost, nothing more
 
-    resumed = _start(killed, jax_cache, "--resume", "resumable/latest")
-    assert Path(_finish(resumed)) == run_dir.relative_to(killed)
+    monkeypatch.syspath_prepend(str(killed))  # the recipe's plugin, as PYTHONPATH gave it to the killed process
+    code, resumed, err = train_in(killed, "--resume", "resumable/latest")  # in this process: the kill was the point
+    assert code == 0 and resumed == run_dir, err
     ref_dir = uninterrupted
 
     for name in ("model.keras", "checkpoints/best.keras", "checkpoints/last.keras"):
@@ -166,9 +160,9 @@ def test_a_run_killed_in_mid_epoch_resumes_to_the_same_result(tmp_path, jax_cach
 
 
 @pytest.mark.slow
-def test_ctrl_c_saves_state_exits_130_and_says_how_to_resume(tmp_path, jax_cache):
+def test_ctrl_c_saves_state_exits_130_and_says_how_to_resume(tmp_path):
     where = _workdir(tmp_path, "interrupted")
-    proc = _start(where, jax_cache, "recipe=resumable.yaml", block_at="1,5")
+    proc = _start(where, "recipe=resumable.yaml", block_at="1,5")
     _wait_until_blocked(proc, where)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
