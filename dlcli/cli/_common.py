@@ -179,6 +179,17 @@ def refuse_to_replace(output: Path | None, force: bool) -> Path | None:
                 "write it outside the run, or in a folder of your own inside it, e.g. RUN/mine/" + output.name,
             )
         )
+    from dlcli.runs import sweeps
+
+    sweep = sweeps.owner(output)
+    if sweep is not None:  # summary.csv, sweep.yaml, the journal: what --resume and `runs compare` read
+        raise ConfigError(
+            Problem(
+                "--output",
+                f"{output} is dlcli's own file of the sweep {sweep}: it is not replaced, even with --force",
+                "write it outside the sweep, or in a folder of your own inside it, e.g. SWEEP/mine/" + output.name,
+            )
+        )
     if output.exists() and not force:
         raise ConfigError(Problem("--output", f"{output} exists", "choose another path, or add --force to replace it"))
     folder = next((p for p in [output.parent, *output.parent.parents] if p.exists()), Path("."))

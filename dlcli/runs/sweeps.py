@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import warnings
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,20 @@ SPEC = "sweep.yaml"
 JOURNAL = "study.journal"
 SUMMARY = "summary.csv"
 BEST = "best.yaml"
+# What dlcli writes in a sweep directory: its files, and its folders (each trial's run is in trials/N/)
+OWN = (SPEC, JOURNAL, SUMMARY, BEST, "trials", "plots", "tensorboard", "recipe", "logs")
+
+
+def owner(path: str | Path) -> Path | None:
+    """The sweep directory of which `path` is one of dlcli's own files (OWN); a path inside a trial's
+    run, trials/N/..., is that run's (rundir.owner), and a folder of the user's own in the sweep is theirs."""
+    path = Path(os.path.realpath(Path(path).parent)) / Path(path).name
+    for folder in path.parents:
+        if (folder / SPEC).is_file():
+            parts = path.relative_to(folder).parts
+            own = parts[0] in OWN and not (parts[0] == "trials" and len(parts) > 2)
+            return folder if own else None
+    return None
 
 
 def write_spec(sweep_dir: Path, spec: dict, base: dict | None = None) -> None:

@@ -32,3 +32,19 @@ def test_quiet_says_what_still_prints(cli):
     code, out, _ = cli("--help")
     said = " ".join(out.replace("│", " ").split())  # (Rich's help box)
     assert code == 0 and "results (metrics table, run path), notes and errors still print" in said
+
+
+@pytest.mark.parametrize("relative", ["summary.csv", "sweep.yaml", "study.journal", "trials/3.json", "plots/x.png"])
+def test_a_sweeps_own_files_are_never_an_output(tmp_path, relative):
+    """predict -o SWEEP/summary.csv --force would replace what --resume and `runs compare` read."""
+    from dlcli.cli._common import refuse_to_replace
+    from dlcli.errors import ConfigError
+
+    sweep = tmp_path / "digits_mlp" / "sweeps" / "2026-12-01_10-00-00"
+    (sweep / "trials" / "3").mkdir(parents=True)
+    (sweep / "sweep.yaml").write_text("search: grid\n")
+    target = sweep / relative
+    with pytest.raises(ConfigError, match="dlcli's own file of the sweep .* even with --force"):
+        refuse_to_replace(target, force=True)
+    assert refuse_to_replace(sweep / "mine" / "preds.csv", force=True) == sweep / "mine" / "preds.csv"
+    assert refuse_to_replace(sweep / "trials" / "3" / "mine.csv", force=True) is not None  # inside a trial's run
