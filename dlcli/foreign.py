@@ -195,6 +195,17 @@ KNOWN: dict[str, Known] = {
             "Arguments `target` and `output` must have the same rank (ndim). Received: target.shape=(None,)",
         ),
         Known(
+            "sharding_indivisible",  # a layout rule splitting a variable's axis over a mesh axis it does not divide by
+            "jax",
+            re.compile(
+                r"array axis (?P<axis>\d+) is partitioned (?P<parts>\d+) times,"
+                r" but the dimension size is (?P<size>\d+) \(full shape: (?P<shape>\([^)]*\))"
+            ),
+            "Sharding NamedSharding(mesh=Mesh('batch': 1, 'model': 2, axis_types=(Auto, Auto)), spec=P(None, 'model'),"
+            " memory_kind=device) implies that array axis 1 is partitioned 2 times, but the dimension size is 33"
+            " (full shape: (64, 33), per-dimension tiling factors: [1, 2] should evenly divide the shape)",
+        ),
+        Known(
             "too_few_members",  # scikit-learn then lists every rare class: not one screen
             "scikit-learn",
             re.compile(r" Classes with too few members are:"),
@@ -321,6 +332,19 @@ def keras_text(exc: BaseException, limit: int = 300) -> str:
 def shape_mismatch(text: str) -> bool:
     """Whether a Keras error's text is about shapes or dtypes (the labels' form, most often)."""
     return _search("shape_mismatch", text) is not None
+
+
+def sharding_indivisible(exc: BaseException) -> tuple[str, int] | None:
+    """(what JAX could not split, the device count) when a layout rule splits a variable's axis
+    over more devices than it divides by, else None."""
+    found = _search("sharding_indivisible", str(exc))
+    if found is None:
+        return None
+    axis, parts, size = int(found["axis"]), int(found["parts"]), int(found["size"])
+    return (
+        f"its variable of shape {found['shape']} cannot be split over {parts} devices along axis {axis} ({size} does not divide by {parts})",
+        parts,
+    )
 
 
 def sklearn_stratify_reason(exc: BaseException) -> str:

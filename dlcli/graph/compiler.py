@@ -247,6 +247,10 @@ def _call(layer, node: Node, args: list):
     try:
         return layer(args if len(args) > 1 or _is_merge(layer) else args[0])
     except Exception as exc:
+        split = foreign.sharding_indivisible(exc)
+        if split is not None:
+            hint = f"make that dimension a multiple of {split[1]}, or give it null in distribution.layout's rule"
+            raise ConfigError(node.problem(f"{node.target}: {split[0]}", hint)) from exc
         shapes = ", ".join(f"{_shape(a)} from {r.node!r}" for a, r in zip(args, node.inputs))
         hint = "check the shapes and arguments of this node and its inputs (dlcli check shows every shape)"
         several = next(((a, r) for a, r in zip(args, node.inputs) if isinstance(a, (list, tuple))), None)

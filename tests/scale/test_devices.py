@@ -81,3 +81,13 @@ def test_model_parallel_trains(found):
     mp = found["model_parallel"]
     assert mp["code"] == 0, mp["err"]
     assert mp["loss"][1] < mp["loss"][0]
+
+
+def test_a_layout_that_cannot_split_a_variable_is_refused_before_training(found):
+    odd = found["mp_indivisible"]
+    assert odd["code"] == 2 and "dir" not in odd  # no run directory
+    assert odd["err"].splitlines() == [
+        "error: model.nodes.dense1: Dense: its variable of shape (64, 33) cannot be split over 2 devices"
+        " along axis 1 (33 does not divide by 2)",
+        "hint: make that dimension a multiple of 2, or give it null in distribution.layout's rule",
+    ]
