@@ -260,11 +260,7 @@ def _check_alike(members) -> None:
                     problems.append(
                         f"output {x.name!r} is trained with {x.loss_name} in {first.path} but {y.loss_name} in {member.path}"
                     )
-        if _preprocessing(first) != _preprocessing(member):
-            problems.append(
-                f"the preprocessing fitted in {member.path} differs from {first.path}'s "
-                "(data.preprocess, or scalers fit on another training split): one model cannot feed both"
-            )
+        problems.extend(_preprocessing_differs(first, member))
     if problems:
         hint = "ensemble runs of one model shape trained on the same data, e.g. one recipe with different seed= and the same data.seed="
         if all(m.path.parent == first.path.parent and m.path.name.startswith("fold-") for m in members):
@@ -272,12 +268,42 @@ def _check_alike(members) -> None:
         raise ConfigError([Problem("RUN", text, hint if text is problems[-1] else None) for text in problems])
 
 
-def _preprocessing(member) -> tuple:
+def _preprocessing_differs(first, member) -> list[str]:
+    """What of the fitted preprocessing differs between two members: one input cannot feed both."""
+    a, b = _preprocessing(first), _preprocessing(member)
+    if a["config"] != b["config"]:
+        return [f"data.preprocess differs: {first.path} has {a['config']}; {member.path} has {b['config']}"]
+    out = []
+    for key, what in (("classes", "class labels"), ("negative", "negative label")):
+        for name in sorted(set(a[key]) | set(b[key])):
+            if a[key].get(name) != b[key].get(name):
+                out.append(
+                    f"output {name!r} has the {what} {_short(a[key].get(name))} in {first.path} "
+                    f"but {_short(b[key].get(name))} in {member.path}"
+                )
+    if (a["x"], a["y"]) != (b["x"], b["y"]):
+        out.append(
+            f"the scalers fitted in {member.path} differ from {first.path}'s "
+            "(fit on another training split): one input cannot feed both"
+        )
+    return out
+
+
+def _preprocessing(member) -> dict:
     state = member.preprocess.get("state") or {}
     config = OmegaConf.to_container(member.cfg.data.preprocess, resolve=True)
-    return json.dumps(config, sort_keys=True, default=str), json.dumps(
-        {k: state.get(k) for k in ("x", "y", "classes", "negative")}, sort_keys=True, default=str
-    )
+    return {
+        "config": json.dumps(config, sort_keys=True, default=str),
+        **{k: json.dumps(state.get(k), sort_keys=True, default=str) for k in ("x", "y")},
+        **{k: state.get(k) or {} for k in ("classes", "negative")},
+    }
+
+
+def _short(labels, limit: int = 8) -> str:
+    if not isinstance(labels, list):
+        return "none" if labels is None else repr(labels)
+    shown = ", ".join(map(repr, labels[:limit]))
+    return f"[{shown}{', ...' if len(labels) > limit else ''}]"
 
 
 def _split_notes(members, folds: bool) -> list[str]:

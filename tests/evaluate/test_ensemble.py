@@ -127,3 +127,26 @@ def test_an_ensemble_cut_short_says_what_finishes_it(tmp_path, monkeypatch):
         "resume with: dlcli train --resume RUN2; then, to finish the ensemble: train the members of seed=9 "
         f"(data.seed=7), dlcli ensemble {tmp_path / 'first'} RUN ... --name digits_mlp-ensemble"
     )
+
+
+def test_members_with_other_labels_or_scalers_say_which():
+    from types import SimpleNamespace
+
+    from omegaconf import OmegaConf
+
+    from dlcli.drivers.ensemble import _preprocessing_differs
+
+    def member(path, classes, mean=0.0, scaler="standard"):
+        cfg = OmegaConf.create({"data": {"preprocess": {"scaler": scaler}}})
+        state = {"x": {"input": {"mean": [mean]}}, "y": {}, "classes": {"label": classes}}
+        return SimpleNamespace(path=path, cfg=cfg, preprocess={"state": state})
+
+    cats, upper = member("a", ["cat", "dog"]), member("b", ["Cat", "Dog"])
+    assert _preprocessing_differs(cats, upper) == [
+        "output 'label' has the class labels ['cat', 'dog'] in a but ['Cat', 'Dog'] in b"
+    ]
+    (scalers,) = _preprocessing_differs(cats, member("c", ["cat", "dog"], mean=1.0))
+    assert scalers.startswith("the scalers fitted in c differ from a's")
+    (config,) = _preprocessing_differs(cats, member("d", ["x"], scaler="minmax"))
+    assert config.startswith("data.preprocess differs") and "minmax" in config
+    assert _preprocessing_differs(cats, member("e", ["cat", "dog"])) == []
