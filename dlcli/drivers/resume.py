@@ -16,7 +16,7 @@ from dlcli import lifecycle
 from dlcli.config import Composed, Recipe, compose_saved
 from dlcli.drivers import kfold, single
 from dlcli.errors import ConfigError, Interrupted, Problem
-from dlcli.runs import rundir, snapshot
+from dlcli.runs import rundir, snapshot, sweeps
 
 # Keys `--resume` may change; everything else would make it a different run. (The devices
 # and processes may change: a data-parallel run gives the one-device results within float tolerance.)
@@ -65,6 +65,12 @@ def reopen(
 
 def run(prepared: lifecycle.Prepared, run_dir: Path, observer: lifecycle.Observer | None = None):
     """Continue the reopened run: a K-fold parent keeps its finished folds, a single run its epochs."""
+    trial = sweeps.trial_of(run_dir)
+    if trial is not None and observer is not None:
+        observer.note(
+            f"{run_dir} is trial {trial[1]} of the sweep {trial[0]}: the sweep's summary.csv and study keep "
+            "the result its search compared; this resume changes the run only"
+        )
     try:
         if kfold.wanted(prepared.cfg):
             return kfold.run(prepared, observer, parent=run_dir)

@@ -88,10 +88,23 @@ def write_trial(sweep_dir: Path, number: int, state: str, value: float | None, e
     )
 
 
+def trial_of(run_dir: Path) -> tuple[Path, int] | None:
+    """(the sweep directory, the trial's number) when `run_dir` is a sweep's trial, trials/N/, else None."""
+    run_dir = Path(run_dir)
+    sweep_dir = run_dir.parent.parent
+    if run_dir.parent.name != "trials" or not run_dir.name.isdigit() or not (sweep_dir / SPEC).is_file():
+        return None
+    return sweep_dir, int(run_dir.name)
+
+
 def trial_state(run_dir: Path) -> str | None:
-    """A sweep trial's state as its study recorded it (finished, pruned, failed), or None."""
+    """A sweep trial's state as its study recorded it (finished, pruned, failed), or None; None too
+    once `train --resume` finished the run again after the record (it is no longer what the study saw)."""
     record = Path(run_dir).parent / f"{Path(run_dir).name}.json"
+    metrics = Path(run_dir) / "metrics.json"
     if Path(run_dir).parent.name != "trials" or not record.is_file():
+        return None
+    if metrics.is_file() and metrics.stat().st_mtime_ns > record.stat().st_mtime_ns:
         return None
     try:
         return str(json.loads(record.read_text())["state"])

@@ -96,3 +96,20 @@ def test_another_sweeps_own_journal_is_no_storage_for_a_new_sweep(grid, invoke, 
     said = " ".join(stderr.split())
     assert code == 2 and f"is inside the sweep {sweep}" in said and f"--resume {sweep}" in said
     assert journal.read_bytes() == before and not (tmp_path / "outputs").exists()
+
+
+def test_a_trial_resumed_by_train_is_listed_as_it_now_is_and_the_summary_stays(grid, invoke):
+    runs_dir, sweep, _ = grid
+    record, before = sweep / "trials" / "1.json", (sweep / "summary.csv").read_text()
+    record.write_text(json.dumps({**json.loads(record.read_text()), "state": "pruned"}))  # as a pruned trial's
+    trial = f"{sweep.relative_to(runs_dir)}/trials/1"
+
+    def listed():
+        code, stdout, _ = invoke("runs", "list", "digits_mlp", "--json", "--runs-dir", runs_dir)
+        return {r["id"]: r["status"] for r in json.loads(stdout)}[trial]
+
+    assert listed() == "pruned"
+    code, _, stderr = invoke("train", "--resume", trial, "train.epochs=2", "--runs-dir", runs_dir)
+    assert code == 0, stderr
+    assert f"is trial 1 of the sweep {sweep}" in " ".join(stderr.split())
+    assert listed() == "finished" and (sweep / "summary.csv").read_text() == before
