@@ -394,6 +394,7 @@ def _rdb(url: str, key: str):
             )
         )
     try:
+        _refuse_foreign_sqlite(parsed, shown, key)
         return optuna.storages.RDBStorage(url)
     except ImportError as exc:
         missing = getattr(exc.__cause__, "name", None) or exc.name  # Optuna re-raises the driver's ImportError
@@ -407,6 +408,29 @@ def _rdb(url: str, key: str):
         raise ConfigError(
             Problem(key, f"cannot open the database {shown}: {reason}", "check the URL, and that the database is up")
         ) from None
+
+
+def _refuse_foreign_sqlite(parsed, shown: str, key: str) -> None:
+    """An SQLite file of other tables and no Optuna study (a data set's, say): Optuna would add its
+    tables to it. A new file, or one an Optuna study made, is fine."""
+    import sqlalchemy
+
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or not Path(parsed.database).is_file():
+        return
+    engine = sqlalchemy.create_engine(parsed)
+    try:
+        tables = sorted(sqlalchemy.inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+    if tables and "version_info" not in tables:  # Optuna's RDB schema has it
+        listed = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
+        raise ConfigError(
+            Problem(
+                key,
+                f"{shown} holds other tables ({listed}) and no Optuna study: a sweep would add Optuna's tables to it",
+                "name a new database file, or one an Optuna study made",
+            )
+        )
 
 
 def _storage(url: str, sweep_dir: Path):

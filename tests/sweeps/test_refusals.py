@@ -180,3 +180,21 @@ def test_the_default_direction_follows_the_metric(metric, maximized):
     from dlcli.drivers.sweep import _maximized
 
     assert _maximized(metric) is maximized
+
+
+def test_an_sqlite_file_of_other_tables_is_no_storage_and_is_left_as_it_was(cli, in_tmp):
+    import sqlite3
+
+    import optuna
+
+    from dlcli.drivers.sweep import _shared
+
+    with sqlite3.connect(in_tmp / "data.db") as db:
+        db.execute("create table people (name text)")
+    before = (in_tmp / "data.db").read_bytes()
+    code, _, stderr = cli("sweep", *BASE, "train.batch_size=16,32", "--storage", "sqlite:///data.db")
+    said = " ".join(stderr.split())
+    assert code == 2 and "sqlite:///data.db holds other tables (people) and no Optuna study" in said
+    assert (in_tmp / "data.db").read_bytes() == before and not (in_tmp / "outputs").exists()
+    optuna.create_study(storage=f"sqlite:///{in_tmp / 'studies.db'}")  # a database Optuna made is shared
+    assert _shared(f"sqlite:///{in_tmp / 'studies.db'}") == f"sqlite:///{in_tmp / 'studies.db'}"
