@@ -105,9 +105,15 @@ _STAGING = re.compile(r"\.new-(\d+)@([A-Za-z0-9._-]+)-[a-z0-9_]{8}")  # mkdtemp'
 
 
 def _host() -> str:
+    """This machine's name, and on Linux its PID namespace: two containers of one host name sharing
+    a volume see each other's processes as gone, so they must read as two machines."""
     import socket
 
-    return re.sub(r"[^A-Za-z0-9.-]", "_", socket.gethostname())[:64]
+    name = re.sub(r"[^A-Za-z0-9.-]", "_", socket.gethostname())[:48]
+    try:
+        return f"{name}.ns{os.stat('/proc/self/ns/pid').st_ino}"
+    except OSError:  # no /proc (macOS)
+        return name
 
 
 def _remove_stale(parent: Path) -> None:

@@ -107,6 +107,7 @@ def test_a_start_removes_only_staging_folders_whose_process_is_gone(tmp_path):
         mine,
         tmp_path / f".new-{os.getppid()}@{host}-abcd1234",  # a process that runs
         tmp_path / f".new-{gone.pid}@another.host-abcd1234",  # its pid means nothing here
+        tmp_path / f".new-{gone.pid}@{host.rsplit('.ns', 1)[0]}.ns1-abcd1234",  # nor in another container's
         tmp_path / ".new-abcd1234",  # made by an older dlcli: its process is unknown
         tmp_path / f".new-{gone.pid}@{host}-abcd1234.mine",
         tmp_path / "2026-01-01_00-00-00",
