@@ -173,7 +173,8 @@ def compare(run_dirs: list[Path], names: list[str]) -> Comparison:
     }
     for key in ("run.name", "run.dir"):  # where a run went, not how it trained
         differ.pop(key, None)
-    final = [_flatten(read_metrics(d)) for d in run_dirs]
+    # an ensemble's own scores; its members' (keyed by their paths) are runs to name beside it
+    final = [_flatten({k: v for k, v in read_metrics(d).items() if k != "members"}) for d in run_dirs]
     metric_keys = list(dict.fromkeys(k for f in final for k in f))
     return Comparison(names, differ, {k: [f.get(k) for f in final] for k in metric_keys})
 

@@ -32,6 +32,15 @@ def test_learned_weights_score_no_worse_on_validation_than_the_better_member(ens
     assert "member 1" in out and "val loss" in out and "test accuracy" in out
 
 
+def test_runs_compare_shows_the_ensembles_own_scores_beside_a_member(ensembled, cli):
+    run, members, _ = ensembled
+    code, out, err = cli("runs", "compare", members[0], run, "--json")
+    assert code == 0, err
+    metrics = json.loads(out)["metrics"]
+    assert metrics["val.loss"][1] == json.loads((run / "metrics.json").read_text())["val"]["loss"]
+    assert not any(key.startswith("members.") for key in metrics)  # the member's scores are in its own column
+
+
 def test_an_ensemble_is_not_resumed_as_if_trained(ensembled, cli):
     run, _, _ = ensembled
     code, _, err = cli("train", "--resume", run)
