@@ -14,6 +14,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from dlcli import interrupt
 from dlcli.errors import ConfigError, Problem
 
 ENV_CACHE = "DLCLI_JAX_CACHE"  # a directory, or "off"
@@ -108,7 +109,8 @@ def distribute(dist, batch_size: int) -> Placement:
 
     if _several(dist) and not jax.distributed.is_initialized():
         jax.config.update("jax_cpu_collectives_implementation", "gloo")
-        with _fd1_silenced():  # gloo's C++ prints "[Gloo] Rank N is connected..." there as it connects
+        # gloo's C++ prints "[Gloo] Rank N is connected..." on fd 1 as it connects
+        with _fd1_silenced(), interrupt.ending_the_process():
             keras.distribution.initialize(dist.coordinator, dist.num_processes, dist.process_id)
             jax.devices()  # (the CPU client, and its gloo context, may be made at first use)
     placement = Placement(process=jax.process_index(), processes=jax.process_count())

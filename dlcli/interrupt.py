@@ -12,8 +12,10 @@ flag carries it.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import sys
+import threading
 
 _received: int | None = None
 
@@ -49,3 +51,19 @@ def check() -> None:
 def exit_code() -> int:
     """128 + the signal's number, as shells report it: 130 for Ctrl-C, 143 for SIGTERM."""
     return 128 + (_received or signal.SIGINT)
+
+
+@contextlib.contextmanager
+def ending_the_process():
+    """Ctrl-C and SIGTERM end the process at once (the shell reports 130 or 143) while the main
+    thread waits in C++ code that never returns to Python until it is done, such as JAX joining
+    several processes: a Python handler would run only then. For waits before anything is written."""
+    if threading.current_thread() is not threading.main_thread():  # (only the main thread handles signals)
+        yield
+        return
+    before = {s: signal.signal(s, signal.SIG_DFL) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in before.items():
+            signal.signal(signum, handler)

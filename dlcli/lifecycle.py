@@ -115,6 +115,20 @@ def main_process(cfg: DictConfig) -> bool:
     return int(os.environ.get("KERAS_DISTRIBUTION_PROCESS_ID", 0) if pid is None else pid) == 0
 
 
+def joining(cfg: DictConfig) -> str | None:
+    """What a process of several waits for before it trains (each says so, in its own terminal), or None."""
+    count = cfg.distribution.num_processes or os.environ.get("KERAS_DISTRIBUTION_NUM_PROCESSES")
+    if count is None:
+        return None
+    pid = cfg.distribution.process_id
+    pid = os.environ.get("KERAS_DISTRIBUTION_PROCESS_ID", 0) if pid is None else pid
+    where = cfg.distribution.coordinator or os.environ.get("KERAS_DISTRIBUTION_JOB_ADDRESSES", "").split(",")[0]
+    return (
+        f"process {pid} of {count}: waiting for all {count} to join at {where} (JAX gives up after 5 minutes;"
+        " Ctrl-C stops it now)"
+    )
+
+
 def validated(composed: Composed) -> Prepared:
     with blaming_overrides(composed.overrides):
         return Prepared(composed, validate(composed.cfg))

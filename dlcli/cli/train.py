@@ -83,6 +83,7 @@ def command(
                 resume, list(overrides or []), runs_dir or Path("outputs"), dirs(config_dir)
             )
             main = lifecycle.main_process(prepared.cfg)
+            _joining(prepared.cfg)
             result = resuming.run(prepared, run_dir, observer if main else lifecycle.Observer())
         else:
             recipe, rest = split_recipe(list(overrides or []))
@@ -90,6 +91,7 @@ def command(
             prepared = lifecycle.prepare(recipe, rest, dirs(config_dir), runs_dir=runs_dir, adjust=adjust)
             driver = ensemble if ensemble.wanted(prepared.cfg) else kfold if kfold.wanted(prepared.cfg) else single
             main = lifecycle.main_process(prepared.cfg)
+            _joining(prepared.cfg)
             result = driver.run(prepared, observer if main else lifecycle.Observer())
         if not main:  # several processes: process 0 prints
             return
@@ -102,3 +104,12 @@ def command(
         else:
             out.print(render.metrics_table(result.metrics))
         out.print(f"run: {result.run_dir}", highlight=False, soft_wrap=True, markup=False)
+
+
+def _joining(cfg) -> None:
+    """Every process of several says what it waits for (process 0 alone prints the rest)."""
+    from dlcli import lifecycle
+
+    text = lifecycle.joining(cfg)
+    if text is not None:
+        err.print(f"note: {text}", markup=False, highlight=False, soft_wrap=True)

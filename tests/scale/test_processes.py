@@ -3,9 +3,11 @@ each feeds its share of every batch, process 0 alone writes the run and prints, 
 are the one-process run's. The processes are the point, so this test starts two."""
 
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -15,29 +17,51 @@ ROOT = Path(__file__).resolve().parents[2]
 ARGS = ["recipe=digits_mlp", "data.limit=200", "train.batch_size=32", "seed=3", "train.shuffle=false"]
 
 
-def both(work: Path, *args) -> list[subprocess.CompletedProcess]:
-    with socket.socket() as s:  # a free port for the coordinator
+def free_port() -> int:
+    with socket.socket() as s:
         s.bind(("localhost", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        return s.getsockname()[1]
+
+
+def start(work: Path, port: int, process: int, *args) -> subprocess.Popen:
+    """`dlcli train` as process `process` of 2, joining at localhost:`port`."""
     common = ["distribution.strategy=data_parallel", f"distribution.coordinator=localhost:{port}"]
-    common.append("distribution.num_processes=2")
-    started = [
-        subprocess.Popen(
-            [sys.executable, "-m", "dlcli", "-q", "train", *args, *common, f"distribution.process_id={i}"],
-            cwd=work,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for i in (1, 0)
-    ]
+    common += ["distribution.num_processes=2", f"distribution.process_id={process}"]
+    return subprocess.Popen(
+        [sys.executable, "-m", "dlcli", "-q", "train", *args, *common],
+        cwd=work,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def both(work: Path, *args) -> list[subprocess.CompletedProcess]:
+    port = free_port()
+    started = [start(work, port, i, *args) for i in (1, 0)]
     done = []
     for p in reversed(started):
         out, err = p.communicate(timeout=300)
         done.append(subprocess.CompletedProcess(p.args, p.returncode, out, err))
     return done  # process 0, process 1
+
+
+def test_a_process_waiting_for_the_others_stops_at_ctrl_c(tmp_path):
+    """JAX waits for the others in C++, where Python's handler cannot run: Ctrl-C must still end it."""
+    port = free_port()
+    alone = start(tmp_path, port, 0, *ARGS, "train.epochs=1")
+    deadline = time.monotonic() + 120
+    while True:  # process 0 listens on the port once it waits for the others
+        assert alone.poll() is None and time.monotonic() < deadline, alone.stderr.read() if alone.poll() else ""
+        with socket.socket() as s:
+            if s.connect_ex(("localhost", port)) == 0:
+                break
+        time.sleep(0.2)
+    alone.send_signal(signal.SIGINT)
+    assert alone.wait(timeout=30) == -signal.SIGINT  # what a shell reports as 130
+    assert "note: process 0 of 2: waiting for all 2 to join at localhost:" in alone.stderr.read()
+    assert not (tmp_path / "outputs").exists()
 
 
 def losses(run_dir: Path) -> list[float]:
