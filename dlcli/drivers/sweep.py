@@ -255,6 +255,15 @@ def _prepare(plan: Plan, combo: list[str], index: int, count: int, dirs: list[st
                 "train.kfold", "a sweep's trials are single runs", "drop train.kfold; compare trials on val metrics"
             )
         )
+    if lifecycle.joining(prepared.cfg) is not None:  # each trial would wait for processes no sweep starts
+        raise ConfigError(
+            Problem(
+                "distribution.num_processes",
+                "a sweep trains each trial in one process (its own, or a --jobs or --join worker's)",
+                "drop distribution.num_processes (and KERAS_DISTRIBUTION_NUM_PROCESSES); a trial may still use"
+                " this machine's devices: distribution=data_parallel",
+            )
+        )
     return prepared
 
 

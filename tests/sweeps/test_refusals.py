@@ -55,6 +55,18 @@ BASE = ["recipe=digits_mlp", "train.epochs=1", "data.limit=200"]
             ["sweep", *BASE, "data.test_split=0", "train.batch_size=16,32", "--metric", "test_accuracy"],
             "'test_accuracy' needs a test split, and the runs have none",
         ),
+        (
+            [
+                "sweep",
+                *BASE,
+                "train.batch_size=16,32",
+                "distribution=data_parallel",
+                "distribution.num_processes=2",
+                "distribution.process_id=0",
+                "distribution.coordinator=localhost:1",
+            ],
+            "distribution.num_processes: a sweep trains each trial in one process",  # (it waited for the others)
+        ),
     ],
     ids=[
         "bad-value",
@@ -78,6 +90,7 @@ BASE = ["recipe=digits_mlp", "train.epochs=1", "data.limit=200"]
         "default-metric-without-val",
         "metric-without-val",
         "metric-without-test",
+        "several-processes",
     ],
 )
 def test_refused_before_any_trial(cli, in_tmp, args, said):
