@@ -97,15 +97,20 @@ class Placement:
         return self.process == 0
 
 
-def distribute(dist, batch_size: int) -> Placement:
+def distribute(dist, batch_size: int, join: bool = True) -> Placement:
     """Set keras.distribution from the `distribution` config; called before the model is built.
 
     Several processes join first (`keras.distribution.initialize`, before any JAX computation;
     on CPU through gloo collectives). The batch size is global: it must divide by the devices
-    the batch is split over, or a ConfigError names the nearest sizes that do.
+    the batch is split over, or a ConfigError names the nearest sizes that do. Without `join`
+    (`dlcli check`), one of several processes builds on one device and waits for no other.
     """
     import jax
     import keras
+
+    if _several(dist) and not join:
+        keras.distribution.set_distribution(None)
+        return Placement()
 
     if _several(dist) and not jax.distributed.is_initialized():
         jax.config.update("jax_cpu_collectives_implementation", "gloo")

@@ -183,13 +183,14 @@ def preflight(prepared: Prepared, model: bool = False) -> None:
             keras.backend.clear_session()
 
 
-def build(prepared: Prepared) -> Built:
+def build(prepared: Prepared, join: bool = True) -> Built:
+    """The compiled model; `join=False` builds it without joining other processes (`dlcli check`)."""
     from dlcli import backend
 
     cfg = prepared.cfg
     preflight(prepared)
     with blaming_overrides(prepared.composed.overrides):
-        placement = backend.distribute(cfg.distribution, cfg.train.batch_size)  # before the model's variables exist
+        placement = backend.distribute(cfg.distribution, cfg.train.batch_size, join)  # before the variables exist
     backend.seed_everything(cfg.seed)
     from dlcli.data.io import ModelIO
     from dlcli.graph import compiler

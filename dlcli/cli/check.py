@@ -29,7 +29,7 @@ def command(
 
     with user_errors():
         recipe, rest = split_recipe(list(overrides or []))
-        built = lifecycle.build(lifecycle.prepare(recipe, rest, dirs(config_dir)))
+        built = lifecycle.build(lifecycle.prepare(recipe, rest, dirs(config_dir)), join=False)  # waits for no process
         info = summary.describe(built.model, built.prepared.graph, expand)
         if as_json:
             typer.echo(json.dumps(info, indent=2))

@@ -7,6 +7,8 @@ model is built, still before any data is loaded or any training starts.
 
 from __future__ import annotations
 
+import os
+
 from omegaconf import DictConfig, OmegaConf
 
 from dlcli.config import schema
@@ -54,6 +56,21 @@ def _check_train(cfg: DictConfig, problems: Collector) -> None:
         problems.add("train.steps_per_execution", wrong)
     for key, message, hint in schema.distribution_problems(cfg.distribution):
         problems.add(key, message, hint)
+    several = cfg.distribution.num_processes or os.environ.get("KERAS_DISTRIBUTION_NUM_PROCESSES")
+    if several and int(several) > 1:  # each process would make, and combine, a parent run of its own
+        k, n = cfg.train.kfold, cfg.train.ensemble
+        if n >= 2:
+            problems.add(
+                "train.ensemble",
+                f"several processes train one run; train.ensemble={n} trains {n}",
+                "train each member in its own command (seed=N, one data.seed), then: dlcli ensemble RUN RUN ...",
+            )
+        elif k >= 2 and cfg.train.fold is None:
+            problems.add(
+                "train.kfold",
+                f"several processes train one run; train.kfold={k} trains {k}",
+                f"train one fold per command (train.fold=N, N from 1 to {k}), or the K-fold run in one process",
+            )
     for name, spec in (cfg.callbacks or {}).items():
         if spec is not None and (not isinstance(spec, DictConfig) or "class" not in spec):
             problems.add(f"callbacks.{name}", "a callback needs `class:` (e.g. EarlyStopping) and its Keras arguments")

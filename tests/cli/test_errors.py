@@ -17,6 +17,14 @@ def run_cli(*args):
     return run_all(list(args))[0]
 
 
+# one of two processes, by the config (nothing is joined: the config is refused first)
+SEVERAL = [
+    "distribution=data_parallel",
+    "distribution.coordinator=localhost:1",
+    "distribution.num_processes=2",
+    "distribution.process_id=1",
+]
+
 CASES = [
     # (id, args, expected fragments, may import keras)
     (
@@ -181,6 +189,23 @@ CASES = [
             "valid: ",
         ],
         True,
+    ),
+    (
+        "kfold-over-several-processes",
+        [
+            "train",
+            "recipe=digits_mlp",
+            "train.kfold=3",
+            *SEVERAL,
+        ],
+        ["error: train.kfold: several processes train one run; train.kfold=3 trains 3", "train.fold=N"],
+        False,
+    ),
+    (
+        "ensemble-over-several-processes",
+        ["train", "recipe=digits_mlp", "train.ensemble=2", *SEVERAL],
+        ["error: train.ensemble: several processes train one run", "then: dlcli ensemble RUN RUN"],
+        False,
     ),
     (
         "unknown-optimizer",

@@ -30,3 +30,10 @@ def test_env_shows_what_a_run_would_use(cli):
     assert code == 2 and "several processes need the coordinator, num_processes and process_id" in err
     code, _, err = cli("env", "recipe=digits_mlp", "distribution=model_parallel")  # one CPU device here
     assert code == 2 and "distribution.mesh: needs 2 devices; JAX sees 1" in err
+
+
+def test_check_builds_one_of_several_processes_without_waiting_for_the_others(cli):
+    several = ["distribution.coordinator=localhost:1", "distribution.num_processes=2", "distribution.process_id=1"]
+    code, out, err = cli("check", "recipe=digits_mlp", "distribution=data_parallel", *several, "--json")
+    assert code == 0, err  # (joining would wait, then abort: nothing listens on port 1)
+    assert json.loads(out)["total_params"] == 3466
