@@ -135,7 +135,9 @@ def create(plan: Plan) -> Sweep:
         with _refusing(combo, i, len(combos), search, space):
             lifecycle.preflight(one, model=layers)
     cfg = prepared[0].cfg
-    metric, metric_from = (plan.metric, "--metric") if plan.metric else _default_metric(cfg)
+    metric, metric_from = (
+        (plan.metric, "--metric") if plan.metric else _default_metric(prepared, combos, {d.key for d in space.dims})
+    )
     direction = plan.direction or ("maximize" if _maximized(metric) else "minimize")
     spec = {
         "recipe": str(prepared[0].composed.recipe.path),
@@ -295,9 +297,26 @@ def _params(space: spaces.Space, combo: list[str]) -> dict[str, Any]:
     return params
 
 
-def _default_metric(cfg) -> tuple[str, str]:
-    """The recipe's monitored metric (an EarlyStopping's or checkpoint's), else the validation loss;
-    with the key it came from."""
+def _default_metric(prepared: list, combos: list[list[str]], swept: set[str]) -> tuple[str, str]:
+    """The recipe's monitored metric (an EarlyStopping's or checkpoint's), else the validation loss
+    (the training loss without a validation split); with the key it came from. Configurations
+    that would default to different metrics are refused: trials are ranked on one."""
+    found = [_default_of(p.cfg) for p in prepared]
+    shown = [" ".join(o for o in combo if o.partition("=")[0] in swept) for combo in combos]
+    for (metric, _), combo in zip(found, shown):
+        if metric != found[0][0]:
+            raise ConfigError(
+                Problem(
+                    "--metric",
+                    f"the configurations are ranked on different metrics by default: {found[0][0]} for"
+                    f" {shown[0]}, {metric} for {combo}",
+                    "name the one to rank every trial on, e.g. --metric val_loss",
+                )
+            )
+    return found[0]
+
+
+def _default_of(cfg) -> tuple[str, str]:
     for name, spec in (cfg.callbacks or {}).items():
         if spec is not None and isinstance(spec.get("monitor"), str):
             return str(spec.monitor), f"callbacks.{name}.monitor"

@@ -67,6 +67,11 @@ BASE = ["recipe=digits_mlp", "train.epochs=1", "data.limit=200"]
             ],
             "distribution.num_processes: a sweep trains each trial in one process",  # (it waited for the others)
         ),
+        (
+            ["sweep", *BASE, "data.val_split=0,0.2"],  # ranked on the training loss before
+            "--metric: the configurations are ranked on different metrics by default: loss for data.val_split=0,"
+            " val_loss for data.val_split=0.2",
+        ),
     ],
     ids=[
         "bad-value",
@@ -91,6 +96,7 @@ BASE = ["recipe=digits_mlp", "train.epochs=1", "data.limit=200"]
         "metric-without-val",
         "metric-without-test",
         "several-processes",
+        "default-metric-differs",
     ],
 )
 def test_refused_before_any_trial(cli, in_tmp, args, said):
