@@ -405,7 +405,8 @@ def _rdb(url: str, key: str):
 
     try:
         parsed = make_url(url)
-        secret = {k: "***" for k in parsed.query if any(w in k.lower() for w in ("pass", "secret", "token", "key"))}
+        hidden = ("pass", "pwd", "secret", "token", "key")  # in what is shown: more than _secret refuses
+        secret = {k: "***" for k in parsed.query if any(w in k.lower() for w in hidden)}
         shown = parsed.update_query_dict(secret).render_as_string(hide_password=True).replace("%2A%2A%2A", "***")
     except SQLAlchemyError:
         raise ConfigError(

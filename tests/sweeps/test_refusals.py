@@ -153,8 +153,9 @@ def test_a_database_that_cannot_be_opened_is_refused_naming_storage(cli, in_tmp,
     [
         ("postgresql://me:secret@localhost/db", "postgresql://me:***@localhost/db"),
         ("mysql+pymysql://me@host/db?passwd=secret", "mysql+pymysql://me@host/db?passwd=***"),
+        ("mysql+pymysql://me@host/db?PWD=secret", "mysql+pymysql://me@host/db?PWD=***"),
     ],
-    ids=["in-user-part", "in-query"],
+    ids=["in-user-part", "in-query", "pwd"],
 )
 def test_a_database_url_with_a_password_is_refused_before_it_is_written_anywhere(cli, in_tmp, url, shown):
     """sweep.yaml keeps the URL (--resume and every worker read it there): no password may be in it.
