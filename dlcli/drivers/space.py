@@ -8,6 +8,7 @@ search. Nothing here composes or trains: the driver (dlcli/drivers/sweep.py) doe
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -128,7 +129,38 @@ def parse(overrides: list[str], config_dirs: list[Path]) -> Space:
     twice = sorted({k for k in keys if keys.count(k) > 1})
     if twice:
         raise ConfigError(Problem(twice[0], "is swept twice", "give all its values in one override: key=a,b,c"))
+    both = [o.get_key_element().lstrip("+~") for o in parsed if not o.is_sweep_override()]
+    both = sorted(set(keys) & set(both))
+    if both:  # which one would win is Hydra's business; the user meant one
+        raise ConfigError(
+            Problem(both[0], "is given one value and swept too", "keep one: the sweep, or the value", COMMAND_LINE)
+        )
+    where = sorted({k for k in keys if k in ("run.name", "run.dir")})
+    if where:
+        raise ConfigError(
+            Problem(
+                where[0],
+                "says where the sweep goes: every trial is in the sweep's own folder, so sweeping it changes nothing",
+                "give one value (--runs-dir for run.dir), or run one sweep per value",
+                COMMAND_LINE,
+            )
+        )
     return Space(fixed, dims, parsed)
+
+
+_INT_INTERVAL = re.compile(r"int\(\s*(?:tag\([^,()]*,\s*)?interval\(([^,()]*),([^,()]*)\)")
+
+
+def _cut_ends(text: str) -> str | None:
+    """The `int(interval(a, b))` in `text` with an end that is not a whole number, or None."""
+    found = _INT_INTERVAL.search(text)
+    for end in found.groups() if found else ():
+        try:
+            if not float(end).is_integer():
+                return found[0] + ")"
+        except ValueError:
+            return None
+    return None
 
 
 def _dim(override: Override) -> Dim:
@@ -154,10 +186,32 @@ def _dim(override: Override) -> Dim:
             raise ConfigError(
                 Problem(key, "a log interval must start above 0", f"e.g. tag(log, interval(1e-5, {value.end}))")
             )
+        cut = _cut_ends(override.input_line)
+        if cut:  # Hydra casts each end down: int(interval(1.5, 4.5)) would search 1 to 4
+            raise ConfigError(
+                Problem(
+                    key,
+                    f"{cut} would search {value.start} to {value.end}: int() cuts each end down",
+                    "give whole ends: int(interval(2, 4))",
+                )
+            )
         return Dim(key, low=value.start, high=value.end, log="log" in value.tags, integer=integer)
+    if getattr(value, "shuffle", False):  # a new order at every reading: no trial n is combination n
+        raise ConfigError(
+            Problem(
+                key,
+                f"shuffle(...) in {override.input_line!r}: a sweep runs its grid in Hydra's order, so that"
+                " trial n is combination n when it resumes",
+                "drop shuffle; to try values in a random order, search them: --search random --trials N",
+            )
+        )
+    if getattr(value, "tags", None):
+        raise ConfigError(
+            Problem(key, f"tag(...) in {override.input_line!r}: tags apply to interval(a, b) only", "drop the tag")
+        )
     try:
         values = [v.text if isinstance(v, QuotedString) else v for v in override.sweep_iterator()]
-    except HydraException as exc:
+    except (HydraException, ValueError) as exc:
         raise ConfigError(Problem(key, f"cannot list the values of {override.input_line!r}: {exc}")) from exc
     if not values:
         raise ConfigError(Problem(key, f"{override.input_line!r} gives no values"))

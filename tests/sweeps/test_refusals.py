@@ -72,6 +72,15 @@ BASE = ["recipe=digits_mlp", "train.epochs=1", "data.limit=200"]
             "--metric: the configurations are ranked on different metrics by default: loss for data.val_split=0,"
             " val_loss for data.val_split=0.2",
         ),
+        (
+            ["sweep", *BASE, "train.batch_size=int(interval(1.5,4.5))", "--trials", "1"],
+            "int(interval(1.5,4.5)) would search 1 to 4: int() cuts each end down",
+        ),
+        (["sweep", *BASE, "optimizer.learning_rate=tag(log,choice(0.1,0.01))"], "tags apply to interval(a, b) only"),
+        (["sweep", *BASE, "train.epochs=int(interval(3,4))", "--trials", "1"], "is given one value and swept too"),
+        (["sweep", *BASE, "run.name=a,b"], "run.name: says where the sweep goes"),
+        (["sweep", *BASE, "optimizer.learning_rate=shuffle(0.1,0.01)"], "a sweep runs its grid in Hydra's order"),
+        (["sweep", *BASE, "train.batch_size=range(0,10,0)"], "range() arg 3 must not be zero"),
     ],
     ids=[
         "bad-value",
@@ -97,6 +106,12 @@ BASE = ["recipe=digits_mlp", "train.epochs=1", "data.limit=200"]
         "metric-without-test",
         "several-processes",
         "default-metric-differs",
+        "int-of-fractions",
+        "tag-on-choice",
+        "fixed-and-swept",
+        "swept-run-name",
+        "shuffle",
+        "range-step-zero",
     ],
 )
 def test_refused_before_any_trial(cli, in_tmp, args, said):
