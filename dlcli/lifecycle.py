@@ -228,7 +228,7 @@ def run(
     logged = _first_batch(model, dataset.train, cfg.train.batch_size)
     for callback in extra:  # a driver's callback that reads a log (a sweep's --metric) checks it before any file
         if hasattr(callback, "check_logs"):
-            callback.check_logs(logged, dataset.val is not None, dataset.test is not None)
+            callback.check_logs(logged, dataset.val is not None, dataset.test is not None and cfg.train.evaluate_test)
     scratch = None
     if not placement.writes:  # only process 0 writes the run directory; the others train into a scratch copy
         scratch = Path(tempfile.mkdtemp(prefix=f"dlcli-process-{placement.process}-"))

@@ -32,9 +32,9 @@ class TrialReport(keras.callbacks.Callback):
         if name in logged and held:
             return
         if name in logged:
-            option = "data.val_split" if split == "val" else "data.test_split"
+            option = "data.val_split" if split == "val" else "data.test_split (and train.evaluate_test=true)"
             hint = f"choose {name!r}, or hold out data with {option}"
-            what = "a validation split" if split == "val" else "a test split"
+            what = "a validation split" if split == "val" else "a test split scored at the end"
             raise ConfigError(Problem(self.key, f"{self.monitor!r} needs {what}, and the runs have none", hint))
         names = sorted(logged) + sorted(f"val_{k}" for k in logged if validation)
         if split == "test" and test:  # scored on the test split once training ends

@@ -53,7 +53,7 @@ BASE = ["recipe=digits_mlp", "train.epochs=1", "data.limit=200"]
         ),
         (
             ["sweep", *BASE, "data.test_split=0", "train.batch_size=16,32", "--metric", "test_accuracy"],
-            "'test_accuracy' needs a test split, and the runs have none",
+            "'test_accuracy' needs a test split scored at the end, and the runs have none",
         ),
         (
             [
@@ -81,6 +81,10 @@ BASE = ["recipe=digits_mlp", "train.epochs=1", "data.limit=200"]
         (["sweep", *BASE, "run.name=a,b"], "run.name: says where the sweep goes"),
         (["sweep", *BASE, "optimizer.learning_rate=shuffle(0.1,0.01)"], "a sweep runs its grid in Hydra's order"),
         (["sweep", *BASE, "train.batch_size=range(0,10,0)"], "range() arg 3 must not be zero"),
+        (  # found at the first batch, not once the first trial has trained
+            ["sweep", *BASE, "train.batch_size=16,32", "--metric", "test_loss", "train.evaluate_test=false"],
+            "'test_loss' needs a test split scored at the end, and the runs have none",
+        ),
     ],
     ids=[
         "bad-value",
@@ -112,6 +116,7 @@ BASE = ["recipe=digits_mlp", "train.epochs=1", "data.limit=200"]
         "swept-run-name",
         "shuffle",
         "range-step-zero",
+        "test-metric-not-scored",
     ],
 )
 def test_refused_before_any_trial(cli, in_tmp, args, said):
