@@ -713,9 +713,11 @@ def run_trial(sweep: Sweep, number: int, observer: lifecycle.Observer | None = N
         exc.problems[-1].hint = f"resume with: dlcli sweep --resume {sweep.dir}"
         raise
     except ConfigError as exc:
-        _failed(study, trial, sweep, number, exc.problems[0].render().splitlines()[0])
+        error = exc.problems[0].render().splitlines()[0]
         if sweep.spec["search"] != "grid" and _drawn(exc, sweep):
+            _failed(study, trial, sweep, number, error)
             return  # this draw's value is refused (the ends were not): the search goes on to others
+        _unclaimed(study, trial, frozen, error, sweep.spec["search"] == "grid")  # (every trial would meet it here)
         raise
     except Exception as exc:  # NaN, a component raised, out of memory: this trial failed, the sweep goes on
         _failed(
@@ -747,6 +749,19 @@ def _drawn(exc: ConfigError, sweep: Sweep) -> bool:
     return bool(keys) and all(any(k == s or k.startswith(f"{s}.") for s in swept) for k in keys)
 
 
+def _unclaimed(study, trial, frozen, error: str, grid: bool) -> None:
+    """A trial refused for what every trial here shares (a data file this machine lacks): it is
+    left out of the budget and the summary, and a grid's combination waits again for a later
+    --resume or worker."""
+    from optuna.trial import TrialState
+
+    trial.set_user_attr("surplus", True)
+    trial.set_user_attr("error", error)
+    study.tell(trial, state=TrialState.FAIL)
+    if grid:
+        study.enqueue_trial(frozen.params, user_attrs={"overrides": frozen.user_attrs["overrides"]})
+
+
 def _failed(study, trial, sweep: Sweep, number: int, error: str) -> None:
     from optuna.trial import TrialState
 
@@ -756,17 +771,34 @@ def _failed(study, trial, sweep: Sweep, number: int, error: str) -> None:
 
 
 def _train(sweep: Sweep, overrides: list[str], run_dir: Path, observer, report) -> dict:
+    """Where the sweep began (when this machine has that folder), so that the recipe's relative
+    paths (data.path) name the same files for a --resume or --join started elsewhere."""
     dirs = sweep.spec["config_dirs"]
     resume = (run_dir / rundir.MARKER).is_file()
-    if resume:
-        prepared, _ = reopen(str(run_dir), [], Path(sweep.spec["runs_dir"]), dirs)
-    else:
-        prepared = sweep.ready.pop(tuple(overrides), None) or lifecycle.prepare(
-            sweep.spec["recipe"], overrides, dirs, runs_dir=Path(sweep.spec["runs_dir"])
-        )
-    lifecycle.read_data(prepared)
-    built = lifecycle.build(prepared)
-    return lifecycle.run(built, observer, run_dir=run_dir, resume=resume, extra=(report,)).metrics
+    run_dir = run_dir.resolve()
+    began = Path(sweep.spec["cwd"])
+    with _working_in(began if began.is_dir() else None):
+        if resume:
+            prepared, _ = reopen(str(run_dir), [], Path(sweep.spec["runs_dir"]), dirs)
+        else:
+            prepared = sweep.ready.pop(tuple(overrides), None) or lifecycle.prepare(
+                sweep.spec["recipe"], overrides, dirs, runs_dir=Path(sweep.spec["runs_dir"])
+            )
+        lifecycle.read_data(prepared)
+        built = lifecycle.build(prepared)
+        return lifecycle.run(built, observer, run_dir=run_dir, resume=resume, extra=(report,)).metrics
+
+
+@contextmanager
+def _working_in(folder: Path | None):
+    """`folder` as the working directory for a while (contextlib.chdir, before Python 3.11)."""
+    before = os.getcwd()
+    if folder is not None:
+        os.chdir(folder)
+    try:
+        yield
+    finally:
+        os.chdir(before)
 
 
 def metric_value(metrics: dict, metric: str) -> float:

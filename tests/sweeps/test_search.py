@@ -4,6 +4,7 @@ run directory stays, marked pruned."""
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.sweeps.conftest import FAST, only_sweep, summary
@@ -81,3 +82,28 @@ def test_resume_with_trials_grows_a_search_budget(tmp_path, invoke):
     assert "trials: 2" in (sweep / "sweep.yaml").read_text()  # a later --resume keeps the new budget
     code, _, stderr = invoke("sweep", "--resume", sweep, "--metric", "loss")
     assert code == 2 and "(--metric given)" in stderr
+
+
+def test_resume_from_elsewhere_reads_the_recipes_relative_paths_where_the_sweep_began(tmp_path, invoke, monkeypatch):
+    """data.path=houses.csv is the file beside the sweep's start; a resume without it costs no trial."""
+    rng = np.random.default_rng(0)
+    began, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    began.mkdir(), elsewhere.mkdir()
+    rows = [f"{a:.3f},{b:.3f},{a + b:.3f}" for a, b in rng.uniform(0, 1, (60, 2))]
+    (began / "houses.csv").write_text("rooms,area,price\n" + "\n".join(rows) + "\n")
+    data = ["recipe=diabetes_regression", "data=csv", "data.path=houses.csv", "data.target=price"]
+    data += ["model.inputs.input.shape=[2]", "train.epochs=1", "optimizer.learning_rate=interval(0.001,0.01)"]
+    monkeypatch.chdir(began)
+    code, _, stderr = invoke("sweep", *data, "--search", "random", "--trials", "1", "-q")
+    assert code == 0, stderr
+    sweep = next((began / "outputs").rglob("sweep.yaml")).parent
+    monkeypatch.chdir(elsewhere)
+    (began / "houses.csv").rename(began / "away.csv")  # as on a machine without the file
+    code, _, stderr = invoke("sweep", "--resume", sweep, "--trials", "2", "-q")
+    assert code == 2 and "data.path" in stderr
+    assert [r["state"] for r in summary(sweep)] == ["finished"]  # the refused trial is not counted
+    (began / "away.csv").rename(began / "houses.csv")
+    code, _, stderr = invoke("sweep", "--resume", sweep, "--trials", "2", "-q")
+    assert code == 0, stderr
+    assert [r["state"] for r in summary(sweep)] == ["finished", "finished"]
+    assert not (elsewhere / "outputs").exists()
