@@ -101,9 +101,6 @@ class Sweep:
         study = optuna.load_study(
             study_name=self.spec["study"], storage=_storage(self.spec["storage"], self.dir), pruner=_pruner(self.spec)
         )
-        # Seeded by the sweep's seed and the trials so far: a sweep is reproducible, while a resumed
-        # sweep or a second worker does not draw the first worker's values again.
-        study.sampler = _sampler(self.spec, len(study.get_trials(deepcopy=False)))
         return study
 
     def space(self) -> spaces.Space:
@@ -669,6 +666,9 @@ def _next(sweep: Sweep, study) -> int | None:
             return None
     elif len([t for t in study.get_trials(deepcopy=False) if not t.user_attrs.get("surplus")]) >= sweep.spec["trials"]:
         return None
+    # Trial n is drawn by a sampler seeded with the sweep's seed + n: a search interrupted and
+    # resumed draws what it would have drawn uninterrupted (TPE: given the same finished trials).
+    study.sampler = _sampler(sweep.spec, len(study.get_trials(deepcopy=False)))
     trial = study.ask({d.key: d.distribution() for d in space.dims})
     trial.set_user_attr("worker", _worker())
     if sweep.spec["search"] == "grid" and "overrides" not in trial.user_attrs:  # another worker took the last one

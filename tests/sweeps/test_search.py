@@ -107,3 +107,27 @@ def test_resume_from_elsewhere_reads_the_recipes_relative_paths_where_the_sweep_
     assert code == 0, stderr
     assert [r["state"] for r in summary(sweep)] == ["finished", "finished"]
     assert not (elsewhere / "outputs").exists()
+
+
+@pytest.mark.parametrize("search", ["random", "tpe"])
+def test_a_search_resumed_draws_what_it_would_have_drawn_uninterrupted(tmp_path, monkeypatch, search):
+    """Trial n's sampler is seeded with seed + n: an interruption (a fresh process loading the
+    study) changes no draw. Drawn here without training: each trial is told a value at once."""
+    from dlcli.drivers import sweep as sweeping
+
+    monkeypatch.chdir(tmp_path)
+    space = [*FAST, "optimizer.learning_rate=tag(log, interval(1e-4, 1e-1))", "train.batch_size=choice(16,32,64)"]
+
+    def draws(resume_after: int | None) -> list[dict]:
+        sweep = sweeping.create(sweeping.Plan("digits_mlp", space, search=search, trials=4))
+        study, drawn = sweep.study(), []
+        for n in range(4):
+            if n == resume_after:
+                study = sweeping.find(str(sweep.dir)).study()  # as `dlcli sweep --resume` loads it
+            number = sweeping._next(sweep, study)
+            trial = next(t for t in study.get_trials() if t.number == number)
+            drawn.append(trial.params)
+            study.tell(number, sum(trial.params.values()))
+        return drawn
+
+    assert draws(None) == draws(2)
