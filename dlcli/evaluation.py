@@ -165,7 +165,7 @@ def fit_thresholds(run, method: str, dataset, batch_size: int) -> dict[str, dict
     predicted, truth = (by_name(v, names) for v in dataset.val.predict(run.model, batch_size))
     fitted = {}
     for spec in binary:
-        scores = _probabilities(predicted[spec.name], spec).reshape(-1)
+        scores = probabilities(predicted[spec.name], spec).reshape(-1)
         y = np.asarray(truth[spec.name]).reshape(-1).astype("int64")
         if len(np.unique(y)) < 2:
             raise ConfigError(Problem("--threshold", f"output {spec.name!r}: the validation split has only one class"))
@@ -217,18 +217,18 @@ def _judge(pre, spec, values, truth, threshold: dict | None, report: Report) -> 
     hinge = "hinge" in spec.loss_name.lower()
     if kind == "multihot":  # several 0/1 labels a sample, taken as they are: named by their columns
         units = values.shape[-1] if values.ndim > 1 else 1
-        scores = _probabilities(values, spec).reshape(-1, units)
+        scores = probabilities(values, spec).reshape(-1, units)
         names = pre.target_columns(spec.name, units) or pre.class_names(spec.name, units)
         cut = 0.0 if hinge else 0.5
         y = truth.reshape(-1, units).astype("int64")
         return _multilabel(scores, y, names, cut, not hinge, report, spec.name, title)
     if kind == "soft":
-        return _soft(pre, spec, _probabilities(values, spec), truth, report, title)
+        return _soft(pre, spec, probabilities(values, spec), truth, report, title)
     if not pre.classifies(spec.name):
         return _regression(pre, spec, values, truth, report, title)
     if spec.kind == "binary":
         units = values.shape[-1] if values.ndim > 1 else 1
-        scores = _probabilities(values, spec).reshape(-1, units)
+        scores = probabilities(values, spec).reshape(-1, units)
         y = truth.reshape(-1, units).astype("int64")
         names = pre.class_names(spec.name, max(units, 2))
         if units == 1:
@@ -236,7 +236,7 @@ def _judge(pre, spec, values, truth, threshold: dict | None, report: Report) -> 
             return _binary(scores[:, 0], y[:, 0], names[:2], threshold, not hinge, report, spec.name, title)
         return _multilabel(scores, y, names, 0.0 if hinge else 0.5, not hinge, report, spec.name, title)
     units = values.shape[-1]
-    probs = _probabilities(values, spec).reshape(-1, units)
+    probs = probabilities(values, spec).reshape(-1, units)
     one_hot = truth.size == probs.size and units > 1
     y = truth.reshape(-1, units).argmax(axis=1) if one_hot else truth.reshape(-1).astype("int64")
     return _categorical(probs, y, pre.class_names(spec.name, units), report, spec.name, title)
@@ -437,7 +437,7 @@ def _soft(pre, spec, probs, truth, report: Report, title: str) -> dict:
 # --- pieces ---------------------------------------------------------------------------------
 
 
-def _probabilities(values, spec) -> np.ndarray:
+def probabilities(values, spec) -> np.ndarray:
     """What an output's units mean as probabilities: as they are, or through sigmoid / softmax when
     its loss takes logits (`from_logits: true`)."""
     values = np.asarray(values, dtype="float64")

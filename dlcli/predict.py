@@ -23,7 +23,7 @@ import numpy as np
 
 from dlcli.data import by_name, for_model
 from dlcli.errors import ConfigError, Problem
-from dlcli.evaluation import apply_threshold, saved_thresholds
+from dlcli.evaluation import apply_threshold, probabilities, saved_thresholds
 from dlcli.runs.load import file_targets, labelled_rows, no_split
 from dlcli.runs.rundir import atomic_write
 
@@ -233,6 +233,8 @@ def _table(pre, predicted, truth: dict[str, np.ndarray], thresholds: dict[str, d
     outputs = by_name(predicted, [o.name for o in pre.io.outputs])
     for name, values in outputs.items():
         spec, kind = next(o for o in pre.io.outputs if o.name == name), pre.kind(name)
+        if kind in ("ids", "multihot", "soft"):  # logits (from_logits: true) as the probabilities they stand for
+            values = probabilities(values, spec).astype("float32")
         cut = values if name not in thresholds else apply_threshold(values, thresholds[name]).astype("float32")
         decoded = pre.decode(cut, name)
         brief = "" if len(outputs) == 1 else f"{name} "

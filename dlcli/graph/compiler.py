@@ -562,6 +562,40 @@ def _check_probabilities(model: keras.Model, out: str, loss: Any, where: str, pr
         )
 
 
+def _binary_logits(loss: Any) -> bool:
+    """A binary (or multi-label) cross-entropy that takes logits: `{class: BinaryCrossentropy, from_logits: true}`."""
+    name = getattr(getattr(loss, "fn", None), "__name__", "")
+    return "binary" in name and bool(getattr(loss, "_fn_kwargs", {}).get("from_logits"))
+
+
+# Keras' metrics that cut probabilities at 0.5 (or sweep thresholds over [0, 1]), as they read logits.
+_ON_LOGITS = {
+    "accuracy": lambda name: keras.metrics.BinaryAccuracy(name=name, threshold=0.0),
+    "acc": lambda name: keras.metrics.BinaryAccuracy(name=name, threshold=0.0),
+    "binary_accuracy": lambda name: keras.metrics.BinaryAccuracy(name=name, threshold=0.0),
+    "precision": lambda name: keras.metrics.Precision(name=name, thresholds=0.0),
+    "recall": lambda name: keras.metrics.Recall(name=name, thresholds=0.0),
+    "auc": lambda name: keras.metrics.AUC(name=name, from_logits=True),
+}
+
+
+def _on_logits(metric: Any, out: str, where: str, problems: Collector) -> Any:
+    """A metric of an output that gives logits: Keras' `accuracy` would cut them at 0.5 (a logit of
+    0.5 is a probability of 0.62), so the common ones are made to read logits; any other is refused."""
+    if isinstance(metric, str) and metric in _ON_LOGITS:
+        return _ON_LOGITS[metric](metric)
+    if isinstance(metric, keras.metrics.AUC) and metric.get_config().get("from_logits"):
+        return metric
+    shown = metric if isinstance(metric, str) else type(metric).__name__
+    problems.add(
+        where,
+        f"{shown} reads output {out!r} as probabilities, but its loss takes logits (from_logits: true)",
+        f"use {', '.join(sorted(_ON_LOGITS))} (read as logits), or {{class: AUC, from_logits: true}};"
+        f" or give {out!r} activation: sigmoid and drop from_logits",
+    )
+    return metric
+
+
 def compile_model(model: keras.Model, graph: Graph, optimizer) -> None:
     """Compile with per-output losses, weights and metrics keyed by output name (Keras matches them by key)."""
     problems = Collector()
@@ -577,6 +611,8 @@ def compile_model(model: keras.Model, graph: Graph, optimizer) -> None:
         losses[out] = resolve("loss", spec["loss"], graph.source(out, "loss"))
         where = graph.source(out, "metrics")
         metrics[out] = [resolve("metric", m, f"{where}.{i}") for i, m in enumerate(spec.get("metrics", []))]
+        if _binary_logits(losses[out]):
+            metrics[out] = [_on_logits(m, out, f"{where}.{i}", problems) for i, m in enumerate(metrics[out])]
         weights[out] = float(spec.get("loss_weight", 1.0))
         _check_probabilities(model, out, losses[out], graph.source(out, "loss"), problems)
     problems.raise_if_any()
