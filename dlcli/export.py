@@ -44,6 +44,12 @@ def _flat(prediction) -> list[np.ndarray]:
     return [np.asarray(prediction)]
 
 
+def output_names(model) -> list[str]:
+    """The model's outputs in the order `_flat` gives their predictions (a dict's by sorted key, as
+    Keras flattens it, and so as its ONNX exporter orders the graph's outputs)."""
+    return sorted(model.output) if isinstance(model.output, dict) else list(model.output_names)
+
+
 def predict_keras(model, sample: dict) -> list[np.ndarray]:
     return _flat(model.predict(_as_model_input(model, sample), verbose=0))
 
@@ -150,6 +156,7 @@ def _write_onnx(model, path: Path, target: Path, sample: dict) -> Path | None:
                 )
             ) from exc
         proto = onnx.load(str(path))  # with the spilled tensors read back in
+        _name_outputs(proto, output_names(model))
         size = path.stat().st_size + (spilled.stat().st_size if spilled.exists() else 0)
         if size < ONNX_INLINE_LIMIT:
             onnx.save_model(proto, str(path), save_as_external_data=False)
@@ -161,6 +168,18 @@ def _write_onnx(model, path: Path, target: Path, sample: dict) -> Path | None:
         return beside
     finally:
         spilled.unlink(missing_ok=True)
+
+
+def _name_outputs(proto, names: list[str]) -> None:
+    """The graph's outputs named as the model's (the exporter calls them `softmax_out_0`, ...), through
+    Identity nodes; the parity check that follows compares them in this order."""
+    import onnx
+
+    taken = {t for node in proto.graph.node for t in [*node.input, *node.output]}
+    for output, name in zip(proto.graph.output, names):
+        if output.name != name and name not in taken:
+            proto.graph.node.append(onnx.helper.make_node("Identity", [output.name], [name], name=f"{name}_named"))
+            output.name = name
 
 
 def _run_onnx(model, path: Path, sample: dict) -> list[np.ndarray]:

@@ -71,6 +71,15 @@ def command(
                 highlight=False,
                 soft_wrap=True,
             )
+        logits = [o.name for o in opened.io.outputs if isinstance(o.loss, dict) and o.loss.get("from_logits")]
+        if logits:
+            out.print(
+                f"note: output{'s' * (len(logits) > 1)} {', '.join(map(repr, logits))}"
+                f" give{'s' * (len(logits) == 1)} logits (from_logits: true): their sigmoid (softmax over"
+                " several units) is the probability dlcli predict writes",
+                highlight=False,
+                soft_wrap=True,
+            )
         if format == "onnx" and opened.cfg.train.precision != "float32":
             drift = exporting.difference(
                 exporting.predict_keras(opened.model, sample),

@@ -151,3 +151,24 @@ def test_a_mixed_precision_run_is_honoured_by_reload_evaluate_and_onnx(cli, in_t
     assert code == 0, err
     assert "the ONNX model computes in float32" in out and "parity: max |keras - onnx|" in out
     assert "its predictions differ from the run's model by up to" in " ".join(out.split())
+
+
+def test_onnx_outputs_are_named_as_the_models_outputs(tmp_path):
+    """The exporter names them `softmax_out_0`, ... in the order Keras flattens the outputs (a dict's
+    by sorted key): renamed, each holds the values of the output it is named for."""
+    onnxruntime = pytest.importorskip("onnxruntime")
+    import keras
+    import numpy as np
+
+    from dlcli import export
+
+    x = keras.Input((4,), name="x")
+    model = keras.Model(x, {"kind": keras.layers.Dense(3, activation="softmax")(x), "amount": keras.layers.Dense(1)(x)})
+    sample = {"x": np.random.default_rng(0).random((8, 4)).astype("float32")}
+    export.export("onnx", model, tmp_path / "m.onnx", sample, 1e-5)
+    session = onnxruntime.InferenceSession(str(tmp_path / "m.onnx"))
+    got = dict(zip([o.name for o in session.get_outputs()], session.run(None, sample)))
+    expected = model.predict(sample["x"], verbose=0)
+    assert sorted(got) == ["amount", "kind"]
+    for name in got:
+        np.testing.assert_allclose(got[name], expected[name], atol=1e-5)

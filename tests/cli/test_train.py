@@ -107,6 +107,7 @@ def test_export_onnx_checks_parity(digits_run, cli, monkeypatch):
     assert "parity: max |keras - onnx|" in out
     session = onnxruntime.InferenceSession(str(run_dir / "export" / "model.onnx"))
     assert [i.shape[1] for i in session.get_inputs()] == [64]
+    assert [o.name for o in session.get_outputs()] == ["predictions"]  # the model's output, not softmax_out_0
 
 
 def test_export_unknown_format_is_a_usage_error(digits_run, cli, monkeypatch):

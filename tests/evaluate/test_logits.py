@@ -25,6 +25,8 @@ def test_a_binary_output_of_logits_is_scored_on_its_probabilities(cli, runs):
     accuracy = float((table["final"] == table["final_true"]).mean())
     assert json.loads((run / "metrics.json").read_text())["test"]["accuracy"] == pytest.approx(accuracy, abs=1e-6)
     assert f"accuracy {accuracy:.4f}" in out
+    code, out, err = cli("export", run, "--format", "keras")
+    assert code == 0 and "note: output 'final' gives logits (from_logits: true)" in " ".join(out.split())
 
 
 def test_a_metric_that_would_read_logits_as_probabilities_is_refused(cli):
