@@ -225,7 +225,7 @@ def run(
         observer.note(feeds.dropped)
     if not resume:
         _adapt(model, dataset.train)
-    logged = _first_batch(model, dataset.train, cfg.train.batch_size)
+    logged = _first_batch(model, dataset.train, min(cfg.train.batch_size, feeds.keep))  # (a batch that divides)
     for callback in extra:  # a driver's callback that reads a log (a sweep's --metric) checks it before any file
         if hasattr(callback, "check_logs"):
             callback.check_logs(logged, dataset.val is not None, dataset.test is not None and cfg.train.evaluate_test)
@@ -253,7 +253,7 @@ def run(
                 cfg.train.steps_per_execution,
                 callbacks.users,
                 dataset.train,
-                cfg.train.batch_size,
+                min(cfg.train.batch_size, feeds.keep),
                 placement.processes,
             )
         except ConfigError:
@@ -324,9 +324,15 @@ class _Feeds:
         self.keep = n - n % batch_size % self.devices
         self.dropped = None
         if self.keep < n:
+            last = self.keep % batch_size
+            sizes = (
+                f"one batch of {self.keep}"
+                if self.keep < batch_size
+                else f"batches of {batch_size}" + (f" and a last one of {last}" if last else "")
+            )
             self.dropped = (
                 f"{n - self.keep} of {n:,} training samples left out, so that every batch divides by the "
-                f"{self.devices} devices (the batches' sizes: {batch_size} and a last one of {self.keep % batch_size})"
+                f"{self.devices} devices ({sizes})"
             )
         if self.processes > 1:
             for name in ("val", "test"):

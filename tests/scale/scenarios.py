@@ -67,6 +67,7 @@ def main(target: str) -> None:
     summary = next(Path("searched").rglob("summary.csv")).read_text().splitlines()
     found["sweep_search"] = {"code": code, "err": err, "summary": summary}
     found["model_parallel"] = run("mp", "distribution=model_parallel", "optimizer.learning_rate=0.01")
+    found["tiny"] = run("tiny", "distribution=data_parallel", "data.limit=21", "data.stratify=false")  # < a batch
     found["mp_indivisible"] = run("mp_odd", "distribution=model_parallel", "model.nodes.dense1.units=33")
     Path(target).write_text(json.dumps(found))
 

@@ -91,3 +91,12 @@ def test_a_layout_that_cannot_split_a_variable_is_refused_before_training(found)
         " along axis 1 (33 does not divide by 2)",
         "hint: make that dimension a multiple of 2, or give it null in distribution.layout's rule",
     ]
+
+
+def test_a_training_split_smaller_than_a_batch_trains_on_what_divides(found):
+    tiny = found["tiny"]
+    assert tiny["code"] == 0, tiny["err"]
+    assert (
+        "1 of 21 training samples left out, so that every batch divides by the 2 devices (one batch of 20)"
+        in " ".join(tiny["err"].split())
+    )
