@@ -41,7 +41,8 @@ from dlcli.errors import COMMAND_LINE, ConfigError, Origin, Problem, did_you_mea
 ENV_CONFIG_PATH = "DLCLI_CONFIG_PATH"
 _ROOT = "dlcli_root"
 _SAVED = "dlcli_saved_run"
-_SAVED_CALLBACKS = "_saved"  # a saved run's own callbacks, as an option of the callbacks group
+_SAVED_CALLBACKS = "_saved"  # a saved run's own callbacks (distribution), as an option of that group
+_SAVED_GROUPS = ("callbacks", "distribution")  # the groups whose option a resumed run may change
 
 
 @dataclass
@@ -676,19 +677,20 @@ def compose_saved(
 ) -> DictConfig:
     """A saved run's config with overrides, composed by Hydra as `train` composes a recipe.
 
-    The saved config is the primary config; its callbacks are the default option of
-    the callbacks group, so `callbacks=early_stopping` picks from the shipped and
-    `--config-dir` groups instead, as it does for a new run. `source` is the file
+    The saved config is the primary config; its callbacks (and distribution) are the default
+    option of that group, so `callbacks=early_stopping` (`distribution=single`) picks from the
+    shipped and `--config-dir` groups instead, as it does for a new run. `source` is the file
     the saved config came from, for error messages.
     """
     dirs = config_dirs(extra_dirs)
     _parse(overrides)
     body = OmegaConf.to_container(saved, resolve=False)  # interpolations stay interpolations
-    callbacks = body.pop("callbacks", None) or {}
     store = ConfigStore.instance()
     schema.register()
-    store.store(group="callbacks", name=_SAVED_CALLBACKS, node=callbacks)
-    store.store(name=_SAVED, node={"defaults": ["dlcli_schema", {"callbacks": _SAVED_CALLBACKS}, "_self_"], **body})
+    for group in _SAVED_GROUPS:  # the run's own, as the default option of its group
+        store.store(group=group, name=_SAVED_CALLBACKS, node=body.pop(group, None) or {})
+    defaults = ["dlcli_schema", *({g: _SAVED_CALLBACKS} for g in _SAVED_GROUPS), "_self_"]
+    store.store(name=_SAVED, node={"defaults": defaults, **body})
     search = ",".join(f"file://{d}" for d in [*reversed(dirs), paths.conf_dir()])
     recipe = recipes.Recipe(_SAVED, source, "")
     cfg = _compose([f"hydra.searchpath=[{search}]", *overrides], overrides, recipe, dirs, root=_SAVED)

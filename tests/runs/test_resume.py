@@ -268,6 +268,11 @@ def test_resume_picks_callbacks_from_the_group_as_train_does(finished, cli, monk
     assert "class: EarlyStopping" in (run_dir / "config.yaml").read_text()
     code, _, err = cli("train", "--resume", str(run_dir), "train.epochs=4", "callbacks=early_stoping")
     assert code == 2 and "did you mean 'early_stopping'" in err
+    code, _, err = cli("-q", "train", "--resume", str(run_dir), "train.epochs=4", "distribution=data_parallel")
+    assert code == 0, err  # a group option, as callbacks (on this one device)
+    assert "strategy: data_parallel" in (run_dir / "config.yaml").read_text()
+    code, _, err = cli("train", "--resume", str(run_dir), "train.epochs=5", "distribution=nope")
+    assert code == 2 and "options for distribution: data_parallel, model_parallel, single" in err
 
 
 @pytest.mark.parametrize("via", ["--config-dir", "DLCLI_CONFIG_PATH"])
