@@ -279,6 +279,9 @@ def _multilabel(scores, y, names, cut: float, probabilities: bool, report: Repor
         )
         labels[label].pop("classes")
     report_ = skm.classification_report(y, predicted, target_names=names, output_dict=True, zero_division=0)
+    # A sample with no label, predicted with none, is right: its F1 is 1, not scikit-learn's default 0.
+    samples = skm.precision_recall_fscore_support(y, predicted, average="samples", zero_division=1)
+    report_["samples avg"].update(dict(zip(("precision", "recall", "f1-score"), map(float, samples[:3]))))
     out = {"kind": "multi-label", "classes": names, "threshold": cut, "report": report_, "labels": labels}
     out["hamming_loss"] = float(skm.hamming_loss(y, predicted))
     out["subset_accuracy"] = float(skm.accuracy_score(y, predicted))

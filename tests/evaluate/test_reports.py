@@ -91,3 +91,13 @@ def test_a_threshold_fit_on_validation_is_the_one_predict_applies(cli, breast_ca
 
     code, _, err = cli("evaluate", run, "--threshold", "most")
     assert code == 2 and "--threshold" in err and "best-f1" in err
+
+
+def test_multi_label_samples_f1_counts_a_sample_with_no_label_predicted_with_none_as_right():
+    from dlcli.evaluation import Report, _multilabel
+
+    y = np.array([[0, 0], [1, 0], [0, 1], [0, 0]])
+    scores = np.array([[0.1, 0.2], [0.9, 0.1], [0.2, 0.8], [0.7, 0.1]])  # the last: a label it does not have
+    out = _multilabel(scores, y, ["a", "b"], 0.5, True, Report({}, ""), "labels", "labels")
+    assert out["summary"]["samples_f1"] == pytest.approx(0.75)  # 1, 1, 1 and 0; scikit-learn's default said 0.5
+    assert out["summary"]["subset_accuracy"] == pytest.approx(0.75)
