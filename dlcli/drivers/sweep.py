@@ -503,6 +503,7 @@ def find(text: str, root: Path | None = None) -> Sweep:
                 "give the sweep directory dlcli sweep printed (outputs/RECIPE/sweeps/STAMP), or latest",
             )
         )
+    sweeps.check_folders(path)
     return Sweep(path, sweeps.read_spec(path))
 
 
@@ -566,6 +567,7 @@ def join(text: str, runs_dir: Path | None = None) -> Sweep:
         if "recipe_text" in spec:
             _keep_recipe(here, spec)
         sweeps.write_spec(here, spec)
+    sweeps.check_folders(here)
     return Sweep(here, spec)
 
 

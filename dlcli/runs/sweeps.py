@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 
+from dlcli import safepath
+from dlcli.errors import ConfigError, Problem
 from dlcli.runs import rundir
 
 SPEC = "sweep.yaml"
@@ -36,6 +38,22 @@ def owner(path: str | Path) -> Path | None:
             own = parts[0] in OWN and not (parts[0] == "trials" and len(parts) > 2)
             return folder if own else None
     return None
+
+
+def check_folders(sweep_dir: Path) -> None:
+    """The folders a sweep fills later (--resume, --join, runs compare): none may be a link that
+    carries its files out of the sweep."""
+    for folder in ("trials", "plots", "tensorboard", "logs", "recipe"):
+        try:
+            safepath.inside(sweep_dir, folder)
+        except ValueError as exc:
+            raise ConfigError(
+                Problem(
+                    "SWEEP",
+                    f"{exc}: dlcli writes a sweep's files only inside it",
+                    f"remove the link {Path(sweep_dir) / folder}",
+                )
+            ) from None
 
 
 def write_spec(sweep_dir: Path, spec: dict, base: dict | None = None) -> None:

@@ -113,3 +113,19 @@ def test_a_trial_resumed_by_train_is_listed_as_it_now_is_and_the_summary_stays(g
     assert code == 0, stderr
     assert f"is trial 1 of the sweep {sweep}" in " ".join(stderr.split())
     assert listed() == "finished" and (sweep / "summary.csv").read_text() == before
+
+
+def test_a_link_carrying_a_sweeps_folder_out_of_it_is_refused(grid, invoke, tmp_path):
+    _, sweep, _ = grid
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (sweep / "plots").rename(tmp_path / "plots-kept")
+    (sweep / "plots").symlink_to(outside)
+    try:
+        code, _, stderr = invoke("sweep", "--resume", sweep)
+        said = " ".join(stderr.split())
+        assert code == 2 and "dlcli writes a sweep's files only inside it" in said and "remove the link" in said
+        assert list(outside.iterdir()) == []
+    finally:
+        (sweep / "plots").unlink()
+        (tmp_path / "plots-kept").rename(sweep / "plots")
