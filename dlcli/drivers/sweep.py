@@ -98,13 +98,24 @@ class Sweep:
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        study = optuna.load_study(
-            study_name=self.spec["study"], storage=_storage(self.spec["storage"], self.dir), pruner=_pruner(self.spec)
-        )
-        return study
+        where = self.spec["storage"]
+        journal = None if "://" in where else (Path(where) if Path(where).is_absolute() else self.dir / where)
+        if journal is not None and not journal.is_file():  # opening it would make an empty one
+            raise ConfigError(Problem("SWEEP", f"{journal} is missing: it holds the sweep's study", _NO_STUDY))
+        try:
+            return optuna.load_study(
+                study_name=self.spec["study"], storage=_storage(where, self.dir), pruner=_pruner(self.spec)
+            )
+        except (KeyError, ValueError) as exc:  # Optuna's 'Record does not exist', or a journal line not JSON
+            raise ConfigError(
+                Problem("SWEEP", f"{journal or where} holds no readable study {self.spec['study']!r}: {exc}", _NO_STUDY)
+            ) from None
 
     def space(self) -> spaces.Space:
         return spaces.parse(self.spec["swept"], [Path(d) for d in self.spec["config_dirs"]])
+
+
+_NO_STUDY = "the trials' runs are still in trials/ (dlcli runs list shows them); start a new sweep to search again"
 
 
 @dataclass

@@ -129,3 +129,20 @@ def test_a_link_carrying_a_sweeps_folder_out_of_it_is_refused(grid, invoke, tmp_
     finally:
         (sweep / "plots").unlink()
         (tmp_path / "plots-kept").rename(sweep / "plots")
+
+
+@pytest.mark.parametrize("damage", ["garbage", "missing"])
+def test_a_damaged_or_missing_journal_is_one_screen_and_is_not_made_anew(grid, invoke, tmp_path, damage):
+    _, sweep, _ = grid
+    journal, kept = sweep / "study.journal", tmp_path / "kept.journal"
+    journal.rename(kept)
+    if damage == "garbage":
+        journal.write_text("garbage\n")
+    try:
+        code, _, stderr = invoke("sweep", "--resume", sweep)
+        said = " ".join(stderr.split())
+        assert code == 2 and ("holds no readable study" if damage == "garbage" else "is missing") in said
+        assert "Traceback" not in stderr and journal.exists() == (damage == "garbage")
+    finally:
+        journal.unlink(missing_ok=True)
+        kept.rename(journal)
