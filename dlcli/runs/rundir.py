@@ -86,7 +86,7 @@ def is_journal(path: str | Path) -> bool:
     JSON object with an "op_code". A sweep --resume reads it back, so no other command may replace it."""
     try:
         with Path(path).open(encoding="utf-8") as f:
-            entry = json.loads(f.readline())
+            entry = json.loads(f.readline(1 << 20))  # (a study's first entry is short; a big file is no journal)
     except (OSError, UnicodeDecodeError, ValueError):
         return False
     return isinstance(entry, dict) and "op_code" in entry
