@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Iterable, Literal
 
 EXIT_OK = 0
@@ -86,9 +87,16 @@ class RunFailed(DlcliError):
 
 
 class Interrupted(DlcliError):
-    """Ctrl-C during training: the run's state is saved; exit 130 and say how to resume."""
+    """Ctrl-C during training: the run's state is saved; exit 130 and say how to resume.
+
+    `run_dir`: the run `dlcli train --resume` continues, when there is one (a driver that made
+    several runs names what else finishes its work beside it)."""
 
     exit_code = EXIT_INTERRUPTED
+
+    def __init__(self, problems: Problem | Iterable[Problem] | str, run_dir: Path | None = None):
+        super().__init__(problems)
+        self.run_dir = run_dir
 
 
 @dataclass

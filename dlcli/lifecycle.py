@@ -288,7 +288,7 @@ def _interrupted(run_dir: Path, epochs_done: int) -> Interrupted:
         epochs_done, f"epochs 1-{epochs_done} are saved"
     )
     return Interrupted(
-        Problem("", f"interrupted: {saved} in {run_dir}", f"resume with: dlcli train --resume {run_dir}")
+        Problem("", f"interrupted: {saved} in {run_dir}", f"resume with: dlcli train --resume {run_dir}"), run_dir
     )
 
 

@@ -86,7 +86,8 @@ def check(root: str | os.PathLike | None, value: str | os.PathLike, key: str, wh
 
 def check_run_location(root: Any, name: Any) -> None:
     """run.dir and run.name as config gives them: a runs directory that is named, and a run name
-    that stays inside it (no absolute path, no '..' that climbs out), both fit to name folders.
+    that stays inside it (no absolute path, no '..' that climbs out), both fit to name folders,
+    and no folder of run.name hidden (a leading '.'), as `rundir.runs` skips those.
     ConfigError naming the key. The text alone: `check_run_place` looks at the file system."""
     problems = []
     if root is None or not str(root).strip():
@@ -107,6 +108,10 @@ def check_run_location(root: Any, name: Any) -> None:
     else:
         if reason := _name_problem(str(name)):
             problems.append(Problem("run.name", reason, hint))
+        elif reason := _hidden_problem(str(name)):
+            parts = Path(os.path.normpath(str(name))).parts
+            example = "/".join(p.lstrip(".") or "runs" for p in parts)
+            problems.append(Problem("run.name", reason, f"a name without a leading '.', e.g. {example!r}"))
     if problems:
         raise ConfigError(problems)
 
@@ -124,6 +129,14 @@ def _name_problem(text: str) -> str | None:
     if long is not None:
         return f"{long[:24]}... is {len(os.fsencode(long))} bytes long: a folder name holds at most {NAME_MAX}"
     return None
+
+
+def _hidden_problem(name: str) -> str | None:
+    """Why a run name would make a run no one finds: a folder of it starts with '.' (`rundir.runs` skips those)."""
+    hidden = next((p for p in Path(os.path.normpath(name)).parts if p.startswith(".")), None)
+    if hidden is None:
+        return None
+    return f"{name!r}: the folder {hidden!r} starts with '.', and a hidden folder is never a run (runs list skips it)"
 
 
 def check_run_place(root: Any, name: Any) -> None:

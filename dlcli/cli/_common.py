@@ -150,9 +150,13 @@ def _interrupted() -> NoReturn:
     raise typer.Exit(interrupt.exit_code())
 
 
-def refuse_to_replace(output: Path | None, force: bool) -> Path | None:
-    """An --output that exists is replaced only with --force: nothing a user made is lost. One that
-    cannot be written (a directory, a folder that is a file, no permission) is refused before any work.
+_EXAMPLE = {"--output": "out.csv", "--plot": "curves.png"}  # a file to name inside a folder given
+
+
+def refuse_to_replace(output: Path | None, force: bool, option: str = "--output") -> Path | None:
+    """An --output (or the file of `option`, e.g. --plot) that exists is replaced only with --force: nothing
+    a user made is lost. One that cannot be written (a directory, a folder that is a file, no permission)
+    is refused before any work.
 
     Returns the file to write: an --output that is a link is written where it points, as the shell's `>`
     writes (the link stays), and is checked as that file (a run's own files are refused through a link too)."""
@@ -163,18 +167,18 @@ def refuse_to_replace(output: Path | None, force: bool) -> Path | None:
     if output.is_dir():
         raise ConfigError(
             Problem(
-                "--output",
+                option,
                 f"{output} is a directory",
-                f"name a file, e.g. --output {output / ('model' + output.suffix if output.suffix else 'out.csv')}",
+                f"name a file, e.g. {option} {output / ('model' + output.suffix if output.suffix else _EXAMPLE[option])}",
             )
         )
-    from dlcli.runs.rundir import owner
+    from dlcli.runs import rundir
 
-    own = owner(output)
+    own = rundir.owner(output)
     if own is not None:  # even with --force: the run would no longer be what its files say
         raise ConfigError(
             Problem(
-                "--output",
+                option,
                 f"{output} is dlcli's own {own[1]} of the run {own[0]}: it is not replaced, even with --force",
                 "write it outside the run, or in a folder of your own inside it, e.g. RUN/mine/" + output.name,
             )
@@ -185,28 +189,36 @@ def refuse_to_replace(output: Path | None, force: bool) -> Path | None:
     if sweep is not None:  # summary.csv, sweep.yaml, the journal: what --resume and `runs compare` read
         raise ConfigError(
             Problem(
-                "--output",
+                option,
                 f"{output} is dlcli's own file of the sweep {sweep}: it is not replaced, even with --force",
                 "write it outside the sweep, or in a folder of your own inside it, e.g. SWEEP/mine/" + output.name,
             )
         )
+    if output.is_file() and rundir.is_journal(output):  # a sweep's --storage FILE: its study, read by --resume
+        raise ConfigError(
+            Problem(
+                option,
+                f"{output} is an Optuna journal file (a sweep's study): it is not replaced, even with --force",
+                "choose another path; to drop the study, delete the file yourself",
+            )
+        )
     if output.exists() and not force:
-        raise ConfigError(Problem("--output", f"{output} exists", "choose another path, or add --force to replace it"))
+        raise ConfigError(Problem(option, f"{output} exists", "choose another path, or add --force to replace it"))
     folder = next((p for p in [output.parent, *output.parent.parents] if p.exists()), Path("."))
     if not folder.is_dir():
-        raise ConfigError(Problem("--output", f"cannot write {output}: {folder} is a file, not a folder"))
+        raise ConfigError(Problem(option, f"cannot write {output}: {folder} is a file, not a folder"))
     if folder == output.parent:  # try it: os.access says yes to root on a read-only file system
         try:
             fd, probe = tempfile.mkstemp(dir=folder, prefix=f".{output.name}.")
         except OSError as exc:
             raise ConfigError(
-                Problem("--output", f"cannot write {output}: {exc.strerror or exc}", "choose a folder you can write to")
+                Problem(option, f"cannot write {output}: {exc.strerror or exc}", "choose a folder you can write to")
             ) from None
         os.close(fd)
         os.unlink(probe)
     elif not os.access(folder, os.W_OK):
         raise ConfigError(
-            Problem("--output", f"cannot write {output}: {folder} is not writable", "choose a folder you can write to")
+            Problem(option, f"cannot write {output}: {folder} is not writable", "choose a folder you can write to")
         )
     return output
 

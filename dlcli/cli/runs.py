@@ -64,6 +64,7 @@ def compare_command(
             help="write the training curves, overlaid, to this PNG (a sweep: SWEEP/plots/curves.png by default)"
         ),
     ] = None,
+    force: Annotated[bool, typer.Option(help="replace --plot if it exists")] = False,
     runs_dir: RunsRoot = Path("outputs"),
 ) -> None:
     """The config keys whose values differ, and the final metrics, side by side."""
@@ -72,6 +73,7 @@ def compare_command(
         from dlcli.errors import ConfigError, Problem
         from dlcli.runs import catalog, rundir, sweeps
 
+        refuse_to_replace(plot, force, "--plot")
         sweep = sweeps.find(runs[0], runs_dir) if len(runs) == 1 else None
         if sweep is not None:
             dirs = sorted(
@@ -82,7 +84,6 @@ def compare_command(
         else:
             dirs = [rundir.find(r, runs_dir) for r in runs]
             names = list(runs)
-            refuse_to_replace(plot, force=False)
         if len(dirs) < 2:
             raise ConfigError(
                 Problem("RUN", f"comparing needs two runs or more, got {len(dirs)}", "name two runs, or a sweep")
@@ -91,7 +92,7 @@ def compare_command(
         if as_json:
             out.print_json(json.dumps({"runs": result.runs, "config": result.config, "metrics": result.metrics}))
         elif as_csv:
-            writer = csv.writer(sys.stdout)
+            writer = csv.writer(sys.stdout, lineterminator="\n")  # not the csv module's \r\n
             writer.writerow(["key", *result.runs])
             for key, values in {**result.config, **result.metrics}.items():
                 writer.writerow([key, *("" if v is None else v for v in values)])
@@ -131,16 +132,20 @@ def rm_command(
         if any(r.endswith("latest") for r in runs):
             raise ConfigError(Problem("RUN", "rm takes runs by name, not latest", "give the run id or directory"))
         targets = [sweeps.find(r, runs_dir) or rundir.find(r, runs_dir) for r in runs]
+        for target in targets:  # before asking: a yes would not delete them either
+            catalog.check_removable(target)
         for target in targets:
             out.print(f"  {target}", highlight=False, soft_wrap=True)
         if not yes:
             try:
                 sure = typer.confirm(f"delete {len(targets)} run{'s' if len(targets) > 1 else ''}?", default=False)
-            except typer.Abort:  # no answer (stdin closed): nothing is deleted without one
-                sure = False
-            if not sure:
-                err.print("nothing deleted (--yes deletes without asking)", highlight=False)
-                raise typer.Exit(1)
+            except typer.Abort:  # no answer (stdin closed): what a script meant to delete is still there
+                raise ConfigError(
+                    Problem("--yes", "nothing deleted: no answer to the question", "add --yes to delete without asking")
+                ) from None
+            if not sure:  # declining is an answer, not a failure
+                err.print("nothing deleted", highlight=False)
+                return
         for target in targets:
             catalog.remove(target)
         err.print(f"deleted {len(targets)}", highlight=False)

@@ -82,32 +82,62 @@ def run(prepared: lifecycle.Prepared, observer: lifecycle.Observer | None = None
     cfg = prepared.cfg
     n = int(cfg.train.ensemble)
     if kfold.wanted(cfg):
-        parent = kfold.run(prepared, observer).run_dir
+        try:
+            parent = kfold.run(prepared, observer).run_dir
+        except Interrupted as exc:  # the resumed K-fold run is combined as the uninterrupted one would be
+            exc.problems[-1].hint += f"; then, to finish the ensemble: {_combining(cfg, [exc.run_dir], 'equal')}"
+            raise
         return combine([parent], "equal", f"{cfg.run.name}-ensemble", Path(cfg.run.dir))
     lifecycle.read_data(prepared)  # once, before anything trains: the members share the split (data.seed)
     members = [_member(prepared, i) for i in range(n)]
-    paths, validated = [], False
+    paths, validated = [], _validated(prepared)
     for i, member in enumerate(members, start=1):
         try:
             result = single.run(member, observer)
-        except Interrupted as exc:  # the resumed member is a run like any other: say what else the ensemble needs
-            rest = [m.cfg.seed for m in members[i:]]
-            then = (
-                f"train the members of seed={','.join(map(str, rest))} (data.seed={member.cfg.data.seed}), "
-                if rest
-                else ""
-            )
-            done = " ".join(map(str, paths))
-            exc.problems[-1].hint = (
-                f"{exc.problems[-1].hint}; then, to finish the ensemble: {then}"
-                f"dlcli ensemble {done + ' ' if done else ''}RUN ... --name {cfg.run.name}-ensemble"
-            )
-            raise
+        except (Interrupted, KeyboardInterrupt) as exc:
+            raise _cut_short(exc, cfg, members, i, paths, validated) from None
         observer.note(f"member {i}/{n} (seed {member.cfg.seed}) finished: {result.run_dir}")
         paths.append(result.run_dir)
         validated = "val" in result.metrics
         _release(member)
     return combine(paths, "learn" if validated else "equal", f"{cfg.run.name}-ensemble", Path(cfg.run.dir))
+
+
+def _validated(prepared: lifecycle.Prepared) -> bool:
+    """Whether the members will have a validation split to learn weights on, before one has trained:
+    as read, or (a source read once the model is built, Keras' sets) as data.val_split asks."""
+    if prepared.data is not None:
+        return "val" in prepared.data.splits
+    return float(prepared.cfg.data.val_split) > 0
+
+
+def _cut_short(
+    exc: Interrupted | KeyboardInterrupt, cfg, members: list, i: int, paths: list[Path], validated: bool
+) -> BaseException:
+    """Member `i` interrupted: the commands that finish the ensemble exactly as the uninterrupted
+    run would have (the members still to train, then `dlcli ensemble` with the same weights)."""
+    cut = exc.run_dir if isinstance(exc, Interrupted) else None  # None: its run did not exist yet
+    done = [*paths, *([cut] if cut else [])]
+    if not done:  # nothing saved: the same command starts over
+        return exc
+    rest = [m.cfg.seed for m in members[i if cut else i - 1 :]]
+    train = [f"dlcli train recipe={done[0] / rundir.MARKER} seed={s} run.name={cfg.run.name}-seed-{s}" for s in rest]
+    latest = [f"{cfg.run.name}-seed-{s}/latest" for s in rest]
+    combining = _combining(cfg, [*done, *latest], "learn" if validated else "equal")
+    then = ", then ".join([*train, combining])
+    if cut is None:
+        seed = members[i - 1].cfg.seed
+        return Interrupted(
+            Problem("", f"interrupted before member {i}/{len(members)} (seed {seed}) trained", f"to finish: {then}")
+        )
+    exc.problems[-1].hint += f"; then, to finish the ensemble: {then}"
+    return exc
+
+
+def _combining(cfg, runs: list, weights: str) -> str:
+    """The `dlcli ensemble` command that combines `runs` as `run` would."""
+    where = "" if str(cfg.run.dir) == "outputs" else f" --runs-dir {cfg.run.dir}"
+    return f"dlcli ensemble {' '.join(map(str, runs))} --weights {weights} --name {cfg.run.name}-ensemble{where}"
 
 
 def _release(member: lifecycle.Prepared) -> None:

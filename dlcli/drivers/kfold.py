@@ -20,7 +20,7 @@ import numpy as np
 
 from dlcli import lifecycle
 from dlcli.drivers import single
-from dlcli.errors import ConfigError, Interrupted
+from dlcli.errors import ConfigError, Interrupted, Problem
 from dlcli.runs import rundir
 
 
@@ -64,7 +64,18 @@ def run(
             result = single.run(fold, observer, run_dir=fold_dir, resume=fold_dir.is_dir())
         except Interrupted as exc:  # the whole K-fold run resumes, not the fold alone
             exc.problems[-1].hint = f"resume with: dlcli train --resume {parent}"
+            exc.run_dir = parent
             raise
+        except KeyboardInterrupt:  # before the fold's own run existed (reading, building): the parent resumes
+            held = {0: "its config, no fold yet", 1: "fold 1"}.get(len(folds), f"folds 1-{len(folds)}")
+            raise Interrupted(
+                Problem(
+                    "",
+                    f"interrupted before fold {index} of {k} trained: {parent} holds {held}",
+                    f"resume with: dlcli train --resume {parent}",
+                ),
+                parent,
+            ) from None
         except ConfigError:  # found before the first fold trained: the new parent holds nothing of the user's
             if created and not folds:
                 shutil.rmtree(parent, ignore_errors=True)

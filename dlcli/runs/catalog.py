@@ -11,6 +11,7 @@ import csv
 import fcntl
 import json
 import math
+import os
 import shutil
 from dataclasses import dataclass
 from datetime import datetime
@@ -222,9 +223,23 @@ def curves(run_dirs: list[Path], names: list[str], out: Path) -> Path:
 
 
 def remove(path: Path) -> None:
-    """Delete a run (or a whole sweep) directory; one a process is writing is refused."""
+    """Delete a run (or a whole sweep) directory, once `check_removable` lets it."""
+    check_removable(path)
+    shutil.rmtree(path)
+
+
+def check_removable(path: Path) -> None:
+    """Refuse a run a process is writing, and a link to a run: what is deleted is what was named, and
+    deleting through a link would remove the run it points to, which was not named."""
+    if path.is_symlink():
+        raise ConfigError(
+            Problem(
+                "RUN",
+                f"{path} is a link to {os.path.realpath(path)}: rm deletes runs, not links, nor runs through them",
+                f"remove the link itself with: rm {path}; or name the run itself: dlcli runs rm {os.path.realpath(path)}",
+            )
+        )
     targets = [path, *(rundir.runs(path) if (path / sweeps.SPEC).is_file() else [])]
     busy = [t for t in targets if _locked(t)]
     if busy:
         raise ConfigError(Problem("RUN", f"{busy[0]} is running: a dlcli process is writing it", "stop it first"))
-    shutil.rmtree(path)

@@ -81,6 +81,17 @@ def owner(path: str | Path) -> tuple[Path, Path] | None:
     return None
 
 
+def is_journal(path: str | Path) -> bool:
+    """Whether `path` is an Optuna journal file (a sweep's study, `--storage FILE`): its first line is a
+    JSON object with an "op_code". A sweep --resume reads it back, so no other command may replace it."""
+    try:
+        with Path(path).open(encoding="utf-8") as f:
+            entry = json.loads(f.readline(1 << 20))  # (a study's first entry is short; a big file is no journal)
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(entry, dict) and "op_code" in entry
+
+
 def stage_run(root: str | Path, name: str) -> Path:
     """A staging directory for a new run `root/name/STAMP` (see `stage`)."""
     safepath.check_run_place(root, name)  # (prepare checked it; this guards every other caller)

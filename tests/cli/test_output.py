@@ -48,3 +48,24 @@ def test_a_sweeps_own_files_are_never_an_output(tmp_path, relative):
         refuse_to_replace(target, force=True)
     assert refuse_to_replace(sweep / "mine" / "preds.csv", force=True) == sweep / "mine" / "preds.csv"
     assert refuse_to_replace(sweep / "trials" / "3" / "mine.csv", force=True) is not None  # inside a trial's run
+
+
+def test_an_optuna_journal_named_anywhere_is_never_an_output(in_tmp, cli):
+    """sweep --storage shared/st.csv keeps the study outside any sweep folder: predict -o shared/st.csv
+    --force would replace it, and the next sweep --resume could not read it."""
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    journal = in_tmp / "shared" / "st.csv"
+    journal.parent.mkdir()
+    optuna.create_study(storage=JournalStorage(JournalFileBackend(str(journal))), study_name="s")
+    before = journal.read_bytes()
+    code, _, err = cli("predict", in_tmp / "no-run", "--output", journal, "--force")  # checked before the run
+    said = " ".join(err.split())
+    assert code == 2 and f"--output: {journal} is an Optuna journal file" in said and "even with --force" in said
+    assert journal.read_bytes() == before
+    (in_tmp / "mine.csv").write_text('{"op": 1}\n')  # JSON, but no journal entry: --force replaces it
+    from dlcli.cli._common import refuse_to_replace
+
+    assert refuse_to_replace(in_tmp / "mine.csv", force=True) == in_tmp / "mine.csv"

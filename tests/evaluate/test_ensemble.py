@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 
+from dlcli.errors import Interrupted, Problem
 from tests.evaluate.conftest import train
 
 pytestmark = pytest.mark.slow
@@ -112,30 +113,79 @@ def test_fold_models_mixed_with_a_run_split_otherwise_get_both_notes():
     assert len(notes) == 2 and "K-fold models" in notes[0] and "split differently" in notes[1]
 
 
-def test_an_ensemble_cut_short_says_what_finishes_it(tmp_path, monkeypatch):
-    """Member 2 interrupted: its resume hint also names the members still to train and the combining command."""
+def _cut_at_member_2(monkeypatch, tmp_path, ctrl_c):
+    """train.ensemble=3 whose member 2 is cut short: `ctrl_c` is what it raises. Each member's run
+    holds its config as a run's does, so the commands of the hint can be composed from them."""
     from dlcli import lifecycle
     from dlcli.drivers import ensemble
-    from dlcli.errors import Interrupted, Problem
 
     monkeypatch.chdir(tmp_path)
     trained = []
 
     def cut(member, observer):
         trained.append(member.cfg.seed)
-        if len(trained) == 1:
-            return type("Result", (), {"run_dir": tmp_path / "first", "metrics": {}})()
-        raise Interrupted(Problem("", "interrupted", "resume with: dlcli train --resume RUN2"))
+        run_dir = tmp_path / f"seed-{member.cfg.seed}"
+        stop = ctrl_c(run_dir) if len(trained) == 2 else None
+        if not isinstance(stop, KeyboardInterrupt):  # a run was made
+            run_dir.mkdir()
+            lifecycle.write_config(run_dir, member.composed)
+        if stop is not None:
+            raise stop
+        return lifecycle.Result(run_dir, {"val": {"loss": 2.0}, "test": {"loss": 2.0}})
 
     monkeypatch.setattr(ensemble.single, "run", cut)
     prepared = lifecycle.prepare("digits_mlp", ["train.ensemble=3", "seed=7", "data.limit=100"])
     with pytest.raises(Interrupted) as caught:
         ensemble.run(prepared)
     assert trained == [7, 8]
-    assert caught.value.problems[-1].hint == (
-        "resume with: dlcli train --resume RUN2; then, to finish the ensemble: train the members of seed=9 "
-        f"(data.seed=7), dlcli ensemble {tmp_path / 'first'} RUN ... --name digits_mlp-ensemble"
+    return prepared, caught.value.problems[-1]
+
+
+def _composes_member(prepared, command, index):
+    """`dlcli train recipe=RUN/config.yaml seed=S run.name=...` composes member `index` of `prepared`."""
+    from omegaconf import OmegaConf
+
+    from dlcli import lifecycle
+    from dlcli.drivers.ensemble import _member
+
+    words = command.split()
+    assert words[:2] == ["dlcli", "train"], command
+    made = OmegaConf.to_container(lifecycle.prepare(words[2].removeprefix("recipe="), words[3:]).cfg, resolve=True)
+    meant = OmegaConf.to_container(_member(prepared, index).cfg, resolve=True)
+    assert made.pop("run") != meant.pop("run") and made == meant  # only where it goes differs
+
+
+def test_an_ensemble_cut_short_says_what_finishes_it(tmp_path, monkeypatch):
+    """Member 2 interrupted in training: its resume hint also gives the commands that train the member still
+    to train and combine all three with the weights the uninterrupted run would have used (learned: val)."""
+    first, second = tmp_path / "seed-7", tmp_path / "seed-8"
+
+    def interrupted(run_dir):
+        return Interrupted(Problem("", "interrupted", f"resume with: dlcli train --resume {run_dir}"), run_dir)
+
+    prepared, problem = _cut_at_member_2(monkeypatch, tmp_path, interrupted)
+    resume, _, rest = problem.hint.partition("; then, to finish the ensemble: ")
+    train, combine = rest.split(", then ")
+    assert resume == f"resume with: dlcli train --resume {second}"
+    assert train == f"dlcli train recipe={first}/config.yaml seed=9 run.name=digits_mlp-seed-9"
+    assert combine == (
+        f"dlcli ensemble {first} {second} digits_mlp-seed-9/latest --weights learn --name digits_mlp-ensemble"
     )
+    _composes_member(prepared, train, 2)
+
+
+def test_an_ensemble_cut_short_before_a_members_run_existed_trains_it_anew(tmp_path, monkeypatch):
+    """Ctrl-C while member 2's model was built (a plain KeyboardInterrupt, no run of its own yet)."""
+    first = tmp_path / "seed-7"
+    prepared, problem = _cut_at_member_2(monkeypatch, tmp_path, lambda run_dir: KeyboardInterrupt())
+    assert problem.message == "interrupted before member 2/3 (seed 8) trained"
+    *train, combine = problem.hint.removeprefix("to finish: ").split(", then ")
+    assert train == [f"dlcli train recipe={first}/config.yaml seed={s} run.name=digits_mlp-seed-{s}" for s in (8, 9)]
+    assert combine == (
+        f"dlcli ensemble {first} digits_mlp-seed-8/latest digits_mlp-seed-9/latest --weights learn"
+        " --name digits_mlp-ensemble"
+    )
+    _composes_member(prepared, train[0], 1)
 
 
 def test_members_with_other_labels_or_scalers_say_which():

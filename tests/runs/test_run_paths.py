@@ -109,3 +109,19 @@ def test_a_loop_of_links_in_run_name_is_exit_2_not_a_traceback(tmp_path):
     (tmp_path / "loop").symlink_to(tmp_path / "loop")
     with pytest.raises(ConfigError, match="loop/x cannot be followed"):
         check_run_place(tmp_path, "loop/x")
+
+
+@pytest.mark.parametrize("name", [".hidden", "exp/.hidden/x", "..."])
+def test_a_hidden_run_name_is_refused_as_runs_list_would_never_show_it(cli, in_tmp, name):
+    """rundir.runs skips every folder starting with '.' (staging folders are .new-*): such a run trained unseen."""
+    code, _, err = cli("-q", "train", "recipe=digits_mlp", "train.epochs=1", "data.limit=200", f"run.name={name}")
+    said = " ".join(err.split())
+    assert (
+        code == 2 and f"error: run.name: {name!r}: the folder " in said and "hint: a name without a leading '.'" in said
+    )
+    code, _, err = cli("ensemble", "a", "b", "--name", name)  # the name is checked before the members
+    assert code == 2 and f"error: --name: {name!r}" in " ".join(err.split()), err
+    assert _tree(in_tmp) == []
+    from dlcli.safepath import check_run_location
+
+    check_run_location(".runs", "exp/./x")  # run.dir may be hidden; './' is no folder of the name
