@@ -76,6 +76,7 @@ def compare_command(
         refuse_to_replace(plot, force, "--plot")
         sweep = sweeps.find(runs[0], runs_dir) if len(runs) == 1 else None
         if sweep is not None:
+            sweeps.check_folders(sweep)  # SWEEP/plots receives the curves
             dirs = sorted(
                 (d for d in rundir.runs(sweep / "trials")), key=lambda d: int(d.name) if d.name.isdigit() else 0
             )

@@ -16,7 +16,6 @@ through the run's own resume state, then runs the rest: the budget is the sweep'
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import shutil
@@ -382,15 +381,8 @@ def _shared(storage: str) -> str:
 
 
 def _journal(path: Path) -> bool:
-    """Nothing there yet, or a file whose first line is an Optuna journal entry."""
-    if not path.exists() or path.stat().st_size == 0:
-        return True
-    try:
-        with path.open(encoding="utf-8") as f:
-            entry = json.loads(f.readline())
-    except (OSError, UnicodeDecodeError, ValueError):
-        return False
-    return isinstance(entry, dict) and "op_code" in entry
+    """Nothing there yet, or an Optuna journal file."""
+    return not path.exists() or path.stat().st_size == 0 or rundir.is_journal(path)
 
 
 # The pip package of each database driver SQLAlchemy imports, where the names differ.
