@@ -583,7 +583,8 @@ def run(sweep: Sweep, observer: SweepObserver | None = None, jobs: int = 1) -> S
     A sweep whose first trial refuses its config (a --metric the runs do not log) is removed: it
     holds nothing but that refusal."""
     try:
-        return _run(sweep, observer or SweepObserver(), jobs)
+        with sweeps.taking_part(sweep.dir):
+            return _run(sweep, observer or SweepObserver(), jobs)
     except ConfigError as exc:
         if _only_refused(sweep):
             shutil.rmtree(sweep.dir, ignore_errors=True)

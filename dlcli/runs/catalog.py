@@ -239,7 +239,8 @@ def check_removable(path: Path) -> None:
                 f"remove the link itself with: rm {path}; or name the run itself: dlcli runs rm {os.path.realpath(path)}",
             )
         )
-    targets = [path, *(rundir.runs(path) if (path / sweeps.SPEC).is_file() else [])]
-    busy = [t for t in targets if _locked(t)]
+    sweep = (path / sweeps.SPEC).is_file()
+    targets = [path, *(rundir.runs(path) if sweep else [])]
+    busy = ([path] if sweep and sweeps.in_progress(path) else []) + [t for t in targets if _locked(t)]
     if busy:
         raise ConfigError(Problem("RUN", f"{busy[0]} is running: a dlcli process is writing it", "stop it first"))

@@ -6,7 +6,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import fcntl
 import io
 import json
 import os
@@ -25,7 +27,7 @@ JOURNAL = "study.journal"
 SUMMARY = "summary.csv"
 BEST = "best.yaml"
 # What dlcli writes in a sweep directory: its files, and its folders (each trial's run is in trials/N/)
-OWN = (SPEC, JOURNAL, SUMMARY, BEST, "trials", "plots", "tensorboard", "recipe", "logs")
+OWN = (SPEC, JOURNAL, SUMMARY, BEST, ".lock", "trials", "plots", "tensorboard", "recipe", "logs")
 
 
 def owner(path: str | Path) -> Path | None:
@@ -38,6 +40,31 @@ def owner(path: str | Path) -> Path | None:
             own = parts[0] in OWN and not (parts[0] == "trials" and len(parts) > 2)
             return folder if own else None
     return None
+
+
+LOCK = ".lock"  # every process running the sweep's trials holds it shared while it does
+
+
+@contextlib.contextmanager
+def taking_part(sweep_dir: Path):
+    """This process runs the sweep's trials: `runs rm` refuses the sweep meanwhile (`in_progress`)."""
+    with open(Path(sweep_dir) / LOCK, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_SH)
+        yield
+
+
+def in_progress(sweep_dir: Path) -> bool:
+    """Whether a process is running the sweep's trials (one holds its lock)."""
+    lock = Path(sweep_dir) / LOCK
+    if not lock.is_file():
+        return False
+    with open(lock, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return False
 
 
 def check_folders(sweep_dir: Path) -> None:

@@ -60,3 +60,15 @@ def test_compare_csv_ends_lines_with_newline_only(tmp_path):
     assert result.exit_code == 0, result.stderr
     lines = result.stdout_bytes.decode().split("\n")  # the bytes: Click's `stdout` turns \r\n into \n
     assert lines == [f"key,{a},{b}", "optimizer.learning_rate,0.1,0.2", "val.loss,1.0,2.0", ""]
+
+
+def test_a_sweep_a_process_is_running_is_not_removed_even_between_trials(tmp_path):
+    from dlcli.runs import sweeps
+
+    sweep = tmp_path / "r" / "sweeps" / "2026-01-01_00-00-00"
+    sweep.mkdir(parents=True)
+    (sweep / sweeps.SPEC).write_text("recipe: r\n")  # no trial has started yet
+    with sweeps.taking_part(sweep):
+        code, said = _rm(sweep, "--yes", "--runs-dir", tmp_path)
+        assert code == 2 and f"{sweep} is running" in said and sweep.is_dir()
+    assert _rm(sweep, "--yes", "--runs-dir", tmp_path)[0] == 0 and not sweep.exists()
