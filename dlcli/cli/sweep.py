@@ -77,6 +77,10 @@ def command(
 
         if jobs < 1:
             raise ConfigError(Problem("--jobs", f"expected at least 1, got {jobs}"))
+        if resume is not None and join is not None:
+            raise ConfigError(
+                Problem("--join", "--resume and --join each continue a sweep: give one", "drop --join or --resume")
+            )
         given = resume or join
         if given is not None:
             key = "--resume" if resume else "--join"

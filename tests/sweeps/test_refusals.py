@@ -85,6 +85,7 @@ BASE = ["recipe=digits_mlp", "train.epochs=1", "data.limit=200"]
             ["sweep", *BASE, "train.batch_size=16,32", "--metric", "test_loss", "train.evaluate_test=false"],
             "'test_loss' needs a test split scored at the end, and the runs have none",
         ),
+        (["sweep", "--resume", "latest", "--join", "latest"], "--resume and --join each continue a sweep: give one"),
     ],
     ids=[
         "bad-value",
@@ -117,6 +118,7 @@ BASE = ["recipe=digits_mlp", "train.epochs=1", "data.limit=200"]
         "shuffle",
         "range-step-zero",
         "test-metric-not-scored",
+        "resume-and-join",
     ],
 )
 def test_refused_before_any_trial(cli, in_tmp, args, said):
