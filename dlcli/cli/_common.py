@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import errno
 import os
+import signal
+import sys
 import tempfile
 import traceback
 from contextlib import contextmanager
@@ -116,6 +118,9 @@ def user_errors():
         raise typer.Exit(interrupt.exit_code() if isinstance(exc, Interrupted) else exc.exit_code) from None
     except KeyboardInterrupt:
         _interrupted()
+    except BrokenPipeError:  # the reader stopped early (`| head`): quiet, as a Unix tool ended by SIGPIPE
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # (Python's docs: the flush at exit)
+        raise typer.Exit(128 + signal.SIGPIPE) from None
     except OSError as exc:  # a read-only or full disk, a permission: the file and the reason, not a traceback
         if State.debug:
             traceback.print_exc()

@@ -23,6 +23,7 @@ from dlcli import safepath
 from dlcli.errors import ConfigError, Problem
 
 MARKER = "config.yaml"  # every run directory has one
+SWEEP_SPEC = "sweep.yaml"  # every sweep directory has one (runs.sweeps writes it)
 # What dlcli itself writes in a run directory: a callback's path may not take these over
 OWN_FILES = (
     "config.yaml",
@@ -353,6 +354,15 @@ def find(run: str, root: str | Path = "outputs", finished: bool = False) -> Path
         return path
     if (Path(root) / run / MARKER).is_file():
         return Path(root) / run
+    if run.endswith("sweeps/latest") or any((p / SWEEP_SPEC).is_file() for p in (path, Path(root) / run)):
+        raise ConfigError(
+            Problem(
+                "RUN",
+                f"{run} is a sweep, not a run: name one of its trials, SWEEP/trials/N (dlcli runs compare SWEEP"
+                " lists them)",
+                "the sweep's best configuration trains again with: dlcli train recipe=SWEEP/best.yaml",
+            )
+        )
     head, sep, inside = run.partition("latest/")
     if sep and (head == "" or head.endswith("/")) and inside:  # latest/fold-2, RECIPE/latest/fold-2
         return find(str(find(head + "latest", root, finished) / inside), root)

@@ -22,7 +22,7 @@ from dlcli import safepath
 from dlcli.errors import ConfigError, Problem
 from dlcli.runs import rundir
 
-SPEC = "sweep.yaml"
+SPEC = rundir.SWEEP_SPEC
 JOURNAL = "study.journal"
 SUMMARY = "summary.csv"
 BEST = "best.yaml"

@@ -146,3 +146,10 @@ def test_a_damaged_or_missing_journal_is_one_screen_and_is_not_made_anew(grid, i
     finally:
         journal.unlink(missing_ok=True)
         kept.rename(journal)
+
+
+def test_a_sweep_named_where_a_run_is_expected_is_refused(grid, invoke):
+    runs_dir, sweep, _ = grid
+    for named in (sweep, "digits_mlp/sweeps/latest"):
+        code, _, stderr = invoke("ensemble", named, f"{sweep}/trials/0", "--runs-dir", runs_dir)
+        assert code == 2 and "is a sweep, not a run: name one of its trials, SWEEP/trials/N" in " ".join(stderr.split())
