@@ -125,6 +125,12 @@ KNOWN: dict[str, Known] = {
             "Cannot assign int to Dict[str, Any]",
         ),
         Known(
+            "not_a_section",  # a scalar or a list where a section of the schema goes (`data: [1, 2]`)
+            "omegaconf",
+            re.compile(r"Merge error: (?P<type>\w+) is not a subclass of (?P<schema>\w+)"),
+            "Merge error: list is not a subclass of DataConfig. value: [1, 2]",
+        ),
+        Known(
             "interpolation_key",  # ${nope}: no such key
             "omegaconf",
             re.compile(r"Interpolation key '(?P<key>[^']+)' not found"),
@@ -264,9 +270,9 @@ def omegaconf_expected(exc: BaseException) -> tuple[str, str | None] | None:
 
 def omegaconf_refusal(exc: BaseException) -> tuple[str, dict[str, str]] | None:
     """(code, its named parts) for OmegaConf's refusals of a value the schema does not take:
-    not_optional, not_a_bool, not_in_enum, not_a_list, not_a_mapping."""
+    not_optional, not_a_bool, not_in_enum, not_a_list, not_a_mapping, not_a_section."""
     text = first_line(exc)
-    for code in ("not_optional", "not_a_bool", "not_in_enum", "not_a_list", "not_a_mapping"):
+    for code in ("not_optional", "not_a_bool", "not_in_enum", "not_a_list", "not_a_mapping", "not_a_section"):
         found = _search(code, text)
         if found:
             return code, {k: v for k, v in found.groupdict().items() if v is not None}

@@ -9,6 +9,7 @@ Hydra's own errors are translated into `ConfigError`s that name the key.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -532,7 +533,31 @@ def _refusal(key: str, code: str, parts: dict[str, str], origin: Origin | None) 
         return Problem(key, f"expected one of {', '.join(options)}, got {parts['value']!r}", hint, origin, code)
     if code == "not_a_list":
         return Problem(key, "expected a list", f"write a list: {key}=[a,b]", origin, "wrong_type")
+    if code == "not_a_section":
+        key = key or _section_of(parts["schema"])
+        example = ", ".join(f"{f.name}: ..." for f in dataclasses.fields(getattr(schema, parts["schema"]))[:2])
+        return Problem(
+            key,
+            f"expected a section of settings, got {_A.get(parts['type'], parts['type'])}",
+            f"write {key}: {{{example}}}",
+            origin,
+            "wrong_type",
+        )
     return Problem(key, "expected a mapping of keys to values", f"write {key}={{key: value}}", origin, "wrong_type")
+
+
+_A = {"int": "a number", "float": "a number", "str": "a string", "list": "a list", "bool": "true or false"}
+
+
+def _section_of(name: str, cls: type = schema.Config, prefix: str = "") -> str:
+    """The key of the schema's section of dataclass `name` (DataConfig: data; PreprocessConfig: data.preprocess)."""
+    for f in dataclasses.fields(cls):
+        kind = getattr(schema, str(f.type), None)
+        if str(f.type) == name:
+            return prefix + f.name
+        if dataclasses.is_dataclass(kind) and (found := _section_of(name, kind, f"{prefix}{f.name}.")):
+            return found
+    return ""
 
 
 def unknown_key(key: str, message: str, base: DictConfig | None = None, *, origin: Origin | None = None) -> Problem:
