@@ -912,7 +912,9 @@ def rows(study) -> list[Row]:
         if t.user_attrs.get("surplus"):
             continue
         last = max(t.intermediate_values) if t.intermediate_values else None
-        value = t.value if t.value is not None else (t.intermediate_values[last] if last else None)
+        # a pruned (or running) trial's last reported value; a failed one has none (its last epoch's would mislead)
+        reported = t.intermediate_values[last] if last and t.state.name != "FAIL" else None
+        value = t.value if t.value is not None else reported
         seconds = t.duration.total_seconds() if t.duration else None
         state = {"COMPLETE": "finished", "FAIL": "failed"}.get(t.state.name, t.state.name.lower())
         table.append(

@@ -131,3 +131,18 @@ def test_a_search_resumed_draws_what_it_would_have_drawn_uninterrupted(tmp_path,
         return drawn
 
     assert draws(None) == draws(2)
+
+
+def test_the_summary_shows_a_pruned_trials_last_value_and_none_for_a_failed_one():
+    import optuna
+    from optuna.trial import TrialState
+
+    from dlcli.drivers.sweep import rows
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study()
+    for state in (TrialState.PRUNED, TrialState.FAIL):
+        trial = study.ask()
+        trial.report(0.5, 1)
+        study.tell(trial, state=state)
+    assert [(r.state, r.value) for r in rows(study)] == [("pruned", 0.5), ("failed", None)]
