@@ -29,7 +29,11 @@ def command(
 
     with user_errors():
         recipe, rest = split_recipe(list(overrides or []))
-        built = lifecycle.build(lifecycle.prepare(recipe, rest, dirs(config_dir)), join=False)  # waits for no process
+        prepared = lifecycle.prepare(recipe, rest, dirs(config_dir))
+        data_cfg = prepared.cfg.data
+        if any(data_cfg[k] for k in ("path", "train_path", "val_path", "test_path")):  # the user's files: read them
+            lifecycle.read_data(prepared)  # (as train does: a column, label or shape the model cannot take is said)
+        built = lifecycle.build(prepared, join=False)  # waits for no process
         info = summary.describe(built.model, built.prepared.graph, expand)
         if as_json:
             typer.echo(json.dumps(info, indent=2))

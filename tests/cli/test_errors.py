@@ -191,6 +191,12 @@ CASES = [
         True,
     ),
     (
+        "check-reads-the-users-file",
+        ["check", "recipe=diabetes_regression", "data=csv", "data.path=nope.csv"],
+        ["error: data.path: no such file 'nope.csv'"],
+        False,
+    ),
+    (
         "kfold-over-several-processes",
         [
             "train",
