@@ -34,7 +34,9 @@ def setup():
     """Import Keras on the JAX backend, with the compilation cache; returns the keras module."""
     os.environ.setdefault("KERAS_BACKEND", "jax")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import jax
+    with interrupt.held():  # jaxlib's import calls back into Python from C++
+        import jax
+        import keras
 
     cache = cache_dir()
     if cache is not None:
@@ -44,8 +46,6 @@ def setup():
             jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
         except OSError:
             pass  # a read-only home only costs compile time
-    import keras
-
     return keras
 
 

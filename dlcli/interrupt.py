@@ -67,3 +67,25 @@ def ending_the_process():
     finally:
         for signum, handler in before.items():
             signal.signal(signum, handler)
+
+
+@contextlib.contextmanager
+def held():
+    """Ctrl-C and SIGTERM wait until the block ends, then interrupt as usual: for native code that
+    calls back into Python (jaxlib's import), where a KeyboardInterrupt raised in a callback ends
+    the process through C++'s terminate (exit 134) instead of an interruption (130)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = {s: signal.signal(s, _hold) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in before.items():
+            signal.signal(signum, handler)
+    check()
+
+
+def _hold(signum, frame) -> None:
+    global _received
+    _received = signum
