@@ -319,10 +319,18 @@ def _read_stream(
 ) -> Read:
     """`cfg` and `io` as the files are read: targets that are inputs (`echo`) left out."""
     read_file = sources.reader(cfg, io)
+    # Every file is read by the column names of the first one read (the run's, when reopened), as given
+    # val and test files and new samples are: a file with its columns in another order is no other data.
+    columns = dict(state.get("columns") or {}) if state else {}
+
+    def read(path, key: str) -> Part:
+        part = read_file(path, key, False, columns or None)[0]
+        columns.update(columns or part.columns)
+        return sources.with_echoes(part, echo)
 
     def files(value: str, key: str):
         found = shards.find(value, key, cfg.source, cfg.origin)
-        return shards.index(found, lambda path: sources.with_echoes(read_file(path, key, False)[0], echo), pre.io, key)
+        return shards.index(found, lambda path: read(path, key), pre.io, key)
 
     pool_key = "data.train_path" if cfg.train_path else "data.path"
     pool, targets, sample = files(cfg.train_path or cfg.path, pool_key)

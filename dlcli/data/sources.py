@@ -862,12 +862,28 @@ def _csv_layout(
     by_name = any(c in columns for c in names)
     if new_samples and (hint := _delimiter_hint(columns, path)):
         raise ConfigError(Problem(key, f"{path.name} was read as one column", hint))
-    numeric = sum(map(is_number, columns)) > len(columns) / 2
+    numeric = _numbers_for_header(columns)
+    if (
+        cfg.header
+        and not names
+        and not new_samples
+        and numeric
+        and not _named_columns([plain(cfg.target), plain(cfg.features)], columns)
+    ):
+        # Training would take the first sample for the header (and lose it); a header of numbers is one
+        # the config names a column of, or pandas' 0, 1, ... for a frame without column names.
+        raise ConfigError(
+            Problem(
+                key or "data.path",
+                f"{path.name} {_no_header(columns)}",
+                "set data.header=false if the file has no header line (or give it one: a line of column names)",
+            )
+        )
     if names and not by_name and (numeric or not new_samples):
         # (New samples under other names are refused below, naming each column they lack.)
         header = f"give it the training file's header ({', '.join(names[:8])}{', ...' if len(names) > 8 else ''})"
         if numeric:
-            what = f"has no header line: its first row is numbers ({', '.join(columns[:4])}, ...)"
+            what = _no_header(columns)
         else:
             shown = ", ".join(columns[:8]) + (", ..." if len(columns) > 8 else "")
             what = f"has none of the columns training read: its columns are {shown}"
@@ -892,6 +908,8 @@ def _csv_layout(
         name: _columns(spec, columns, _key("data.features", cfg.features, name), path, first_row)
         for name, spec in features.items()
     }
+    if cfg.header and not names and not new_samples:
+        _refuse_index_column(feature_cols, columns, cfg, path)
     if not targets:  # new samples may lack the targets: a target position (-1) that lands on a feature is no target
         chosen = {c for cols in feature_cols.values() for c in cols}
         target_cols = {name: cols for name, cols in target_cols.items() if not chosen & set(cols)}
@@ -990,6 +1008,49 @@ def _by_trained_names(
             )
         out[name] = names[0] if len(names) == 1 else names
     return out
+
+
+def _numbers_for_header(columns: list[str]) -> bool:
+    """Whether a CSV's header line looks like a row of data: mostly numbers, and not the 0, 1, 2, ...
+    that pandas writes for a frame without column names."""
+    return sum(map(is_number, columns)) > len(columns) / 2 and columns != [str(i) for i in range(len(columns))]
+
+
+def _no_header(columns: list[str]) -> str:
+    return (
+        f"has no header line: its first row is numbers ({', '.join(columns[:4])}{', ...' if len(columns) > 4 else ''})"
+    )
+
+
+def _named_columns(specs: list, columns: list[str]) -> list[str]:
+    """The columns that data.target or data.features (`specs`, plain) name, not by position, and the file has."""
+    named = []
+    for spec in specs:
+        for value in spec.values() if isinstance(spec, dict) else [spec]:
+            named += [v for v in (value if isinstance(value, list) else [value]) if isinstance(v, str) and v in columns]
+    return named
+
+
+def _refuse_index_column(feature_cols: dict[str, list[int]], columns: list[str], cfg, path: Path) -> None:
+    """A column with an empty header cell (pandas calls it 'Unnamed: 0') is most likely the index pandas'
+    to_csv writes: row numbers, no feature. It is read only when data.features names it."""
+    named = _named_columns([plain(cfg.features)], columns)
+    chosen = sorted({c for cols in feature_cols.values() for c in cols})
+    unnamed = [c for c in chosen if re.fullmatch(r"Unnamed: \d+", columns[c]) and columns[c] not in named]
+    if not unnamed:
+        return
+    rest = [columns[c] for c in chosen if c not in unnamed]
+    example = f"data.features=[{','.join(rest)}]" if len(feature_cols) == 1 and len(rest) <= 8 else "data.features"
+    which = ", ".join(str(c) for c in unnamed)
+    raise ConfigError(
+        Problem(
+            _key("data.features", cfg.features, next(iter(feature_cols))),
+            f"{path.name}: column {which} has an empty name in the header line (pandas reads it as"
+            f" {columns[unnamed[0]]!r}): most likely the row index pandas' to_csv writes, which would be a feature",
+            f"choose the features ({example}; name {columns[unnamed[0]]!r} there to keep it),"
+            " or write the file with to_csv(..., index=False)",
+        )
+    )
 
 
 def _present_targets(target: dict, columns: list[str], cfg, model_io: ModelIO, path: Path) -> dict[str, list[int]]:
