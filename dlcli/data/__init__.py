@@ -213,9 +213,8 @@ def _read(cfg, io: ModelIO, seed: int, fold: Fold | None, state: dict | None) ->
             pool, one_file = Part.concat([pool, sources.with_echoes(raw.val, echo)]), False
             merged = f"train.kfold: the {len(raw.val)} validation samples given join the training samples the folds are cut from"
             raw.note = f"{raw.note}; {merged}" if raw.note else merged
-    for said in pre.check_labels(
-        pool.y
-    ):  # before stratifying on them: a price is no class id, soft labels are no classes
+    # Before stratifying on the labels: a price is no class id, soft labels are no classes.
+    for said in pre.check_labels(pool.y, pool.columns, 0 if one_file and cfg.source == "csv" else None):
         raw.note = f"{raw.note}; {said}" if raw.note else said
     labels = _stratify_on(pool.y, io, pre) if cfg.stratify else None
     index = splits.assign(len(pool), labels, cfg, seed, fold, tuple(given))

@@ -56,6 +56,10 @@ class Run:
                 return
             if need_targets:
                 _refuse_unlabelled(part, path, seen)
+            try:
+                pre.check_multihot(part.y, "input", columns, seen if path.suffix == ".csv" else None)
+            except ConfigError as exc:
+                raise ConfigError([_as_input(p, path) for p in exc.problems]) from exc
             seen += len(part)
             try:
                 features = pre.features(part.x)
