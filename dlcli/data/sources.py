@@ -863,15 +863,9 @@ def _csv_layout(
     if new_samples and (hint := _delimiter_hint(columns, path)):
         raise ConfigError(Problem(key, f"{path.name} was read as one column", hint))
     numeric = _numbers_for_header(columns)
-    if (
-        cfg.header
-        and not names
-        and not new_samples
-        and numeric
-        and not _named_columns([plain(cfg.target), plain(cfg.features)], columns)
-    ):
-        # Training would take the first sample for the header (and lose it); a header of numbers is one
-        # the config names a column of, or pandas' 0, 1, ... for a frame without column names.
+    if cfg.header and not names and not new_samples and numeric and not _picks_by_name(cfg, columns):
+        # Training would take the first sample for the header (and lose it). (A config that names columns
+        # is told below when the file lacks them; pandas' 0, 1, ... header is no row of data.)
         raise ConfigError(
             Problem(
                 key or "data.path",
@@ -1017,24 +1011,23 @@ def _numbers_for_header(columns: list[str]) -> bool:
 
 
 def _no_header(columns: list[str]) -> str:
-    return (
-        f"has no header line: its first row is numbers ({', '.join(columns[:4])}{', ...' if len(columns) > 4 else ''})"
-    )
+    return f"has no header line: its first row is numbers ({', '.join(columns[:4])}, ...)"
 
 
-def _named_columns(specs: list, columns: list[str]) -> list[str]:
-    """The columns that data.target or data.features (`specs`, plain) name, not by position, and the file has."""
-    named = []
-    for spec in specs:
+def _picks_by_name(cfg, columns: list[str]) -> bool:
+    """Whether data.target or data.features names a column, rather than giving positions (or nothing)."""
+    for spec in (plain(cfg.target), plain(cfg.features)):
         for value in spec.values() if isinstance(spec, dict) else [spec]:
-            named += [v for v in (value if isinstance(value, list) else [value]) if isinstance(v, str) and v in columns]
-    return named
+            if value is not None and not _positional(value, columns):
+                return True
+    return False
 
 
 def _refuse_index_column(feature_cols: dict[str, list[int]], columns: list[str], cfg, path: Path) -> None:
     """A column with an empty header cell (pandas calls it 'Unnamed: 0') is most likely the index pandas'
     to_csv writes: row numbers, no feature. It is read only when data.features names it."""
-    named = _named_columns([plain(cfg.features)], columns)
+    spec = plain(cfg.features)
+    named = [v for value in (spec.values() if isinstance(spec, dict) else [spec]) for v in _items(value)]
     chosen = sorted({c for cols in feature_cols.values() for c in cols})
     unnamed = [c for c in chosen if re.fullmatch(r"Unnamed: \d+", columns[c]) and columns[c] not in named]
     if not unnamed:
@@ -1132,10 +1125,13 @@ def _columns(spec: Any, columns: list[str], key: str, path: Path, first_row: lis
     return picked
 
 
+def _items(spec: Any) -> list:
+    return spec if isinstance(spec, list) else [spec]
+
+
 def _positional(spec: Any, columns: list[str]) -> bool:
     """A column spec by position only: an index, a slice string or a list of indices."""
-    spec = plain(spec)
-    items = spec if isinstance(spec, list) else [spec]
+    items = _items(plain(spec))
     return all(
         (isinstance(i, int) and not isinstance(i, bool)) or (isinstance(i, str) and ":" in i and i not in columns)
         for i in items
