@@ -277,7 +277,7 @@ def check_unchanged(cfg, state: dict) -> None:
     if "files" in saved:
         before, after = dict(map(tuple, saved["files"])), dict(map(tuple, now.get("files", [])))
         changed = sorted(n for n in before.keys() | after.keys() if before.get(n) != after.get(n))
-        what = f"its files changed ({', '.join(changed[:5])}{', ...' if len(changed) > 5 else ''})"
+        what = f"files changed: {', '.join(changed[:5])}{', ...' if len(changed) > 5 else ''}"
     elif now.get("size") != saved.get("size"):
         what = f"it was {saved['size']} bytes, it is {now.get('size')}"
     else:
