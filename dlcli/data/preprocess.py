@@ -215,11 +215,17 @@ class Preprocessor:
         return notes
 
     def check_multihot(
-        self, y: dict[str, np.ndarray], split: str, columns: dict | None = None, first: int | None = None
+        self,
+        y: dict[str, np.ndarray],
+        split: str,
+        columns: dict | None = None,
+        first: int | None = None,
+        csv: bool = True,
     ) -> None:
         """Multi-label targets are 0 or 1 each: 0.5 is no label (soft labels are data.preprocess.labels=soft).
-        Names the first other value's column (by `columns`, a Part's, or the run's) and its row: a CSV's data row
-        when `first` (the rows before these) is given, else the sample's position in the split."""
+        Names the first other value's column (by `columns`, a Part's, or the run's) and where it is: when `first`
+        (the samples of the file before these) is given, a CSV's data row or an .npz's index, else the
+        sample's position in the split."""
         for spec in self.io.outputs:
             values = np.asarray(y.get(spec.name, []))
             if self.kind(spec.name) != "multihot" or values.dtype.kind not in "biuf" or not values.size:
@@ -231,7 +237,13 @@ class Preprocessor:
             row, col = (int(i) for i in np.argwhere(bad)[0])
             names = ((columns or {}).get("y") or {}).get(spec.name) or self.target_columns(spec.name, flat.shape[1])
             column = f"column {names[col]!r}" if names and len(names) == flat.shape[1] else f"label {col}"
-            where = f"data row {first + row + 1}" if first is not None else f"sample {row} of the {split} split"
+            where = (
+                f"sample {row} of the {split} split"
+                if first is None
+                else f"data row {first + row + 1}"
+                if csv
+                else f"index {first + row}"
+            )
             raise ConfigError(
                 Problem(
                     "data.target",

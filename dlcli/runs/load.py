@@ -57,7 +57,7 @@ class Run:
             if need_targets:
                 _refuse_unlabelled(part, path, seen)
             try:
-                pre.check_multihot(part.y, "input", columns, seen if path.suffix == ".csv" else None)
+                pre.check_multihot(part.y, "input", columns, seen, csv=path.suffix != ".npz")
             except ConfigError as exc:
                 raise ConfigError([_as_input(p, path) for p in exc.problems]) from exc
             seen += len(part)
