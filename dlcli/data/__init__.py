@@ -14,8 +14,10 @@ the run's saved preprocessing `state`, so nothing is refit on val or test.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import numpy as np
@@ -196,6 +198,8 @@ def original_units(model, split: Split, pre: Preprocessor, batch_size: int) -> d
 
 def _read(cfg, io: ModelIO, seed: int, fold: Fold | None, state: dict | None) -> Read:
     checks.files(cfg)
+    if state is not None:
+        check_unchanged(cfg, state)
     # Targets that are inputs (an autoencoder's) are not read: they are the input's samples.
     source_cfg, source_io, echo = sources.without_echoes(cfg, io)
     pre = Preprocessor(dict(plain(cfg.preprocess, resolve=True)), io, state, echo)
@@ -213,9 +217,8 @@ def _read(cfg, io: ModelIO, seed: int, fold: Fold | None, state: dict | None) ->
             pool, one_file = Part.concat([pool, sources.with_echoes(raw.val, echo)]), False
             merged = f"train.kfold: the {len(raw.val)} validation samples given join the training samples the folds are cut from"
             raw.note = f"{raw.note}; {merged}" if raw.note else merged
-    for said in pre.check_labels(
-        pool.y
-    ):  # before stratifying on them: a price is no class id, soft labels are no classes
+    # Before stratifying on the labels: a price is no class id, soft labels are no classes.
+    for said in pre.check_labels(pool.y, pool.columns, 0 if one_file and cfg.source == "csv" else None):
         raw.note = f"{raw.note}; {said}" if raw.note else said
     labels = _stratify_on(pool.y, io, pre) if cfg.stratify else None
     index = splits.assign(len(pool), labels, cfg, seed, fold, tuple(given))
@@ -225,6 +228,7 @@ def _read(cfg, io: ModelIO, seed: int, fold: Fold | None, state: dict | None) ->
         _check_two_classes(pool.y, cfg, pre)
     if state is None:
         pre.fit([parts["train"]])
+        pre.state["data_file"] = fingerprint(cfg)
     ready = {
         name: Part(pre.features(parts[name].x), pre.targets(parts[name].y, name))
         for name in ("train", "val", "test")
@@ -232,6 +236,60 @@ def _read(cfg, io: ModelIO, seed: int, fold: Fold | None, state: dict | None) ->
     }
     source_rows = (index if one_file else {}) | {name: np.arange(len(part)) for name, part in given.items()}
     return Read(ready, pre, raw.note, index, source_rows)
+
+
+def fingerprint(cfg) -> dict[str, Any]:
+    """The file the splits are cut from (data.path, or data.train_path) as it is now: its size and SHA-256; for
+    streamed files, each one's name and size (hashing data bigger than memory would cost a read of it all).
+    Saved with the run, so that evaluate, predict and --resume, which cut the splits again, cut the same ones."""
+    key = "train_path" if cfg.get("train_path") else "path"
+    value = cfg.get(key)
+    if cfg.source not in checks.FILE_SOURCES or not value:
+        return {}
+    saved = {"key": f"data.{key}", "path": _absolute(value)}
+    if cfg.stream:
+        found = shards.find(str(value), f"data.{key}", cfg.source, cfg.origin)
+        return saved | {"files": [[f.name, f.stat().st_size] for f in found]}
+    path = Path(value).expanduser()
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return saved | {"size": path.stat().st_size, "sha256": digest.hexdigest()}
+
+
+def _absolute(value) -> str:
+    """A data path as the run's saved config holds it: absolute (links not followed)."""
+    return os.path.abspath(os.path.expanduser(str(value)))
+
+
+def check_unchanged(cfg, state: dict) -> None:
+    """Refuse to cut a run's splits again from its data file when the file changed since training: the rows
+    in each split would not be the ones it trained and was scored on (test rows could be training rows).
+    A run from before fingerprints were kept, or a data file other than the run's (an override), is not checked."""
+    saved = state.get("data_file")
+    value = cfg.get(saved["key"].removeprefix("data.")) if saved else None
+    if not value or _absolute(value) != saved["path"]:
+        return
+    now = fingerprint(cfg)
+    if now == saved:
+        return
+    if "files" in saved:
+        before, after = dict(map(tuple, saved["files"])), dict(map(tuple, now.get("files", [])))
+        changed = sorted(n for n in before.keys() | after.keys() if before.get(n) != after.get(n))
+        what = f"files changed: {', '.join(changed[:5])}{', ...' if len(changed) > 5 else ''}"
+    elif now.get("size") != saved.get("size"):
+        what = f"it was {saved['size']} bytes, it is {now.get('size')}"
+    else:
+        what = "its contents differ, at the same size"
+    raise ConfigError(
+        Problem(
+            saved["key"],
+            f"{saved['path']} changed since the run trained ({what}): the splits cut from it now would differ from"
+            " the run's, so its test or validation rows could be rows it trained on",
+            "restore the file the run trained on; to score other data, give it with --input (or train a new run)",
+        )
+    )
 
 
 def _check_two_classes(targets: dict[str, np.ndarray], cfg, pre: Preprocessor) -> None:
@@ -319,10 +377,18 @@ def _read_stream(
 ) -> Read:
     """`cfg` and `io` as the files are read: targets that are inputs (`echo`) left out."""
     read_file = sources.reader(cfg, io)
+    # Every file is read by the column names of the first one read (the run's, when reopened), as given
+    # val and test files and new samples are: a file with its columns in another order is no other data.
+    columns = dict(state.get("columns") or {}) if state else {}
+
+    def read(path, key: str) -> Part:
+        part = read_file(path, key, False, columns or None)[0]
+        columns.update(columns or part.columns)
+        return sources.with_echoes(part, echo)
 
     def files(value: str, key: str):
         found = shards.find(value, key, cfg.source, cfg.origin)
-        return shards.index(found, lambda path: sources.with_echoes(read_file(path, key, False)[0], echo), pre.io, key)
+        return shards.index(found, lambda path: read(path, key), pre.io, key)
 
     pool_key = "data.train_path" if cfg.train_path else "data.path"
     pool, targets, sample = files(cfg.train_path or cfg.path, pool_key)
@@ -342,6 +408,7 @@ def _read_stream(
     }
     if state is None:
         pre.fit(rows["train"].parts())
+        pre.state["data_file"] = fingerprint(cfg)
     pre.features(sample.x)  # the first file's shapes and labels, checked before training starts
     pre.targets(sample.y, "train")
     return Read({name: rows[name] for name in ("train", "val", "test") if name in rows}, pre, None, index)

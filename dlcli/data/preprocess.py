@@ -102,11 +102,13 @@ class Preprocessor:
         y_scalers = {name: kinds[y_kind]() for name in scaled_outputs}
         raw: dict[str, set] = {o.name: set() for o in self.io.outputs if self.classifies(o.name)}
         # (labels as the data spells them)
-        columns = {}
+        columns, rows = {}, set()  # rows: outputs with one-hot (or sequence) rows, whose values are no labels
         for part in parts:
             columns = columns or part.columns
             for name in raw:
                 raw[name].update(np.unique(np.asarray(part.y[name])).tolist())
+                if self.relabel(np.asarray(part.y[name][:1]), name).ndim > 1:
+                    rows.add(name)
             x = self._shape(part.x)
             for name, scaler in x_scalers.items():
                 scaler.partial_fit(_flat(x[name]))
@@ -120,6 +122,12 @@ class Preprocessor:
             "x": {name: _scaler_state(x_kind, s) for name, s in x_scalers.items()},
             "y": {name: _scaler_state(y_kind, s) for name, s in y_scalers.items()},
             "classes": {name: sorted(values) for name, values in seen.items() if values and not _numeric(values)},
+            # class ids given as numbers: a file of new samples with another is refused, not scored
+            "ids": {
+                name: sorted(int(v) for v in values)
+                for name, values in seen.items()
+                if values and _numeric(values) and name not in rows
+            },
             "columns": columns,
             "kinds": {o.name: self.kind(o.name) for o in self.io.outputs},
             "echo": self.echo,
@@ -175,13 +183,18 @@ class Preprocessor:
         if kind == "values":
             values = _numbers(values, spec).astype("float32")
             return _scale(values, self.state["y"][name]) if name in self.state.get("y", {}) else values
+        if kind == "multihot":
+            self.check_multihot({name: values}, split)
         if kind in ("soft", "multihot"):
             return _probabilities(values, spec, kind, split)
         return self._class_ids(values, spec, split)
 
-    def check_labels(self, y: dict[str, np.ndarray]) -> list[str]:
+    def check_labels(
+        self, y: dict[str, np.ndarray], columns: dict | None = None, first: int | None = None
+    ) -> list[str]:
         """Before splitting: decide each output's kind from its loss and targets (unless a fitted
-        state already did), and check that class labels are whole numbers or strings (a price is no class id).
+        state already did), and check that class labels are whole numbers or strings (a price is no class id),
+        multi-labels 0 or 1 (`columns`, `first`: see check_multihot).
         Returns notes for the user: targets read as soft because a few of them are fractions."""
         notes = []
         for spec in self.io.outputs:
@@ -198,7 +211,47 @@ class Preprocessor:
                     )
             if self.kind(spec.name) == "ids" and not (values.ndim == 2 and values.shape[1] > 1):
                 _check_whole(values, spec, "the targets")  # (one-hot rows are checked as such)
+        self.check_multihot(y, "training", columns, first)
         return notes
+
+    def check_multihot(
+        self,
+        y: dict[str, np.ndarray],
+        split: str,
+        columns: dict | None = None,
+        first: int | None = None,
+        csv: bool = True,
+    ) -> None:
+        """Multi-label targets are 0 or 1 each: 0.5 is no label (soft labels are data.preprocess.labels=soft).
+        Names the first other value's column (by `columns`, a Part's, or the run's) and where it is: when `first`
+        (the samples of the file before these) is given, a CSV's data row or an .npz's index, else the
+        sample's position in the split."""
+        for spec in self.io.outputs:
+            values = np.asarray(y.get(spec.name, []))
+            if self.kind(spec.name) != "multihot" or values.dtype.kind not in "biuf" or not values.size:
+                continue
+            flat = values.reshape(len(values), -1).astype("float64")
+            bad = ~(np.isin(flat, (0, 1)) | np.isnan(flat))  # (an empty cell: a sample predict labels)
+            if not bad.any():
+                continue
+            row, col = (int(i) for i in np.argwhere(bad)[0])
+            names = ((columns or {}).get("y") or {}).get(spec.name) or self.target_columns(spec.name, flat.shape[1])
+            column = f"column {names[col]!r}" if names and len(names) == flat.shape[1] else f"label {col}"
+            where = (
+                f"sample {row} of the {split} split"
+                if first is None
+                else f"data row {first + row + 1}"
+                if csv
+                else f"index {first + row}"
+            )
+            raise ConfigError(
+                Problem(
+                    "data.target",
+                    f"output {spec.name!r} is multi-label (each target 0 or 1), but {column} has {flat[row, col]:g} in"
+                    f" {where}" + (f" ({int(bad.sum())} such values)" if bad.sum() > 1 else ""),
+                    "fix those targets to 0 or 1; for probabilities, train with data.preprocess.labels=soft",
+                )
+            )
 
     def kind(self, name: str) -> str:
         """One of KINDS: what the targets of output `name` are, so how they are read, encoded and decoded."""
@@ -326,6 +379,9 @@ class Preprocessor:
         if classes is not None:
             lookup = {c: i for i, c in enumerate(classes)}
             unseen = sorted({str(v) for v in values.reshape(-1).tolist() if v not in lookup})
+            if unseen and split == "input":
+                hint = "drop those rows, or give the labels as the training data did"
+                raise ConfigError(Problem("data.target", self._never_trained(unseen, classes, split), hint))
             if unseen:
                 raise ConfigError(
                     Problem(
@@ -363,6 +419,12 @@ class Preprocessor:
                         "drop those rows, or give the labels as the training data did",
                     )
                 )
+        trained = self.state.get("ids", {}).get(spec.name)  # (None: a run from before they were recorded)
+        if split == "input" and values.ndim == 1 and trained is not None:
+            unseen = sorted(set(values.tolist()) - set(trained))
+            if unseen:
+                hint = "drop those rows, or give the labels as the training data did"
+                raise ConfigError(Problem("data.target", self._never_trained(unseen, trained, split), hint))
         if values.size and values.min() < 0:
             raise ConfigError(
                 Problem(
@@ -380,6 +442,13 @@ class Preprocessor:
                 )
             )
         return values
+
+    @staticmethod
+    def _never_trained(unseen: list, trained: list, split: str) -> str:
+        """The labels of new samples that the model never saw a sample of, and those it did."""
+        shown = ", ".join(map(str, trained[:12])) + (f", ... ({len(trained)} in all)" if len(trained) > 12 else "")
+        labels = ", ".join(map(str, unseen[:5])) + (f" (and {len(unseen) - 5} more)" if len(unseen) > 5 else "")
+        return f"the {split} split has label(s) {labels} that the model never trained on (it trained on {shown})"
 
     def _encode(self, values: np.ndarray, spec: OutputSpec) -> np.ndarray:
         if self.kind(spec.name) != "ids":

@@ -862,12 +862,22 @@ def _csv_layout(
     by_name = any(c in columns for c in names)
     if new_samples and (hint := _delimiter_hint(columns, path)):
         raise ConfigError(Problem(key, f"{path.name} was read as one column", hint))
-    numeric = sum(map(is_number, columns)) > len(columns) / 2
+    numeric = _numbers_for_header(columns)
+    if cfg.header and not names and not new_samples and numeric and not _picks_by_name(cfg, columns):
+        # Training would take the first sample for the header (and lose it). (A config that names columns
+        # is told below when the file lacks them; pandas' 0, 1, ... header is no row of data.)
+        raise ConfigError(
+            Problem(
+                key or "data.path",
+                f"{path.name} {_no_header(columns)}",
+                "set data.header=false if the file has no header line (or give it one: a line of column names)",
+            )
+        )
     if names and not by_name and (numeric or not new_samples):
         # (New samples under other names are refused below, naming each column they lack.)
         header = f"give it the training file's header ({', '.join(names[:8])}{', ...' if len(names) > 8 else ''})"
         if numeric:
-            what = f"has no header line: its first row is numbers ({', '.join(columns[:4])}, ...)"
+            what = _no_header(columns)
         else:
             shown = ", ".join(columns[:8]) + (", ..." if len(columns) > 8 else "")
             what = f"has none of the columns training read: its columns are {shown}"
@@ -892,6 +902,8 @@ def _csv_layout(
         name: _columns(spec, columns, _key("data.features", cfg.features, name), path, first_row)
         for name, spec in features.items()
     }
+    if cfg.header and not names and not new_samples:
+        _refuse_index_column(feature_cols, columns, cfg, path)
     if not targets:  # new samples may lack the targets: a target position (-1) that lands on a feature is no target
         chosen = {c for cols in feature_cols.values() for c in cols}
         target_cols = {name: cols for name, cols in target_cols.items() if not chosen & set(cols)}
@@ -992,6 +1004,48 @@ def _by_trained_names(
     return out
 
 
+def _numbers_for_header(columns: list[str]) -> bool:
+    """Whether a CSV's header line looks like a row of data: mostly numbers, and not the 0, 1, 2, ...
+    that pandas writes for a frame without column names."""
+    return sum(map(is_number, columns)) > len(columns) / 2 and columns != [str(i) for i in range(len(columns))]
+
+
+def _no_header(columns: list[str]) -> str:
+    return f"has no header line: its first row is numbers ({', '.join(columns[:4])}, ...)"
+
+
+def _picks_by_name(cfg, columns: list[str]) -> bool:
+    """Whether data.target or data.features names a column, rather than giving positions (or nothing)."""
+    for spec in (plain(cfg.target), plain(cfg.features)):
+        for value in spec.values() if isinstance(spec, dict) else [spec]:
+            if value is not None and not _positional(value, columns):
+                return True
+    return False
+
+
+def _refuse_index_column(feature_cols: dict[str, list[int]], columns: list[str], cfg, path: Path) -> None:
+    """A column with an empty header cell (pandas calls it 'Unnamed: 0') is most likely the index pandas'
+    to_csv writes: row numbers, no feature. It is read only when data.features names it."""
+    spec = plain(cfg.features)
+    named = [v for value in (spec.values() if isinstance(spec, dict) else [spec]) for v in _items(value)]
+    chosen = sorted({c for cols in feature_cols.values() for c in cols})
+    unnamed = [c for c in chosen if re.fullmatch(r"Unnamed: \d+", columns[c]) and columns[c] not in named]
+    if not unnamed:
+        return
+    rest = [columns[c] for c in chosen if c not in unnamed]
+    example = f"data.features=[{','.join(rest)}]" if len(feature_cols) == 1 and len(rest) <= 8 else "data.features"
+    which = ", ".join(str(c) for c in unnamed)
+    raise ConfigError(
+        Problem(
+            _key("data.features", cfg.features, next(iter(feature_cols))),
+            f"{path.name}: column {which} has an empty name in the header line (pandas reads it as"
+            f" {columns[unnamed[0]]!r}): most likely the row index pandas' to_csv writes, which would be a feature",
+            f"choose the features ({example}; name {columns[unnamed[0]]!r} there to keep it),"
+            " or write the file with to_csv(..., index=False)",
+        )
+    )
+
+
 def _present_targets(target: dict, columns: list[str], cfg, model_io: ModelIO, path: Path) -> dict[str, list[int]]:
     """The target columns a file of new samples has; none when its columns are exactly the model's features."""
     found = {}
@@ -1071,10 +1125,13 @@ def _columns(spec: Any, columns: list[str], key: str, path: Path, first_row: lis
     return picked
 
 
+def _items(spec: Any) -> list:
+    return spec if isinstance(spec, list) else [spec]
+
+
 def _positional(spec: Any, columns: list[str]) -> bool:
     """A column spec by position only: an index, a slice string or a list of indices."""
-    spec = plain(spec)
-    items = spec if isinstance(spec, list) else [spec]
+    items = _items(plain(spec))
     return all(
         (isinstance(i, int) and not isinstance(i, bool)) or (isinstance(i, str) and ":" in i and i not in columns)
         for i in items

@@ -56,6 +56,10 @@ class Run:
                 return
             if need_targets:
                 _refuse_unlabelled(part, path, seen)
+            try:
+                pre.check_multihot(part.y, "input", columns, seen, csv=path.suffix != ".npz")
+            except ConfigError as exc:
+                raise ConfigError([_as_input(p, path) for p in exc.problems]) from exc
             seen += len(part)
             try:
                 features = pre.features(part.x)
@@ -241,6 +245,18 @@ def open_run(path: Path, overrides: list[str] = (), trust_code: bool = False) ->
         ) from exc
     overridden = tuple(item.lstrip("+~").split("=", 1)[0] for item in overrides)
     return Run(path, cfg, model, ModelIO.of(model, graph), read_preprocess(path), overridden)
+
+
+def check_data_unchanged(run_dir: Path, data_cfg) -> None:
+    """`train --resume` cuts the run's splits again from its data file and refits the preprocessing on
+    them: refused when the file changed since the run trained (`dlcli.data.check_unchanged`). A K-fold
+    run keeps its record in each fold; a run from before records were kept is not checked."""
+    from dlcli import data
+
+    for where in (run_dir, run_dir / "fold-1"):
+        if (where / "preprocess.json").is_file():
+            data.check_unchanged(data_cfg, read_preprocess(where).get("state") or {})
+            return
 
 
 def read_preprocess(run_dir: Path) -> dict:
