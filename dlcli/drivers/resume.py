@@ -16,7 +16,7 @@ from dlcli import lifecycle
 from dlcli.config import Composed, Recipe, compose_saved
 from dlcli.drivers import kfold, single
 from dlcli.errors import ConfigError, Interrupted, Problem
-from dlcli.runs import rundir, snapshot, sweeps
+from dlcli.runs import load, rundir, snapshot, sweeps
 
 # Keys `--resume` may change; everything else would make it a different run. (The devices
 # and processes may change: a data-parallel run gives the one-device results within float tolerance.)
@@ -58,6 +58,7 @@ def reopen(
         raise
     _refuse_changes(OmegaConf.to_container(saved, resolve=True), OmegaConf.to_container(cfg, resolve=True))
     _check_progress(run_dir, cfg, saved)
+    load.check_data_unchanged(run_dir, cfg.data)  # the splits are cut again from it
     first = rundir.load_overrides(run_dir)
     recipe = Recipe(str(cfg.run.name), Path(str(first.recipe)), str(cfg.description))
     return lifecycle.validated(Composed(cfg, recipe, list(overrides))), run_dir

@@ -67,8 +67,8 @@ def test_a_changed_data_file_is_not_split_again(cli_package, run):
     kept = file.read_bytes()
     try:
         pd.concat([rows(90, 0), rows(30, 3)]).to_csv(file, index=False)  # rows appended: every split moves
-        for command in ("evaluate", "predict"):
-            code, _, err = cli_package(command, run)
+        for command in (["evaluate", run], ["predict", run], ["train", "--resume", run, "train.epochs=2"]):
+            code, _, err = cli_package(*command)
             assert code == 2, err
             assert f"error: data.path: {file} changed since the run trained (it was {len(kept)} bytes" in said(err)
     finally:
