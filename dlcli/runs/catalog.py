@@ -8,7 +8,6 @@ running process holds, a sweep trial's `trials/<n>.json`), without Keras.
 from __future__ import annotations
 
 import csv
-import fcntl
 import json
 import math
 import os
@@ -99,16 +98,7 @@ def status(run_dir: Path) -> str:
 
 
 def _locked(run_dir: Path) -> bool:
-    lock = run_dir / ".lock"
-    if not lock.is_file():
-        return False
-    with open(lock, "a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(handle, fcntl.LOCK_UN)
-    return False
+    return rundir.held(run_dir / ".lock")
 
 
 def read_metrics(run_dir: Path) -> dict:

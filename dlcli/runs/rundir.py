@@ -229,6 +229,22 @@ def lock(run_dir: Path):
         yield
 
 
+def held(lock: Path, shared_too: bool = False) -> bool:
+    """Whether a process holds the lock file `lock` exclusively (a run's writer: `lock`), or, with
+    `shared_too`, at all (the processes running a sweep's trials hold it shared)."""
+    import fcntl
+
+    if not lock.is_file():
+        return False
+    with open(lock, "a") as handle:
+        try:
+            fcntl.flock(handle, (fcntl.LOCK_EX if shared_too else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return False
+
+
 def unused(path: str | Path) -> Path:
     """`path`, or `stem-1`, `stem-2`, ... beside it: earlier results (evaluations, predictions) are never replaced."""
     path = candidate = Path(path)

@@ -55,16 +55,7 @@ def taking_part(sweep_dir: Path):
 
 def in_progress(sweep_dir: Path) -> bool:
     """Whether a process is running the sweep's trials (one holds its lock)."""
-    lock = Path(sweep_dir) / LOCK
-    if not lock.is_file():
-        return False
-    with open(lock, "a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(handle, fcntl.LOCK_UN)
-    return False
+    return rundir.held(Path(sweep_dir) / LOCK, shared_too=True)
 
 
 def check_folders(sweep_dir: Path) -> None:
