@@ -42,7 +42,7 @@ from dlcli.errors import COMMAND_LINE, ConfigError, Origin, Problem, did_you_mea
 ENV_CONFIG_PATH = "DLCLI_CONFIG_PATH"
 _ROOT = "dlcli_root"
 _SAVED = "dlcli_saved_run"
-_SAVED_CALLBACKS = "_saved"  # a saved run's own callbacks (distribution), as an option of that group
+_SAVED_OPTION = "_saved"  # a saved run's own callbacks (distribution), as an option of that group
 _SAVED_GROUPS = ("callbacks", "distribution")  # the groups whose option a resumed run may change
 
 
@@ -222,7 +222,7 @@ _GROUPS = ("model", "data", "optimizer", "train", "callbacks")
 
 
 def _group_value(group: str, line: str) -> Problem:
-    options = sorted({p.stem for p in (paths.conf_dir() / group).glob("*.yaml")} - {_SAVED_CALLBACKS})
+    options = sorted({p.stem for p in (paths.conf_dir() / group).glob("*.yaml")} - {_SAVED_OPTION})
     return Problem(
         group,
         f"{line!r}: {group} is a config group, so its value picks an option by name",
@@ -425,7 +425,7 @@ def _missing_option(exc: MissingConfigException, dirs: list[Path], user: list[st
         )
     # Hydra lists a group's options for `callbacks=x` but not for `callbacks=[x]`
     options = exc.options or sorted({p.stem for d in [*dirs, paths.conf_dir()] for p in (d / group).glob("*.yaml")})
-    options = [o for o in options if o != _SAVED_CALLBACKS]
+    options = [o for o in options if o != _SAVED_OPTION]
     if not group:
         return Problem("", foreign.first_line(exc), code="foreign")
     hint = did_you_mean(option, options)
@@ -713,8 +713,8 @@ def compose_saved(
     store = ConfigStore.instance()
     schema.register()
     for group in _SAVED_GROUPS:  # the run's own, as the default option of its group
-        store.store(group=group, name=_SAVED_CALLBACKS, node=body.pop(group, None) or {})
-    defaults = ["dlcli_schema", *({g: _SAVED_CALLBACKS} for g in _SAVED_GROUPS), "_self_"]
+        store.store(group=group, name=_SAVED_OPTION, node=body.pop(group, None) or {})
+    defaults = ["dlcli_schema", *({g: _SAVED_OPTION} for g in _SAVED_GROUPS), "_self_"]
     store.store(name=_SAVED, node={"defaults": defaults, **body})
     search = ",".join(f"file://{d}" for d in [*reversed(dirs), paths.conf_dir()])
     recipe = recipes.Recipe(_SAVED, source, "")
