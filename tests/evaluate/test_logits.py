@@ -16,7 +16,14 @@ LOGITS = [
 
 
 def test_a_binary_output_of_logits_is_scored_on_its_probabilities(cli, runs):
-    run = train(cli, runs, "recipe=breast_cancer_binary", *LOGITS, "model.outputs.final.metrics=[accuracy,auc]")
+    run = train(
+        cli,
+        runs,
+        "recipe=breast_cancer_binary",
+        "data.limit=200",
+        *LOGITS,
+        "model.outputs.final.metrics=[accuracy,auc]",
+    )
     code, out, err = cli("predict", run)
     assert code == 0, err
     table = pd.read_csv(run / "predictions" / "test.csv")
