@@ -118,7 +118,7 @@ def main_process(cfg: DictConfig) -> bool:
 def joining(cfg: DictConfig) -> str | None:
     """What a process of several waits for before it trains (each says so, in its own terminal), or None."""
     count = cfg.distribution.num_processes or os.environ.get("KERAS_DISTRIBUTION_NUM_PROCESSES")
-    if count is None:
+    if count is None or int(count) < 2:
         return None
     pid = cfg.distribution.process_id
     pid = os.environ.get("KERAS_DISTRIBUTION_PROCESS_ID", 0) if pid is None else pid

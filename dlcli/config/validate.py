@@ -57,7 +57,9 @@ def _check_train(cfg: DictConfig, problems: Collector) -> None:
     for key, message, hint in schema.distribution_problems(cfg.distribution):
         problems.add(key, message, hint)
     several = cfg.distribution.num_processes or os.environ.get("KERAS_DISTRIBUTION_NUM_PROCESSES")
-    if several and int(several) > 1:  # each process would make, and combine, a parent run of its own
+    if several is not None and not str(several).isdigit():  # Keras' variable, read as it is
+        problems.add("KERAS_DISTRIBUTION_NUM_PROCESSES", f"expected a whole number of processes, got {several!r}")
+    elif several and int(several) > 1:  # each process would make, and combine, a parent run of its own
         k, n = cfg.train.kfold, cfg.train.ensemble
         if n >= 2:
             problems.add(

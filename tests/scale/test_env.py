@@ -37,3 +37,18 @@ def test_check_builds_one_of_several_processes_without_waiting_for_the_others(cl
     code, out, err = cli("check", "recipe=digits_mlp", "distribution=data_parallel", *several, "--json")
     assert code == 0, err  # (joining would wait, then abort: nothing listens on port 1)
     assert json.loads(out)["total_params"] == 3466
+
+
+def test_only_several_processes_wait_to_join_and_keras_count_must_be_a_number(cli, monkeypatch):
+    from omegaconf import OmegaConf
+
+    from dlcli import lifecycle
+
+    def dist(n):
+        return OmegaConf.create({"distribution": {"num_processes": n, "process_id": 0, "coordinator": "h:1"}})
+
+    assert lifecycle.joining(dist(1)) is None
+    assert lifecycle.joining(dist(2)).startswith("process 0 of 2: waiting for all 2 to join at h:1")
+    monkeypatch.setenv("KERAS_DISTRIBUTION_NUM_PROCESSES", "two")
+    code, _, err = cli("check", "recipe=digits_mlp")
+    assert code == 2 and "KERAS_DISTRIBUTION_NUM_PROCESSES: expected a whole number of processes, got 'two'" in err
