@@ -205,19 +205,27 @@ def build(prepared: Prepared, join: bool = True) -> Built:
     return Built(prepared, model, ModelIO.of(model, prepared.graph), placement)
 
 
+def load_data(built: Built):
+    """The splits as the built model takes them: what its outputs' units make of the labels is checked here
+    (`dlcli check` calls it too, so that it refuses what train would)."""
+    from dlcli import data
+    from dlcli.data.splits import Fold
+
+    cfg = built.prepared.cfg
+    with blaming_overrides(built.prepared.composed.overrides):
+        return data.load(cfg.data, built.io, cfg.seed, fold=Fold.of(cfg.train), done=built.prepared.data)
+
+
 def run(
     built: Built, observer: Observer | None = None, run_dir: Path | None = None, resume: bool = False, extra: tuple = ()
 ) -> Result:
     """Train into a new run directory under `run.dir`, or into `run_dir` (K-fold's folds), or,
     with `resume`, continue the run in `run_dir` from its last saved state. `extra`: a driver's
     Keras callbacks, after dlcli's own (a sweep trial's report to its study)."""
-    from dlcli import data as data_mod
-    from dlcli.data.splits import Fold
-
     observer = observer or Observer()
     cfg, model, placement = built.prepared.cfg, built.model, built.placement
+    dataset = load_data(built)
     with blaming_overrides(built.prepared.composed.overrides):
-        dataset = data_mod.load(cfg.data, built.io, cfg.seed, fold=Fold.of(cfg.train), done=built.prepared.data)
         feeds = _Feeds(placement, cfg.train.batch_size, dataset)
     if dataset.note:
         observer.note(dataset.note)

@@ -104,10 +104,6 @@ def test_new_samples_get_word_labels_through_the_saved_scaler(cli, in_tmp, monke
     for args, message in [
         (["-i", "nothing.csv"], "error: --input: no file 'nothing.csv'"),
         (
-            ["-i", "pets.csv", "data.features=[weight,hieght]"],
-            "error: data.features: no column 'hieght' hint: did you mean 'height'",
-        ),
-        (
             ["-i", "labelled.csv", "-o", "new.csv"],
             "error: --output: new.csv exists hint: choose another path, or add --force to replace it",
         ),
@@ -116,13 +112,20 @@ def test_new_samples_get_word_labels_through_the_saved_scaler(cli, in_tmp, monke
     ]:
         code, _, err = cli("predict", str(run), *args)
         assert code == 2 and message in " ".join(err.split())
-    for override in ("train.epochs=3", "data.preprocess.scaler=minmax"):
-        code, _, err = cli("evaluate", str(run), override)
-        assert (
-            code == 2
-            and f"error: {override.split('=')[0]}: a finished run keeps its model, preprocessing and training settings"
-            in " ".join(err.split())
-        )
+    # What decides which rows and columns the model sees stays the run's: other columns would be fed in the
+    # trained ones' places, another seed or fraction would put training rows in the test split.
+    for override in (
+        "train.epochs=3",
+        "data.preprocess.scaler=minmax",
+        "data.features=[height,weight]",
+        "data.target=weight",
+        "data.seed=3",
+        "data.test_split=0.5",
+        "data.limit=100",
+    ):
+        for command in ("evaluate", "predict"):
+            code, _, err = cli(command, str(run), override)
+            assert code == 2 and f"error: {override.split('=')[0]}: a finished run keeps its model" in err, err
     code, _, err = cli("evaluate", str(run), "data.lmit=3")
     assert code == 2 and "did you mean 'limit'" in err
     pd.DataFrame({"weight": [1.0]}).to_csv("narrow.csv", index=False)
@@ -171,6 +174,15 @@ def test_new_samples_get_word_labels_through_the_saved_scaler(cli, in_tmp, monke
     for name, args in [("shuffled", []), ("noheader", ["data.header=false"])]:
         assert cli("predict", str(run), "-i", f"{name}.csv", "--rows", "0", *args)[0] == 0
         pd.testing.assert_frame_equal(pd.read_csv(run / "predictions" / f"{name}.csv"), written)
+
+    # The run's data file may move; another file in its place is refused, as a changed one is.
+    (in_tmp / "moved").mkdir()
+    (in_tmp / "moved" / "pets.csv").write_bytes((in_tmp / "pets.csv").read_bytes())
+    code, _, err = cli("evaluate", str(run), "data.path=moved/pets.csv")
+    assert code == 0, err
+    pd.read_csv("pets.csv")[:250].to_csv("moved/pets.csv", index=False)
+    code, _, err = cli("evaluate", str(run), "data.path=moved/pets.csv")
+    assert code == 2 and "is not the file the run trained on" in err and "--input" in err, err
 
 
 @pytest.mark.slow

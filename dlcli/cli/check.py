@@ -31,9 +31,12 @@ def command(
         recipe, rest = split_recipe(list(overrides or []))
         prepared = lifecycle.prepare(recipe, rest, dirs(config_dir))
         data_cfg = prepared.cfg.data
-        if any(data_cfg[k] for k in ("path", "train_path", "val_path", "test_path")):  # the user's files: read them
-            lifecycle.read_data(prepared)  # (as train does: a column, label or shape the model cannot take is said)
+        files = any(data_cfg[k] for k in ("path", "train_path", "val_path", "test_path"))
+        if files:  # the user's files: read them as train does (a column, label or shape the model cannot take)
+            lifecycle.read_data(prepared)
         built = lifecycle.build(prepared, join=False)  # waits for no process
+        if files:  # and what the outputs' units make of the labels
+            lifecycle.load_data(built)
         info = summary.describe(built.model, built.prepared.graph, expand)
         if as_json:
             typer.echo(json.dumps(info, indent=2))

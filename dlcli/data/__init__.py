@@ -266,12 +266,25 @@ def _absolute(value) -> str:
 def check_unchanged(cfg, state: dict) -> None:
     """Refuse to cut a run's splits again from its data file when the file changed since training: the rows
     in each split would not be the ones it trained and was scored on (test rows could be training rows).
-    A run from before fingerprints were kept, or a data file other than the run's (an override), is not checked."""
+    A file named elsewhere (an override such as data.path=moved/train.csv) must be the same file, moved: a
+    different one is refused too. A run from before fingerprints were kept is not checked."""
     saved = state.get("data_file")
     value = cfg.get(saved["key"].removeprefix("data.")) if saved else None
-    if not value or _absolute(value) != saved["path"]:
+    if not value:
         return
     now = fingerprint(cfg)
+    if _absolute(value) != saved["path"]:
+        if {k: v for k, v in now.items() if k != "path"} == {k: v for k, v in saved.items() if k != "path"}:
+            return
+        raise ConfigError(
+            Problem(
+                saved["key"],
+                f"{_absolute(value)} is not the file the run trained on ({saved['path']}): the splits cut from it"
+                " would not be the run's, so its test or validation rows could be rows it trained on",
+                "to score another file, give it with --input FILE (every row is scored); to reopen the run's own"
+                " data from a new place, name the same file, unchanged",
+            )
+        )
     if now == saved:
         return
     if "files" in saved:

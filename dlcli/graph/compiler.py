@@ -31,6 +31,10 @@ _ELEMENTWISE = (
 )
 
 
+# Keras' dtypes an input is commonly given: for a did-you-mean (Keras itself decides what is valid).
+_DTYPES = ("float32", "int32", "int64", "string", "float16", "bfloat16", "float64", "int8", "int16", "uint8", "bool")
+
+
 def build(graph: Graph, name: str = "model", as_layer: bool = False) -> keras.Model:
     """The functional model of `graph`. `as_layer` builds a sub-model: outputs as a list, for `node[i]`."""
     problems = Collector()
@@ -40,12 +44,20 @@ def build(graph: Graph, name: str = "model", as_layer: bool = False) -> keras.Mo
 
     tensors: dict[str, Any] = {}
     for input_name, spec in graph.inputs.items():
+        dtype = spec.get("dtype", "float32")
+        try:
+            keras.backend.standardize_dtype(dtype)
+        except ValueError:
+            problems.add(
+                f"{graph.path}.inputs.{input_name}.dtype",
+                f"unknown dtype {dtype!r}",
+                did_you_mean(str(dtype), _DTYPES) or f"e.g. {', '.join(_DTYPES[:4])}",
+            )
+            continue
         tensors[input_name] = keras.Input(
-            shape=tuple(spec["shape"]),
-            dtype=spec.get("dtype", "float32"),
-            sparse=spec.get("sparse", False),
-            name=input_name,
+            shape=tuple(spec["shape"]), dtype=dtype, sparse=spec.get("sparse", False), name=input_name
         )
+    problems.raise_if_any()
     first_calls: dict[str, tuple[Node, list]] = {}
     for node in graph.topological():
         args = [_pick(tensors, ref, node) for ref in node.inputs]
@@ -534,15 +546,40 @@ _PROBABILITY_LOSSES = {
 }
 
 
+def _loss_name(loss: Any) -> str:
+    """The Keras function a loss computes, by name: `bce` and `{class: BinaryCrossentropy}` are binary_crossentropy."""
+    if isinstance(loss, str):
+        try:
+            loss = keras.losses.get(loss)
+        except ValueError:  # a plugin's name
+            return loss
+    return getattr(loss, "__name__", "") or getattr(getattr(loss, "fn", None), "__name__", "")
+
+
+def _output_layer(model: keras.Model, out: str):
+    try:
+        return model.get_layer(out)
+    except ValueError:  # an output a sub-model gives: its own layers are not the outer model's
+        return None
+
+
+def _check_one_unit_softmax(model: keras.Model, out: str, where: str, problems: Collector) -> None:
+    """A softmax over one unit is 1 whatever it is given: the output cannot learn, and nothing fails."""
+    layer = _output_layer(model, out)
+    if getattr(getattr(layer, "activation", None), "__name__", None) == "softmax" and layer.output.shape[-1] == 1:
+        problems.add(
+            where,
+            f"output {out!r} is a softmax over one unit, which is 1 whatever its input: it cannot learn",
+            f"for a yes/no target give {out!r} activation: sigmoid (one unit); for classes, one unit per class",
+        )
+
+
 def _check_probabilities(model: keras.Model, out: str, loss: Any, where: str, problems: Collector) -> None:
     """A cross-entropy on an output with no activation (seed 000's IMDB model): Keras reads the
     unbounded scores as probabilities, clips them, and the model does not learn. Nothing fails, so say it here."""
-    name = loss if isinstance(loss, str) else getattr(getattr(loss, "fn", None), "__name__", "")
-    if name not in _PROBABILITY_LOSSES:
-        return
-    try:
-        layer = model.get_layer(out)
-    except ValueError:  # an output a sub-model gives: its own layers are not the outer model's
+    name = _loss_name(loss)
+    layer = _output_layer(model, out)
+    if name not in _PROBABILITY_LOSSES or layer is None:
         return
     activation_name = getattr(getattr(layer, "activation", None), "__name__", None)
     if getattr(loss, "_fn_kwargs", {}).get("from_logits"):  # the mirror mistake: scores asked of probabilities
@@ -564,8 +601,16 @@ def _check_probabilities(model: keras.Model, out: str, loss: Any, where: str, pr
 
 def _binary_logits(loss: Any) -> bool:
     """A binary (or multi-label) cross-entropy that takes logits: `{class: BinaryCrossentropy, from_logits: true}`."""
-    name = getattr(getattr(loss, "fn", None), "__name__", "")
-    return "binary" in name and bool(getattr(loss, "_fn_kwargs", {}).get("from_logits"))
+    return "binary" in _loss_name(loss) and bool(getattr(loss, "_fn_kwargs", {}).get("from_logits"))
+
+
+def _on_probabilities(metric: Any, loss: Any) -> Any:
+    """Keras' `accuracy` of several sigmoid units (a multi-label output) is categorical accuracy, whether the
+    unit with the highest score is a true label: a binary cross-entropy's is each label's, as evaluate and
+    predict score it."""
+    if isinstance(metric, str) and metric in ("accuracy", "acc") and "binary" in _loss_name(loss):
+        return keras.metrics.BinaryAccuracy(name=metric)
+    return metric
 
 
 # Keras' metrics that cut probabilities at 0.5 (or sweep thresholds over [0, 1]), as they read logits.
@@ -613,8 +658,14 @@ def compile_model(model: keras.Model, graph: Graph, optimizer) -> None:
         metrics[out] = [resolve("metric", m, f"{where}.{i}") for i, m in enumerate(spec.get("metrics", []))]
         if _binary_logits(losses[out]):
             metrics[out] = [_on_logits(m, out, f"{where}.{i}", problems) for i, m in enumerate(metrics[out])]
+        else:
+            metrics[out] = [_on_probabilities(m, losses[out]) for m in metrics[out]]
         weights[out] = float(spec.get("loss_weight", 1.0))
         _check_probabilities(model, out, losses[out], graph.source(out, "loss"), problems)
+        node = graph.node(out)
+        _check_one_unit_softmax(
+            model, out, f"{node.path}.activation" if node else f"{graph.path}.outputs.{out}", problems
+        )
     problems.raise_if_any()
     if len(graph.outputs) == 1:
         (out,) = graph.outputs

@@ -208,6 +208,10 @@ def _parse_inputs(raw: Any, path: str, problems: Collector) -> dict[str, dict]:
         for key in spec:
             if key not in INPUT_KEYS:
                 problems.add(f"{where}.{key}", "not an input key", _hint(key, INPUT_KEYS))
+        if "/" in name:  # Keras names tensors by scope, where "/" separates
+            problems.add(where, f"an input's name cannot contain '/', as {name!r} does", "name it with _ or -")
+        if not isinstance(spec.get("sparse", False), bool):
+            problems.add(f"{where}.sparse", f"expected true or false, got {spec['sparse']!r}")
         shape = spec["shape"]
         if not isinstance(shape, list) or not all(d is None or (isinstance(d, int) and d > 0) for d in shape):
             problems.add(f"{where}.shape", f"expected a list of positive integers or null, got {shape!r}")

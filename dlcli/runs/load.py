@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from dlcli.config.schema import DataConfig
 from dlcli.errors import ConfigError, Problem
 from dlcli.runs import rundir
 
@@ -180,6 +181,16 @@ def _as_input(problem: Problem, path: Path, overridden: tuple[str, ...] = ()) ->
     return Problem("--input", message, hint, code=problem.code)
 
 
+# What evaluate and predict may override: the columns, the splits' fractions and seed, the limit and the
+# loader's options decide which rows and values the model sees, so changing them would score other data,
+# or training rows as test rows, under the run's name. A misspelt data key is left to Hydra, which says
+# what was meant.
+_REOPEN_KEYS = tuple(
+    f"data.{k}" for k in ("path", "train_path", "val_path", "test_path", "stream", "workers", "delimiter", "header")
+)
+_DATA_FIELDS = {f.name for f in fields(DataConfig)}
+
+
 def open_run(path: Path, overrides: list[str] = (), trust_code: bool = False) -> Run:
     """`trust_code`: load a model.keras that holds Python code (a Lambda layer), which Keras' safe
     mode refuses because loading it runs that code (the commands' --trust-code)."""
@@ -187,13 +198,14 @@ def open_run(path: Path, overrides: list[str] = (), trust_code: bool = False) ->
     from dlcli.config import check_saved, compose_saved, validate
 
     cfg = rundir.load_config(path)
-    for item in overrides:  # the model is trained: only where its data comes from may change
+    for item in overrides:  # the model is trained: only where its files are may change
         key = item.lstrip("+~").split("=", 1)[0]
-        if not key.startswith("data.") or key.startswith("data.preprocess"):
+        if key not in _REOPEN_KEYS and (not key.startswith("data.") or key.split(".")[1] in _DATA_FIELDS):
             raise ConfigError(
                 Problem(
                     key,
-                    "a finished run keeps its model, preprocessing and training settings: only where its data comes from (data.*) may be overridden",
+                    "a finished run keeps its model, preprocessing, columns, splits and training settings: only where"
+                    f" its files are and how they are read may be overridden ({', '.join(_REOPEN_KEYS)})",
                     "e.g. data.test_path=other.csv, or score a file with --input",
                 )
             )

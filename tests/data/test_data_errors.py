@@ -425,6 +425,15 @@ def test_too_few_units_for_word_labels_lists_the_labels(cli, in_tmp):
         "model.outputs.out.loss=sparse_categorical_crossentropy",
     )
     assert "error: model.outputs.out: the data has 3 labels (Cat, cat, dog), but the output has 2 unit(s)" in text
+    # check reads the data as train does, through the built model's units
+    code, out, err = cli(
+        "check",
+        "recipe=./five.yaml",
+        "model.nodes.out.units=2",
+        "model.nodes.out.activation=softmax",
+        "model.outputs.out.loss=sparse_categorical_crossentropy",
+    )
+    assert code == 2 and "the data has 3 labels (Cat, cat, dog), but the output has 2 unit(s)" in " ".join(err.split())
 
 
 def test_a_missing_column_names_the_file_it_is_missing_from(cli, in_tmp):

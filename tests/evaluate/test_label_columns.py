@@ -30,7 +30,7 @@ model:
     money: {class: Dense, units: 2, inputs: hidden}
   outputs:
     chance: {loss: binary_crossentropy}
-    tags: {loss: binary_crossentropy}
+    tags: {loss: binary_crossentropy, metrics: [accuracy]}
     money: {loss: mse}
 train: {batch_size: 16}
 """
@@ -87,6 +87,10 @@ def test_multihot_columns_get_the_multi_label_report_and_soft_ones_their_errors(
     for key, value in expected.items():
         assert tags["report"][key] == pytest.approx(value), key
     assert tags["hamming_loss"] == pytest.approx(skm.hamming_loss(y, scores >= 0.5))
+    # Keras' `accuracy` of several sigmoid units would be whether the top-scored one is a true label: trained
+    # with a binary cross-entropy, it is each label's, as evaluate scores it
+    trained = json.loads((run / "metrics.json").read_text())["test"]["tags_accuracy"]
+    assert trained == pytest.approx(1 - tags["hamming_loss"], abs=1e-6)
     assert tags["labels"]["t2"]["roc_auc"] == pytest.approx(skm.roc_auc_score(y[:, 1], scores[:, 1]))
     assert tags["roc_auc_macro"] == pytest.approx(skm.roc_auc_score(y, scores, average="macro"))
     assert {"plots/eval/test/tags-roc.png", "plots/eval/test/tags-pr.png"} <= set(data["plots"])

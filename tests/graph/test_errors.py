@@ -81,6 +81,11 @@ CASES = [
      ["error: model.nodes.hidden1.use_bias: expected true or false (Dense's default is true), got 'maybe' (set on the command line)"]),
     ("optimizer-option-of-the-wrong-kind", ["recipe=digits_mlp", "+optimizer.options.beta_1=abc"],
      ["error: optimizer.options.beta_1: expected a number (Adam's default is 0.9), got 'abc' (set on the command line)"]),
+    ("input-dtype-misspelt", ["recipe=digits_mlp", "+model.inputs.input.dtype=flaot32"],
+     ["error: model.inputs.input.dtype: unknown dtype 'flaot32' (set on the command line)", "did you mean 'float32'?"]),
+    ("softmax-over-one-unit", ["recipe=breast_cancer_binary", "model.nodes.final.activation=softmax"],  # always 1
+     ["error: model.nodes.final.activation: output 'final' is a softmax over one unit, which is 1 whatever its input: it cannot learn",
+      "hint: for a yes/no target give 'final' activation: sigmoid (one unit)"]),
 ]  # fmt: skip
 
 

@@ -151,6 +151,14 @@ def test_a_misspelt_input_is_not_also_reported_as_a_wrong_count():
     ]
 
 
+def test_an_input_is_named_as_keras_names_tensors_and_sparse_is_a_boolean():
+    found = problems(
+        model(inputs={"a/b": {"shape": [8], "sparse": "maybe"}}, nodes={"out": {**DENSE, "inputs": "a/b"}})
+    )
+    assert ("model.inputs.a/b", "an input's name cannot contain '/', as 'a/b' does") in found
+    assert ("model.inputs.a/b.sparse", "expected true or false, got 'maybe'") in found
+
+
 def test_a_mistake_inside_a_block_is_reported_once_at_its_definition():
     broken = {"nodes": {"d": {"class": "Dense", "units": 2, "inputs": "y"}}}
     found = problems(model(blocks={"b": broken}, nodes={"a": {"block": "b", "repeat": 3}, "out": {"block": "b"}}))
