@@ -610,14 +610,13 @@ def _numbers(values: np.ndarray, spec: OutputSpec) -> np.ndarray:
         return values.astype("float64")
     labels = sorted({str(v) for v in values.reshape(-1).tolist() if not is_number(v)})
     if labels:
-        hint = did_you_mean(spec.loss_name, CLASSIFICATION_LOSSES) or "labels take a classification loss: " + ", ".join(
-            CLASSIFICATION_LOSSES
-        )
+        meant = did_you_mean(spec.loss_name, CLASSIFICATION_LOSSES)  # a misspelt one is no classification loss either
         raise ConfigError(
             Problem(
                 f"model.outputs.{spec.name}.loss",
-                f"the targets are labels like {labels[0]!r} but {spec.loss_name!r} treats them as numbers",
-                hint,
+                f"the targets are labels like {labels[0]!r}, but {spec.loss_name!r} is no classification loss"
+                + ("" if meant else ": it treats them as numbers"),
+                meant or "labels take a classification loss: " + ", ".join(CLASSIFICATION_LOSSES),
             )
         )
     return values.astype("float64")

@@ -897,7 +897,8 @@ def _csv_layout(
         cfg.features, model_io.inputs, lambda s: [c for c in range(len(columns)) if c not in used], "data.features"
     )
     if by_name:
-        features = _by_trained_names(features, trained.get("x", {}), columns, path, key)
+        targets_read = frozenset(c for names in trained.get("y", {}).values() for c in names)
+        features = _by_trained_names(features, trained.get("x", {}), columns, path, key, read_otherwise=targets_read)
     feature_cols = {
         name: _columns(spec, columns, _key("data.features", cfg.features, name), path, first_row)
         for name, spec in features.items()
@@ -969,11 +970,13 @@ def _by_trained_names(
     path: Path,
     key: str,
     required: bool = True,
+    read_otherwise: frozenset = frozenset(),
 ) -> dict[str, Any]:
     """Specs of new samples' columns as the names training read (which were positions, perhaps).
 
     Only positions are replaced: names a user gives are used as given. A
     feature the file lacks is reported by name; a target it lacks is no target.
+    `read_otherwise`: columns training read for something else (the targets), never suggested.
     """
     out = dict(specs)
     for name, names in trained.items():
@@ -981,7 +984,9 @@ def _by_trained_names(
             continue
         missing = [c for c in names if c not in columns]
         if missing and required:
-            others = {c.lower(): c for c in columns if c not in names}  # 'Weight' for 'weight' before 'Height'
+            others = {
+                c.lower(): c for c in columns if c not in names and c not in read_otherwise
+            }  # 'Weight' for 'weight' before 'Height'
             close = [
                 f"for {c!r}, {hint}"
                 for c in missing[:8]

@@ -315,3 +315,19 @@ def test_new_samples_keep_a_target_named_by_its_column(tmp_path):
     pd.DataFrame({"a": [1.0], "b": [3.0], "c": [4.0]}).to_csv(tmp_path / "features.csv", index=False)
     part = sources.new_samples(tmp_path / "features.csv", data_cfg(source="csv"), io(3, "mse", 1))
     assert part.x["input"].shape == (1, 3) and part.y == {}  # exactly the model's features, positional target
+
+
+def test_a_missing_feature_column_is_never_said_to_be_the_target(tmp_path):
+    """New samples lacking a feature: the did-you-mean looks among the columns training did not read."""
+    trained = {"x": ["[bold]a[/bold]", "b"]}
+    with pytest.raises(ConfigError) as info:
+        sources._by_trained_names(
+            {"x": "0:2"},
+            trained,
+            ["[bold]y[/bold]", "b"],
+            tmp_path / "new.csv",
+            "--input",
+            read_otherwise=frozenset({"[bold]y[/bold]"}),
+        )
+    (problem,) = info.value.problems
+    assert "has no column '[bold]a[/bold]'" in problem.message and "did you mean" not in problem.hint
