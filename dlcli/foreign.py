@@ -164,6 +164,12 @@ KNOWN: dict[str, Known] = {
             "Multiple values for callbacks. To override a value use 'override callbacks: early_stopping'",
         ),
         Known(
+            "no_such_group",  # a recipe's `- override /GROUP: option` naming a group the config has not
+            "hydra",
+            re.compile(r"Could not override '(?P<group>[^']+)'\. No match in the defaults list"),
+            "In 'recipe/mine': Could not override 'modle'. No match in the defaults list.",
+        ),
+        Known(
             "defaults_not_list",  # a recipe's `defaults:` that is not a list
             "hydra",
             re.compile(r"Invalid defaults list in '(?P<config>[^']+)', defaults must be a list"),
@@ -299,6 +305,12 @@ def hydra_duplicate_group(exc: BaseException) -> tuple[str, str] | None:
     """(group, 'group: option') when Hydra refuses a group chosen twice without `override`."""
     found = _search("duplicate_group", str(exc))
     return (found["group"], found["choice"]) if found else None
+
+
+def hydra_no_such_group(exc: BaseException) -> str | None:
+    """The group a recipe's `- override /GROUP: ...` names that the config has not, when Hydra says so."""
+    found = _search("no_such_group", str(exc))
+    return found["group"] if found else None
 
 
 def hydra_defaults_not_list(exc: BaseException) -> str | None:

@@ -332,6 +332,16 @@ def _override_problem(
             Origin("recipe", str(recipe.path)) if recipe else None,
             "already_set",
         )
+    group = foreign.hydra_no_such_group(exc)
+    if group is not None:
+        groups = (*_GROUPS, "distribution")
+        return Problem(
+            "defaults",
+            f"'override /{group}' names no config group",
+            did_you_mean(group.lstrip("/"), groups) or f"groups: {', '.join(groups)}",
+            Origin("recipe", str(recipe.path)) if recipe else None,
+            "no_such_group",
+        )
     known = foreign.hydra_override(exc)
     if known is None:
         return Problem("overrides", foreign.first_line(exc), code="foreign")

@@ -268,6 +268,10 @@ def test_broken_yaml_in_a_group_file_is_a_config_error(tmp_path):
         ("train: {epochs: two}", ["error: train.epochs: expected an integer, got 'two' (in ", "typo.yaml)"]),
         ("- a list", ["error: recipe: ", "typo.yaml holds a YAML list, not a mapping of config keys"]),
         ("data: [1, 2]", ["error: data: expected a section of settings, got a list (in ", "hint: write data: {"]),
+        (
+            "defaults: [{override /modle: digits_mlp}]",
+            ["error: defaults: 'override /modle' names no config group (in ", "hint: did you mean 'model'?"],
+        ),
     ],
 )
 def test_a_mistake_in_the_users_recipe_file_names_the_key_and_the_file(tmp_path, line, fragments):
