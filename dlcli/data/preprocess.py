@@ -211,6 +211,8 @@ class Preprocessor:
                     )
             if self.kind(spec.name) == "ids" and not (values.ndim == 2 and values.shape[1] > 1):
                 _check_whole(values, spec, "the targets")  # (one-hot rows are checked as such)
+            if self.kind(spec.name) == "values":
+                _check_numbers(values, spec, first)
         self.check_multihot(y, "training", columns, first)
         return notes
 
@@ -600,6 +602,28 @@ def _to_output(values: np.ndarray, spec: OutputSpec, source: str | None) -> np.n
             f"the {what} hold {int(np.prod(values.shape[1:]))} value(s) a sample, shaped {list(values.shape[1:])}, "
             f"but output {spec.name!r} gives {int(np.prod(spec.shape))}, shaped {list(spec.shape)}",
             "give the output the targets' shape, or pick other targets with data.target",
+        )
+    )
+
+
+def _check_numbers(values: np.ndarray, spec: OutputSpec, first: int | None) -> None:
+    """Regression targets that are numbers but for a few cells ('n/a?'): a typo in the data, said where it is
+    (with `first`, the CSV data rows before these, by data row). Targets that are all words are labels: the
+    loss was meant to classify, which `_numbers` says."""
+    if values.dtype.kind in "biuf" or not values.size:
+        return
+    flat = values.reshape(len(values), -1)
+    bad = np.array([[not is_number(v) for v in row] for row in flat])
+    if bad.all():
+        return
+    row = int(np.argwhere(bad)[0][0])
+    where = f"data row {first + row + 1}" if first is not None else f"sample {row}"
+    raise ConfigError(
+        Problem(
+            "data.target",
+            f"output {spec.name!r} regresses numbers, but its target in {where} is {flat[bad][0]!r}"
+            + (f" ({int(bad.sum())} such values)" if bad.sum() > 1 else ""),
+            "fix those targets to numbers, or drop their rows",
         )
     )
 

@@ -316,6 +316,15 @@ def test_string_labels_with_a_regression_loss_name_the_loss(cli, in_tmp, loss, h
     assert f"hint: {hint}" in text or hint in text.split("hint: ", 1)[1]
 
 
+def test_a_word_among_regression_targets_is_named_by_its_row(cli, in_tmp):
+    five_columns(in_tmp, lambda i: "n/a?" if i in (7, 9) else 1.5 * i)  # a price with two typos
+    text = failing(cli, "model.outputs.out.loss=mse")
+    assert (
+        "error: data.target: output 'out' regresses numbers, but its target in data row 8 is 'n/a?' (2 such values)"
+        in text
+    )
+
+
 def test_string_labels_with_a_scaled_regression_target_name_the_loss(cli, in_tmp):
     five_columns(in_tmp, lambda i: "yes" if i % 2 else "no")
     text = failing(cli, "model.outputs.out.loss=mse", "data.preprocess.target_scaler=standard")
