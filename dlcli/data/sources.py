@@ -1082,9 +1082,14 @@ def _columns(spec: Any, columns: list[str], key: str, path: Path, first_row: lis
         start, _, stop = spec.partition(":")
         try:
             bounds = [int(start) if start else None, int(stop) if stop else None]
-        except ValueError:
+        except ValueError:  # a name with a colon that is no column
+            close = did_you_mean(spec, columns)
             raise ConfigError(
-                Problem(key, f"{spec!r} is not a column slice", "slices are integer positions such as '0:9' or '1:'")
+                Problem(
+                    key,
+                    f"no column {spec!r}, and it is not a column slice",
+                    close or "slices are integer positions such as '0:9' or '1:'",
+                )
             ) from None
         if any(b is not None and not -n <= b <= n for b in bounds):
             raise ConfigError(

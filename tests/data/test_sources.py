@@ -331,3 +331,11 @@ def test_a_missing_feature_column_is_never_said_to_be_the_target(tmp_path):
         )
     (problem,) = info.value.problems
     assert "has no column '[bold]a[/bold]'" in problem.message and "did you mean" not in problem.hint
+
+
+def test_a_name_with_a_colon_that_is_no_column_is_said_to_be_neither(tmp_path):
+    with pytest.raises(ConfigError) as info:
+        sources._columns(":smile: z", ["a", ":smile: y"], "data.target", tmp_path / "f.csv")
+    (problem,) = info.value.problems
+    assert problem.message == "no column ':smile: z', and it is not a column slice"
+    assert "did you mean ':smile: y'" in problem.hint
