@@ -55,12 +55,12 @@ class Composed:
 
 def config_dirs(extra: list[str] | None = None) -> list[Path]:
     """User config directories: `$DLCLI_CONFIG_PATH` first, then `--config-dir`s (later wins)."""
-    raw = [p for p in os.environ.get(ENV_CONFIG_PATH, "").split(os.pathsep) if p] + list(extra or [])
+    from_env = [("$" + ENV_CONFIG_PATH, p) for p in os.environ.get(ENV_CONFIG_PATH, "").split(os.pathsep) if p]
     dirs = []
-    for entry in raw:
+    for where, entry in from_env + [("--config-dir", p) for p in extra or []]:
         path = Path(entry).expanduser().resolve()
         if not path.is_dir():
-            raise ConfigError(Problem("--config-dir", f"{entry!r} is not a directory (resolved to {path})"))
+            raise ConfigError(Problem(where, f"{entry!r} is not a directory (resolved to {path})"))
         dirs.append(path)
     return dirs
 
