@@ -14,7 +14,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from dlcli import interrupt
+from dlcli import foreign, interrupt
 from dlcli.errors import ConfigError, Problem
 
 ENV_CACHE = "DLCLI_JAX_CACHE"  # a directory, or "off"
@@ -97,13 +97,15 @@ class Placement:
         return self.process == 0
 
 
-def distribute(dist, batch_size: int, join: bool = True) -> Placement:
+def distribute(dist, batch_size: int, join: bool = True, config: str = "") -> Placement:
     """Set keras.distribution from the `distribution` config; called before the model is built.
 
     Several processes join first (`keras.distribution.initialize`, before any JAX computation;
-    on CPU through gloo collectives). The batch size is global: it must divide by the devices
-    the batch is split over, or a ConfigError names the nearest sizes that do. Without `join`
-    (`dlcli check`), one of several processes builds on one device and waits for no other.
+    on CPU through gloo collectives), then compare their `config` (each process's, but for its
+    id): processes given different ones would deadlock or fail mid-run. The batch size is global:
+    it must divide by the devices the batch is split over, or a ConfigError names the nearest
+    sizes that do. Without `join` (`dlcli check`), one of several processes builds on one device
+    and waits for no other.
     """
     import jax
     import keras
@@ -116,9 +118,22 @@ def distribute(dist, batch_size: int, join: bool = True) -> Placement:
         jax.config.update("jax_cpu_collectives_implementation", "gloo")
         # gloo's C++ prints "[Gloo] Rank N is connected..." on fd 1 as it connects
         with _fd1_silenced(), interrupt.ending_the_process():
-            keras.distribution.initialize(dist.coordinator, dist.num_processes, dist.process_id)
+            try:
+                keras.distribution.initialize(dist.coordinator, dist.num_processes, dist.process_id)
+            except Exception as exc:
+                if foreign.jax_cannot_serve(exc):
+                    raise ConfigError(
+                        Problem(
+                            "distribution.coordinator",
+                            "process 0 cannot listen there: the port is taken, or the host is not this machine",
+                            "give every process a free port of process 0's machine",
+                        )
+                    ) from exc
+                raise
             jax.devices()  # (the CPU client, and its gloo context, may be made at first use)
     placement = Placement(process=jax.process_index(), processes=jax.process_count())
+    if placement.processes > 1 and join:
+        _agree(config)
     devices = jax.devices()
     if dist.strategy == "single":
         keras.distribution.set_distribution(None)
@@ -139,6 +154,27 @@ def distribute(dist, batch_size: int, join: bool = True) -> Placement:
     keras.distribution.set_distribution(made)
     placement.devices = split
     return placement
+
+
+def _agree(config: str) -> None:
+    """Every process was given the same config (a digest of it, gathered from all): else refused, by all."""
+    import hashlib
+
+    import numpy as np
+    from jax.experimental import multihost_utils
+
+    mine = np.frombuffer(hashlib.sha256(config.encode()).digest(), np.uint8)
+    every = np.asarray(multihost_utils.process_allgather(mine))
+    differ = [i for i in range(len(every)) if not np.array_equal(every[i], every[0])]
+    if differ:
+        raise ConfigError(
+            Problem(
+                "distribution",
+                f"process {differ[0]} was given another config than process 0"
+                + (f" (and {len(differ) - 1} more processes)" if len(differ) > 1 else ""),
+                "start every process with the same recipe and overrides; only distribution.process_id differs",
+            )
+        )
 
 
 def check(dist, batch_size: int) -> None:

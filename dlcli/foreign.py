@@ -164,6 +164,12 @@ KNOWN: dict[str, Known] = {
             "Multiple values for callbacks. To override a value use 'override callbacks: early_stopping'",
         ),
         Known(
+            "cannot_serve",  # process 0 of several cannot open the coordinator's port
+            "jax",
+            re.compile(r"Failed to start RPC server"),
+            "UNKNOWN: Failed to start RPC server",
+        ),
+        Known(
             "no_such_group",  # a recipe's `- override /GROUP: option` naming a group the config has not
             "hydra",
             re.compile(r"Could not override '(?P<group>[^']+)'\. No match in the defaults list"),
@@ -305,6 +311,11 @@ def hydra_duplicate_group(exc: BaseException) -> tuple[str, str] | None:
     """(group, 'group: option') when Hydra refuses a group chosen twice without `override`."""
     found = _search("duplicate_group", str(exc))
     return (found["group"], found["choice"]) if found else None
+
+
+def jax_cannot_serve(exc: BaseException) -> bool:
+    """Whether JAX's coordinator service could not start (its port taken, or not this machine's address)."""
+    return _search("cannot_serve", str(exc)) is not None
 
 
 def hydra_no_such_group(exc: BaseException) -> str | None:

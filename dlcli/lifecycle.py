@@ -190,7 +190,8 @@ def build(prepared: Prepared, join: bool = True) -> Built:
     cfg = prepared.cfg
     preflight(prepared)
     with blaming_overrides(prepared.composed.overrides):
-        placement = backend.distribute(cfg.distribution, cfg.train.batch_size, join)  # before the variables exist
+        agreed = OmegaConf.to_yaml(OmegaConf.merge(cfg, {"distribution": {"process_id": None}}))
+        placement = backend.distribute(cfg.distribution, cfg.train.batch_size, join, agreed)  # before any variable
     backend.seed_everything(cfg.seed)
     from dlcli.data.io import ModelIO
     from dlcli.graph import compiler

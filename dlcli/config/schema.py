@@ -212,8 +212,29 @@ def steps_problem(value: str) -> str | None:
     return f"expected auto or a positive number of steps, got {value!r}"
 
 
-def distribution_problems(dist) -> list[tuple[str, str, str]]:
-    """(key, message, hint) for every mistake in `distribution` that needs no device to find."""
+# Keras' own variables for several processes (keras.distribution.initialize reads them when the config is unset).
+PROCESS_VARIABLES = {
+    "coordinator": "KERAS_DISTRIBUTION_JOB_ADDRESSES",
+    "num_processes": "KERAS_DISTRIBUTION_NUM_PROCESSES",
+    "process_id": "KERAS_DISTRIBUTION_PROCESS_ID",
+}
+
+
+def processes(dist, env: Mapping[str, str]) -> dict[str, tuple[str, Any]]:
+    """The process settings in effect, each as (where it was set, its value): the config's, else Keras' variable."""
+    found = {}
+    for key, variable in PROCESS_VARIABLES.items():
+        if dist[key] is not None:
+            found[key] = (f"distribution.{key}", dist[key])
+        elif env.get(variable):
+            value = env[variable].split(",")[0] if key == "coordinator" else env[variable]
+            found[key] = (variable, value)
+    return found
+
+
+def distribution_problems(dist, env: Mapping[str, str] = {}) -> list[tuple[str, str, str]]:
+    """(key, message, hint) for every mistake in `distribution` (and Keras' process variables in `env`) that
+    needs no device to find. A setting the chosen strategy would ignore is a mistake too: it must take effect."""
     found = []
     if dist.strategy == Strategy.model_parallel:
         if not dist.mesh:
@@ -221,7 +242,7 @@ def distribution_problems(dist) -> list[tuple[str, str, str]]:
                 (
                     "distribution.mesh",
                     "model_parallel needs a device mesh",
-                    "e.g. distribution.mesh={batch: 1, model: 2}",
+                    "e.g. +distribution.mesh={batch: 1, model: 2}",
                 )
             )
         elif dist.batch_axis not in dist.mesh:
@@ -232,6 +253,9 @@ def distribution_problems(dist) -> list[tuple[str, str, str]]:
                     "name one of the mesh's axes",
                 )
             )
+        for axis, size in dist.mesh.items():
+            if size < 1:
+                found.append((f"distribution.mesh.{axis}", f"expected a positive number of devices, got {size}", ""))
         for rule, axes in dist.layout.items():
             unknown = [a for a in axes if a is not None and a not in dist.mesh]
             if unknown:
@@ -252,9 +276,52 @@ def distribution_problems(dist) -> list[tuple[str, str, str]]:
                         "a regex matched against variable paths, e.g. dense.*kernel",
                     )
                 )
-    given = [k for k in ("coordinator", "num_processes", "process_id") if dist[k] is not None]
+    else:
+        for key in ("mesh", "layout"):
+            if dist[key]:
+                found.append(
+                    (
+                        f"distribution.{key}",
+                        f"a device mesh and layout rules shard a model_parallel run; this run is {dist.strategy.value}",
+                        "add distribution=model_parallel, or drop it",
+                    )
+                )
+    if dist.devices is not None and dist.strategy != Strategy.data_parallel:
+        found.append(
+            (
+                "distribution.devices",
+                f"picks how many devices data_parallel splits each batch over; this run is {dist.strategy.value}"
+                + (" (its mesh decides the devices)" if dist.strategy == Strategy.model_parallel else ""),
+                "add distribution=data_parallel, or drop it",
+            )
+        )
+    elif dist.devices is not None and dist.devices < 1:
+        found.append(
+            ("distribution.devices", f"expected a positive number of devices, got {dist.devices}", "null: every device")
+        )
+    return found + _process_problems(dist, env)
+
+
+def _process_problems(dist, env: Mapping[str, str]) -> list[tuple[str, str, str]]:
+    given = processes(dist, env)
+    found = []
+    for key in ("num_processes", "process_id"):
+        where, value = given.get(key, (None, None))
+        if value is not None and not str(value).isdigit():  # Keras' variables, read as they are
+            found.append((where, f"expected a whole number, got {value!r}", ""))
+            given.pop(key)
+    if "num_processes" in given and int(given["num_processes"][1]) < 1:
+        found.append((given["num_processes"][0], "expected at least 1 process, got 0", ""))
+        given.pop("num_processes")
+    if "coordinator" in given:
+        where, value = given["coordinator"]
+        host, _, port = str(value).rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            found.append((where, f"expected HOST:PORT, e.g. localhost:12345, got {value!r}", "a port from 1 to 65535"))
+    if found:
+        return found
     if given and len(given) < 3:
-        missing = sorted({"coordinator", "num_processes", "process_id"} - set(given))
+        missing = sorted(set(PROCESS_VARIABLES) - set(given))
         found.append(
             (
                 f"distribution.{missing[0]}",
@@ -262,19 +329,19 @@ def distribution_problems(dist) -> list[tuple[str, str, str]]:
                 f"set distribution.{', distribution.'.join(missing)} too",
             )
         )
-    if len(given) == 3 and not 0 <= dist.process_id < dist.num_processes:
-        found.append(
-            (
-                "distribution.process_id",
-                f"expected 0 to {dist.num_processes - 1}, got {dist.process_id}",
-                "process 0 writes the run directory",
+    elif given:
+        (pid_where, pid), (_, count) = given["process_id"], given["num_processes"]
+        if not int(pid) < int(count):
+            found.append(
+                (pid_where, f"expected 0 to {int(count) - 1}, got {pid}", "process 0 writes the run directory")
             )
-        )
-    if dist.strategy == Strategy.single and (dist.num_processes or 1) > 1:
+    count = int(given["num_processes"][1]) if "num_processes" in given else 1
+    if dist.strategy == Strategy.single and count > 1:
         found.append(
             (
                 "distribution",
-                "several processes share one model only with data_parallel or model_parallel",
+                f"several processes ({given['num_processes'][0]}={count}) share one model only with data_parallel or"
+                " model_parallel: as single, each would train a model of its own",
                 "add distribution=data_parallel",
             )
         )

@@ -54,12 +54,10 @@ def _check_train(cfg: DictConfig, problems: Collector) -> None:
     wrong = schema.steps_problem(cfg.train.steps_per_execution)
     if wrong:
         problems.add("train.steps_per_execution", wrong)
-    for key, message, hint in schema.distribution_problems(cfg.distribution):
-        problems.add(key, message, hint)
-    several = cfg.distribution.num_processes or os.environ.get("KERAS_DISTRIBUTION_NUM_PROCESSES")
-    if several is not None and not str(several).isdigit():  # Keras' variable, read as it is
-        problems.add("KERAS_DISTRIBUTION_NUM_PROCESSES", f"expected a whole number of processes, got {several!r}")
-    elif several and int(several) > 1:  # each process would make, and combine, a parent run of its own
+    for key, message, hint in schema.distribution_problems(cfg.distribution, os.environ):
+        problems.add(key, message, hint or None)
+    several = schema.processes(cfg.distribution, os.environ).get("num_processes", (None, "1"))[1]
+    if str(several).isdigit() and int(several) > 1:  # each process would make, and combine, a parent run of its own
         k, n = cfg.train.kfold, cfg.train.ensemble
         if n >= 2:
             problems.add(

@@ -51,4 +51,4 @@ def test_only_several_processes_wait_to_join_and_keras_count_must_be_a_number(cl
     assert lifecycle.joining(dist(2)).startswith("process 0 of 2: waiting for all 2 to join at h:1")
     monkeypatch.setenv("KERAS_DISTRIBUTION_NUM_PROCESSES", "two")
     code, _, err = cli("check", "recipe=digits_mlp")
-    assert code == 2 and "KERAS_DISTRIBUTION_NUM_PROCESSES: expected a whole number of processes, got 'two'" in err
+    assert code == 2 and "KERAS_DISTRIBUTION_NUM_PROCESSES: expected a whole number, got 'two'" in err

@@ -85,3 +85,14 @@ def test_two_processes_train_as_one_and_resume(tmp_path, cli, monkeypatch):
     (alone,) = (tmp_path / "outputs" / "one").glob("2*")
     two, one = losses(run_dir), losses(alone)
     assert len(two) == 2 and all(abs(a - b) < 1e-5 for a, b in zip(two, one)), (two, one)
+
+
+def test_processes_given_different_configs_are_refused_by_all_before_training(tmp_path):
+    """Process 1 with another data.limit would deadlock in the first evaluation: every process refuses."""
+    port = free_port()
+    started = [start(tmp_path, port, 1, *ARGS, "train.epochs=1", "data.limit=300")]
+    started.append(start(tmp_path, port, 0, *ARGS, "train.epochs=1"))
+    for p in started:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 2 and "process 1 was given another config than process 0" in err, err
+    assert not (tmp_path / "outputs").exists()
