@@ -179,13 +179,15 @@ def check(
 def batch_readers(made: dict[str, keras.callbacks.Callback]) -> list[str]:
     """The callbacks that read every batch (LossHistory, TensorBoard's update_freq, any that
     overrides a batch hook), which several steps per execution would show one batch in N.
-    TerminateOnNaN is not one: the epoch's mean loss it reads stays NaN, seen at the next round trip."""
+    TerminateOnNaN is not one: the epoch's mean loss it reads stays NaN, seen at the next round trip;
+    nor are TensorBoard at update_freq="epoch" and ModelCheckpoint or BackupAndRestore at
+    save_freq="epoch", whose batch hooks then do nothing."""
     hooks = ("on_train_batch_end", "on_train_batch_begin", "on_batch_end", "on_batch_begin")
     return [
         name
         for name, c in made.items()
         if any(getattr(type(c), h) is not getattr(keras.callbacks.Callback, h) for h in hooks)
-        and getattr(c, "update_freq", None) != "epoch"
+        and "epoch" not in (getattr(c, "update_freq", None), getattr(c, "save_freq", None))
         and not isinstance(c, keras.callbacks.TerminateOnNaN)
     ]
 

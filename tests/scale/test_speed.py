@@ -100,3 +100,18 @@ def test_steps_a_batch_reader_would_miss_are_refused_and_leave_no_folder(tmp_pat
     code, _, err = cli(*args, "train.steps_per_execution=4")
     assert code == 2 and "callbacks.loss_history reads every batch" in err, err
     assert list(tmp_path.iterdir()) == []  # not runs/deep/digits_mlp/, nor the folders above it
+
+
+def test_callbacks_saving_at_each_epoch_do_not_need_every_batch(tmp_path):
+    """Their batch hooks do nothing at save_freq="epoch": auto keeps its steps, a number is not refused."""
+    import keras
+
+    from dlcli.callbacks import batch_readers
+
+    made = {
+        "checkpoint": keras.callbacks.ModelCheckpoint(str(tmp_path / "a.keras"), save_freq="epoch"),
+        "backup": keras.callbacks.BackupAndRestore(str(tmp_path / "b"), save_freq="epoch"),
+        "every_10": keras.callbacks.ModelCheckpoint(str(tmp_path / "c.keras"), save_freq=10),
+        "tensorboard": keras.callbacks.TensorBoard(str(tmp_path / "tb"), update_freq="batch"),
+    }
+    assert batch_readers(made) == ["every_10", "tensorboard"]
