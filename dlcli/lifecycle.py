@@ -228,6 +228,8 @@ def run(
     dataset = load_data(built)
     with blaming_overrides(built.prepared.composed.overrides):
         feeds = _Feeds(placement, cfg.train.batch_size, dataset)
+        if resume:
+            _check_same_samples(run_dir, feeds)
     if dataset.note:
         observer.note(dataset.note)
     if feeds.dropped:
@@ -249,7 +251,7 @@ def run(
     if not resume:  # the run's first files are written before it gets its name: never half-made
         staging = rundir.stage(run_dir.parent) if run_dir else rundir.stage_run(cfg.run.dir, cfg.run.name)
         try:
-            _write_run_files(built, staging, dataset)
+            _write_run_files(built, staging, dataset, feeds.keep)
             run_dir = rundir.publish(staging, run_dir.name if run_dir else None)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
@@ -545,7 +547,9 @@ def _overrides_yaml(composed: Composed) -> str:
     return OmegaConf.to_yaml(OmegaConf.create({"recipe": str(composed.recipe.path), "overrides": composed.overrides}))
 
 
-def _write_run_files(built: Built, run_dir: Path, dataset) -> None:
+def _write_run_files(built: Built, run_dir: Path, dataset, train_samples: int) -> None:
+    """`train_samples`: how many of the training split's samples each epoch trains on (several devices may
+    leave a few out), so that a resume on other devices is refused rather than trained on others."""
     from dlcli.graph.summary import summary_text
     from dlcli.runs import env
 
@@ -554,7 +558,27 @@ def _write_run_files(built: Built, run_dir: Path, dataset) -> None:
     rundir.write_json(run_dir / "env.json", env.describe())
     rundir.write_text(run_dir / "summary.txt", summary_text(built.model, built.prepared.graph))
     pre = dataset.preprocessor
-    rundir.write_json(run_dir / "preprocess.json", {"config": pre.config, "state": pre.state})
+    record = {"config": pre.config, "state": pre.state, "train_samples": train_samples}
+    rundir.write_json(run_dir / "preprocess.json", record)
+
+
+def _check_same_samples(run_dir: Path, feeds: _Feeds) -> None:
+    """A run resumed on devices that leave out other training samples than it did would train its
+    remaining epochs on other data than the uninterrupted run: refused (a run from before the count
+    was kept is not checked)."""
+    from dlcli.runs.load import read_preprocess
+
+    before = read_preprocess(run_dir).get("train_samples")
+    if before is not None and before != feeds.keep:
+        raise ConfigError(
+            Problem(
+                "distribution",
+                f"the run trained each epoch on {before} samples of its training split; on {feeds.devices} device(s)"
+                f" it would train on {feeds.keep}, so its remaining epochs would not be the uninterrupted run's",
+                "resume on the devices it trained on (its config.yaml's distribution), or on a device count that"
+                " divides its batches the same way",
+            )
+        )
 
 
 def write_config(run_dir: Path, composed: Composed) -> None:

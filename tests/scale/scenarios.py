@@ -52,8 +52,11 @@ def main(target: str) -> None:
     found["too_many"] = run("many", "distribution=data_parallel", "distribution.devices=3")
     # 201 training samples: the last is left out, so the batches are the 200 of the runs above
     first = run("resumed", *ragged, "distribution=data_parallel", "data.limit=201", "train.epochs=1")
+    # on one device the left-out sample would be trained on: refused, and the run resumes as it was
+    single = cli("train", "--resume", first["dir"], "train.epochs=2", "distribution=single")
     code, err = cli("train", "--resume", first["dir"], "train.epochs=2")
     found["resumed"] = {**read("resumed"), "first_err": first["err"], "resume_code": code, "resume_err": err}
+    found["resumed"]["single_code"], found["resumed"]["single_err"] = single
     for command in ("evaluate", "predict"):
         code, err = cli(command, found["data_parallel"]["dir"])
         found[command] = {"code": code, "err": err}

@@ -68,6 +68,11 @@ def test_a_sweep_meets_the_devices_before_its_trials(found):
 def test_a_data_parallel_run_resumes_and_drops_what_cannot_divide(found):
     resumed = found["resumed"]
     assert "1 of 201 training samples left out" in resumed["first_err"]
+    assert resumed[
+        "single_code"
+    ] == 2 and "the run trained each epoch on 200 samples of its training split; on 1" in " ".join(
+        resumed["single_err"].split()
+    ), resumed["single_err"]
     assert resumed["resume_code"] == 0, resumed["resume_err"]
     assert close(resumed["loss"], found["data_parallel"]["loss"])  # the same 200 samples, epoch 2 after a resume
 
