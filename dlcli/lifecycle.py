@@ -286,6 +286,17 @@ def run(
             _check_loss(history, run_dir)
             metrics = _finalize(built, run_dir, dataset, history, callbacks.restored_epoch(), feeds)
         except KeyboardInterrupt:  # in an epoch, or in the final evaluation and saving: resume finishes it
+            if not placement.writes:  # its run directory is a scratch copy, deleted below
+                raise Interrupted(
+                    Problem(
+                        "",
+                        f"interrupted: process {placement.process} of {placement.processes} stopped; process 0 keeps"
+                        " the run and its saved epochs",
+                        "resume every process with: dlcli train --resume RUN (the run process 0 names) and its"
+                        " distribution options",
+                    ),
+                    None,
+                ) from None
             raise _interrupted(run_dir, callbacks.state.epochs_done) from None
         finally:
             callbacks.state.flush()  # the last snapshot on disk before anything reports it saved
