@@ -27,7 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from dlcli import foreign, safepath
 from dlcli.config import Composed, blaming_overrides, compose, validate
-from dlcli.errors import ConfigError, Interrupted, Problem, RunFailed
+from dlcli.errors import Collector, ConfigError, Interrupted, Problem, RunFailed
 from dlcli.graph import Graph
 from dlcli.runs import rundir
 
@@ -203,7 +203,27 @@ def build(prepared: Prepared, join: bool = True) -> Built:
         backend.outputs_in_float32(model)
         optimizer = compiler.optimizer_from_config(OmegaConf.to_container(cfg.optimizer, resolve=True))
         compiler.compile_model(model, prepared.graph, optimizer)
+        _check_layout(cfg.distribution, model)
     return Built(prepared, model, ModelIO.of(model, prepared.graph), placement)
+
+
+def _check_layout(dist, model) -> None:
+    """A model_parallel layout rule that matches no variable shards nothing: refused, not ignored.
+    Keras' LayoutMap matches a rule to a variable's path with re.search."""
+    if dist.strategy != "model_parallel":
+        return
+    import re
+
+    paths = [v.path for v in model.weights]
+    problems = Collector()
+    for rule in dist.layout:
+        if not any(re.search(rule, path) for path in paths):
+            problems.add(
+                f"distribution.layout.{rule}",
+                "matches no variable of the model, so it shards nothing",
+                f"rules match variable paths such as {', '.join(paths[:4])}",
+            )
+    problems.raise_if_any()
 
 
 def load_data(built: Built):

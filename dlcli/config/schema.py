@@ -253,6 +253,14 @@ def distribution_problems(dist, env: Mapping[str, str] = {}) -> list[tuple[str, 
                     "name one of the mesh's axes",
                 )
             )
+        if not dist.layout:
+            found.append(
+                (
+                    "distribution.layout",
+                    "model_parallel shards the variables its layout rules match, and there are none",
+                    "e.g. +distribution.layout={'.*kernel': [null, model]}, or use distribution=data_parallel",
+                )
+            )
         for axis, size in dist.mesh.items():
             if size < 1:
                 found.append((f"distribution.mesh.{axis}", f"expected a positive number of devices, got {size}", ""))

@@ -6,7 +6,8 @@ from omegaconf import OmegaConf
 
 from dlcli.config.schema import DistributionConfig, distribution_problems
 
-DP, MP = {"strategy": "data_parallel"}, {"strategy": "model_parallel", "mesh": {"batch": 1, "model": 2}}
+DP, MESH = {"strategy": "data_parallel"}, {"strategy": "model_parallel", "mesh": {"batch": 1, "model": 2}}
+MP = {**MESH, "layout": {".*kernel": [None, "model"]}}
 JOINED = {"coordinator": "localhost:1234", "num_processes": 2, "process_id": 0}
 ENV = {"KERAS_DISTRIBUTION_JOB_ADDRESSES": "localhost:1234", "KERAS_DISTRIBUTION_NUM_PROCESSES": "2"}
 
@@ -32,6 +33,8 @@ CASES = [
     ("mesh-on-data-parallel", {**DP, "mesh": {"batch": 1, "model": 2}}, {}, "distribution.mesh",
      "a device mesh and layout rules shard a model_parallel run; this run is data_parallel"),
     ("layout-on-data-parallel", {**DP, "layout": {"x": ["model"]}}, {}, "distribution.layout", "a device mesh"),
+    ("no-layout", MESH, {}, "distribution.layout",
+     "model_parallel shards the variables its layout rules match, and there are none"),
     ("empty-mesh-axis", {**MP, "mesh": {"batch": 0, "model": 2}}, {}, "distribution.mesh.batch",
      "expected a positive number of devices, got 0"),
 ]  # fmt: skip

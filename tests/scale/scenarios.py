@@ -72,6 +72,7 @@ def main(target: str) -> None:
     found["model_parallel"] = run("mp", "distribution=model_parallel", "optimizer.learning_rate=0.01")
     found["tiny"] = run("tiny", "distribution=data_parallel", "data.limit=21", "data.stratify=false")  # < a batch
     found["mp_indivisible"] = run("mp_odd", "distribution=model_parallel", "model.nodes.dense1.units=33")
+    found["mp_no_match"] = run("mp_none", "distribution=model_parallel", "+distribution.layout.dense9=[null,model]")
     Path(target).write_text(json.dumps(found))
 
 

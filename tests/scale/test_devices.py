@@ -105,3 +105,9 @@ def test_a_training_split_smaller_than_a_batch_trains_on_what_divides(found):
         "1 of 21 training samples left out, so that every batch divides by the 2 devices (one batch of 20)"
         in " ".join(tiny["err"].split())
     )
+
+
+def test_a_layout_rule_that_matches_no_variable_is_refused(found):
+    refused = found["mp_no_match"]
+    assert refused["code"] == 2 and "distribution.layout.dense9: matches no variable of the model" in refused["err"]
+    assert "dir" not in refused  # no run
