@@ -199,12 +199,59 @@ def build(prepared: Prepared, join: bool = True) -> Built:
     with blaming_overrides(prepared.composed.overrides):
         name = str(cfg.model.get("name") or cfg.run.name).replace("/", "_")
         with backend.precision(cfg.train.precision):
-            model = compiler.build(prepared.graph, name=name)
+            try:
+                model = compiler.build(prepared.graph, name=name)
+            except ConfigError as exc:
+                _blame_layout(cfg.distribution, prepared.graph, exc)
+                raise
         backend.outputs_in_float32(model)
         optimizer = compiler.optimizer_from_config(OmegaConf.to_container(cfg.optimizer, resolve=True))
         compiler.compile_model(model, prepared.graph, optimizer)
         _check_layout(cfg.distribution, model)
     return Built(prepared, model, ModelIO.of(model, prepared.graph), placement)
+
+
+def _blame_layout(dist, graph, failed: ConfigError) -> None:
+    """A model_parallel build that failed in a node may have failed on a layout rule (one with more or fewer
+    axes than its variable has dimensions, two rules for one variable), which Keras reports from inside the
+    node. Built again without the distribution, the variables say which rule: raised as that rule's mistake."""
+    if dist.strategy != "model_parallel":
+        return
+    import re
+
+    import keras
+
+    from dlcli.graph import compiler
+
+    sharded = keras.distribution.distribution()
+    keras.distribution.set_distribution(None)
+    try:
+        weights = compiler.build(graph).weights
+    except ConfigError:
+        return  # the node's own mistake
+    finally:
+        keras.distribution.set_distribution(sharded)
+    problems, said = Collector(), set()
+    for weight in weights:
+        rules = [r for r in dist.layout if re.search(r, weight.path)]
+        if not rules or rules[-1] in said:  # one problem a rule: its first variable
+            continue
+        said.add(rules[-1])
+        if len(rules) > 1:
+            problems.add(
+                f"distribution.layout.{rules[1]}",
+                f"{weight.path} matches {rules[0]!r} too: each variable takes one rule",
+                "make the rules' regexes match different variables",
+            )
+        elif rules and len(dist.layout[rules[0]]) != len(weight.shape):
+            axes = dist.layout[rules[0]]
+            problems.add(
+                f"distribution.layout.{rules[0]}",
+                f"gives {len(axes)} axes, but {weight.path} has {len(weight.shape)} dimensions {tuple(weight.shape)}",
+                "one mesh axis or null per dimension of every variable the rule matches",
+            )
+    if problems.problems:
+        raise ConfigError(problems.problems) from failed
 
 
 def _check_layout(dist, model) -> None:

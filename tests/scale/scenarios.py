@@ -73,6 +73,12 @@ def main(target: str) -> None:
     found["tiny"] = run("tiny", "distribution=data_parallel", "data.limit=21", "data.stratify=false")  # < a batch
     found["mp_indivisible"] = run("mp_odd", "distribution=model_parallel", "model.nodes.dense1.units=33")
     found["mp_no_match"] = run("mp_none", "distribution=model_parallel", "+distribution.layout.dense9=[null,model]")
+    Path("mp_rank.yaml").write_text(  # a rule of two axes for the biases' one dimension
+        "defaults: [{override /model: digits_mlp}, {override /data: digits}, {override /distribution: model_parallel}]\n"
+        "distribution: {layout: {'.*bias': [null, model]}}\n"
+    )
+    code, err = cli("train", "recipe=./mp_rank.yaml", "data.limit=200", "train.epochs=1")
+    found["mp_rank"] = {"code": code, "err": err}
     Path(target).write_text(json.dumps(found))
 
 

@@ -111,3 +111,10 @@ def test_a_layout_rule_that_matches_no_variable_is_refused(found):
     refused = found["mp_no_match"]
     assert refused["code"] == 2 and "distribution.layout.dense9: matches no variable of the model" in refused["err"]
     assert "dir" not in refused  # no run
+
+
+def test_a_layout_rule_of_the_wrong_rank_is_blamed_not_the_node(found):
+    refused = found["mp_rank"]
+    assert refused["code"] == 2, refused["err"]
+    assert "distribution.layout..*bias: gives 2 axes, but dense1/bias has 1 dimensions (32,)" in refused["err"]
+    assert "model.nodes" not in refused["err"]
