@@ -96,6 +96,7 @@ def check_mapping(path: Path) -> None:
         problem = getattr(exc, "problem", None) or type(exc).__name__
         raise ConfigError(Problem("recipe", f"cannot read {path}: not valid YAML ({where}: {problem})")) from None
     if data is None or isinstance(data, dict) and all(isinstance(k, str) and _KEY.fullmatch(k) for k in data):
+        _check_base_60(yaml.compose(text), path)
         return
     if isinstance(data, list):
         what = "holds a YAML list, not a mapping of config keys"
@@ -104,6 +105,28 @@ def check_mapping(path: Path) -> None:
     else:
         what = "is not a recipe: it holds YAML text, not a mapping of config keys (its content is not shown)"
     raise ConfigError(Problem("recipe", f"{path} {what}", _SHAPE))
+
+
+_BASE_60 = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
+
+
+def _check_base_60(node, path: Path, key: str = "") -> None:
+    """YAML 1.1, which PyYAML and so OmegaConf read, takes an unquoted 1:3 for the base-60 number 63: a
+    column slice (`features: 1:3`) would pick column 63. No one means base 60: refused, asking for quotes."""
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            _check_base_60(v, path, f"{key}.{k.value}" if key else str(k.value))
+    elif isinstance(node, yaml.SequenceNode):
+        for i, v in enumerate(node.value):
+            _check_base_60(v, path, f"{key}.{i}")
+    elif isinstance(node, yaml.ScalarNode) and node.style is None and node.tag in _BASE_60 and ":" in node.value:
+        raise ConfigError(
+            Problem(
+                key,
+                f"YAML reads the unquoted {node.value} as a base-60 number ({yaml.safe_load(node.value)}) in {path}",
+                f"quote it: '{node.value}'",
+            )
+        )
 
 
 def resolve(identifier: str, config_dirs: list[Path] = ()) -> Recipe:

@@ -268,6 +268,13 @@ def test_broken_yaml_in_a_group_file_is_a_config_error(tmp_path):
         ("train: {epochs: two}", ["error: train.epochs: expected an integer, got 'two' (in ", "typo.yaml)"]),
         ("- a list", ["error: recipe: ", "typo.yaml holds a YAML list, not a mapping of config keys"]),
         ("data: [1, 2]", ["error: data: expected a section of settings, got a list (in ", "hint: write data: {"]),
+        (  # a column slice YAML 1.1 reads as column 63
+            "data: {features: [1:3]}",
+            [
+                "error: data.features.0: YAML reads the unquoted 1:3 as a base-60 number (63) in ",
+                "hint: quote it: '1:3'",
+            ],
+        ),
         (
             "defaults: [{override /modle: digits_mlp}]",
             ["error: defaults: 'override /modle' names no config group (in ", "hint: did you mean 'model'?"],
