@@ -155,7 +155,8 @@ def check(
         problems.add(
             "train.steps_per_execution",
             f"callbacks.{readers[0]} reads every batch, and {steps} steps per execution would show it one in {steps}",
-            "leave train.steps_per_execution=auto (1 with such a callback), or remove the callback",
+            f"remove the callback (~callbacks.{readers[0]}); or, in a new run, leave train.steps_per_execution=auto"
+            " (1 with such a callback)",
         )
     for name, callback in made.items():
         where = f"callbacks.{name}"
