@@ -64,11 +64,14 @@ def load_plugins(modules: list[str]) -> None:
         try:
             importlib.import_module(module)
         except Exception as exc:
+            missing = isinstance(exc, ModuleNotFoundError) and module.startswith(str(exc.name))
             raise ConfigError(
                 Problem(
                     f"plugins.{i}",
                     f"cannot import {module!r}: {exc}",
-                    "plugins are importable module names (pip install -e your package, or add it to PYTHONPATH)",
+                    "plugins are importable module names (pip install -e your package, or add it to PYTHONPATH)"
+                    if missing
+                    else f"{module!r} was found, and importing it raised this: fix it there",
                 )
             ) from exc
     _visible = ("dlcli", *modules)

@@ -226,10 +226,18 @@ def test_plugin_names_are_unknown_unless_the_config_lists_the_module(cli, plugin
     assert "register your own through plugins:" in flat
 
 
-def test_a_plugin_that_cannot_be_imported(cli, plugin):
+def test_a_plugin_that_cannot_be_imported(cli, plugin, tmp_path):
     code, _, err = cli("check", "recipe=recipe.yaml", "plugins=[no_such_plugin_module]")
     assert code == 2
     assert "error: plugins.0: cannot import 'no_such_plugin_module'" in " ".join(err.split())
+    assert "PYTHONPATH" in err
+    # one that is found but fails as it imports is said to be broken, not missing
+    broken = f"broken_{plugin['module']}"
+    (tmp_path / f"{broken}.py").write_text("raise ValueError('Cannot register a class without get_config')\n")
+    code, _, err = cli("check", "recipe=recipe.yaml", f"plugins=[{broken}]")
+    flat = " ".join(err.split())
+    assert code == 2 and f"cannot import '{broken}': Cannot register a class without get_config" in flat
+    assert "importing it raised this: fix it there" in flat and "PYTHONPATH" not in flat
 
 
 def test_check_plot_draws_the_graph_or_says_why_not(cli, in_tmp):
