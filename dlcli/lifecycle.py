@@ -633,7 +633,9 @@ def _write_run_files(built: Built, run_dir: Path, dataset, train_samples: int) -
 
     composed = built.prepared.composed
     write_config(run_dir, composed)
-    rundir.write_json(run_dir / "env.json", env.describe())
+    placement = built.placement  # which of the devices listed the run used
+    used = {"devices_used": placement.devices, "processes": placement.processes}
+    rundir.write_json(run_dir / "env.json", env.describe() | used)
     rundir.write_text(run_dir / "summary.txt", summary_text(built.model, built.prepared.graph))
     pre = dataset.preprocessor
     record = {"config": pre.config, "state": pre.state, "train_samples": train_samples}

@@ -35,6 +35,7 @@ def read(name: str) -> dict:
         out["dir"] = str(run_dir)
         history = (run_dir / "history.csv").read_text().splitlines()
         out["loss"] = [float(row.split(",")[history[0].split(",").index("loss")]) for row in history[1:]]
+        out["devices_used"] = json.loads((run_dir / "env.json").read_text())["devices_used"]
         if (run_dir / "metrics.json").is_file():
             out["metrics"] = json.loads((run_dir / "metrics.json").read_text())
     return out

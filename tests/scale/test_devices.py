@@ -38,6 +38,7 @@ def test_data_parallel_gives_the_single_device_curve(found):
     assert found["devices"] == 2
     single, dp = found["single"], found["data_parallel"]
     assert single["code"] == dp["code"] == 0
+    assert (single["devices_used"], dp["devices_used"]) == (1, 2)  # env.json: of the devices listed, those used
     assert single["loss"][1] < single["loss"][0]
     assert close(dp["loss"], single["loss"])  # with auto steps per execution (8) against 1: speed changes no result
     for split in ("val", "test"):  # odd last batches, evaluated on one device: every sample counted
