@@ -290,7 +290,7 @@ def distribution_problems(dist, env: Mapping[str, str] = {}) -> list[tuple[str, 
                 found.append(
                     (
                         f"distribution.{key}",
-                        f"a device mesh and layout rules shard a model_parallel run; this run is {dist.strategy.value}",
+                        f"a device mesh and layout rules shard a model_parallel run; this run is {getattr(dist.strategy, 'value', dist.strategy)}",
                         "add distribution=model_parallel, or drop it",
                     )
                 )
@@ -298,7 +298,7 @@ def distribution_problems(dist, env: Mapping[str, str] = {}) -> list[tuple[str, 
         found.append(
             (
                 "distribution.devices",
-                f"picks how many devices data_parallel splits each batch over; this run is {dist.strategy.value}"
+                f"picks how many devices data_parallel splits each batch over; this run is {getattr(dist.strategy, 'value', dist.strategy)}"
                 + (" (its mesh decides the devices)" if dist.strategy == Strategy.model_parallel else ""),
                 "add distribution=data_parallel, or drop it",
             )
