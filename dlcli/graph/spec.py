@@ -123,6 +123,9 @@ def parse(model: Any, path: str = "model", *, require_losses: bool = True, block
     for key in model:
         if key not in MODEL_KEYS:
             problems.add(f"{path}.{key}", "not a model key", _hint(key, MODEL_KEYS))
+    missing = [k for k in ("inputs", "nodes", "layers", "outputs") if k not in model]
+    if any(did_you_mean(str(k), missing) for k in model if k not in MODEL_KEYS):
+        problems.raise_if_any()  # `node:` for `nodes:`: what is missing because of it would only repeat it
     inputs = _parse_inputs(model.get("inputs"), f"{path}.inputs", problems)
     raw_nodes, paths = _raw_nodes(model, path, problems)
     own_blocks = _parse_blocks(model.get("blocks"), f"{path}.blocks", problems)

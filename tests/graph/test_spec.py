@@ -151,6 +151,11 @@ def test_a_misspelt_input_is_not_also_reported_as_a_wrong_count():
     ]
 
 
+def test_a_misspelt_section_is_the_one_problem_not_what_it_leaves_missing():
+    config = model(node={"out": DENSE})
+    assert problems(config) == [("model.node", "not a model key")]
+
+
 def test_an_input_is_named_as_keras_names_tensors_and_sparse_is_a_boolean():
     found = problems(
         model(inputs={"a/b": {"shape": [8], "sparse": "maybe"}}, nodes={"out": {**DENSE, "inputs": "a/b"}})
