@@ -209,7 +209,12 @@ def _divides(batch_size: int, split: int, strategy: str) -> None:
             Problem(
                 "train.batch_size",
                 f"{batch_size} does not divide by the {split} devices each batch is split over ({strategy})",
-                f"the batch size is global: try train.batch_size={sizes}",
+                f"the batch size is global: try train.batch_size={sizes}"
+                + (
+                    f"; or (as a resumed run must, keeping its batch size) distribution.devices=N, N dividing {batch_size}"
+                    if strategy == "data_parallel"
+                    else ""
+                ),
             )
         )
 
