@@ -97,12 +97,13 @@ class Placement:
         return self.process == 0
 
 
-def distribute(dist, batch_size: int, join: bool = True, config: str = "") -> Placement:
+def distribute(dist, batch_size: int, join: bool = True, config: dict[str, str] | None = None) -> Placement:
     """Set keras.distribution from the `distribution` config; called before the model is built.
 
     Several processes join first (`keras.distribution.initialize`, before any JAX computation;
-    on CPU through gloo collectives), then compare their `config` (each process's, but for its
-    id): processes given different ones would deadlock or fail mid-run. The batch size is global:
+    on CPU through gloo collectives) with as many devices each, then compare their `config` (each
+    process's sections, as text, but for its id): processes that differ would deadlock or fail mid-run.
+    The batch size is global:
     it must divide by the devices the batch is split over, or a ConfigError names the nearest
     sizes that do. Without `join` (`dlcli check`), one of several processes builds on one device
     and waits for no other.
@@ -129,11 +130,12 @@ def distribute(dist, batch_size: int, join: bool = True, config: str = "") -> Pl
                             "give every process a free port of process 0's machine",
                         )
                     ) from exc
+                _same_device_counts(jax)  # Keras' set-up asserts it, and says nothing
                 raise
             jax.devices()  # (the CPU client, and its gloo context, may be made at first use)
     placement = Placement(process=jax.process_index(), processes=jax.process_count())
     if placement.processes > 1 and join:
-        _agree(config)
+        _agree(config or {})
     devices = jax.devices()
     if dist.strategy == "single":
         keras.distribution.set_distribution(None)
@@ -156,25 +158,44 @@ def distribute(dist, batch_size: int, join: bool = True, config: str = "") -> Pl
     return placement
 
 
-def _agree(config: str) -> None:
-    """Every process was given the same config (a digest of it, gathered from all): else refused, by all."""
+def _same_device_counts(jax) -> None:
+    """Every process has as many devices (JAX's data-parallel set-up needs it): else refused, naming them."""
+    try:
+        counts = [len(jax.local_devices(process_index=i)) for i in range(jax.process_count())]
+    except Exception:  # joined too little to tell
+        return
+    if len(set(counts)) > 1:
+        raise ConfigError(
+            Problem(
+                "devices",
+                "the processes have different numbers of devices: "
+                + ", ".join(f"process {i} {n}" for i, n in enumerate(counts)),
+                "give every process as many devices (the same XLA_FLAGS, CUDA_VISIBLE_DEVICES)",
+            )
+        )
+
+
+def _agree(sections: dict[str, str]) -> None:
+    """Every process was given the same config sections (digests gathered from all): else refused by
+    all, naming the first section that differs."""
     import hashlib
 
     import numpy as np
     from jax.experimental import multihost_utils
 
-    mine = np.frombuffer(hashlib.sha256(config.encode()).digest(), np.uint8)
-    every = np.asarray(multihost_utils.process_allgather(mine))
-    differ = [i for i in range(len(every)) if not np.array_equal(every[i], every[0])]
-    if differ:
-        raise ConfigError(
-            Problem(
-                "distribution",
-                f"process {differ[0]} was given another config than process 0"
-                + (f" (and {len(differ) - 1} more processes)" if len(differ) > 1 else ""),
-                "start every process with the same recipe and overrides; only distribution.process_id differs",
+    names = sorted(sections)
+    mine = np.stack([np.frombuffer(hashlib.sha256(sections[n].encode()).digest(), np.uint8) for n in names])
+    every = np.asarray(multihost_utils.process_allgather(mine))  # (processes, sections, 32)
+    for p in range(1, len(every)):
+        differ = [n for n, a, b in zip(names, every[p], every[0]) if not np.array_equal(a, b)]
+        if differ:
+            raise ConfigError(
+                Problem(
+                    differ[0],
+                    f"process {p}'s {differ[0]} settings differ from process 0's",
+                    "start every process with the same recipe and overrides (only distribution.process_id differs)",
+                )
             )
-        )
 
 
 def check(dist, batch_size: int) -> None:

@@ -190,7 +190,10 @@ def build(prepared: Prepared, join: bool = True) -> Built:
     cfg = prepared.cfg
     preflight(prepared)
     with blaming_overrides(prepared.composed.overrides):
-        agreed = OmegaConf.to_yaml(OmegaConf.merge(cfg, {"distribution": {"process_id": None}}))
+        mine = OmegaConf.merge(cfg, {"distribution": {"process_id": None}})  # what every process must share
+        agreed = {
+            key: OmegaConf.to_yaml(mine[key]) if OmegaConf.is_config(mine[key]) else str(mine[key]) for key in mine
+        }
         placement = backend.distribute(cfg.distribution, cfg.train.batch_size, join, agreed)  # before any variable
     backend.seed_everything(cfg.seed)
     from dlcli.data.io import ModelIO

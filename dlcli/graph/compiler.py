@@ -564,12 +564,18 @@ def _output_layer(model: keras.Model, out: str):
 
 
 def _check_one_unit_softmax(model: keras.Model, out: str, where: str, problems: Collector) -> None:
-    """A softmax over one unit is 1 whatever it is given: the output cannot learn, and nothing fails."""
+    """A softmax over one unit is 1 whatever it is given (log_softmax 0): the output cannot learn, and
+    nothing fails. As an activation or as a Softmax layer."""
     layer = _output_layer(model, out)
-    if getattr(getattr(layer, "activation", None), "__name__", None) == "softmax" and layer.output.shape[-1] == 1:
+    name = (
+        "softmax"
+        if isinstance(layer, keras.layers.Softmax)
+        else getattr(getattr(layer, "activation", None), "__name__", None)
+    )
+    if name in ("softmax", "log_softmax") and layer.output.shape[-1] == 1:
         problems.add(
-            where,
-            f"output {out!r} is a softmax over one unit, which is 1 whatever its input: it cannot learn",
+            where.removesuffix(".activation") if isinstance(layer, keras.layers.Softmax) else where,
+            f"output {out!r} is a {name} over one unit, which is {int(name == 'softmax')} whatever its input: it cannot learn",
             f"for a yes/no target give {out!r} activation: sigmoid (one unit); for classes, one unit per class",
         )
 

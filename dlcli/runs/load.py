@@ -181,14 +181,22 @@ def _as_input(problem: Problem, path: Path, overridden: tuple[str, ...] = ()) ->
     return Problem("--input", message, hint, code=problem.code)
 
 
-# What evaluate and predict may override: the columns, the splits' fractions and seed, the limit and the
-# loader's options decide which rows and values the model sees, so changing them would score other data,
-# or training rows as test rows, under the run's name. A misspelt data key is left to Hydra, which says
-# what was meant.
+# What evaluate and predict may override: where the run's files now are, and how they are read. The
+# columns, the splits' fractions and seed, data.limit, data.stream (which cuts the splits otherwise) and
+# the loader's options decide which rows and values the model sees, so changing them would score other
+# data, or training rows as test rows, under the run's name. A misspelt data key is left to Hydra.
 _REOPEN_KEYS = tuple(
-    f"data.{k}" for k in ("path", "train_path", "val_path", "test_path", "stream", "workers", "delimiter", "header")
+    f"data.{k}" for k in ("path", "train_path", "val_path", "test_path", "workers", "delimiter", "header")
 )
 _DATA_FIELDS = {f.name for f in fields(DataConfig)}
+
+
+def _kept(key: str, saved: DictConfig) -> bool:
+    """Whether an override is one the run's own settings refuse: any key but where its files are; and a
+    val or test file for a run that cut that split from its data file (it would cut the others again)."""
+    if key in ("data.val_path", "data.test_path"):
+        return not saved.data.get(key.removeprefix("data."))
+    return key not in _REOPEN_KEYS and (not key.startswith("data.") or key.split(".")[1] in _DATA_FIELDS)
 
 
 def open_run(path: Path, overrides: list[str] = (), trust_code: bool = False) -> Run:
@@ -197,20 +205,28 @@ def open_run(path: Path, overrides: list[str] = (), trust_code: bool = False) ->
     from dlcli import backend
     from dlcli.config import check_saved, compose_saved, validate
 
-    cfg = rundir.load_config(path)
-    for item in overrides:  # the model is trained: only where its files are may change
-        key = item.lstrip("+~").split("=", 1)[0]
-        if key not in _REOPEN_KEYS and (not key.startswith("data.") or key.split(".")[1] in _DATA_FIELDS):
-            raise ConfigError(
-                Problem(
-                    key,
-                    "a finished run keeps its model, preprocessing, columns, splits and training settings: only where"
-                    f" its files are and how they are read may be overridden ({', '.join(_REOPEN_KEYS)})",
-                    "e.g. data.test_path=other.csv, or score a file with --input",
-                )
-            )
+    saved = cfg = rundir.load_config(path)
+    kept = [k for k in (item.lstrip("+~").split("=", 1)[0] for item in overrides) if _kept(k, saved)]
     if overrides:
-        cfg = compose_saved(cfg, path / rundir.MARKER, list(overrides))
+        try:
+            cfg = compose_saved(saved, path / rundir.MARKER, list(overrides))
+        except ConfigError:
+            if not kept:
+                raise
+            cfg = None
+        for (
+            key
+        ) in kept:  # the model is trained: only where its files are may change (the run's own value may be repeated)
+            if cfg is None or OmegaConf.select(cfg, key) != OmegaConf.select(saved, key):
+                raise ConfigError(
+                    Problem(
+                        key,
+                        "a finished run keeps its model, preprocessing, columns, splits and training settings: only"
+                        f" where its files are and how they are read may be overridden ({', '.join(_REOPEN_KEYS)};"
+                        " a val or test file only where the run had one)",
+                        "e.g. data.path=moved/train.csv; score another file with --input FILE",
+                    )
+                )
     else:
         check_saved(cfg, path / rundir.MARKER)
     graph = validate(cfg)

@@ -86,6 +86,8 @@ CASES = [
     ("softmax-over-one-unit", ["recipe=breast_cancer_binary", "model.nodes.final.activation=softmax"],  # always 1
      ["error: model.nodes.final.activation: output 'final' is a softmax over one unit, which is 1 whatever its input: it cannot learn",
       "hint: for a yes/no target give 'final' activation: sigmoid (one unit)"]),
+    ("log-softmax-over-one-unit", ["recipe=breast_cancer_binary", "model.nodes.final.activation=log_softmax"],  # always 0
+     ["error: model.nodes.final.activation: output 'final' is a log_softmax over one unit, which is 0 whatever its input"]),
 ]  # fmt: skip
 
 

@@ -94,5 +94,19 @@ def test_processes_given_different_configs_are_refused_by_all_before_training(tm
     started.append(start(tmp_path, port, 0, *ARGS, "train.epochs=1"))
     for p in started:
         _, err = p.communicate(timeout=300)
-        assert p.returncode == 2 and "process 1 was given another config than process 0" in err, err
+        assert p.returncode == 2 and "error: data: process 1's data settings differ from process 0's" in err, err
     assert not (tmp_path / "outputs").exists()
+
+
+def test_processes_with_different_device_counts_are_refused_as_they_join(tmp_path, monkeypatch):
+    port = free_port()
+    monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=2")
+    started = [start(tmp_path, port, 1, *ARGS, "train.epochs=1")]
+    monkeypatch.delenv("XLA_FLAGS")
+    started.append(start(tmp_path, port, 0, *ARGS, "train.epochs=1"))
+    for p in started:
+        _, err = p.communicate(timeout=300)
+        assert (
+            p.returncode == 2
+            and "error: devices: the processes have different numbers of devices: process 0 1, process 1 2" in err
+        ), err
