@@ -26,7 +26,7 @@ from typing import Any, Callable
 from omegaconf import DictConfig, OmegaConf
 
 from dlcli import foreign, safepath
-from dlcli.config import Composed, blaming_overrides, compose, validate
+from dlcli.config import Composed, blaming_overrides, compose, schema, validate
 from dlcli.errors import Collector, ConfigError, Interrupted, Problem, RunFailed
 from dlcli.graph import Graph
 from dlcli.runs import rundir
@@ -190,11 +190,9 @@ def build(prepared: Prepared, join: bool = True) -> Built:
     cfg = prepared.cfg
     preflight(prepared)
     with blaming_overrides(prepared.composed.overrides):
-        mine = OmegaConf.merge(cfg, {"distribution": {"process_id": None}})  # what every process must share
-        agreed = {
-            key: OmegaConf.to_yaml(mine[key]) if OmegaConf.is_config(mine[key]) else str(mine[key]) for key in mine
-        }
-        placement = backend.distribute(cfg.distribution, cfg.train.batch_size, join, agreed)  # before any variable
+        placement = backend.distribute(
+            cfg.distribution, cfg.train.batch_size, join, _shared(cfg)
+        )  # before any variable
     backend.seed_everything(cfg.seed)
     from dlcli.data.io import ModelIO
     from dlcli.graph import compiler
@@ -212,6 +210,14 @@ def build(prepared: Prepared, join: bool = True) -> Built:
         compiler.compile_model(model, prepared.graph, optimizer)
         _check_layout(cfg.distribution, model)
     return Built(prepared, model, ModelIO.of(model, prepared.graph), placement)
+
+
+def _shared(cfg) -> dict[str, str] | None:
+    """What every one of several processes must be given alike, by config section (all but its id)."""
+    if "num_processes" not in schema.processes(cfg.distribution, os.environ):
+        return None
+    mine = OmegaConf.merge(cfg, {"distribution": {"process_id": None}})
+    return {key: OmegaConf.to_yaml(mine[key]) if OmegaConf.is_config(mine[key]) else str(mine[key]) for key in mine}
 
 
 def _blame_layout(dist, graph, failed: ConfigError) -> None:
